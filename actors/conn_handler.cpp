@@ -1,0 +1,268 @@
+#include "actors/conn_handler.hpp"
+
+#include <memory>
+#include <unordered_map>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/conn_machine.hpp"
+#include "actors/dial_worker.hpp"
+#include "actors/listener_worker.hpp"
+#include "messages/error_code.hpp"
+#include "messages/events.hpp"
+
+namespace connmgr {
+
+namespace {
+
+struct handler_state : conn_effects {
+  using pointer = conn_handler_actor::stateful_pointer<handler_state>;
+
+  pointer self = nullptr;
+  handler_setup setup;
+  std::unique_ptr<conn_machine> machine;
+  address_source_actor source;
+  /// Dial actors by attempt, until their result arrives or they are canceled.
+  std::unordered_map<uint64_t, caf::actor> dials;
+  /// Actors we own besides dials: acceptors, listeners, function source.
+  std::vector<caf::actor> owned;
+  /// Monitored children whose down message is still due.
+  size_t live_children = 0;
+  std::vector<caf::typed_response_promise<conn_stats>> stop_promises;
+  bool started = false;
+  bool stopping = false;
+  bool done = false;
+
+  static inline const char* name = "connmgr.conn_handler";
+
+  time_point now() const {
+    return self->clock().now();
+  }
+
+  template <class T>
+  void emit(T&& event) {
+    if (setup.events)
+      caf::anon_send(setup.events, std::forward<T>(event));
+  }
+
+  void own(caf::actor child) {
+    self->monitor(child);
+    ++live_children;
+    owned.push_back(std::move(child));
+  }
+
+  void start() {
+    if (started || stopping)
+      return;
+    started = true;
+    auto handle = caf::actor_cast<conn_handler_actor>(self);
+    for (size_t i = 0; i < setup.listeners.size(); ++i) {
+      auto worker = self->spawn(listener_worker, handle,
+                                static_cast<uint32_t>(i), setup.listeners[i]);
+      own(caf::actor_cast<caf::actor>(worker));
+    }
+    machine->start(now());
+  }
+
+  void begin_stop() {
+    if (stopping)
+      return;
+    stopping = true;
+    machine->stop(); // sends exits to all dials via cancel_dial
+    for (auto& child : owned)
+      self->send_exit(child, caf::exit_reason::user_shutdown);
+    check_done();
+  }
+
+  void check_done() {
+    if (!stopping || done || live_children > 0)
+      return;
+    done = true;
+    auto stats = machine->stats();
+    for (auto& promise : stop_promises)
+      promise.deliver(stats);
+    stop_promises.clear();
+    emit(stopped_event{stats});
+    self->quit();
+  }
+
+  // -- conn_effects -----------------------------------------------------------
+
+  void start_dial(uint64_t id, uint64_t attempt,
+                  const std::string& address) override {
+    auto worker = self->spawn<caf::monitored>(
+      dial_worker, caf::actor_cast<conn_handler_actor>(self), setup.dialer, id,
+      attempt, address, setup.config.dial_timeout);
+    ++live_children;
+    dials.emplace(attempt, std::move(worker));
+  }
+
+  void cancel_dial(uint64_t, uint64_t attempt) override {
+    auto i = dials.find(attempt);
+    if (i == dials.end())
+      return;
+    self->send_exit(i->second, caf::exit_reason::user_shutdown);
+    dials.erase(i);
+  }
+
+  void fetch_address(uint64_t id) override {
+    self->request(source, setup.config.dial_timeout, get_address_atom::value)
+      .then(
+        [this, id](std::string& address) {
+          machine->address_ready(id, std::move(address), now());
+        },
+        [this, id](caf::error& err) {
+          machine->address_ready(id, std::move(err), now());
+        });
+  }
+
+  void arm_timer(uint64_t key, time_point at) override {
+    auto delay = at - now();
+    auto me = caf::actor_cast<conn_handler_actor>(self);
+    if (delay.count() <= 0)
+      self->send(me, timer_atom::value, key);
+    else
+      self->delayed_send(me, delay, timer_atom::value, key);
+  }
+
+  void connected(const conn_request& req,
+                 const connection_ptr& conn) override {
+    emit(connected_event{req, conn});
+  }
+
+  void disconnected(const conn_request& req,
+                    const caf::error& reason) override {
+    emit(disconnected_event{req, reason});
+  }
+
+  void failed(const conn_request& req, const caf::error& reason) override {
+    emit(failed_event{req, reason});
+  }
+
+  void retry_scheduled(const conn_request& req, caf::timespan delay) override {
+    emit(retry_event{req, delay});
+  }
+
+  void accepted(uint32_t listener, uint64_t slot,
+                const connection_ptr& conn) override {
+    // Weak: a connection the user keeps must not keep the handler alive.
+    auto weak = self->address();
+    conn->on_close([weak, slot] {
+      if (auto handler = caf::actor_cast<conn_handler_actor>(weak))
+        caf::anon_send(handler, slot_free_atom::value, slot);
+    });
+    emit(accepted_event{listener, conn});
+  }
+
+  void rejected(uint32_t listener, const connection_ptr& conn,
+                const caf::error& reason) override {
+    emit(rejected_event{listener, conn->remote_address(), reason});
+  }
+};
+
+conn_handler_actor::behavior_type
+conn_handler(handler_state::pointer self, handler_setup setup) {
+  auto& st = self->state;
+  st.self = self;
+  st.setup = std::move(setup);
+  st.source = st.setup.address_source;
+  if (st.setup.get_address) {
+    auto fn_source = self->spawn(function_address_source,
+                                 std::move(st.setup.get_address));
+    st.source = fn_source;
+    st.own(caf::actor_cast<caf::actor>(fn_source));
+  }
+  for (auto& acceptor : st.setup.listeners)
+    st.own(caf::actor_cast<caf::actor>(acceptor));
+  st.machine = std::make_unique<conn_machine>(st.setup.config,
+                                              st.source != nullptr, st);
+  self->set_down_handler([self](caf::down_msg&) {
+    auto& s = self->state;
+    --s.live_children;
+    s.check_done();
+  });
+  // An exit from anyone (e.g. an owner going down) means a graceful stop.
+  self->set_exit_handler([self](caf::exit_msg&) { self->state.begin_stop(); });
+  return {
+    [self](start_atom) { self->state.start(); },
+    [self](connect_atom, uint64_t id, std::string& address,
+           bool permanent) -> caf::result<uint64_t> {
+      auto& s = self->state;
+      auto result = s.machine->connect(id, std::move(address), permanent,
+                                       s.now());
+      if (!result)
+        return std::move(result.error());
+      return *result;
+    },
+    [self](disconnect_atom, uint64_t id, bool trigger_reconnect) {
+      auto& s = self->state;
+      s.machine->disconnect(id, true, trigger_reconnect, s.now());
+    },
+    [self](remove_atom, uint64_t id) {
+      auto& s = self->state;
+      s.machine->disconnect(id, false, false, s.now());
+    },
+    [self](new_request_atom) {
+      auto& s = self->state;
+      s.machine->new_request(s.now());
+    },
+    [self](requests_atom) { return self->state.machine->requests(); },
+    [self](stats_atom) { return self->state.machine->stats(); },
+    [self](stop_atom) {
+      auto& s = self->state;
+      auto promise = self->make_response_promise<conn_stats>();
+      s.stop_promises.push_back(promise);
+      s.begin_stop();
+      return promise;
+    },
+    [self](connected_atom, uint64_t id, uint64_t attempt,
+           connection_ptr& conn) {
+      auto& s = self->state;
+      s.dials.erase(attempt);
+      s.machine->dial_succeeded(id, attempt, std::move(conn), s.now());
+    },
+    [self](failed_atom, uint64_t id, uint64_t attempt, caf::error& reason) {
+      auto& s = self->state;
+      s.dials.erase(attempt);
+      s.machine->dial_failed(id, attempt, reason, s.now());
+    },
+    [self](inbound_atom, uint32_t listener, connection_ptr& conn) {
+      self->state.machine->inbound(listener, conn);
+    },
+    [self](slot_free_atom, uint64_t slot) {
+      self->state.machine->inbound_closed(slot);
+    },
+    [self](timer_atom, uint64_t key) {
+      auto& s = self->state;
+      s.machine->timer_fired(key, s.now());
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
+                                                     handler_setup setup) {
+  if (!setup.dialer)
+    return make_error(errc::invalid_config,
+                      "dialer = none, expected a dialer actor");
+  if (setup.address_source && setup.get_address)
+    return make_error(errc::invalid_config,
+                      "address_source and get_address both set, expected "
+                      "at most one");
+  for (size_t i = 0; i < setup.listeners.size(); ++i)
+    if (!setup.listeners[i])
+      return make_error(errc::invalid_config,
+                        "listeners[" + std::to_string(i)
+                          + "] = none, expected an acceptor actor");
+  if (auto err = validate(setup.config))
+    return err;
+  return sys.spawn(conn_handler, std::move(setup));
+}
+
+} // namespace connmgr

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/function_address_source.hpp"
+#include "messages/acceptor_actor.hpp"
+#include "messages/address_source_actor.hpp"
+#include "messages/conn_handler_actor.hpp"
+#include "messages/dialer_actor.hpp"
+#include "messages/manager_config.hpp"
+
+namespace connmgr {
+
+/// Everything a connection handler is made of.
+struct handler_setup {
+  /// The tunables; checked by `spawn_conn_handler`.
+  manager_config config;
+  /// Required: performs every dial.
+  dialer_actor dialer;
+  /// Optional: where automatic requests get addresses. Not owned.
+  address_source_actor address_source;
+  /// Optional alternative to `address_source`: a plain function, wrapped in
+  /// an actor the handler owns. At most one of the two may be set.
+  address_function get_address;
+  /// Sources of inbound connections, one per listener. Owned: they receive
+  /// an exit on stop, and stop waits until they are gone.
+  std::vector<acceptor_actor> listeners;
+  /// Optional: receives every event (`connected_event`, ...) in order.
+  caf::actor events;
+};
+
+/// Spawns a connection handler after validating `setup`. Refuses a missing
+/// dialer, two address sources, and invalid configuration values with
+/// `errc::invalid_config` naming the field.
+///
+/// The handler reads time only from its actor clock, so it runs unchanged on
+/// CAF's test coordinator with simulated time. It does nothing until
+/// `start` (manual connects work before it). On `stop` (or an exit message
+/// from anyone) it cancels every dial, sends an exit to every dial, listener
+/// and owned actor, closes every connection that arrives meanwhile, answers
+/// every `stop` request once they are all gone, emits `stopped_event` as its
+/// last event, and quits.
+caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
+                                                     handler_setup setup);
+
+} // namespace connmgr

@@ -1,0 +1,376 @@
+#include "actors/conn_machine.hpp"
+
+#include <atomic>
+
+#include <fmt/format.h>
+
+#include "messages/error_code.hpp"
+
+namespace connmgr {
+
+conn_effects::~conn_effects() {
+  // nop
+}
+
+uint64_t next_request_id() {
+  static std::atomic<uint64_t> last{0};
+  return ++last;
+}
+
+conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
+                           conn_effects& fx)
+  : cfg_(cfg), has_source_(has_address_source), fx_(fx), policy_(cfg) {
+  // nop
+}
+
+// -- inputs -------------------------------------------------------------------
+
+void conn_machine::start(time_point now) {
+  if (started_ || stopped_)
+    return;
+  started_ = true;
+  for (uint32_t i = 0; i < cfg_.target_outbound; ++i)
+    replace(false, now);
+}
+
+caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
+                                              bool permanent, time_point) {
+  caf::error err;
+  if (stopped_)
+    err = make_error(errc::stopped, "connect after stop");
+  else if (address.empty())
+    err = make_error(errc::invalid_address, "empty address");
+  else if (id != 0 && entries_.count(id) != 0)
+    err = make_error(errc::duplicate_request, fmt::format("id {}", id));
+  else if (address_in_use(address))
+    err = make_error(errc::duplicate_address, address);
+  if (err) {
+    conn_request refused{id, std::move(address), permanent, false,
+                         conn_state::failing, 0};
+    fx_.failed(refused, err);
+    return err;
+  }
+  auto& e = create(id, std::move(address), permanent, false);
+  begin_dial(e);
+  return e.req.id;
+}
+
+void conn_machine::new_request(time_point) {
+  if (stopped_)
+    return;
+  if (!has_source_) {
+    conn_request refused{next_request_id(), {}, false, false,
+                         conn_state::failing, 0};
+    fx_.failed(refused, make_error(errc::no_address, "no address source"));
+    return;
+  }
+  fetch_or_dial(create(0, {}, false, false));
+}
+
+void conn_machine::address_ready(uint64_t id,
+                                 caf::expected<std::string> address,
+                                 time_point now) {
+  if (stopped_)
+    return;
+  auto i = entries_.find(id);
+  if (i == entries_.end() || i->second.ph != phase::fetching)
+    return;
+  if (!address) {
+    ++stats_.dials_failed;
+    fail(i, address.error(), now);
+  } else if (address->empty()) {
+    ++stats_.dials_failed;
+    fail(i, make_error(errc::no_address, "address source gave \"\""), now);
+  } else if (address_in_use(*address)) {
+    ++stats_.dials_failed;
+    fail(i, make_error(errc::duplicate_address, *address), now);
+  } else {
+    auto& e = i->second;
+    e.req.address = std::move(*address);
+    ++addresses_[e.req.address];
+    begin_dial(e);
+  }
+}
+
+void conn_machine::dial_succeeded(uint64_t id, uint64_t attempt,
+                                  connection_ptr conn, time_point now) {
+  auto i = dialing(id, attempt);
+  if (i == entries_.end()) {
+    // Canceled, removed or stopped meanwhile: nobody will ever use it.
+    if (conn)
+      conn->close();
+    ++stats_.late_connections_closed;
+    return;
+  }
+  --stats_.dials_in_flight;
+  ++stats_.dials_succeeded;
+  stats_.failed_attempts = 0;
+  auto& e = i->second;
+  e.ph = phase::established;
+  e.req.state = conn_state::established;
+  e.conn = std::move(conn);
+  e.established_at = now;
+  if (cfg_.stable_connection_period.count() == 0)
+    e.req.retry_count = 0;
+  fx_.connected(e.req, e.conn);
+  pump();
+}
+
+void conn_machine::dial_failed(uint64_t id, uint64_t attempt,
+                               const caf::error& reason, time_point now) {
+  auto i = dialing(id, attempt);
+  if (i == entries_.end())
+    return;
+  --stats_.dials_in_flight;
+  ++stats_.dials_failed;
+  fail(i, reason, now);
+  pump();
+}
+
+void conn_machine::disconnect(uint64_t id, bool retry_wanted,
+                              bool trigger_reconnect, time_point now) {
+  if (stopped_)
+    return;
+  auto i = entries_.find(id);
+  if (i == entries_.end())
+    return;
+  auto& e = i->second;
+  if (e.ph == phase::established) {
+    auto conn = std::move(e.conn);
+    conn->close();
+    ++stats_.disconnections;
+    if (now - e.established_at >= cfg_.stable_connection_period)
+      e.req.retry_count = 0;
+    auto reason = make_error(errc::connection_closed,
+                             retry_wanted ? "disconnect" : "remove");
+    if (retry_wanted && (e.req.permanent || trigger_reconnect)) {
+      e.req.state = conn_state::pending;
+      fx_.disconnected(e.req, reason);
+      retry(e, now);
+      return;
+    }
+    e.req.state = conn_state::disconnected;
+    auto snapshot = e.req;
+    forget(i);
+    fx_.disconnected(snapshot, reason);
+    if (snapshot.automatic)
+      replace(false, now);
+    return;
+  }
+  // Not connected yet: cancel. A dial result that still arrives is closed.
+  if (e.ph == phase::dialing) {
+    --stats_.dials_in_flight;
+    fx_.cancel_dial(id, e.attempt);
+  }
+  e.req.state = conn_state::canceled;
+  auto snapshot = e.req;
+  forget(i);
+  fx_.failed(snapshot, make_error(errc::canceled,
+                                  retry_wanted ? "disconnect" : "remove"));
+  pump();
+  if (snapshot.automatic)
+    replace(false, now);
+}
+
+void conn_machine::timer_fired(uint64_t key, time_point) {
+  if (stopped_)
+    return;
+  auto t = timers_.find(key);
+  if (t == timers_.end())
+    return;
+  auto i = entries_.find(t->second);
+  timers_.erase(t);
+  if (i == entries_.end() || i->second.timer != key
+      || i->second.ph != phase::waiting)
+    return;
+  i->second.timer = 0;
+  fetch_or_dial(i->second);
+}
+
+void conn_machine::inbound(uint32_t listener, const connection_ptr& conn) {
+  caf::error reason;
+  if (stopped_)
+    reason = make_error(errc::stopped, "inbound after stop");
+  else if (cfg_.max_inbound && slots_.size() >= *cfg_.max_inbound)
+    reason = make_error(errc::inbound_limit,
+                        fmt::format("max_inbound = {}", *cfg_.max_inbound));
+  if (reason) {
+    conn->close();
+    ++stats_.inbound_rejected;
+    fx_.rejected(listener, conn, reason);
+    return;
+  }
+  auto slot = ++next_slot_;
+  slots_.insert(slot);
+  ++stats_.inbound_accepted;
+  fx_.accepted(listener, slot, conn);
+}
+
+void conn_machine::inbound_closed(uint64_t slot) {
+  slots_.erase(slot);
+}
+
+void conn_machine::stop() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  // Established connections belong to the user already; everything still in
+  // flight is abandoned here and closed when (if) it arrives.
+  for (auto& kvp : entries_)
+    if (kvp.second.ph == phase::dialing)
+      fx_.cancel_dial(kvp.first, kvp.second.attempt);
+  entries_.clear();
+  addresses_.clear();
+  timers_.clear();
+  queue_.clear();
+  stats_.dials_in_flight = 0;
+}
+
+// -- queries ------------------------------------------------------------------
+
+std::vector<conn_request> conn_machine::requests() const {
+  std::vector<conn_request> result;
+  result.reserve(entries_.size());
+  for (auto& kvp : entries_)
+    result.push_back(kvp.second.req);
+  return result;
+}
+
+conn_stats conn_machine::stats() const {
+  auto result = stats_;
+  result.live_requests = entries_.size();
+  for (auto& kvp : entries_) {
+    if (kvp.second.ph == phase::established)
+      ++result.outbound_established;
+    else if (kvp.second.ph == phase::queued)
+      ++result.dials_queued;
+  }
+  result.inbound_live = slots_.size();
+  return result;
+}
+
+// -- internals ----------------------------------------------------------------
+
+conn_machine::entry& conn_machine::create(uint64_t id, std::string address,
+                                          bool permanent, bool automatic) {
+  entry e;
+  e.req.id = id != 0 ? id : next_request_id();
+  e.req.address = std::move(address);
+  e.req.permanent = permanent;
+  e.req.automatic = automatic;
+  if (!e.req.address.empty())
+    ++addresses_[e.req.address];
+  ++stats_.requests_created;
+  auto key = e.req.id;
+  return entries_.emplace(key, std::move(e)).first->second;
+}
+
+void conn_machine::forget(std::map<uint64_t, entry>::iterator i) {
+  auto& e = i->second;
+  if (!e.req.address.empty()) {
+    auto a = addresses_.find(e.req.address);
+    if (a != addresses_.end() && --a->second == 0)
+      addresses_.erase(a);
+  }
+  if (e.timer != 0)
+    timers_.erase(e.timer);
+  entries_.erase(i);
+}
+
+void conn_machine::fetch_or_dial(entry& e) {
+  e.req.state = conn_state::pending;
+  if (e.req.address.empty()) {
+    e.ph = phase::fetching;
+    fx_.fetch_address(e.req.id);
+  } else {
+    begin_dial(e);
+  }
+}
+
+void conn_machine::begin_dial(entry& e) {
+  e.req.state = conn_state::pending;
+  if (stats_.dials_in_flight >= cfg_.max_pending_dials) {
+    e.ph = phase::queued;
+    queue_.push_back(e.req.id);
+    return;
+  }
+  e.ph = phase::dialing;
+  e.attempt = ++next_attempt_;
+  ++stats_.dials_in_flight;
+  ++stats_.dials_started;
+  fx_.start_dial(e.req.id, e.attempt, e.req.address);
+}
+
+void conn_machine::pump() {
+  while (stats_.dials_in_flight < cfg_.max_pending_dials && !queue_.empty()) {
+    auto id = queue_.front();
+    queue_.pop_front();
+    auto i = entries_.find(id);
+    if (i != entries_.end() && i->second.ph == phase::queued)
+      begin_dial(i->second);
+  }
+}
+
+void conn_machine::wait(entry& e, caf::timespan delay, time_point now) {
+  e.ph = phase::waiting;
+  e.timer = ++next_timer_;
+  timers_.emplace(e.timer, e.req.id);
+  fx_.arm_timer(e.timer, now + delay);
+}
+
+void conn_machine::fail(std::map<uint64_t, entry>::iterator i,
+                        const caf::error& reason, time_point now) {
+  auto& e = i->second;
+  e.req.state = conn_state::failing;
+  if (e.req.permanent) {
+    fx_.failed(e.req, reason);
+    retry(e, now);
+    return;
+  }
+  // One-shot requests end here; automatic ones make room for a replacement.
+  auto snapshot = e.req;
+  forget(i);
+  fx_.failed(snapshot, reason);
+  if (snapshot.automatic) {
+    ++stats_.failed_attempts;
+    replace(stats_.failed_attempts >= cfg_.max_failed_attempts, now);
+  }
+}
+
+void conn_machine::retry(entry& e, time_point now) {
+  if (e.req.retry_count < UINT32_MAX)
+    ++e.req.retry_count;
+  auto delay = policy_.delay(e.req.retry_count);
+  ++stats_.retries_scheduled;
+  wait(e, delay, now);
+  fx_.retry_scheduled(e.req, delay);
+}
+
+void conn_machine::replace(bool throttled, time_point now) {
+  if (stopped_ || !has_source_)
+    return;
+  auto& e = create(0, {}, false, true);
+  if (throttled) {
+    ++stats_.throttled;
+    wait(e, cfg_.retry_duration, now);
+  } else {
+    fetch_or_dial(e);
+  }
+}
+
+std::map<uint64_t, conn_machine::entry>::iterator
+conn_machine::dialing(uint64_t id, uint64_t attempt) {
+  if (stopped_)
+    return entries_.end();
+  auto i = entries_.find(id);
+  if (i == entries_.end() || i->second.ph != phase::dialing
+      || i->second.attempt != attempt)
+    return entries_.end();
+  return i;
+}
+
+bool conn_machine::address_in_use(const std::string& address) const {
+  return cfg_.reject_duplicate_addresses && addresses_.count(address) != 0;
+}
+
+} // namespace connmgr

@@ -1,0 +1,149 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <caf/actor_clock.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/conn_effects.hpp"
+#include "actors/retry_policy.hpp"
+#include "messages/conn_request.hpp"
+#include "messages/conn_stats.hpp"
+#include "messages/manager_config.hpp"
+#include "net/connection.hpp"
+
+namespace connmgr {
+
+/// Draws a request id from the one process-wide counter: unique, never
+/// reused, never 0. Thread-safe.
+uint64_t next_request_id();
+
+/// The decisions of the connection handler, as a plain state machine: no
+/// threads, no sockets, no clock of its own. Every input carries the current
+/// time; every output goes through `conn_effects`. Not thread-safe: one actor
+/// (or one test) drives it.
+///
+/// Guarantees:
+/// - while started and not stopped, exactly `target_outbound` automatic
+///   requests are alive (if an address source exists);
+/// - every connection handed in is either passed to `connected` or closed,
+///   never both, never neither;
+/// - every request ends in exactly one terminal state (canceled,
+///   disconnected, or failing without a retry) and is then forgotten;
+/// - at most `max_pending_dials` dials are in flight.
+class conn_machine {
+public:
+  using time_point = caf::actor_clock::time_point;
+
+  /// `cfg` must be valid (see `validate`). `has_address_source` enables
+  /// automatic requests.
+  conn_machine(const manager_config& cfg, bool has_address_source,
+               conn_effects& fx);
+
+  /// Starts `target_outbound` automatic requests. Idempotent; ignored after
+  /// `stop`.
+  void start(time_point now);
+
+  /// A manual request to `address`. `id` 0 draws a fresh one. Refused after
+  /// stop, for an empty address, for an id in use, and (if configured) for
+  /// an address already pending or connected; a refusal also reaches
+  /// `failed`.
+  caf::expected<uint64_t> connect(uint64_t id, std::string address,
+                                  bool permanent, time_point now);
+
+  /// One extra one-shot request whose address comes from the address source.
+  void new_request(time_point now);
+
+  /// The address source answered for request `id`.
+  void address_ready(uint64_t id, caf::expected<std::string> address,
+                     time_point now);
+
+  /// Dial `attempt` of request `id` produced `conn`.
+  void dial_succeeded(uint64_t id, uint64_t attempt, connection_ptr conn,
+                      time_point now);
+
+  /// Dial `attempt` of request `id` failed with `reason`.
+  void dial_failed(uint64_t id, uint64_t attempt, const caf::error& reason,
+                   time_point now);
+
+  /// Closes request `id`'s connection, or cancels it if not connected.
+  /// With `retry`, an established request is redialed if permanent or if
+  /// `trigger_reconnect` (with backoff); an automatic one is replaced.
+  void disconnect(uint64_t id, bool retry, bool trigger_reconnect,
+                  time_point now);
+
+  /// The timer armed with `key` is due. Stale keys are ignored.
+  void timer_fired(uint64_t key, time_point now);
+
+  /// An inbound connection arrived on `listener`.
+  void inbound(uint32_t listener, const connection_ptr& conn);
+
+  /// The inbound connection that held `slot` closed. Releases the slot once.
+  void inbound_closed(uint64_t slot);
+
+  /// Cancels every dial, drops every timer and pending request, and turns
+  /// every later input into a no-op (late connections are closed).
+  void stop();
+
+  /// True after `stop`.
+  bool stopped() const noexcept {
+    return stopped_;
+  }
+
+  /// Snapshot of every live request, ordered by id.
+  std::vector<conn_request> requests() const;
+
+  /// Counters and gauges.
+  conn_stats stats() const;
+
+private:
+  enum class phase : uint8_t { fetching, queued, dialing, waiting, established };
+
+  struct entry {
+    conn_request req;
+    phase ph = phase::fetching;
+    uint64_t attempt = 0;
+    uint64_t timer = 0;
+    connection_ptr conn;
+    time_point established_at;
+  };
+
+  entry& create(uint64_t id, std::string address, bool permanent,
+                bool automatic);
+  void forget(std::map<uint64_t, entry>::iterator i);
+  void fetch_or_dial(entry& e);
+  void begin_dial(entry& e);
+  void pump();
+  void wait(entry& e, caf::timespan delay, time_point now);
+  void fail(std::map<uint64_t, entry>::iterator i, const caf::error& reason,
+            time_point now);
+  void retry(entry& e, time_point now);
+  void replace(bool throttled, time_point now);
+  std::map<uint64_t, entry>::iterator dialing(uint64_t id, uint64_t attempt);
+  bool address_in_use(const std::string& address) const;
+
+  manager_config cfg_;
+  bool has_source_;
+  conn_effects& fx_;
+  retry_policy policy_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::map<uint64_t, entry> entries_;
+  std::unordered_map<std::string, uint32_t> addresses_;
+  std::unordered_map<uint64_t, uint64_t> timers_;
+  std::deque<uint64_t> queue_;
+  std::unordered_set<uint64_t> slots_;
+  uint64_t next_timer_ = 0;
+  uint64_t next_attempt_ = 0;
+  uint64_t next_slot_ = 0;
+  conn_stats stats_;
+};
+
+} // namespace connmgr

@@ -1,0 +1,20 @@
+#include "actors/listener_worker.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace connmgr {
+
+listener_sink_actor::behavior_type
+listener_worker(listener_sink_actor::pointer self, conn_handler_actor handler,
+                uint32_t index, acceptor_actor acceptor) {
+  self->send(acceptor, listen_atom::value,
+             caf::actor_cast<listener_sink_actor>(self));
+  return {
+    [=](accepted_atom, connection_ptr& conn) {
+      self->send(handler, inbound_atom::value, index, std::move(conn));
+    },
+  };
+}
+
+} // namespace connmgr

@@ -1,0 +1,187 @@
+#include "actors/manager.hpp"
+
+#include <atomic>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/conn_machine.hpp"
+#include "messages/error_code.hpp"
+#include "messages/events.hpp"
+
+namespace connmgr {
+
+namespace {
+
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+
+/// Fulfilled once, from whichever thread sees the handler go.
+struct stop_signal {
+  std::promise<void> promise;
+  std::shared_future<void> future{promise.get_future().share()};
+  std::atomic<bool> fired{false};
+
+  void fire() {
+    if (!fired.exchange(true))
+      promise.set_value();
+  }
+};
+
+// Calls the user's callbacks in event order. Its down message for the handler
+// arrives after every event the handler sent, so firing the stop signal there
+// means no callback runs after stop completes.
+caf::behavior event_bridge(caf::event_based_actor* self,
+                           manager_callbacks cb,
+                           std::shared_ptr<stop_signal> done) {
+  self->set_down_handler([self, done](caf::down_msg&) {
+    done->fire();
+    self->quit();
+  });
+  return {
+    [self](watch_atom, caf::actor& handler) { self->monitor(handler); },
+    [cb](connected_event& ev) {
+      if (cb.on_connection)
+        cb.on_connection(ev.request, std::move(ev.conn));
+    },
+    [cb](disconnected_event& ev) {
+      if (cb.on_disconnection)
+        cb.on_disconnection(ev.request, ev.reason);
+    },
+    [cb](accepted_event& ev) {
+      if (cb.on_accept)
+        cb.on_accept(ev.listener, std::move(ev.conn));
+    },
+    [cb](rejected_event& ev) {
+      if (cb.on_reject)
+        cb.on_reject(ev.listener, ev.remote_address, ev.reason);
+    },
+    [cb](failed_event& ev) {
+      if (cb.on_failure)
+        cb.on_failure(ev.request, ev.reason);
+    },
+    [cb](retry_event& ev) {
+      if (cb.on_retry)
+        cb.on_retry(ev.request, ev.delay);
+    },
+    [](stopped_event&) {
+      // The down message that follows ends the bridge.
+    },
+  };
+}
+
+} // namespace
+
+struct manager::impl {
+  caf::actor_system& sys;
+  conn_handler_actor handler;
+  std::shared_ptr<stop_signal> done;
+
+  impl(caf::actor_system& system, conn_handler_actor hdl,
+       std::shared_ptr<stop_signal> signal)
+    : sys(system), handler(std::move(hdl)), done(std::move(signal)) {
+    // nop
+  }
+};
+
+caf::expected<manager> manager::make(caf::actor_system& sys,
+                                     handler_setup setup,
+                                     manager_callbacks callbacks) {
+  if (setup.events)
+    return make_error(errc::invalid_config,
+                      "events = an actor, expected none: the manager "
+                      "receives events to call its callbacks");
+  auto done = std::make_shared<stop_signal>();
+  auto bridge = sys.spawn(event_bridge, std::move(callbacks), done);
+  setup.events = bridge;
+  auto handler = spawn_conn_handler(sys, std::move(setup));
+  if (!handler) {
+    caf::anon_send_exit(bridge, caf::exit_reason::user_shutdown);
+    return std::move(handler.error());
+  }
+  caf::anon_send(bridge, watch_atom::value,
+                 caf::actor_cast<caf::actor>(*handler));
+  return manager{std::make_unique<impl>(sys, std::move(*handler), done)};
+}
+
+manager::manager(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
+  // nop
+}
+
+manager::manager(manager&&) noexcept = default;
+
+manager& manager::operator=(manager&& other) noexcept {
+  if (this != &other) {
+    if (impl_) {
+      stop();
+      wait();
+    }
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+manager::~manager() {
+  if (impl_) {
+    stop();
+    wait();
+  }
+}
+
+void manager::start() {
+  caf::anon_send(impl_->handler, start_atom::value);
+}
+
+std::shared_future<void> manager::stop() {
+  caf::anon_send(impl_->handler, stop_atom::value);
+  return impl_->done->future;
+}
+
+void manager::wait() {
+  impl_->done->future.wait();
+}
+
+uint64_t manager::connect(std::string address, bool permanent) {
+  auto id = next_request_id();
+  caf::anon_send(impl_->handler, connect_atom::value, id, std::move(address),
+                 permanent);
+  return id;
+}
+
+void manager::disconnect(uint64_t id, bool trigger_reconnect) {
+  caf::anon_send(impl_->handler, disconnect_atom::value, id,
+                 trigger_reconnect);
+}
+
+void manager::remove(uint64_t id) {
+  caf::anon_send(impl_->handler, remove_atom::value, id);
+}
+
+std::vector<conn_request> manager::requests() {
+  std::vector<conn_request> result;
+  caf::scoped_actor self{impl_->sys};
+  self->request(impl_->handler, caf::infinite, requests_atom::value)
+    .receive([&](std::vector<conn_request>& xs) { result = std::move(xs); },
+             [](caf::error&) {
+               // Stopped: nothing is alive.
+             });
+  return result;
+}
+
+conn_stats manager::stats() {
+  conn_stats result;
+  caf::scoped_actor self{impl_->sys};
+  self->request(impl_->handler, caf::infinite, stats_atom::value)
+    .receive([&](conn_stats& x) { result = x; },
+             [](caf::error&) {
+               // Stopped: all zero.
+             });
+  return result;
+}
+
+const conn_handler_actor& manager::handle() const noexcept {
+  return impl_->handler;
+}
+
+} // namespace connmgr

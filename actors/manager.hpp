@@ -1,0 +1,100 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <caf/timespan.hpp>
+
+#include "actors/conn_handler.hpp"
+#include "messages/conn_request.hpp"
+#include "messages/conn_stats.hpp"
+
+namespace connmgr {
+
+/// Callbacks of the plain C++ interface. They run on a CAF worker thread, one
+/// at a time, in the order the handler decided the events. Do not block in
+/// them, and never wait for the manager's stop from inside one.
+struct manager_callbacks {
+  /// An outbound request connected; the connection is the callee's.
+  std::function<void(const conn_request&, connection_ptr)> on_connection;
+  /// An established outbound connection was closed by the manager.
+  std::function<void(const conn_request&, const caf::error&)> on_disconnection;
+  /// An inbound connection on listener `index` was admitted.
+  std::function<void(uint32_t index, connection_ptr)> on_accept;
+  /// An inbound connection on listener `index` was refused and closed.
+  std::function<void(uint32_t index, const std::string& remote,
+                     const caf::error&)>
+    on_reject;
+  /// An attempt failed, or a request was canceled or refused.
+  std::function<void(const conn_request&, const caf::error&)> on_failure;
+  /// A retry was scheduled after the given delay.
+  std::function<void(const conn_request&, caf::timespan)> on_retry;
+};
+
+/// The connection manager for plain C++ code: a thin, thread-safe facade over
+/// one connection handler actor. Every member function may be called from any
+/// thread (except from inside a callback where noted) and any number of
+/// times; calls after stop do nothing.
+class manager {
+public:
+  /// Spawns the handler from `setup` (whose `events` must be unset: the
+  /// manager receives them to call `callbacks`). Fails like
+  /// `spawn_conn_handler`.
+  static caf::expected<manager> make(caf::actor_system& sys,
+                                     handler_setup setup,
+                                     manager_callbacks callbacks);
+
+  manager(manager&&) noexcept;
+  manager& operator=(manager&&) noexcept;
+  manager(const manager&) = delete;
+  manager& operator=(const manager&) = delete;
+
+  /// Stops and waits (never destroy a manager from inside its callbacks).
+  ~manager();
+
+  /// Starts automatic outbound requests and listeners. Idempotent.
+  void start();
+
+  /// Begins a graceful stop. The future becomes ready once every child actor
+  /// is gone, every connection the manager still owned is closed and the
+  /// last callback has returned.
+  std::shared_future<void> stop();
+
+  /// Blocks until the manager has stopped (by `stop` or otherwise).
+  void wait();
+
+  /// Makes a manual request and returns its id at once; a refusal (e.g. a
+  /// duplicate address) arrives as `on_failure` for that id.
+  uint64_t connect(std::string address, bool permanent = false);
+
+  /// Disconnects `id` and retries per its rules (see `conn_handler_actor`).
+  void disconnect(uint64_t id, bool trigger_reconnect = false);
+
+  /// Disconnects or cancels `id` without retry.
+  void remove(uint64_t id);
+
+  /// Snapshot of every live request; empty once stopped. Blocks briefly:
+  /// not for use inside callbacks.
+  std::vector<conn_request> requests();
+
+  /// Counters and gauges; all zero once stopped. Blocks briefly: not for
+  /// use inside callbacks.
+  conn_stats stats();
+
+  /// The handler, for actor code that wants to talk to it directly.
+  const conn_handler_actor& handle() const noexcept;
+
+private:
+  struct impl;
+  explicit manager(std::unique_ptr<impl> ptr);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace connmgr

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
+#include "messages/dialer_actor.hpp"
+
+namespace connmgr {
+
+/// Receives accepted connections from an acceptor: implemented by the
+/// manager's per-listener actor.
+using listener_sink_actor = caf::typed_actor<
+  caf::reacts_to<accepted_atom, connection_ptr>>;
+
+/// The pluggable source of inbound connections (a listening socket, or a fake
+/// in tests). After `(listen, sink)` it sends every accepted connection to
+/// `sink` as `(accepted, conn)`. The manager owns it: it is sent an exit on
+/// stop and must close its listening resource when it exits.
+using acceptor_actor = caf::typed_actor<
+  caf::reacts_to<listen_atom, listener_sink_actor>>;
+
+} // namespace connmgr

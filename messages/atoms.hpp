@@ -1,0 +1,47 @@
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace connmgr {
+
+// Message tags of the connection handler, dialers and listeners. CAF 0.17
+// atoms hold at most 10 characters.
+
+/// Start automatic outbound requests and listeners.
+using start_atom = caf::atom_constant<caf::atom("start")>;
+/// Stop everything; the reply comes once everything is gone.
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+/// Make a manual request to a given address.
+using connect_atom = caf::atom_constant<caf::atom("connect")>;
+/// Disconnect, retrying per the request's rules.
+using disconnect_atom = caf::atom_constant<caf::atom("disconnect")>;
+/// Disconnect (or cancel) without retry.
+using remove_atom = caf::atom_constant<caf::atom("remove")>;
+/// Make one request from the address source.
+using new_request_atom = caf::atom_constant<caf::atom("new_req")>;
+/// Snapshot of every live request.
+using requests_atom = caf::atom_constant<caf::atom("requests")>;
+/// Counters.
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// A dial produced a connection.
+using connected_atom = caf::atom_constant<caf::atom("connected")>;
+/// A dial failed.
+using failed_atom = caf::atom_constant<caf::atom("failed")>;
+/// A timer of the handler fired.
+using timer_atom = caf::atom_constant<caf::atom("timer")>;
+/// An inbound connection reached the handler.
+using inbound_atom = caf::atom_constant<caf::atom("inbound")>;
+/// An admitted inbound connection closed: its slot is free.
+using slot_free_atom = caf::atom_constant<caf::atom("slot_free")>;
+/// Dial an address.
+using dial_atom = caf::atom_constant<caf::atom("dial")>;
+/// Cancel a dial.
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+/// Ask an address source for an address.
+using get_address_atom = caf::atom_constant<caf::atom("get_addr")>;
+/// Tell an acceptor where to deliver accepted connections.
+using listen_atom = caf::atom_constant<caf::atom("listen")>;
+/// An acceptor accepted a connection.
+using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
+
+} // namespace connmgr

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
+#include "messages/conn_request.hpp"
+#include "messages/conn_stats.hpp"
+#include "messages/dialer_actor.hpp"
+
+namespace connmgr {
+
+/// The connection handler: these typed messages replace the reference's
+/// requests channel. User-facing:
+/// - `(start)`: idempotent; starts automatic outbound requests and listeners.
+/// - `(connect, id, address, permanent) -> id`: a manual request; `id` 0 lets
+///   the handler draw one. Refused with an error (stopped, invalid_address,
+///   duplicate_address) and a failed event.
+/// - `(disconnect, id, trigger_reconnect)`: close an established connection
+///   and retry per the request's rules (or cancel it if still pending).
+/// - `(remove, id)`: close or cancel without retry.
+/// - `(new_req)`: one extra one-shot request from the address source.
+/// - `(requests) -> snapshot`: every live request, pending ones included.
+/// - `(stats) -> counters`.
+/// - `(stop) -> final counters`: answered only once every child actor is gone
+///   and every connection the manager still owned is closed.
+/// Internal (from dial, listener and timer):
+/// `connected`, `failed`, `inbound`, `slot_free`, `timer`.
+using conn_handler_actor = caf::typed_actor<
+  caf::reacts_to<start_atom>,
+  caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
+  caf::reacts_to<disconnect_atom, uint64_t, bool>,
+  caf::reacts_to<remove_atom, uint64_t>,
+  caf::reacts_to<new_request_atom>,
+  caf::replies_to<requests_atom>::with<std::vector<conn_request>>,
+  caf::replies_to<stats_atom>::with<conn_stats>,
+  caf::replies_to<stop_atom>::with<conn_stats>,
+  caf::reacts_to<connected_atom, uint64_t, uint64_t, connection_ptr>,
+  caf::reacts_to<failed_atom, uint64_t, uint64_t, caf::error>,
+  caf::reacts_to<inbound_atom, uint32_t, connection_ptr>,
+  caf::reacts_to<slot_free_atom, uint64_t>,
+  caf::reacts_to<timer_atom, uint64_t>>;
+
+} // namespace connmgr

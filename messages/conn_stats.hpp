@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+
+namespace connmgr {
+
+/// Counters and gauges of one manager. Counters only grow; gauges describe
+/// the moment of the snapshot.
+struct conn_stats {
+  /// Counter: requests ever made (automatic and manual).
+  uint64_t requests_created = 0;
+  /// Counter: dials started.
+  uint64_t dials_started = 0;
+  /// Counter: dials that produced a connection in time to be used.
+  uint64_t dials_succeeded = 0;
+  /// Counter: dials (and address look-ups) that failed.
+  uint64_t dials_failed = 0;
+  /// Counter: connections that arrived for a canceled request or after stop,
+  /// and were closed by the manager instead of being delivered.
+  uint64_t late_connections_closed = 0;
+  /// Counter: retries scheduled with backoff.
+  uint64_t retries_scheduled = 0;
+  /// Counter: replacements delayed by the failed-attempts throttle.
+  uint64_t throttled = 0;
+  /// Counter: established outbound connections disconnected.
+  uint64_t disconnections = 0;
+  /// Counter: inbound connections admitted.
+  uint64_t inbound_accepted = 0;
+  /// Counter: inbound connections rejected (limit reached or stopping).
+  uint64_t inbound_rejected = 0;
+  /// Gauge: requests alive (any state but terminal).
+  uint64_t live_requests = 0;
+  /// Gauge: established outbound connections.
+  uint64_t outbound_established = 0;
+  /// Gauge: dials in flight.
+  uint64_t dials_in_flight = 0;
+  /// Gauge: requests waiting for a dial slot.
+  uint64_t dials_queued = 0;
+  /// Gauge: inbound slots held.
+  uint64_t inbound_live = 0;
+  /// Gauge: consecutive failed attempts of automatic requests.
+  uint64_t failed_attempts = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, conn_stats& x) {
+  return f(caf::meta::type_name("conn_stats"), x.requests_created,
+           x.dials_started, x.dials_succeeded, x.dials_failed,
+           x.late_connections_closed, x.retries_scheduled, x.throttled,
+           x.disconnections, x.inbound_accepted, x.inbound_rejected,
+           x.live_requests, x.outbound_established, x.dials_in_flight,
+           x.dials_queued, x.inbound_live, x.failed_attempts);
+}
+
+} // namespace connmgr

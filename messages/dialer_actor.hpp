@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/replies_to.hpp>
+#include <caf/timespan.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
+#include "net/connection.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::connection_ptr)
+
+namespace connmgr {
+
+/// The pluggable dial function, as an actor.
+///
+/// `(dial, dial_id, address, timeout)` answers with a connection, or with an
+/// error (our `errc` category: refused, timed_out, unreachable, ...) no later
+/// than `timeout` after it arrived. `dial_id` is unique per attempt.
+///
+/// `(cancel, dial_id)` abandons that attempt: the dialer closes whatever it
+/// opened for it at once; an answer may still come, and its connection will
+/// be closed by the receiver (or by its last handle going away).
+using dialer_actor = caf::typed_actor<
+  caf::replies_to<dial_atom, uint64_t, std::string,
+                  caf::timespan>::with<connection_ptr>,
+  caf::reacts_to<cancel_atom, uint64_t>>;
+
+} // namespace connmgr

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/error.hpp>
+#include <caf/timespan.hpp>
+
+#include "messages/conn_request.hpp"
+#include "messages/conn_stats.hpp"
+#include "net/connection.hpp"
+
+// Events reach the actor the user names, in the order the handler decided
+// them. They carry connections, which are process-local, so they are never
+// serialized.
+
+namespace connmgr {
+
+/// An outbound request connected; `conn` is the user's from now on.
+struct connected_event {
+  conn_request request;
+  connection_ptr conn;
+};
+
+/// An established outbound connection was closed by the manager;
+/// `request.state` says whether it will be retried (pending) or not.
+struct disconnected_event {
+  conn_request request;
+  caf::error reason;
+};
+
+/// An attempt failed, a request was canceled, or a `connect` was refused;
+/// `request.state` tells whether the request lives on (failing, with a retry
+/// event following) or ended (failing or canceled, with nothing following).
+struct failed_event {
+  conn_request request;
+  caf::error reason;
+};
+
+/// A retry of `request` is scheduled after `delay`.
+struct retry_event {
+  conn_request request;
+  caf::timespan delay;
+};
+
+/// An inbound connection was admitted on listener `listener` (an index into
+/// the configured listeners); `conn` is the user's. Its inbound slot is held
+/// until `conn` is closed.
+struct accepted_event {
+  uint32_t listener;
+  connection_ptr conn;
+};
+
+/// An inbound connection was refused (and closed) on listener `listener`.
+struct rejected_event {
+  uint32_t listener;
+  std::string remote_address;
+  caf::error reason;
+};
+
+/// The manager stopped; nothing follows. Carries the final counters.
+struct stopped_event {
+  conn_stats stats;
+};
+
+} // namespace connmgr
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::connected_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::disconnected_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::failed_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::retry_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::accepted_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::rejected_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::stopped_event)

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/timespan.hpp>
+
+namespace connmgr {
+
+/// Every tunable of the connection manager. Defaults follow the reference
+/// where it has one; each fix of a reference flaw is a named field here.
+/// `validate` accepts or rejects a whole configuration.
+struct manager_config {
+  /// Automatic outbound requests kept alive while an address source exists.
+  /// Manual `connect`s come on top. 0 disables automatic outbound.
+  uint32_t target_outbound = 8;
+
+  /// Inbound connections held at once: unset = unlimited, 0 = refuse all.
+  /// A slot is held until the accepted connection is closed.
+  std::optional<uint32_t> max_inbound;
+
+  /// Base of the linear backoff: retry n waits n × retry_duration. Also the
+  /// pause of the failed-attempts throttle. Must be > 0.
+  caf::timespan retry_duration = std::chrono::seconds{5};
+
+  /// Cap of the backoff (fixed at 5 min in the reference). Must be
+  /// >= retry_duration.
+  caf::timespan max_retry_duration = std::chrono::minutes{5};
+
+  /// Random extra delay on each retry, as a fraction of the delay: a retry
+  /// due after d waits uniformly in [d, d × (1 + retry_jitter)]. Spreads
+  /// reconnect storms. In [0, 1]; 0 (default) keeps retry instants exact.
+  double retry_jitter = 0.0;
+
+  /// Seed of the jitter's random generator; 0 seeds from the OS. Fixed seeds
+  /// make jittered schedules reproducible in tests.
+  uint64_t jitter_seed = 0;
+
+  /// Consecutive failed attempts of automatic requests after which
+  /// replacements wait retry_duration ("network down" throttle). Counts only
+  /// dial and address failures, never ordinary disconnects. Must be >= 1.
+  uint32_t max_failed_attempts = 25;
+
+  /// Deadline a dialer gets for one attempt. Must be > 0.
+  caf::timespan dial_timeout = std::chrono::seconds{10};
+
+  /// Dials in flight at once; further requests wait in FIFO order for a
+  /// slot. Must be >= 1.
+  uint32_t max_pending_dials = 128;
+
+  /// A connection must last this long before the request's retry count is
+  /// reset, so a peer that accepts and drops at once backs off. 0 resets on
+  /// every successful dial (the reference behaviour).
+  caf::timespan stable_connection_period = std::chrono::seconds{60};
+
+  /// Refuse a second request to an address that is already pending or
+  /// connected. Disable only for benchmarks that dial one sink many times.
+  bool reject_duplicate_addresses = true;
+};
+
+/// Checks every field of `cfg`. Returns `errc::invalid_config` whose context
+/// names the first bad field, its value and what was expected, e.g.
+/// "retry_duration = 0ns, expected > 0".
+caf::error validate(const manager_config& cfg);
+
+/// Prints a duration compactly: "250ms", "5s", "1.5s", "0ns".
+std::string to_string_duration(caf::timespan x);
+
+} // namespace connmgr

@@ -1,0 +1,70 @@
+#include "net/connection.hpp"
+
+#include <unistd.h>
+
+namespace connmgr {
+
+connection::connection(int fd, std::string remote_address)
+  : fd_(fd), remote_address_(std::move(remote_address)) {
+  // nop
+}
+
+connection::~connection() {
+  close();
+}
+
+bool connection::mark_closed(int& fd,
+                             std::vector<std::function<void()>>& hooks) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (closed_.exchange(true, std::memory_order_acq_rel))
+    return false;
+  fd = fd_;
+  fd_ = -1;
+  hooks.swap(hooks_);
+  return true;
+}
+
+bool connection::close() {
+  int fd = -1;
+  std::vector<std::function<void()>> hooks;
+  if (!mark_closed(fd, hooks))
+    return false;
+  if (fd >= 0)
+    ::close(fd);
+  // Hooks run outside the lock: they may send messages or inspect us.
+  for (auto& hook : hooks)
+    hook();
+  return true;
+}
+
+int connection::native_handle() const noexcept {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return fd_;
+}
+
+int connection::release() {
+  int fd = -1;
+  std::vector<std::function<void()>> hooks;
+  if (!mark_closed(fd, hooks))
+    return -1;
+  for (auto& hook : hooks)
+    hook();
+  return fd;
+}
+
+void connection::on_close(std::function<void()> hook) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!closed_.load(std::memory_order_acquire)) {
+      hooks_.push_back(std::move(hook));
+      return;
+    }
+  }
+  hook();
+}
+
+connection_ptr make_memory_connection(std::string remote_address) {
+  return std::make_shared<connection>(-1, std::move(remote_address));
+}
+
+} // namespace connmgr

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace connmgr {
+
+/// A connection handed out by the manager: owns one descriptor (or none, for
+/// in-memory test connections) and closes it exactly once, on the first
+/// `close()` or on destruction of the last reference.
+/// All member functions are thread-safe.
+class connection {
+public:
+  /// Wraps `fd` (may be -1 for a connection without a descriptor) that leads to
+  /// `remote_address`. Takes ownership of `fd`.
+  connection(int fd, std::string remote_address);
+
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Closes the descriptor if `close()` was never called.
+  ~connection();
+
+  /// Closes the descriptor and runs every close hook. Only the first call has
+  /// an effect; later calls return false.
+  bool close();
+
+  /// True once `close()` ran (or began running).
+  bool closed() const noexcept {
+    return closed_.load(std::memory_order_acquire);
+  }
+
+  /// The descriptor, or -1 once closed or for an in-memory connection.
+  /// Ownership stays with this object: use `release()` to take it over.
+  int native_handle() const noexcept;
+
+  /// Hands the descriptor to the caller (e.g. CAF I/O's `add_scribe`): this
+  /// object then counts as closed without closing the descriptor, and close
+  /// hooks run at once. Returns -1 if already closed.
+  int release();
+
+  /// The address this connection was dialed to or accepted from.
+  const std::string& remote_address() const noexcept {
+    return remote_address_;
+  }
+
+  /// Registers `hook` to run once when the connection closes (or is released).
+  /// If it is already closed, runs `hook` at once on the calling thread.
+  void on_close(std::function<void()> hook);
+
+private:
+  /// Marks the connection closed and moves out its descriptor and hooks;
+  /// false if it was closed before.
+  bool mark_closed(int& fd, std::vector<std::function<void()>>& hooks);
+
+  std::atomic<bool> closed_{false};
+  mutable std::mutex mtx_;
+  int fd_;
+  std::string remote_address_;
+  std::vector<std::function<void()>> hooks_;
+};
+
+/// Connections travel in messages as shared handles: CAF 0.17 message payloads
+/// must be copyable, and the last handle to go closes the descriptor.
+using connection_ptr = std::shared_ptr<connection>;
+
+/// Creates a connection without a descriptor, for tests and in-memory dialers.
+connection_ptr make_memory_connection(std::string remote_address);
+
+} // namespace connmgr
