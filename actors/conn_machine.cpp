@@ -102,7 +102,7 @@ void conn_machine::dial_succeeded(uint64_t id, uint64_t attempt,
     ++stats_.late_connections_closed;
     return;
   }
-  --stats_.dials_in_flight;
+  dial_ended(i->second);
   ++stats_.dials_succeeded;
   stats_.failed_attempts = 0;
   auto& e = i->second;
@@ -121,7 +121,7 @@ void conn_machine::dial_failed(uint64_t id, uint64_t attempt,
   auto i = dialing(id, attempt);
   if (i == entries_.end())
     return;
-  --stats_.dials_in_flight;
+  dial_ended(i->second);
   ++stats_.dials_failed;
   fail(i, reason, now);
   pump();
@@ -159,7 +159,7 @@ void conn_machine::disconnect(uint64_t id, bool retry_wanted,
   }
   // Not connected yet: cancel. A dial result that still arrives is closed.
   if (e.ph == phase::dialing) {
-    --stats_.dials_in_flight;
+    dial_ended(e);
     fx_.cancel_dial(id, e.attempt);
   }
   e.req.state = conn_state::canceled;
@@ -224,6 +224,7 @@ void conn_machine::stop() {
   timers_.clear();
   queue_.clear();
   stats_.dials_in_flight = 0;
+  automatic_dials_ = 0;
 }
 
 // -- queries ------------------------------------------------------------------
@@ -297,6 +298,8 @@ void conn_machine::begin_dial(entry& e) {
   e.ph = phase::dialing;
   e.attempt = ++next_attempt_;
   ++stats_.dials_in_flight;
+  if (e.req.automatic)
+    ++automatic_dials_;
   ++stats_.dials_started;
   fx_.start_dial(e.req.id, e.attempt, e.req.address);
 }
@@ -309,6 +312,12 @@ void conn_machine::pump() {
     if (i != entries_.end() && i->second.ph == phase::queued)
       begin_dial(i->second);
   }
+}
+
+void conn_machine::dial_ended(const entry& e) {
+  --stats_.dials_in_flight;
+  if (e.req.automatic)
+    --automatic_dials_;
 }
 
 void conn_machine::wait(entry& e, caf::timespan delay, time_point now) {
@@ -333,7 +342,12 @@ void conn_machine::fail(std::map<uint64_t, entry>::iterator i,
   fx_.failed(snapshot, reason);
   if (snapshot.automatic) {
     ++stats_.failed_attempts;
-    replace(stats_.failed_attempts >= cfg_.max_failed_attempts, now);
+    // Attempts still in flight count as failures-to-be, so a dead network
+    // sees at most max_failed_attempts back-to-back dials, not that plus
+    // the target.
+    replace(stats_.failed_attempts + automatic_dials_
+              >= cfg_.max_failed_attempts,
+            now);
   }
 }
 

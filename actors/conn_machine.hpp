@@ -121,6 +121,7 @@ private:
   void fetch_or_dial(entry& e);
   void begin_dial(entry& e);
   void pump();
+  void dial_ended(const entry& e);
   void wait(entry& e, caf::timespan delay, time_point now);
   void fail(std::map<uint64_t, entry>::iterator i, const caf::error& reason,
             time_point now);
@@ -143,6 +144,7 @@ private:
   uint64_t next_timer_ = 0;
   uint64_t next_attempt_ = 0;
   uint64_t next_slot_ = 0;
+  uint64_t automatic_dials_ = 0;
   conn_stats stats_;
 };
 

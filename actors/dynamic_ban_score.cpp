@@ -88,14 +88,20 @@ uint32_t dynamic_ban_score::increase(uint32_t persistent, uint32_t transient,
                                      time_point now) {
   std::lock_guard<std::mutex> guard{mtx_};
   persistent_ = saturating_add(persistent_, persistent);
-  transient_ = decayed_transient(now) + static_cast<double>(transient);
-  // Advance only by the whole seconds just applied, keeping the leftover
-  // fraction: jumping straight to `now` would drop it, and a peer updating
-  // more often than once a second would then never see any decay. Never
-  // moving backwards stops the next update from decaying an interval twice.
+  auto remaining = decayed_transient(now);
   auto elapsed = whole_seconds_since_update(now);
-  if (elapsed > 0)
+  if (remaining <= 0.0) {
+    // Nothing old is left to decay, so the transient part starts at `now`.
+    last_update_ = now;
+  } else if (elapsed > 0) {
+    // Advance only by the whole seconds just applied, keeping the leftover
+    // fraction: jumping straight to `now` would drop it, and a peer updated
+    // more often than once a second would then never see any decay. For an
+    // earlier `now` stay put, or the next update would decay the interval
+    // up to the later time point twice.
     last_update_ += std::chrono::seconds{elapsed};
+  }
+  transient_ = remaining + static_cast<double>(transient);
   return value_unlocked(now);
 }
 

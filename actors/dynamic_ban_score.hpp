@@ -40,9 +40,10 @@ public:
 
   /// Adds `persistent` to the persistent part (saturating), decays the
   /// current transient part to `now`, adds `transient` to it and makes
-  /// `now` the last update. The last update never moves backwards, and a
-  /// partial second already elapsed is kept for the next decay rather than
-  /// lost, so frequent updates cannot stall the decay.
+  /// `now` the last update. While an old transient part remains, the last
+  /// update never moves backwards and a partial second already elapsed is
+  /// kept for the next decay rather than lost, so frequent updates cannot
+  /// stall the decay.
   /// Returns the score at `now` after the increase, as `value(now)` would.
   uint32_t increase(uint32_t persistent, uint32_t transient, time_point now);
 

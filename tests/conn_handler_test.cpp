@@ -32,3 +32,362 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(net->dial_count() == 10);
   CHECK(stats().outbound_established == 10);
 }
+
+namespace {
+
+/// A fixture with one fake acceptor per listener, recorded.
+struct listener_fixture : sim_fixture {
+  std::vector<std::shared_ptr<fake_acceptor_record>> records;
+  std::vector<fake_acceptor_actor> acceptors;
+
+  handler_setup with_listeners(size_t n, std::optional<uint32_t> max_inbound) {
+    auto s = setup();
+    s.config.max_inbound = max_inbound;
+    for (size_t i = 0; i < n; ++i) {
+      records.push_back(std::make_shared<fake_acceptor_record>());
+      acceptors.push_back(spawn_fake_acceptor(sys, records.back()));
+      s.listeners.push_back(acceptors.back());
+    }
+    return s;
+  }
+
+  connection_ptr inject(size_t listener, const std::string& from) {
+    auto conn = make_memory_connection(from);
+    caf::anon_send(acceptors[listener], inject_atom::value, conn);
+    return conn;
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(listener_fixture,
+                  "scenario 2: inbound limit 2 admits two, rejects the third, "
+                  "and a double close frees one slot") {
+  spawn(with_listeners(1, 2u));
+  start();
+  auto a = inject(0, "127.0.0.1:40001");
+  auto b = inject(0, "127.0.0.1:40002");
+  auto c = inject(0, "127.0.0.1:40003");
+  run();
+  REQUIRE(log->accepted.size() == 2);
+  REQUIRE(log->rejected.size() == 1);
+  CHECK(log->rejected[0].remote_address == "127.0.0.1:40003");
+  CHECK(errc_of(log->rejected[0].reason) == errc::inbound_limit);
+  CHECK(c->closed());
+  CHECK(!a->closed());
+  CHECK(stats().inbound_live == 2);
+  // Closing the same connection twice must release exactly one slot.
+  CHECK(a->close());
+  CHECK(!a->close());
+  run();
+  CHECK(stats().inbound_live == 1);
+  inject(0, "127.0.0.1:40004");
+  inject(0, "127.0.0.1:40005");
+  run();
+  CHECK(log->accepted.size() == 3);
+  CHECK(log->rejected.size() == 2);
+  CHECK(stats().inbound_live == 2);
+  CHECK(!b->closed());
+}
+
+TEST_CASE_FIXTURE(listener_fixture,
+                  "scenario 3: inbound limit 0 rejects and counts every "
+                  "inbound connection") {
+  spawn(with_listeners(1, 0u));
+  start();
+  std::vector<connection_ptr> conns;
+  for (int i = 0; i < 5; ++i)
+    conns.push_back(inject(0, "127.0.0.1:" + std::to_string(41000 + i)));
+  run();
+  CHECK(log->accepted.empty());
+  CHECK(log->rejected.size() == 5);
+  for (auto& conn : conns)
+    CHECK(conn->closed());
+  auto st = stats();
+  CHECK(st.inbound_rejected == 5);
+  CHECK(st.inbound_accepted == 0);
+  CHECK(st.inbound_live == 0);
+}
+
+TEST_CASE_FIXTURE(listener_fixture,
+                  "scenario 4: inbound limit 8 holds under 100 concurrent "
+                  "arrivals and ends with no slot used") {
+  spawn(with_listeners(1, 8u));
+  start();
+  for (int i = 0; i < 100; ++i)
+    inject(0, "127.0.0.1:" + std::to_string(42000 + i));
+  // Run job by job to watch the gauge at every step.
+  size_t max_live = 0;
+  while (sched.try_run_once()) {
+    size_t live = 0;
+    for (auto& ev : log->accepted)
+      if (!ev.conn->closed())
+        ++live;
+    max_live = std::max(max_live, live);
+  }
+  CHECK(max_live == 8);
+  CHECK(log->accepted.size() == 8);
+  CHECK(log->rejected.size() == 92);
+  for (auto& ev : log->accepted)
+    ev.conn->close();
+  run();
+  CHECK(stats().inbound_live == 0);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 5: start connects the target, stop twice is "
+                  "harmless, and calls after stop do nothing") {
+  auto s = setup();
+  s.config.target_outbound = 1;
+  s.get_address = counting_addresses();
+  spawn(s);
+  start();
+  start(); // idempotent
+  REQUIRE(log->connected.size() == 1);
+  auto id = log->connected[0].request.id;
+  CHECK(net->dial_count() == 1);
+  // Two stop requests: both answered, one stopped event.
+  int answers = 0;
+  for (int i = 0; i < 2; ++i)
+    sys.spawn([&](caf::event_based_actor* self) {
+      self->request(handler, caf::infinite, stop_atom::value)
+        .then([&](const conn_stats&) { ++answers; });
+    });
+  run();
+  CHECK(answers == 2);
+  CHECK(log->stopped.size() == 1);
+  auto events = log->order.size();
+  // After stop: connect, disconnect and remove reach nobody.
+  caf::anon_send(handler, connect_atom::value, uint64_t{0},
+                 std::string{"127.0.0.1:9"}, true);
+  caf::anon_send(handler, disconnect_atom::value, id, false);
+  caf::anon_send(handler, remove_atom::value, id);
+  caf::anon_send(handler, start_atom::value);
+  run();
+  CHECK(log->order.size() == events);
+  CHECK(net->dial_count() == 1);
+  handler = nullptr;
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 6: connect mode without an address source makes "
+                  "exactly the one permanent connection") {
+  auto s = setup();
+  s.config.target_outbound = 2;
+  spawn(s);
+  start();
+  auto id = connect("127.0.0.1:18333", true);
+  advance(1s, 100ms);
+  REQUIRE(log->connected.size() == 1);
+  CHECK(log->connected[0].request.id == id);
+  CHECK(log->connected[0].request.permanent);
+  CHECK(log->connected[0].request.state == conn_state::established);
+  CHECK(net->dial_count() == 1);
+  auto reqs = requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].id == id);
+  CHECK(reqs[0].state == conn_state::established);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 8: target 3 plus 2 permanent connects before and "
+                  "after start gives 3 automatic and 2 manual connections") {
+  auto s = setup();
+  s.config.target_outbound = 3;
+  s.get_address = counting_addresses();
+  spawn(s);
+  auto before = connect("127.0.0.1:18001", true);
+  start();
+  auto after = connect("127.0.0.1:18002", true);
+  advance(1s, 100ms);
+  REQUIRE(log->connected.size() == 5);
+  size_t automatic = 0;
+  size_t manual = 0;
+  for (auto& ev : log->connected) {
+    if (ev.request.automatic) {
+      ++automatic;
+      CHECK(!ev.request.permanent);
+    } else {
+      ++manual;
+      CHECK(ev.request.permanent);
+      CHECK((ev.request.id == before || ev.request.id == after));
+    }
+  }
+  CHECK(automatic == 3);
+  CHECK(manual == 2);
+  CHECK(net->dial_count() == 5);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 9: a disconnected permanent request reconnects "
+                  "with the same id; remove ends it") {
+  auto s = setup();
+  s.config.retry_duration = 10ms;
+  spawn(s);
+  start();
+  auto id = connect("127.0.0.1:18333", true);
+  REQUIRE(log->connected.size() == 1);
+  auto first = log->connected[0].conn;
+  disconnect(id);
+  CHECK(first->closed());
+  REQUIRE(log->disconnected.size() == 1);
+  CHECK(log->disconnected[0].request.id == id);
+  CHECK(log->disconnected[0].request.state == conn_state::pending);
+  CHECK(request_of(id).state == conn_state::pending);
+  advance(10ms);
+  REQUIRE(log->connected.size() == 2);
+  CHECK(log->connected[1].request.id == id);
+  CHECK(request_of(id).state == conn_state::established);
+  remove(id);
+  CHECK(log->connected[1].conn->closed());
+  REQUIRE(log->disconnected.size() == 2);
+  CHECK(log->disconnected[1].request.state == conn_state::disconnected);
+  CHECK(request_of(id).id == 0); // forgotten
+  advance(1s, 100ms);
+  CHECK(net->dial_count() == 2);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 10: with the backoff capped at 2 ms, a permanent "
+                  "request connects soon after the network comes back") {
+  auto s = setup();
+  s.config.retry_duration = 1ms;
+  s.config.max_retry_duration = 2ms;
+  spawn(s);
+  auto start_at = now();
+  auto deadline = start_at + 5ms;
+  net->set_policy([this, deadline](const std::string& addr) {
+    return now() < deadline ? refuse(addr) : fake_dial_plan{};
+  });
+  start();
+  auto id = connect("127.0.0.1:18333", true);
+  advance(100ms);
+  REQUIRE(log->connected.size() == 1);
+  CHECK(log->connected[0].request.id == id);
+  auto dials = net->dials();
+  REQUIRE(dials.size() >= 2);
+  // Every gap between attempts is at most the 2 ms cap.
+  for (size_t i = 1; i < dials.size(); ++i)
+    CHECK(dials[i].at - dials[i - 1].at <= 2ms);
+  CHECK(dials.back().at - start_at <= 7ms);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 11: target 5 on a dead network stays within 75 "
+                  "dials in 10 ms") {
+  auto s = setup();
+  s.config.target_outbound = 5;
+  s.config.retry_duration = 1ms;
+  s.config.max_retry_duration = 2ms;
+  s.get_address = counting_addresses();
+  net->set_policy(refuse);
+  spawn(s);
+  start();
+  advance(10ms);
+  stop();
+  // 25 failures are allowed back to back, then each of the 5 slots waits
+  // retry_duration (1 ms) per replacement: 25 + 5 × 10 = 75 at most.
+  CHECK(net->dial_count() <= 75);
+  CHECK(net->dial_count() >= 25);
+  CHECK(log->connected.empty());
+  REQUIRE(log->stopped.size() == 1);
+  CHECK(log->stopped[0].stats.throttled > 0);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 12: stop while a dial is failing still completes") {
+  spawn(setup());
+  net->set_policy(hold);
+  start();
+  connect("127.0.0.1:18333", true);
+  CHECK(net->dial_count() == 1);
+  bool stopped = false;
+  sys.spawn([&](caf::event_based_actor* self) {
+    self->request(handler, caf::infinite, stop_atom::value)
+      .then([&](const conn_stats&) { stopped = true; });
+  });
+  caf::anon_send(dialer, release_atom::value, false);
+  run();
+  CHECK(stopped);
+  CHECK(log->failed.empty()); // the failure came after stop: not reported
+  CHECK(log->stopped.size() == 1);
+  handler = nullptr;
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 13: removing a request while it dials cancels it") {
+  spawn(setup());
+  net->set_policy(hold);
+  start();
+  auto id = connect("127.0.0.1:18333", true);
+  CHECK(request_of(id).state == conn_state::pending);
+  remove(id);
+  REQUIRE(log->failed.size() == 1);
+  CHECK(log->failed[0].request.id == id);
+  CHECK(log->failed[0].request.state == conn_state::canceled);
+  CHECK(errc_of(log->failed[0].reason) == errc::canceled);
+  CHECK(net->cancel_count() == 1);
+  CHECK(request_of(id).id == 0);
+  CHECK(stats().dials_in_flight == 0);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "scenario 14: removing a failing request cancels it and no "
+                  "connection follows") {
+  auto s = setup();
+  s.config.retry_duration = 10ms;
+  spawn(s);
+  net->set_policy(refuse);
+  start();
+  auto id = connect("127.0.0.1:18333", true);
+  REQUIRE(log->retries.size() == 1);
+  CHECK(request_of(id).state == conn_state::failing);
+  net->set_policy(nullptr); // the network is back...
+  remove(id);               // ...but the request is gone
+  advance(100ms);
+  CHECK(log->connected.empty());
+  CHECK(net->dial_count() == 1);
+  REQUIRE(log->failed.size() == 2);
+  CHECK(log->failed[1].request.state == conn_state::canceled);
+}
+
+TEST_CASE_FIXTURE(listener_fixture,
+                  "scenario 15: two listeners with two arrivals each give four "
+                  "accepts, and stop closes both listeners") {
+  spawn(with_listeners(2, std::nullopt));
+  start();
+  inject(0, "127.0.0.1:43001");
+  inject(0, "127.0.0.1:43002");
+  inject(1, "127.0.0.1:43003");
+  inject(1, "127.0.0.1:43004");
+  run();
+  REQUIRE(log->accepted.size() == 4);
+  size_t on_first = 0;
+  for (auto& ev : log->accepted)
+    on_first += ev.listener == 0 ? 1 : 0;
+  CHECK(on_first == 2);
+  stop();
+  CHECK(records[0]->closed);
+  CHECK(records[1]->closed);
+  CHECK(log->stopped.size() == 1);
+}
+
+TEST_CASE_FIXTURE(listener_fixture,
+                  "scenario 16: with inbound limit 1 the second is rejected "
+                  "and a third is accepted once the first closes") {
+  spawn(with_listeners(1, 1u));
+  start();
+  auto first = inject(0, "127.0.0.1:44001");
+  auto second = inject(0, "127.0.0.1:44002");
+  run();
+  CHECK(log->accepted.size() == 1);
+  CHECK(log->rejected.size() == 1);
+  CHECK(second->closed());
+  first->close();
+  run();
+  auto third = inject(0, "127.0.0.1:44003");
+  run();
+  REQUIRE(log->accepted.size() == 2);
+  CHECK(log->accepted[1].conn == third);
+  CHECK(!third->closed());
+}

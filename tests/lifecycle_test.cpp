@@ -1,0 +1,107 @@
+// Stop and wait: nothing left behind, on simulated time.
+
+#include <doctest/doctest.h>
+
+#include <caf/actor_registry.hpp>
+
+#include "tests/sim_fixture.hpp"
+
+using namespace connmgr;
+using namespace connmgr::test;
+
+namespace {
+
+struct stop_fixture : sim_fixture {
+  size_t baseline_actors = 0;
+  bool stop_answered = false;
+
+  stop_fixture() {
+    run();
+    baseline_actors = sys.registry().running();
+  }
+
+  /// Target 1000 automatic requests whose dials all stay in flight.
+  void start_1000_held_dials() {
+    auto s = setup();
+    s.config.target_outbound = 1000;
+    s.config.max_pending_dials = 1000;
+    s.get_address = counting_addresses();
+    net->set_policy(hold);
+    spawn(s);
+    start();
+    REQUIRE(net->dial_count() == 1000);
+    REQUIRE(stats().dials_in_flight == 1000);
+  }
+
+  void send_stop() {
+    sys.spawn([this](caf::event_based_actor* self) {
+      self->request(handler, caf::infinite, stop_atom::value)
+        .then([this](const conn_stats&) {
+          // Everything the handler owned must be gone by now.
+          CHECK(sys.registry().running() <= baseline_actors + 2);
+          stop_answered = true;
+        });
+    });
+  }
+
+  void check_nothing_left() {
+    CHECK(stop_answered);
+    CHECK(log->connected.empty());
+    REQUIRE(log->stopped.size() == 1);
+    CHECK(log->order.back() == "stopped");
+    CHECK(net->open_connections() == 0);
+    for (auto& weak : net->connections())
+      if (auto conn = weak.lock())
+        CHECK(conn->closed());
+    // Only the fixture's own actors remain: recorder and fake dialer.
+    CHECK(sys.registry().running() == baseline_actors);
+    handler = nullptr;
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(stop_fixture,
+                  "lifecycle: stop with 1000 dials in flight cancels them all "
+                  "and leaves no actor behind") {
+  start_1000_held_dials();
+  send_stop();
+  run();
+  CHECK(net->cancel_count() == 1000);
+  check_nothing_left();
+  // Dials the dialer completes after stop reach nobody and close.
+  caf::anon_send(dialer, release_atom::value, true);
+  run();
+  CHECK(net->open_connections() == 0);
+}
+
+TEST_CASE_FIXTURE(stop_fixture,
+                  "lifecycle: 1000 dials that succeed while stop runs are "
+                  "closed, none is delivered") {
+  start_1000_held_dials();
+  SUBCASE("dials complete just before the stop arrives") {
+    caf::anon_send(dialer, release_atom::value, true);
+    send_stop();
+    run();
+  }
+  SUBCASE("dials complete right after the handler began stopping") {
+    send_stop();
+    // Let the stop request reach the handler and nothing else.
+    sched.try_run_once();
+    sched.try_run_once();
+    caf::anon_send(dialer, release_atom::value, true);
+    run();
+  }
+  CHECK(net->connections().size() <= 1000);
+  check_nothing_left();
+}
+
+TEST_CASE_FIXTURE(stop_fixture,
+                  "lifecycle: an exit message stops the handler as gracefully "
+                  "as stop") {
+  start_1000_held_dials();
+  caf::anon_send_exit(handler, caf::exit_reason::user_shutdown);
+  run();
+  stop_answered = true; // nobody asked; the stopped event must still come
+  check_nothing_left();
+}
