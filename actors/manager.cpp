@@ -76,11 +76,18 @@ caf::behavior event_bridge(caf::event_based_actor* self,
 struct manager::impl {
   caf::actor_system& sys;
   conn_handler_actor handler;
+  // Held so the bridge outlives the handler: once the handler's state (the
+  // only other handle) is gone, an unreferenced bridge would die before it
+  // sees the handler's down message.
+  caf::actor bridge;
   std::shared_ptr<stop_signal> done;
 
-  impl(caf::actor_system& system, conn_handler_actor hdl,
+  impl(caf::actor_system& system, conn_handler_actor hdl, caf::actor brg,
        std::shared_ptr<stop_signal> signal)
-    : sys(system), handler(std::move(hdl)), done(std::move(signal)) {
+    : sys(system),
+      handler(std::move(hdl)),
+      bridge(std::move(brg)),
+      done(std::move(signal)) {
     // nop
   }
 };
@@ -102,7 +109,8 @@ caf::expected<manager> manager::make(caf::actor_system& sys,
   }
   caf::anon_send(bridge, watch_atom::value,
                  caf::actor_cast<caf::actor>(*handler));
-  return manager{std::make_unique<impl>(sys, std::move(*handler), done)};
+  return manager{
+    std::make_unique<impl>(sys, std::move(*handler), std::move(bridge), done)};
 }
 
 manager::manager(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {

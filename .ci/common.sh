@@ -1,0 +1,54 @@
+# Shared by .ci/test and .ci/demo: make sure the Debian packages are there,
+# then configure and build. Source it from the repo root.
+
+packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev)
+
+ensure_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "warning: dpkg-query not found; not checking for Debian packages" >&2
+    return 0
+  fi
+  local missing=() pkg status
+  for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+      missing+=("$pkg")
+    fi
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ "$(id -u)" -ne 0 ]]; then
+    echo "error: missing Debian packages: ${missing[*]}" >&2
+    echo "install them with:" >&2
+    echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "==> installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# configure_and_build [target...]: configures $build_dir with Ninja and builds
+# the given targets (all when none).
+configure_and_build() {
+  build_dir="${CONNMGR_BUILD_DIR:-build}"
+  # A tree configured with another generator cannot be reused as is: drop its
+  # cache (only the cache, never the whole directory) so Ninja can take over.
+  local cache="$build_dir/CMakeCache.txt"
+  if [[ -f "$cache" ]] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja' "$cache"; then
+    echo "==> $build_dir was configured with another generator; resetting its cache"
+    rm -rf -- "$cache" "$build_dir/CMakeFiles"
+  fi
+  local extra_cmake_args=()
+  if [[ -n "${CONNMGR_CMAKE_ARGS:-}" ]]; then
+    read -r -a extra_cmake_args <<<"$CONNMGR_CMAKE_ARGS"
+  fi
+  echo "==> configuring $build_dir"
+  cmake -S . -B "$build_dir" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "${extra_cmake_args[@]}"
+  echo "==> building"
+  local targets=()
+  for t in "$@"; do targets+=(--target "$t"); done
+  cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}"
+}

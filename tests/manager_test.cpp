@@ -1,0 +1,201 @@
+// The plain C++ facade on a real, multi-threaded actor system.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include "actors/fake_dialer.hpp"
+#include "actors/manager.hpp"
+#include "messages/error_code.hpp"
+
+using namespace connmgr;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Counts callbacks and lets a test block until a condition holds (bounded).
+struct callback_probe {
+  std::mutex mtx;
+  std::condition_variable cv;
+  size_t connections = 0;
+  size_t failures = 0;
+  std::vector<conn_request> connected;
+  std::atomic<bool> stopped{false};
+  std::atomic<size_t> after_stop{0};
+
+  manager_callbacks callbacks() {
+    manager_callbacks cb;
+    cb.on_connection = [this](const conn_request& req, connection_ptr) {
+      if (stopped)
+        ++after_stop;
+      std::lock_guard<std::mutex> guard{mtx};
+      ++connections;
+      connected.push_back(req);
+      cv.notify_all();
+    };
+    cb.on_failure = [this](const conn_request&, const caf::error&) {
+      if (stopped)
+        ++after_stop;
+      std::lock_guard<std::mutex> guard{mtx};
+      ++failures;
+      cv.notify_all();
+    };
+    return cb;
+  }
+
+  template <class Predicate>
+  bool await(Predicate pred) {
+    std::unique_lock<std::mutex> guard{mtx};
+    // Generous bound: a loaded 2-core machine must still pass.
+    return cv.wait_for(guard, 30s, [&] { return pred(*this); });
+  }
+};
+
+struct threaded_fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  std::shared_ptr<fake_network> net = std::make_shared<fake_network>();
+  fake_dialer_actor dialer;
+
+  threaded_fixture() : sys(init(cfg)), dialer(spawn_fake_dialer(sys, net)) {
+    // nop
+  }
+
+  static caf::actor_system_config& init(caf::actor_system_config& cfg) {
+    add_error_category(cfg);
+    return cfg;
+  }
+
+  ~threaded_fixture() {
+    caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
+  }
+
+  handler_setup setup(uint32_t target) {
+    handler_setup s;
+    s.dialer = dialer;
+    s.config.target_outbound = target;
+    auto n = std::make_shared<std::atomic<int>>(0);
+    s.get_address = [n]() -> caf::expected<std::string> {
+      return "127.2.0." + std::to_string(++*n) + ":8333";
+    };
+    return s;
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(threaded_fixture,
+                  "manager: reaches its target and stops cleanly from several "
+                  "threads at once") {
+  callback_probe probe;
+  auto mgr = manager::make(sys, setup(3), probe.callbacks());
+  REQUIRE(mgr);
+  mgr->start();
+  REQUIRE(probe.await([](auto& p) { return p.connections == 3; }));
+  auto st = mgr->stats();
+  CHECK(st.outbound_established == 3);
+  CHECK(mgr->requests().size() == 3);
+  auto id = mgr->connect("127.0.0.1:18333", true);
+  REQUIRE(probe.await([](auto& p) { return p.connections == 4; }));
+  {
+    std::lock_guard<std::mutex> guard{probe.mtx};
+    CHECK(probe.connected.back().id == id);
+    CHECK(probe.connected.back().permanent);
+  }
+  // stop and wait from three threads, twice each.
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i)
+    threads.emplace_back([&] {
+      mgr->stop().wait();
+      mgr->stop().wait();
+      mgr->wait();
+    });
+  for (auto& t : threads)
+    t.join();
+  probe.stopped = true;
+  // After stop nothing happens and queries answer empty.
+  mgr->connect("127.0.0.1:18334", true);
+  mgr->disconnect(id);
+  mgr->remove(id);
+  mgr->start();
+  CHECK(mgr->requests().empty());
+  CHECK(mgr->stats().requests_created == 0);
+  CHECK(probe.after_stop == 0);
+  CHECK(net->dial_count() == 4);
+}
+
+TEST_CASE_FIXTURE(threaded_fixture,
+                  "manager: refuses a missing dialer and a foreign event sink") {
+  handler_setup no_dialer;
+  auto m1 = manager::make(sys, no_dialer, {});
+  REQUIRE(!m1);
+  CHECK(errc_of(m1.error()) == errc::invalid_config);
+  CHECK(describe(m1.error()).find("dialer") != std::string::npos);
+  auto s = setup(1);
+  s.events = caf::actor_cast<caf::actor>(dialer);
+  auto m2 = manager::make(sys, s, {});
+  REQUIRE(!m2);
+  CHECK(describe(m2.error()).find("events") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(threaded_fixture,
+                  "manager: a refused connect reaches on_failure with its id") {
+  callback_probe probe;
+  std::mutex mtx;
+  std::vector<std::pair<uint64_t, errc>> refusals;
+  auto cb = probe.callbacks();
+  cb.on_failure = [&](const conn_request& req, const caf::error& err) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      refusals.emplace_back(req.id, errc_of(err));
+    }
+    std::lock_guard<std::mutex> guard{probe.mtx};
+    ++probe.failures;
+    probe.cv.notify_all();
+  };
+  auto mgr = manager::make(sys, setup(0), cb);
+  REQUIRE(mgr);
+  auto first = mgr->connect("127.0.0.1:18333", true);
+  auto second = mgr->connect("127.0.0.1:18333", true);
+  auto third = mgr->connect("", false);
+  REQUIRE(probe.await([](auto& p) { return p.failures == 2; }));
+  std::lock_guard<std::mutex> guard{mtx};
+  CHECK(refusals[0] == std::make_pair(second, errc::duplicate_address));
+  CHECK(refusals[1] == std::make_pair(third, errc::invalid_address));
+  CHECK(first != second);
+}
+
+TEST_CASE_FIXTURE(threaded_fixture,
+                  "manager: destroying a running manager stops it") {
+  callback_probe probe;
+  {
+    auto mgr = manager::make(sys, setup(2), probe.callbacks());
+    REQUIRE(mgr);
+    mgr->start();
+    REQUIRE(probe.await([](auto& p) { return p.connections == 2; }));
+  }
+  probe.stopped = true;
+  CHECK(probe.after_stop == 0);
+}
+
+TEST_CASE_FIXTURE(threaded_fixture,
+                  "manager: stop completes in 200 start-stop cycles in a row") {
+  // Regression: the event bridge once died with the handler's last handle to
+  // it and never saw the handler go, so stop hung about one time in twenty.
+  for (int i = 0; i < 200; ++i) {
+    callback_probe probe;
+    auto mgr = manager::make(sys, setup(2), probe.callbacks());
+    REQUIRE(mgr);
+    mgr->start();
+    REQUIRE(probe.await([](auto& p) { return p.connections == 2; }));
+    auto done = mgr->stop();
+    REQUIRE(done.wait_for(30s) == std::future_status::ready);
+  }
+}
