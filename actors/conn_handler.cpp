@@ -15,10 +15,16 @@
 #include "actors/listener_worker.hpp"
 #include "messages/error_code.hpp"
 #include "messages/events.hpp"
+#include "net/socket_ops.hpp"
 
 namespace connmgr {
 
 namespace {
+
+constexpr caf::timespan flush_timeout = std::chrono::seconds{5};
+
+// Descriptors kept free for everything else (logs, config, listeners).
+constexpr uint64_t fd_reserve = 64;
 
 struct handler_state : conn_effects {
   using pointer = conn_handler_actor::stateful_pointer<handler_state>;
@@ -83,6 +89,14 @@ struct handler_state : conn_effects {
     if (!stopping || done || live_children > 0)
       return;
     done = true;
+    // Every dial actor is gone and has told the dialer to cancel; wait until
+    // the dialer confirms those sockets are closed. A dead or mute dialer
+    // must not block stop forever.
+    self->request(setup.dialer, flush_timeout, flush_atom::value)
+      .then([this](bool) { finish(); }, [this](caf::error&) { finish(); });
+  }
+
+  void finish() {
     auto stats = machine->stats();
     for (auto& promise : stop_promises)
       promise.deliver(stats);
@@ -262,6 +276,21 @@ caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
                           + "] = none, expected an acceptor actor");
   if (auto err = validate(setup.config))
     return err;
+  // Every connection costs a descriptor: refuse targets that cannot fit
+  // rather than failing with EMFILE later.
+  auto limit = raise_fd_limit();
+  auto wanted = uint64_t{setup.config.target_outbound}
+                + setup.config.max_inbound.value_or(0) + fd_reserve;
+  if (limit > 0 && wanted > limit)
+    return make_error(errc::invalid_config,
+                      "target_outbound + max_inbound = "
+                        + std::to_string(wanted - fd_reserve)
+                        + ", expected at most "
+                        + std::to_string(limit > fd_reserve
+                                           ? limit - fd_reserve
+                                           : 0)
+                        + " to fit the open-file limit of "
+                        + std::to_string(limit));
   return sys.spawn(conn_handler, std::move(setup));
 }
 

@@ -41,9 +41,10 @@ struct handler_setup {
 /// CAF's test coordinator with simulated time. It does nothing until
 /// `start` (manual connects work before it). On `stop` (or an exit message
 /// from anyone) it cancels every dial, sends an exit to every dial, listener
-/// and owned actor, closes every connection that arrives meanwhile, answers
-/// every `stop` request once they are all gone, emits `stopped_event` as its
-/// last event, and quits.
+/// and owned actor, closes every connection that arrives meanwhile, waits
+/// until they are all gone and the dialer confirms (`flush`) that canceled
+/// dials are closed, then answers every `stop` request, emits
+/// `stopped_event` as its last event, and quits.
 caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
                                                      handler_setup setup);
 

@@ -113,6 +113,9 @@ fake_dialer(fake_dialer_actor::stateful_pointer<fake_dialer_state> self,
       i->second.promise.deliver(make_error(errc::canceled));
       st.held.erase(i);
     },
+    [](flush_atom) {
+      return true; // cancels take effect at once here
+    },
     [self](release_atom, bool succeed) {
       auto& st = self->state;
       auto held = std::move(st.held);

@@ -37,6 +37,8 @@ using slot_free_atom = caf::atom_constant<caf::atom("slot_free")>;
 using dial_atom = caf::atom_constant<caf::atom("dial")>;
 /// Cancel a dial.
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+/// Ask a dialer to confirm that every earlier cancel has taken effect.
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// Ask an address source for an address.
 using get_address_atom = caf::atom_constant<caf::atom("get_addr")>;
 /// Tell an acceptor where to deliver accepted connections.

@@ -23,9 +23,14 @@ namespace connmgr {
 /// `(cancel, dial_id)` abandons that attempt: the dialer closes whatever it
 /// opened for it at once; an answer may still come, and its connection will
 /// be closed by the receiver (or by its last handle going away).
+///
+/// `(flush)` answers `true` once every cancel that reached the dialer before
+/// it has taken effect (its sockets are closed), so a stopping manager can
+/// promise that nothing it canceled is still open.
 using dialer_actor = caf::typed_actor<
   caf::replies_to<dial_atom, uint64_t, std::string,
                   caf::timespan>::with<connection_ptr>,
-  caf::reacts_to<cancel_atom, uint64_t>>;
+  caf::reacts_to<cancel_atom, uint64_t>,
+  caf::replies_to<flush_atom>::with<bool>>;
 
 } // namespace connmgr

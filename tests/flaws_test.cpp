@@ -107,6 +107,10 @@ silent_dialer(dialer_actor::stateful_pointer<silent_dialer_state> self,
     [](cancel_atom, uint64_t) {
       // Nothing to abandon: no socket was ever opened.
     },
+    [](flush_atom) {
+      // No cancel ever leaves anything open here.
+      return true;
+    },
   };
 }
 
@@ -250,7 +254,8 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "flaw 1: a dial that succeeds after remove is closed and "
                   "counted as late") {
-  // Reference: closes it only while running; here we also check the count.
+  // Reference: closes it too while running, but keeps no count of it; what
+  // fails there is the late_connections_closed figure this test requires.
   spawn(setup());
   net->set_policy(hold);
   auto id = connect("10.1.0.3:8333", true);

@@ -137,7 +137,7 @@ struct sim_fixture {
   /// Spawns the handler from `s` (must succeed) and runs its start-up.
   void spawn(handler_setup s) {
     auto hdl = spawn_conn_handler(sys, std::move(s));
-    REQUIRE_MESSAGE(hdl, describe(hdl.error()));
+    REQUIRE_MESSAGE(hdl, (hdl ? std::string{} : describe(hdl.error())));
     handler = std::move(*hdl);
     run();
   }

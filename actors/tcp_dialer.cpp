@@ -1,0 +1,269 @@
+#include "actors/tcp_dialer.hpp"
+
+#include <random>
+#include <unordered_map>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "messages/error_code.hpp"
+#include "net/reactor.hpp"
+#include "net/resolver.hpp"
+#include "net/socks5.hpp"
+
+using sockaddr_list = std::vector<sockaddr_storage>;
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sockaddr_list)
+
+namespace connmgr {
+
+namespace {
+
+using dial_done_atom = caf::atom_constant<caf::atom("dial_done")>;
+using resolved_atom = caf::atom_constant<caf::atom("resolved")>;
+using flushed_atom = caf::atom_constant<caf::atom("flushed")>;
+
+using tcp_dialer_actor = dialer_actor::extend<
+  caf::reacts_to<dial_done_atom, uint64_t, connection_ptr>,
+  caf::reacts_to<dial_done_atom, uint64_t, caf::error>,
+  caf::reacts_to<resolved_atom, uint64_t, sockaddr_list>,
+  caf::reacts_to<resolved_atom, uint64_t, caf::error>,
+  caf::reacts_to<flushed_atom, uint64_t>>;
+
+/// Runs a SOCKS5 client exchange on the reactor's socket.
+class socks5_handshake : public stream_handshake {
+public:
+  explicit socks5_handshake(socks5::client_handshake hs) : hs_(std::move(hs)) {
+    // nop
+  }
+
+  std::vector<uint8_t> take_output() override {
+    return hs_.take_output();
+  }
+
+  size_t wanted() const override {
+    return hs_.wanted();
+  }
+
+  status feed(const uint8_t* data, size_t size, caf::error& err) override {
+    auto progress = hs_.feed(data, size);
+    switch (progress.state) {
+      case socks5::client_handshake::status::done:
+        if (progress.consumed < size) {
+          err = make_error(errc::proxy_failed,
+                           "proxy sent data after its final reply");
+          return status::failed;
+        }
+        return status::done;
+      case socks5::client_handshake::status::failed:
+        err = hs_.error();
+        return status::failed;
+      default:
+        return status::need_more;
+    }
+  }
+
+private:
+  socks5::client_handshake hs_;
+};
+
+struct pending_dial {
+  std::string address;
+  caf::typed_response_promise<connection_ptr> promise;
+  reactor::clock::time_point deadline;
+  uint64_t token = 0; // reactor token once connecting
+};
+
+struct tcp_dialer_state {
+  std::shared_ptr<reactor> io;
+  std::shared_ptr<resolver> names;
+  tcp_dialer_options options;
+  sockaddr_storage proxy_addr{};
+  std::unordered_map<uint64_t, pending_dial> dials;
+  std::unordered_map<uint64_t, caf::typed_response_promise<bool>> flushes;
+  uint64_t next_flush = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "connmgr.tcp_dialer";
+};
+
+using dialer_pointer
+  = tcp_dialer_actor::stateful_pointer<tcp_dialer_state>;
+
+void fail(dialer_pointer self, uint64_t id, caf::error err) {
+  auto& st = self->state;
+  auto i = st.dials.find(id);
+  if (i == st.dials.end())
+    return;
+  i->second.promise.deliver(std::move(err));
+  st.dials.erase(i);
+}
+
+void start_connect(dialer_pointer self, uint64_t id, sockaddr_list addrs,
+                   reactor::clock::time_point deadline,
+                   std::shared_ptr<stream_handshake> hs) {
+  auto& st = self->state;
+  auto i = st.dials.find(id);
+  if (i == st.dials.end())
+    return;
+  auto me = caf::actor_cast<tcp_dialer_actor>(self);
+  auto address = i->second.address;
+  i->second.token = st.io->connect(
+    std::move(addrs), deadline,
+    [me, id, address](caf::expected<int> fd) {
+      // Wrapped at once: if nobody takes it, its last handle closes it.
+      if (fd)
+        caf::anon_send(me, dial_done_atom::value, id,
+                       std::make_shared<connection>(*fd, address));
+      else
+        caf::anon_send(me, dial_done_atom::value, id, std::move(fd.error()));
+    },
+    std::move(hs));
+}
+
+std::string random_token(std::mt19937_64& rng) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string result(16, '0');
+  for (auto& c : result)
+    c = digits[rng() % 16];
+  return result;
+}
+
+tcp_dialer_actor::behavior_type
+tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
+           std::shared_ptr<resolver> names, tcp_dialer_options options) {
+  auto& st = self->state;
+  st.io = std::move(io);
+  st.names = std::move(names);
+  st.options = std::move(options);
+  if (st.options.proxy)
+    st.options.proxy->to_sockaddr(st.proxy_addr);
+  self->attach_functor([self](const caf::error&) {
+    auto& s = self->state;
+    for (auto& kvp : s.dials)
+      if (kvp.second.token != 0)
+        s.io->cancel(kvp.second.token);
+  });
+  return {
+    [self](dial_atom, uint64_t id, std::string& address,
+           caf::timespan timeout) -> caf::result<connection_ptr> {
+      auto& s = self->state;
+      auto target = net_address::parse(address);
+      if (!target)
+        return std::move(target.error());
+      auto promise = self->make_response_promise<connection_ptr>();
+      auto deadline = reactor::clock::now() + timeout;
+      s.dials.emplace(id, pending_dial{address, promise, deadline, 0});
+      if (s.options.proxy) {
+        // The proxy resolves names: never leak them to local DNS.
+        auto type = target->type() == net_address::kind::ipv4
+                      ? socks5::address_type::ipv4
+                    : target->type() == net_address::kind::ipv6
+                      ? socks5::address_type::ipv6
+                      : socks5::address_type::domain;
+        auto dest = socks5::address::from_text(type, target->host(),
+                                               target->port());
+        std::optional<socks5::credentials> creds;
+        if (s.options.isolate_streams)
+          creds = socks5::credentials{random_token(s.rng),
+                                      random_token(s.rng)};
+        auto hs = dest ? socks5::client_handshake::connect(*dest, creds)
+                       : caf::expected<socks5::client_handshake>{
+                         std::move(dest.error())};
+        if (!hs) {
+          fail(self, id, std::move(hs.error()));
+          return promise;
+        }
+        start_connect(self, id, {s.proxy_addr}, deadline,
+                      std::make_shared<socks5_handshake>(std::move(*hs)));
+        return promise;
+      }
+      if (target->is_ip()) {
+        sockaddr_storage sa{};
+        target->to_sockaddr(sa);
+        start_connect(self, id, {sa}, deadline, nullptr);
+        return promise;
+      }
+      auto me = caf::actor_cast<tcp_dialer_actor>(self);
+      s.names->resolve(target->host(), target->port(),
+                       [me, id](caf::expected<sockaddr_list> addrs) {
+                         if (addrs)
+                           caf::anon_send(me, resolved_atom::value, id,
+                                          std::move(*addrs));
+                         else
+                           caf::anon_send(me, resolved_atom::value, id,
+                                          std::move(addrs.error()));
+                       });
+      return promise;
+    },
+    [self](resolved_atom, uint64_t id, sockaddr_list& addrs) {
+      // The deadline counts from the dial: resolving spent part of it.
+      auto& s = self->state;
+      auto i = s.dials.find(id);
+      if (i != s.dials.end())
+        start_connect(self, id, std::move(addrs), i->second.deadline, nullptr);
+    },
+    [self](resolved_atom, uint64_t id, caf::error& err) {
+      fail(self, id, std::move(err));
+    },
+    [self](dial_done_atom, uint64_t id, connection_ptr& conn) {
+      auto& s = self->state;
+      auto i = s.dials.find(id);
+      if (i == s.dials.end()) {
+        conn->close(); // canceled meanwhile
+        return;
+      }
+      i->second.promise.deliver(std::move(conn));
+      s.dials.erase(i);
+    },
+    [self](dial_done_atom, uint64_t id, caf::error& err) {
+      fail(self, id, std::move(err));
+    },
+    [self](cancel_atom, uint64_t id) {
+      auto& s = self->state;
+      auto i = s.dials.find(id);
+      if (i == s.dials.end())
+        return;
+      if (i->second.token != 0)
+        s.io->cancel(i->second.token);
+      fail(self, id, make_error(errc::canceled, "dial canceled"));
+    },
+    [self](flush_atom) {
+      // Every cancel before this posted its work to the reactor already;
+      // the reactor runs posted work in order.
+      auto& s = self->state;
+      auto key = ++s.next_flush;
+      auto promise = self->make_response_promise<bool>();
+      s.flushes.emplace(key, promise);
+      auto me = caf::actor_cast<tcp_dialer_actor>(self);
+      s.io->barrier([me, key] {
+        caf::anon_send(me, flushed_atom::value, key);
+      });
+      return promise;
+    },
+    [self](flushed_atom, uint64_t key) {
+      auto& s = self->state;
+      auto i = s.flushes.find(key);
+      if (i == s.flushes.end())
+        return;
+      i->second.deliver(true);
+      s.flushes.erase(i);
+    },
+  };
+}
+
+} // namespace
+
+dialer_actor spawn_tcp_dialer(caf::actor_system& sys,
+                              std::shared_ptr<reactor> io,
+                              std::shared_ptr<resolver> names,
+                              tcp_dialer_options options) {
+  auto hdl = sys.spawn(tcp_dialer, std::move(io), std::move(names),
+                       std::move(options));
+  return caf::actor_cast<dialer_actor>(hdl);
+}
+
+} // namespace connmgr

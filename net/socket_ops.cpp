@@ -1,0 +1,86 @@
+#include "net/socket_ops.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "messages/error_code.hpp"
+
+namespace connmgr {
+
+caf::error errno_error(int err, const std::string& what) {
+  auto context = what + ": " + std::strerror(err);
+  switch (err) {
+    case ECONNREFUSED:
+      return make_error(errc::refused, std::move(context));
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+      return make_error(errc::unreachable, std::move(context));
+    case ETIMEDOUT:
+      return make_error(errc::timed_out, std::move(context));
+    default:
+      return make_error(errc::dial_failed, std::move(context));
+  }
+}
+
+caf::expected<int> open_tcp_listener(const sockaddr_storage& addr,
+                                     socklen_t len, int backlog) {
+  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+  if (fd < 0)
+    return errno_error(errno, "socket");
+  int on = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0
+      || ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0
+      || ::listen(fd, backlog) != 0) {
+    auto err = errno;
+    ::close(fd);
+    return errno_error(err, "listen");
+  }
+  return fd;
+}
+
+caf::expected<sockaddr_storage> local_sockaddr(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return errno_error(errno, "getsockname");
+  return addr;
+}
+
+size_t raise_fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return static_cast<size_t>(lim.rlim_cur);
+}
+
+size_t fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return 0;
+  return static_cast<size_t>(lim.rlim_cur);
+}
+
+size_t open_fd_count() {
+  size_t result = 0;
+  if (auto dir = ::opendir("/proc/self/fd")) {
+    while (auto entry = ::readdir(dir))
+      if (entry->d_name[0] != '.')
+        ++result;
+    ::closedir(dir);
+    --result; // the directory stream itself
+  }
+  return result;
+}
+
+} // namespace connmgr
