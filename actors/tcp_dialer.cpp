@@ -13,7 +13,7 @@
 #include "messages/error_code.hpp"
 #include "net/reactor.hpp"
 #include "net/resolver.hpp"
-#include "net/socks5.hpp"
+#include "net/socks5_stream.hpp"
 
 using sockaddr_list = std::vector<sockaddr_storage>;
 
@@ -33,43 +33,6 @@ using tcp_dialer_actor = dialer_actor::extend<
   caf::reacts_to<resolved_atom, uint64_t, sockaddr_list>,
   caf::reacts_to<resolved_atom, uint64_t, caf::error>,
   caf::reacts_to<flushed_atom, uint64_t>>;
-
-/// Runs a SOCKS5 client exchange on the reactor's socket.
-class socks5_handshake : public stream_handshake {
-public:
-  explicit socks5_handshake(socks5::client_handshake hs) : hs_(std::move(hs)) {
-    // nop
-  }
-
-  std::vector<uint8_t> take_output() override {
-    return hs_.take_output();
-  }
-
-  size_t wanted() const override {
-    return hs_.wanted();
-  }
-
-  status feed(const uint8_t* data, size_t size, caf::error& err) override {
-    auto progress = hs_.feed(data, size);
-    switch (progress.state) {
-      case socks5::client_handshake::status::done:
-        if (progress.consumed < size) {
-          err = make_error(errc::proxy_failed,
-                           "proxy sent data after its final reply");
-          return status::failed;
-        }
-        return status::done;
-      case socks5::client_handshake::status::failed:
-        err = hs_.error();
-        return status::failed;
-      default:
-        return status::need_more;
-    }
-  }
-
-private:
-  socks5::client_handshake hs_;
-};
 
 struct pending_dial {
   std::string address;
@@ -178,7 +141,7 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
           return promise;
         }
         start_connect(self, id, {s.proxy_addr}, deadline,
-                      std::make_shared<socks5_handshake>(std::move(*hs)));
+                      std::make_shared<socks5_stream>(std::move(*hs)));
         return promise;
       }
       if (target->is_ip()) {

@@ -1,0 +1,295 @@
+// Real sockets on loopback: the reactor, the TCP dialer and acceptor under
+// the connection handler.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/manager.hpp"
+#include "actors/tcp_acceptor.hpp"
+#include "actors/tcp_dialer.hpp"
+#include "messages/error_code.hpp"
+#include "net/reactor.hpp"
+#include "net/resolver.hpp"
+#include "net/socket_ops.hpp"
+
+using namespace connmgr;
+using namespace std::chrono_literals;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+/// Counts callbacks; tests block on a condition with a generous bound.
+struct tally {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<connection_ptr> connected;
+  std::vector<connection_ptr> accepted;
+  std::vector<caf::error> failures;
+
+  manager_callbacks callbacks() {
+    manager_callbacks cb;
+    cb.on_connection = [this](const conn_request&, connection_ptr c) {
+      std::lock_guard<std::mutex> guard{mtx};
+      connected.push_back(std::move(c));
+      cv.notify_all();
+    };
+    cb.on_accept = [this](uint32_t, connection_ptr c) {
+      std::lock_guard<std::mutex> guard{mtx};
+      accepted.push_back(std::move(c));
+      cv.notify_all();
+    };
+    cb.on_failure = [this](const conn_request&, const caf::error& err) {
+      std::lock_guard<std::mutex> guard{mtx};
+      failures.push_back(err);
+      cv.notify_all();
+    };
+    return cb;
+  }
+
+  template <class Predicate>
+  bool await(Predicate pred, std::chrono::seconds bound = 60s) {
+    std::unique_lock<std::mutex> guard{mtx};
+    return cv.wait_for(guard, bound, [&] { return pred(*this); });
+  }
+};
+
+uint16_t port_of(int fd) {
+  auto sa = local_sockaddr(fd);
+  REQUIRE(sa);
+  auto addr = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&*sa),
+                                         sizeof(sockaddr_in));
+  REQUIRE(addr);
+  return addr->port();
+}
+
+/// A listening socket nobody accepts from, its one-slot queue filled: SYNs
+/// to it are dropped, so dials to it hang until their deadline.
+struct silent_peer {
+  int listener = -1;
+  std::vector<int> fillers;
+  std::string address;
+
+  silent_peer() {
+    auto addr = net_address::parse("127.0.0.1:0", true);
+    sockaddr_storage sa{};
+    auto len = addr->to_sockaddr(sa);
+    auto fd = open_tcp_listener(sa, *len, 0);
+    REQUIRE(fd);
+    listener = *fd;
+    address = "127.0.0.1:" + std::to_string(port_of(listener));
+    // Fill the accept queue until a connect no longer completes: from
+    // then on the kernel drops every SYN to this port.
+    auto target = net_address::parse(address);
+    target->to_sockaddr(sa);
+    for (int i = 0; i < 16; ++i) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&sa), *len);
+      fillers.push_back(c);
+      pollfd p{c, POLLOUT, 0};
+      if (::poll(&p, 1, 500) == 0)
+        return; // this one hangs: the queue is full
+    }
+    FAIL("could not fill the accept queue of the silent peer");
+  }
+
+  ~silent_peer() {
+    for (auto fd : fillers)
+      ::close(fd);
+    ::close(listener);
+  }
+};
+
+struct net_fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  std::shared_ptr<reactor> io;
+  std::shared_ptr<resolver> names = std::make_shared<resolver>(2);
+  dialer_actor dialer;
+
+  net_fixture() : sys(init(cfg)) {
+    auto r = reactor::start();
+    REQUIRE(r);
+    io = *r;
+    dialer = spawn_tcp_dialer(sys, io, names);
+  }
+
+  static caf::actor_system_config& init(caf::actor_system_config& c) {
+    add_error_category(c);
+    return c;
+  }
+
+  ~net_fixture() {
+    caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
+  }
+
+  /// One dial straight to the dialer; returns the result and how long it took.
+  std::pair<caf::expected<connection_ptr>, steady::duration>
+  dial(const std::string& address, caf::timespan timeout) {
+    caf::expected<connection_ptr> result{caf::error{}};
+    caf::scoped_actor self{sys};
+    auto t0 = steady::now();
+    self->request(dialer, timeout + 10s, dial_atom::value, uint64_t{1},
+                  address, timeout)
+      .receive([&](connection_ptr& c) { result = std::move(c); },
+               [&](caf::error& err) { result = std::move(err); });
+    return {std::move(result), steady::now() - t0};
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: 1000 outbound connections reach an in-test listener, "
+                  "each accepted exactly once") {
+  constexpr size_t n = 1000;
+  auto listener = spawn_tcp_acceptor(sys, io,
+                                     *net_address::parse("127.0.0.1:0", true));
+  REQUIRE(listener);
+  tally server;
+  handler_setup server_setup;
+  server_setup.dialer = dialer;
+  server_setup.config.target_outbound = 0;
+  server_setup.listeners.push_back(listener->acceptor);
+  auto srv = manager::make(sys, server_setup, server.callbacks());
+  REQUIRE(srv);
+  srv->start();
+
+  tally client;
+  handler_setup client_setup;
+  client_setup.dialer = dialer;
+  client_setup.config.target_outbound = n;
+  client_setup.config.reject_duplicate_addresses = false;
+  client_setup.config.max_pending_dials = 256;
+  auto target = listener->bound.to_string();
+  client_setup.get_address = [target]() -> caf::expected<std::string> {
+    return target;
+  };
+  auto cli = manager::make(sys, client_setup, client.callbacks());
+  REQUIRE(cli);
+  cli->start();
+  REQUIRE(client.await([](auto& t) { return t.connected.size() >= n; }));
+  REQUIRE(server.await([](auto& t) { return t.accepted.size() >= n; }));
+  // Nothing more arrives: the target is exact.
+  auto st = cli->stats();
+  CHECK(st.outbound_established == n);
+  CHECK(st.dials_started == n);
+  CHECK(client.failures.empty());
+  std::set<uint16_t> client_ports;
+  std::set<std::string> server_seen;
+  {
+    std::lock_guard<std::mutex> g1{client.mtx};
+    for (auto& c : client.connected)
+      client_ports.insert(port_of(c->native_handle()));
+  }
+  {
+    std::lock_guard<std::mutex> g2{server.mtx};
+    CHECK(server.accepted.size() == n);
+    for (auto& c : server.accepted)
+      server_seen.insert(c->remote_address());
+  }
+  CHECK(client_ports.size() == n);
+  CHECK(server_seen.size() == n);
+  for (auto port : client_ports)
+    CHECK(server_seen.count("127.0.0.1:" + std::to_string(port)) == 1);
+  cli->stop().wait();
+  srv->stop().wait();
+}
+
+TEST_CASE_FIXTURE(net_fixture, "tcp: a closed port is refused") {
+  auto addr = net_address::parse("127.0.0.1:0", true);
+  sockaddr_storage sa{};
+  auto len = addr->to_sockaddr(sa);
+  auto fd = open_tcp_listener(sa, *len, 1);
+  REQUIRE(fd);
+  auto port = port_of(*fd);
+  ::close(*fd); // nobody listens there now
+  auto [result, took] = dial("127.0.0.1:" + std::to_string(port), 5s);
+  REQUIRE(!result);
+  CHECK(errc_of(result.error()) == errc::refused);
+  CHECK(took < 5s);
+}
+
+TEST_CASE_FIXTURE(net_fixture, "tcp: a malformed address fails at once") {
+  auto [result, took] = dial("1.2.3.4:99999", 5s);
+  REQUIRE(!result);
+  CHECK(errc_of(result.error()) == errc::invalid_address);
+  CHECK(describe(result.error()).find("99999") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: a silent peer makes the dial time out at its deadline") {
+  silent_peer peer;
+  auto [result, took] = dial(peer.address, 300ms);
+  REQUIRE(!result);
+  CHECK(errc_of(result.error()) == errc::timed_out);
+  CHECK(took >= 300ms);
+  CHECK(took < 300ms + 2s); // generous: a loaded 2-core machine
+}
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: a host name resolves off the scheduler and connects") {
+  auto listener = spawn_tcp_acceptor(sys, io,
+                                     *net_address::parse("127.0.0.1:0", true));
+  REQUIRE(listener);
+  auto [result, took] = dial("localhost:"
+                               + std::to_string(listener->bound.port()),
+                             5s);
+  REQUIRE_MESSAGE(result, (result ? std::string{} : describe(result.error())));
+  CHECK(!(*result)->closed());
+  caf::anon_send_exit(listener->acceptor, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: an unknown host name fails with resolve_failed") {
+  auto [result, took] = dial("no-such-host.invalid:8333", 5s);
+  REQUIRE(!result);
+  CHECK(errc_of(result.error()) == errc::resolve_failed);
+}
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: stop during 1000 dials to a silent peer is prompt and "
+                  "closes every descriptor") {
+  silent_peer peer;
+  auto baseline = open_fd_count();
+  tally client;
+  handler_setup s;
+  s.dialer = dialer;
+  s.config.target_outbound = 1000;
+  s.config.max_pending_dials = 1000;
+  s.config.reject_duplicate_addresses = false;
+  s.config.dial_timeout = 60s;
+  auto target = peer.address;
+  s.get_address = [target]() -> caf::expected<std::string> { return target; };
+  auto cli = manager::make(sys, s, client.callbacks());
+  REQUIRE(cli);
+  cli->start();
+  // Wait until the reactor holds (nearly) all of them in flight.
+  auto deadline = steady::now() + 30s;
+  while (io->stats().pending_connects < 990 && steady::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(io->stats().pending_connects >= 990);
+  CHECK(open_fd_count() >= baseline + 990);
+  auto t0 = steady::now();
+  cli->stop().wait();
+  auto took = steady::now() - t0;
+  CHECK(took < 5s);
+  // The stop promise covers the sockets too: no waiting needed here.
+  CHECK(open_fd_count() == baseline);
+  CHECK(io->stats().pending_connects == 0);
+}
