@@ -146,6 +146,18 @@ struct handler_state : conn_effects {
 
   void connected(const conn_request& req,
                  const connection_ptr& conn) override {
+    // A peer that goes away counts as a disconnect with retry. Weak: the
+    // connection must not keep the handler alive.
+    auto weak = self->address();
+    auto id = req.id;
+    std::weak_ptr<connection> weak_conn = conn;
+    conn->on_peer_gone([weak, id, weak_conn](const caf::error& reason) {
+      auto handler = caf::actor_cast<conn_handler_actor>(weak);
+      auto c = weak_conn.lock();
+      if (handler && c)
+        caf::anon_send(handler, peer_gone_atom::value, id, std::move(c),
+                       reason);
+    });
     emit(connected_event{req, conn});
   }
 
@@ -169,6 +181,12 @@ struct handler_state : conn_effects {
     conn->on_close([weak, slot] {
       if (auto handler = caf::actor_cast<conn_handler_actor>(weak))
         caf::anon_send(handler, slot_free_atom::value, slot);
+    });
+    // An inbound peer that goes away gives its slot back at once.
+    std::weak_ptr<connection> weak_conn = conn;
+    conn->on_peer_gone([weak_conn](const caf::error&) {
+      if (auto c = weak_conn.lock())
+        c->close();
     });
     emit(accepted_event{listener, conn});
   }
@@ -250,6 +268,11 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
     },
     [self](slot_free_atom, uint64_t slot) {
       self->state.machine->inbound_closed(slot);
+    },
+    [self](peer_gone_atom, uint64_t id, connection_ptr& conn,
+           caf::error& reason) {
+      auto& s = self->state;
+      s.machine->peer_gone(id, conn, reason, s.now());
     },
     [self](timer_atom, uint64_t key) {
       auto& s = self->state;

@@ -104,7 +104,8 @@ void conn_machine::dial_succeeded(uint64_t id, uint64_t attempt,
   }
   dial_ended(i->second);
   ++stats_.dials_succeeded;
-  stats_.failed_attempts = 0;
+  if (!success_since_failure_)
+    success_since_failure_ = now;
   auto& e = i->second;
   e.ph = phase::established;
   e.req.state = conn_state::established;
@@ -136,25 +137,10 @@ void conn_machine::disconnect(uint64_t id, bool retry_wanted,
     return;
   auto& e = i->second;
   if (e.ph == phase::established) {
-    auto conn = std::move(e.conn);
-    conn->close();
-    ++stats_.disconnections;
-    if (now - e.established_at >= cfg_.stable_connection_period)
-      e.req.retry_count = 0;
-    auto reason = make_error(errc::connection_closed,
-                             retry_wanted ? "disconnect" : "remove");
-    if (retry_wanted && (e.req.permanent || trigger_reconnect)) {
-      e.req.state = conn_state::pending;
-      fx_.disconnected(e.req, reason);
-      retry(e, now);
-      return;
-    }
-    e.req.state = conn_state::disconnected;
-    auto snapshot = e.req;
-    forget(i);
-    fx_.disconnected(snapshot, reason);
-    if (snapshot.automatic)
-      replace(false, now);
+    close_established(i, retry_wanted, trigger_reconnect,
+                      make_error(errc::connection_closed,
+                                 retry_wanted ? "disconnect" : "remove"),
+                      false, now);
     return;
   }
   // Not connected yet: cancel. A dial result that still arrives is closed.
@@ -170,6 +156,59 @@ void conn_machine::disconnect(uint64_t id, bool retry_wanted,
   pump();
   if (snapshot.automatic)
     replace(false, now);
+}
+
+void conn_machine::peer_gone(uint64_t id, const connection_ptr& conn,
+                             const caf::error& reason, time_point now) {
+  if (stopped_)
+    return;
+  auto i = entries_.find(id);
+  if (i == entries_.end() || i->second.ph != phase::established
+      || i->second.conn != conn)
+    return;
+  close_established(i, true, false, reason, true, now);
+}
+
+void conn_machine::close_established(std::map<uint64_t, entry>::iterator i,
+                                     bool retry_wanted, bool trigger_reconnect,
+                                     caf::error reason, bool by_peer,
+                                     time_point now) {
+  auto& e = i->second;
+  auto conn = std::move(e.conn);
+  conn->close();
+  ++stats_.disconnections;
+  bool stable = now - e.established_at >= cfg_.stable_connection_period;
+  if (stable)
+    e.req.retry_count = 0;
+  if (retry_wanted && (e.req.permanent || trigger_reconnect)) {
+    e.req.state = conn_state::pending;
+    fx_.disconnected(e.req, reason);
+    retry(e, now);
+    return;
+  }
+  e.req.state = conn_state::disconnected;
+  auto snapshot = e.req;
+  forget(i);
+  fx_.disconnected(snapshot, reason);
+  // A peer that drops us before the connection proved stable is a failed
+  // attempt: otherwise a peer that accepts and hangs up at once would be
+  // redialed at full speed forever. A disconnect the user asked for never
+  // counts.
+  if (snapshot.automatic)
+    replace(by_peer && !stable && count_failed_attempt(now), now);
+}
+
+bool conn_machine::count_failed_attempt(time_point now) {
+  if (success_since_failure_
+      && now - *success_since_failure_ >= cfg_.stable_connection_period)
+    stats_.failed_attempts = 0;
+  success_since_failure_.reset();
+  ++stats_.failed_attempts;
+  // Attempts still in flight count as failures-to-be, so a dead network
+  // sees at most max_failed_attempts back-to-back dials, not that plus the
+  // target.
+  return stats_.failed_attempts + automatic_dials_
+         >= cfg_.max_failed_attempts;
 }
 
 void conn_machine::timer_fired(uint64_t key, time_point) {
@@ -340,15 +379,8 @@ void conn_machine::fail(std::map<uint64_t, entry>::iterator i,
   auto snapshot = e.req;
   forget(i);
   fx_.failed(snapshot, reason);
-  if (snapshot.automatic) {
-    ++stats_.failed_attempts;
-    // Attempts still in flight count as failures-to-be, so a dead network
-    // sees at most max_failed_attempts back-to-back dials, not that plus
-    // the target.
-    replace(stats_.failed_attempts + automatic_dials_
-              >= cfg_.max_failed_attempts,
-            now);
-  }
+  if (snapshot.automatic)
+    replace(count_failed_attempt(now), now);
 }
 
 void conn_machine::retry(entry& e, time_point now) {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -79,6 +80,13 @@ public:
   void disconnect(uint64_t id, bool retry, bool trigger_reconnect,
                   time_point now);
 
+  /// The peer of request `id`'s connection `conn` closed or reset it: the
+  /// same as `disconnect(id, true, false)` with `reason`, but only while
+  /// `conn` is still the request's connection (a report about an older
+  /// connection of a redialed request is ignored).
+  void peer_gone(uint64_t id, const connection_ptr& conn,
+                 const caf::error& reason, time_point now);
+
   /// The timer armed with `key` is due. Stale keys are ignored.
   void timer_fired(uint64_t key, time_point now);
 
@@ -125,6 +133,10 @@ private:
   void wait(entry& e, caf::timespan delay, time_point now);
   void fail(std::map<uint64_t, entry>::iterator i, const caf::error& reason,
             time_point now);
+  void close_established(std::map<uint64_t, entry>::iterator i,
+                         bool retry_wanted, bool trigger_reconnect,
+                         caf::error reason, bool by_peer, time_point now);
+  bool count_failed_attempt(time_point now);
   void retry(entry& e, time_point now);
   void replace(bool throttled, time_point now);
   std::map<uint64_t, entry>::iterator dialing(uint64_t id, uint64_t attempt);
@@ -145,6 +157,9 @@ private:
   uint64_t next_attempt_ = 0;
   uint64_t next_slot_ = 0;
   uint64_t automatic_dials_ = 0;
+  // When the first dial success after the last counted failure happened:
+  // the failed-attempt count resets only once that is a stable period ago.
+  std::optional<time_point> success_since_failure_;
   conn_stats stats_;
 };
 

@@ -70,15 +70,14 @@ tcp_acceptor_actor::behavior_type tcp_acceptor(acceptor_pointer self,
       auto& st = self->state;
       if (st.token != 0 || st.closing)
         return;
-      st.token = st.io->listen(st.fd, [sink](std::vector<accepted_socket>& batch) {
-        for (auto& s : batch) {
-          auto from = net_address::from_sockaddr(
-            reinterpret_cast<const sockaddr*>(&s.addr), s.len);
-          auto conn = std::make_shared<connection>(
-            s.fd, from ? from->to_string() : std::string{"?"});
-          caf::anon_send(sink, accepted_atom::value, std::move(conn));
-        }
-      });
+      st.token = st.io->listen(st.fd,
+                               [sink](std::vector<connection_ptr>& batch) {
+                                 // Dropped with the message if the sink is
+                                 // gone: the last handle closes each.
+                                 for (auto& conn : batch)
+                                   caf::anon_send(sink, accepted_atom::value,
+                                                  std::move(conn));
+                               });
       st.fd = -1;
     },
     [self](closed_atom) {

@@ -73,16 +73,15 @@ void start_connect(dialer_pointer self, uint64_t id, sockaddr_list addrs,
   if (i == st.dials.end())
     return;
   auto me = caf::actor_cast<tcp_dialer_actor>(self);
-  auto address = i->second.address;
+  auto& address = i->second.address;
   i->second.token = st.io->connect(
-    std::move(addrs), deadline,
-    [me, id, address](caf::expected<int> fd) {
-      // Wrapped at once: if nobody takes it, its last handle closes it.
-      if (fd)
-        caf::anon_send(me, dial_done_atom::value, id,
-                       std::make_shared<connection>(*fd, address));
+    std::move(addrs), deadline, address,
+    [me, id](caf::expected<connection_ptr> conn) {
+      if (conn)
+        caf::anon_send(me, dial_done_atom::value, id, std::move(*conn));
       else
-        caf::anon_send(me, dial_done_atom::value, id, std::move(fd.error()));
+        caf::anon_send(me, dial_done_atom::value, id,
+                       std::move(conn.error()));
     },
     std::move(hs));
 }

@@ -27,6 +27,8 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using connected_atom = caf::atom_constant<caf::atom("connected")>;
 /// A dial failed.
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+/// The peer of an established connection closed or reset it.
+using peer_gone_atom = caf::atom_constant<caf::atom("peer_gone")>;
 /// A timer of the handler fired.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
 /// An inbound connection reached the handler.

@@ -29,8 +29,8 @@ namespace connmgr {
 /// - `(stats) -> counters`.
 /// - `(stop) -> final counters`: answered only once every child actor is gone
 ///   and every connection the manager still owned is closed.
-/// Internal (from dial, listener and timer):
-/// `connected`, `failed`, `inbound`, `slot_free`, `timer`.
+/// Internal (from dial, listener, connection and timer):
+/// `connected`, `failed`, `inbound`, `slot_free`, `peer_gone`, `timer`.
 using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<start_atom>,
   caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
@@ -44,6 +44,7 @@ using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<failed_atom, uint64_t, uint64_t, caf::error>,
   caf::reacts_to<inbound_atom, uint32_t, connection_ptr>,
   caf::reacts_to<slot_free_atom, uint64_t>,
+  caf::reacts_to<peer_gone_atom, uint64_t, connection_ptr, caf::error>,
   caf::reacts_to<timer_atom, uint64_t>>;
 
 } // namespace connmgr

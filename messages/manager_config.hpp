@@ -40,8 +40,11 @@ struct manager_config {
   uint64_t jitter_seed = 0;
 
   /// Consecutive failed attempts of automatic requests after which
-  /// replacements wait retry_duration ("network down" throttle). Counts only
-  /// dial and address failures, never ordinary disconnects. Must be >= 1.
+  /// replacements wait retry_duration ("network down" throttle). Counts dial
+  /// and address failures and peers that hang up before
+  /// stable_connection_period, never disconnects the user asked for; resets
+  /// once a connection has lasted stable_connection_period without a new
+  /// failure. Must be >= 1.
   uint32_t max_failed_attempts = 25;
 
   /// Deadline a dialer gets for one attempt. Must be > 0.
@@ -51,9 +54,10 @@ struct manager_config {
   /// slot. Must be >= 1.
   uint32_t max_pending_dials = 128;
 
-  /// A connection must last this long before the request's retry count is
-  /// reset, so a peer that accepts and drops at once backs off. 0 resets on
-  /// every successful dial (the reference behaviour).
+  /// A connection must last this long before the request's retry count (and
+  /// the failed-attempt count) is reset, so a peer that accepts and drops at
+  /// once backs off. 0 resets on every successful dial (the reference
+  /// behaviour).
   caf::timespan stable_connection_period = std::chrono::seconds{60};
 
   /// Refuse a second request to an address that is already pending or

@@ -63,6 +63,33 @@ void connection::on_close(std::function<void()> hook) {
   hook();
 }
 
+void connection::on_peer_gone(std::function<void(const caf::error&)> hook) {
+  caf::error reason;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!peer_gone_) {
+      peer_hooks_.push_back(std::move(hook));
+      return;
+    }
+    reason = peer_reason_;
+  }
+  hook(reason);
+}
+
+void connection::peer_gone(const caf::error& reason) {
+  std::vector<std::function<void(const caf::error&)>> hooks;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (peer_gone_ || closed_.load(std::memory_order_acquire))
+      return;
+    peer_gone_ = true;
+    peer_reason_ = reason;
+    hooks.swap(peer_hooks_);
+  }
+  for (auto& hook : hooks)
+    hook(reason);
+}
+
 connection_ptr make_memory_connection(std::string remote_address) {
   return std::make_shared<connection>(-1, std::move(remote_address));
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/error.hpp>
+
 namespace connmgr {
 
 /// A connection handed out by the manager: owns one descriptor (or none, for
@@ -52,6 +54,15 @@ public:
   /// If it is already closed, runs `hook` at once on the calling thread.
   void on_close(std::function<void()> hook);
 
+  /// Registers `hook` to run once if the peer closes or resets the
+  /// connection while it is open (reported by whoever watches the socket,
+  /// e.g. the reactor). If that was reported already, runs `hook` at once.
+  void on_peer_gone(std::function<void(const caf::error&)> hook);
+
+  /// Reports that the peer closed or reset the connection: runs the
+  /// peer-gone hooks once. Ignored once the connection is closed.
+  void peer_gone(const caf::error& reason);
+
 private:
   /// Marks the connection closed and moves out its descriptor and hooks;
   /// false if it was closed before.
@@ -62,6 +73,9 @@ private:
   int fd_;
   std::string remote_address_;
   std::vector<std::function<void()>> hooks_;
+  std::vector<std::function<void(const caf::error&)>> peer_hooks_;
+  bool peer_gone_ = false;
+  caf::error peer_reason_;
 };
 
 /// Connections travel in messages as shared handles: CAF 0.17 message payloads

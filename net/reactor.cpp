@@ -51,6 +51,8 @@ socklen_t length_of(const sockaddr_storage& sa) {
 struct reactor::impl {
   struct connect_op {
     std::vector<sockaddr_storage> addrs;
+    std::string remote_name;
+    bool watch = true;
     size_t next = 0;
     int fd = -1;
     clock::time_point started;
@@ -65,6 +67,7 @@ struct reactor::impl {
 
   struct listener_op {
     int fd = -1;
+    bool watch = true;
     accept_handler handler;
     std::chrono::milliseconds pause = min_accept_pause;
     bool paused = false;
@@ -82,6 +85,9 @@ struct reactor::impl {
   int epfd = -1;
   bool closed = false;
   std::unordered_map<uint64_t, connect_op> connects;
+  std::unordered_map<uint64_t, std::weak_ptr<connection>> watches;
+  size_t sweep_at = 1024;
+  uint64_t next_watch = 0;
   std::unordered_map<uint64_t, listener_op> listeners;
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
   reactor_stats st;
@@ -236,12 +242,12 @@ struct reactor::impl {
 
   void succeed(uint64_t token, connect_op& op) {
     ::epoll_ctl(epfd, EPOLL_CTL_DEL, op.fd, nullptr);
-    int fd = op.fd;
+    auto conn = adopt(op.fd, std::move(op.remote_name), op.watch);
     op.fd = -1;
     auto handler = std::move(op.handler);
     connects.erase(token);
     ++st.connects_succeeded;
-    handler(fd);
+    handler(std::move(conn));
   }
 
   void finish(uint64_t token, caf::error err) {
@@ -282,15 +288,14 @@ struct reactor::impl {
   }
 
   void on_listener_event(listener_op& l, uint64_t token) {
-    std::vector<accepted_socket> batch;
+    std::vector<connection_ptr> batch;
     for (int i = 0; i < accept_batch; ++i) {
-      accepted_socket s{};
-      s.len = sizeof(s.addr);
-      int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&s.addr), &s.len,
+      sockaddr_storage addr{};
+      socklen_t len = sizeof(addr);
+      int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&addr), &len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
-        s.fd = fd;
-        batch.push_back(s);
+        batch.push_back(adopt(fd, print(addr), l.watch));
         continue;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -340,11 +345,69 @@ struct reactor::impl {
     listeners.erase(i);
   }
 
+  // -- watches ----------------------------------------------------------------
+
+  // Watch tokens live in their own space (top bit set) so they never clash
+  // with connect and listener tokens.
+  static constexpr uint64_t watch_bit = uint64_t{1} << 63;
+
+  /// Wraps `fd` and, with `watch`, registers it for the peer going away.
+  /// Runs on the reactor thread before anyone else sees the descriptor, so
+  /// the number cannot have been closed and reused meanwhile.
+  connection_ptr adopt(int fd, std::string remote, bool watch) {
+    auto conn = std::make_shared<connection>(fd, std::move(remote));
+    if (!watch)
+      return conn;
+    auto token = watch_bit | ++next_watch;
+    // One-shot: after it fires the registration goes quiet, and it vanishes
+    // with the descriptor, so we never need EPOLL_CTL_DEL on a number that
+    // may already belong to someone else.
+    epoll_event ev{};
+    ev.events = EPOLLRDHUP | EPOLLONESHOT;
+    ev.data.u64 = token;
+    if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+      watches.emplace(token, conn);
+      if (watches.size() >= sweep_at)
+        sweep();
+    }
+    return conn;
+  }
+
+  /// Drops entries of connections closed or gone (their registrations
+  /// vanished with their descriptors). Amortized O(1) per watch.
+  void sweep() {
+    for (auto i = watches.begin(); i != watches.end();) {
+      auto conn = i->second.lock();
+      if (!conn || conn->closed())
+        i = watches.erase(i);
+      else
+        ++i;
+    }
+    sweep_at = std::max<size_t>(1024, watches.size() * 2);
+  }
+
+  void on_watch_event(uint64_t token, uint32_t events) {
+    auto i = watches.find(token);
+    if (i == watches.end())
+      return;
+    auto conn = i->second.lock();
+    watches.erase(i);
+    if (conn)
+      conn->peer_gone(make_error(errc::connection_closed,
+                                 (events & EPOLLERR) != 0
+                                   ? "connection reset by peer"
+                                   : "peer closed the connection"));
+  }
+
   // -- dispatch ---------------------------------------------------------------
 
   void dispatch(uint64_t token, uint32_t events) {
     if (auto c = connects.find(token); c != connects.end()) {
       on_connect_event(token, c->second, events);
+      return;
+    }
+    if ((token & watch_bit) != 0) {
+      on_watch_event(token, events);
       return;
     }
     if (auto l = listeners.find(token); l != listeners.end())
@@ -393,6 +456,7 @@ struct reactor::impl {
       tokens.push_back(kvp.first);
     for (auto token : tokens)
       remove_listener(token);
+    watches.clear();
   }
 };
 
@@ -435,11 +499,15 @@ void reactor::post(std::function<void(impl&)> fn) {
 }
 
 uint64_t reactor::connect(std::vector<sockaddr_storage> addrs,
-                          clock::time_point deadline, connect_handler handler,
-                          std::shared_ptr<stream_handshake> handshake) {
+                          clock::time_point deadline, std::string remote_name,
+                          connect_handler handler,
+                          std::shared_ptr<stream_handshake> handshake,
+                          bool watch) {
   auto token = next_token_++;
   impl::connect_op op;
   op.addrs = std::move(addrs);
+  op.remote_name = std::move(remote_name);
+  op.watch = watch;
   op.started = clock::now();
   op.deadline = deadline;
   op.handler = std::move(handler);
@@ -455,12 +523,13 @@ void reactor::cancel(uint64_t token) {
   });
 }
 
-uint64_t reactor::listen(int fd, accept_handler handler) {
+uint64_t reactor::listen(int fd, accept_handler handler, bool watch) {
   auto token = next_token_++;
   auto shared = std::make_shared<accept_handler>(std::move(handler));
-  post([token, fd, shared](impl& m) {
+  post([token, fd, shared, watch](impl& m) {
     impl::listener_op op;
     op.fd = fd;
+    op.watch = watch;
     op.handler = std::move(*shared);
     m.add_listener(token, std::move(op));
   });
@@ -486,6 +555,7 @@ reactor_stats reactor::stats() {
     auto st = m.st;
     st.pending_connects = m.connects.size();
     st.listeners = m.listeners.size();
+    st.watched = m.watches.size();
     result.set_value(st);
   });
   return future.get();

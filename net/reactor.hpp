@@ -14,16 +14,10 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "net/connection.hpp"
 #include "net/stream_handshake.hpp"
 
 namespace connmgr {
-
-/// One socket the reactor accepted.
-struct accepted_socket {
-  int fd;
-  sockaddr_storage addr;
-  socklen_t len;
-};
 
 /// Counters of a reactor, for tests and metrics.
 struct reactor_stats {
@@ -37,6 +31,8 @@ struct reactor_stats {
   uint64_t accept_pauses = 0;
   uint64_t pending_connects = 0;
   uint64_t listeners = 0;
+  /// Connected sockets watched for their peer going away.
+  uint64_t watched = 0;
 };
 
 /// One non-blocking I/O thread (epoll, an eventfd for wake-ups, a deadline
@@ -52,13 +48,13 @@ class reactor {
 public:
   using clock = std::chrono::steady_clock;
 
-  /// Called once per connect: with the connected descriptor (ownership
-  /// passes to the handler) or with an error (refused, unreachable,
-  /// timed_out, canceled, dial_failed, or a handshake's error).
-  using connect_handler = std::function<void(caf::expected<int>)>;
+  /// Called once per connect: with the connection (owning its descriptor)
+  /// or with an error (refused, unreachable, timed_out, canceled,
+  /// dial_failed, or a handshake's error).
+  using connect_handler = std::function<void(caf::expected<connection_ptr>)>;
 
-  /// Called with each batch of accepted sockets (ownership passes).
-  using accept_handler = std::function<void(std::vector<accepted_socket>&)>;
+  /// Called with each batch of accepted connections.
+  using accept_handler = std::function<void(std::vector<connection_ptr>&)>;
 
   /// Starts the reactor thread. Also raises the soft descriptor limit to
   /// the hard one, since a reactor exists to hold many sockets.
@@ -72,10 +68,15 @@ public:
 
   /// Connects to `addrs` in turn until one answers, all within `deadline`;
   /// then runs `handshake` (if any) on the socket within the same deadline.
+  /// The connection's remote address reads `remote_name`. With `watch`, the
+  /// reactor reports the peer closing or resetting it through
+  /// `connection::peer_gone` for as long as it stays open.
   /// Returns a token for `cancel`. The handler runs exactly once.
   uint64_t connect(std::vector<sockaddr_storage> addrs,
-                   clock::time_point deadline, connect_handler handler,
-                   std::shared_ptr<stream_handshake> handshake = nullptr);
+                   clock::time_point deadline, std::string remote_name,
+                   connect_handler handler,
+                   std::shared_ptr<stream_handshake> handshake = nullptr,
+                   bool watch = true);
 
   /// Abandons connect `token`: its socket closes at once and its handler
   /// runs with `errc::canceled` (unless it already ran).
@@ -84,8 +85,9 @@ public:
   /// Serves listening socket `fd` (ownership passes): accepts in batches and
   /// hands each batch to `handler`. When descriptors run out it pauses
   /// accepting (10 ms, doubling up to 1 s) instead of spinning, and resumes
-  /// by itself. Returns a token for `unlisten`.
-  uint64_t listen(int fd, accept_handler handler);
+  /// by itself. With `watch`, accepted connections are watched like
+  /// connected ones. Returns a token for `unlisten`.
+  uint64_t listen(int fd, accept_handler handler, bool watch = true);
 
   /// Stops serving listener `token` and closes its socket. `on_closed` (if
   /// any) runs on the reactor thread once the socket is closed.

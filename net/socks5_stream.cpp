@@ -83,16 +83,16 @@ void tor_resolve(reactor& io, const net_address& proxy, std::string_view host,
   }
   auto stream = std::make_shared<socks5_stream>(std::move(*hs));
   io.connect(
-    {sa}, deadline,
-    [stream, done](caf::expected<int> fd) {
-      if (!fd) {
-        done(std::move(fd.error()));
+    {sa}, deadline, proxy.to_string(),
+    [stream, done](caf::expected<connection_ptr> conn) {
+      if (!conn) {
+        done(std::move(conn.error()));
         return;
       }
-      ::close(*fd); // RESOLVE needs no stream
+      (*conn)->close(); // RESOLVE needs no stream
       done(to_net_address(stream->result()));
     },
-    stream);
+    stream, false);
 }
 
 } // namespace connmgr

@@ -293,3 +293,45 @@ TEST_CASE_FIXTURE(net_fixture,
   CHECK(open_fd_count() == baseline);
   CHECK(io->stats().pending_connects == 0);
 }
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: a peer reset mid-connection is seen as a disconnect "
+                  "and a permanent peer is redialed") {
+  auto addr = net_address::parse("127.0.0.1:0", true);
+  sockaddr_storage sa{};
+  auto len = addr->to_sockaddr(sa);
+  auto lfd = open_tcp_listener(sa, *len, 16);
+  REQUIRE(lfd);
+  auto target = "127.0.0.1:" + std::to_string(port_of(*lfd));
+  tally client;
+  std::vector<caf::error> disconnects;
+  auto cb = client.callbacks();
+  cb.on_disconnection = [&](const conn_request&, const caf::error& err) {
+    std::lock_guard<std::mutex> guard{client.mtx};
+    disconnects.push_back(err);
+    client.cv.notify_all();
+  };
+  handler_setup s;
+  s.dialer = dialer;
+  s.config.target_outbound = 0;
+  s.config.retry_duration = 50ms;
+  auto cli = manager::make(sys, s, cb);
+  REQUIRE(cli);
+  cli->start();
+  cli->connect(target, true);
+  REQUIRE(client.await([](auto& t) { return t.connected.size() == 1; }));
+  // Accept on the raw listener and reset the connection (linger 0 → RST).
+  pollfd p{*lfd, POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10'000) == 1);
+  int peer = ::accept(*lfd, nullptr, nullptr);
+  REQUIRE(peer >= 0);
+  linger lg{1, 0};
+  ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  ::close(peer);
+  REQUIRE(client.await([&](auto&) { return disconnects.size() == 1; }, 10s));
+  CHECK(errc_of(disconnects[0]) == errc::connection_closed);
+  // The permanent request comes back on its own.
+  REQUIRE(client.await([](auto& t) { return t.connected.size() == 2; }, 10s));
+  cli->stop().wait();
+  ::close(*lfd);
+}
