@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <future>
 #include <queue>
 #include <unordered_map>
@@ -178,7 +179,9 @@ struct reactor::impl {
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
           return true;
-        finish(token, errno_error(errno, "handshake send"));
+        finish(token, make_error(errc::proxy_failed,
+                                 std::string{"handshake send: "}
+                                   + std::strerror(errno)));
         return false;
       }
       op.out_pos += static_cast<size_t>(n);
@@ -202,7 +205,9 @@ struct reactor::impl {
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
           return true;
-        finish(token, errno_error(errno, "handshake recv"));
+        finish(token, make_error(errc::proxy_failed,
+                                 std::string{"handshake recv: "}
+                                   + std::strerror(errno)));
         return false;
       }
       caf::error err;

@@ -37,9 +37,11 @@ private:
 /// Resolves `host` through the Tor SOCKS5 proxy at `proxy` with Tor's
 /// RESOLVE command, without blocking: the exchange runs on `io` with
 /// deadlines and partial reads, accepts IPv4 and IPv6 answers, and refuses
-/// names over 255 bytes before sending anything. `done` runs once, on the
-/// reactor thread, with the address (port 0) or an error (`resolve_failed`
-/// when Tor could not resolve it, `timed_out`, `proxy_failed`, ...).
+/// names over 255 bytes before sending anything. `done` runs once: on the
+/// reactor thread, or at once on the caller's thread when the input is
+/// refused before anything is sent. It gets the address (with the port the
+/// proxy sent; Tor sends 0) or an error (`resolve_failed` when Tor could not
+/// resolve it, `timed_out`, `proxy_failed`, ...).
 void tor_resolve(reactor& io, const net_address& proxy, std::string_view host,
                  reactor::clock::time_point deadline,
                  std::function<void(caf::expected<net_address>)> done,

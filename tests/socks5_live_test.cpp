@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -544,13 +545,16 @@ public:
   using script = std::function<void(scripted_proxy&, int)>;
 
   explicit scripted_proxy(script s, int family = AF_INET,
-                          ms accept_window = 10s)
+                          ms accept_window = 10s, size_t connections = 1)
     : listener_(open_listener(loopback(family, 0))) {
     REQUIRE(::pipe2(wake_, O_CLOEXEC) == 0);
     REQUIRE(listener_.fd >= 0);
     address_ = loopback(family, bound_port(listener_.fd));
-    thread_ = std::thread{[this, s = std::move(s), accept_window] {
-      run(s, accept_window);
+    thread_ = std::thread{[this, s = std::move(s), accept_window,
+                           connections] {
+      for (size_t i = 0; i < connections; ++i)
+        if (!serve_one(s, accept_window))
+          return;
     }};
   }
 
@@ -578,6 +582,10 @@ public:
   }
 
   bool accepted() const {
+    return accepted_.load() > 0;
+  }
+
+  size_t accepted_count() const {
     return accepted_.load();
   }
 
@@ -653,28 +661,30 @@ public:
   }
 
 private:
-  void run(const script& s, ms accept_window) {
+  /// Accepts one connection within `accept_window` and runs the script on
+  /// it; false if nobody came (which some cases want) or on a stop.
+  bool serve_one(const script& s, ms accept_window) {
     const auto deadline = steady::now() + accept_window;
     for (;;) {
       auto left = std::chrono::duration_cast<ms>(deadline - steady::now());
       if (left < 0ms
           || wait_on(listener_.fd, POLLIN, left, wake_[0])
                != wait_result::ready)
-        return; // nobody came (which some cases want)
+        return false;
       fd_guard conn{::accept4(listener_.fd, nullptr, nullptr,
                               SOCK_NONBLOCK | SOCK_CLOEXEC)};
       if (conn.fd < 0)
         continue;
-      accepted_ = true;
+      ++accepted_;
       s(*this, conn.fd);
-      return; // closing the connection is part of every script's end
+      return true; // closing the connection is part of every script's end
     }
   }
 
   fd_guard listener_;
   int wake_[2] = {-1, -1};
   net_address address_;
-  std::atomic<bool> accepted_{false};
+  std::atomic<size_t> accepted_{0};
   mutable std::mutex mtx_;
   std::string faults_;
   std::thread thread_;
@@ -896,28 +906,30 @@ TEST_CASE_FIXTURE(live_fixture,
     auto stream = std::make_shared<socks5_stream>(std::move(*hs));
     sockaddr_storage sa{};
     REQUIRE(proxy.address().to_sockaddr(sa));
-    auto done = std::make_shared<std::promise<caf::expected<int>>>();
+    auto done = std::make_shared<std::promise<caf::expected<connection_ptr>>>();
     auto answer = done->get_future();
-    io->connect({sa}, reactor::clock::now() + 10s,
-                [done](caf::expected<int> fd) { done->set_value(std::move(fd)); },
+    io->connect({sa}, reactor::clock::now() + 10s, proxy.address().to_string(),
+                [done](caf::expected<connection_ptr> conn) {
+                  done->set_value(std::move(conn));
+                },
                 stream);
     REQUIRE(answer.wait_for(20s) == std::future_status::ready);
     return answer.get();
   };
   SUBCASE("the right password") {
-    auto fd = run(socks5::credentials{"user", "pass"});
-    REQUIRE_MESSAGE(fd, describe(fd.error()));
-    fd_guard client{*fd};
+    auto conn = run(socks5::credentials{"user", "pass"});
+    REQUIRE_MESSAGE(conn, describe_result(conn));
+    REQUIRE((*conn)->native_handle() >= 0);
     fd_guard accepted{target.accept_one()};
     REQUIRE(accepted.fd >= 0);
-    check_tunnel(client.fd, accepted.fd);
+    check_tunnel((*conn)->native_handle(), accepted.fd);
   }
   SUBCASE("a wrong password") {
-    auto fd = run(socks5::credentials{"user", "wrong"});
-    REQUIRE(!fd);
-    CHECK_MESSAGE(errc_of(fd.error()) == errc::proxy_failed,
-                  describe(fd.error()));
-    CHECK(mentions(fd.error(), "authentication"));
+    auto conn = run(socks5::credentials{"user", "wrong"});
+    REQUIRE(!conn);
+    CHECK_MESSAGE(errc_of(conn.error()) == errc::proxy_failed,
+                  describe(conn.error()));
+    CHECK(mentions(conn.error(), "authentication"));
   }
 }
 
@@ -966,6 +978,66 @@ TEST_CASE_FIXTURE(live_fixture,
                 describe(r.result.error()));
   CHECK(mentions(r.result.error(), "0x07"));
   CHECK(r.calls == 1);
+}
+
+TEST_CASE_FIXTURE(live_fixture,
+                  "socks5 live: an isolating dialer offers only username/"
+                  "password and sends fresh random credentials on every "
+                  "dial") {
+  auto seen = std::make_shared<std::vector<socks5::credentials>>();
+  const uint16_t port = 8333;
+  scripted_proxy fake{[seen, port](scripted_proxy& p, int fd) {
+    // Only method 0x02 is offered: no-auth next to it would let a proxy
+    // fall back and mix circuits.
+    if (!p.expect(fd, {0x05, 0x01, 0x02}, "greeting")
+        || !p.send(fd, {0x05, 0x02}))
+      return;
+    auto field = [&](const char* what) -> std::optional<std::string> {
+      auto len = recv_exact(fd, 1);
+      if (len.size() != 1 || len[0] == 0) {
+        p.fault(std::string{"no "} + what + " length");
+        return std::nullopt;
+      }
+      auto value = recv_exact(fd, len[0]);
+      if (value.size() != len[0]) {
+        p.fault(std::string{"short "} + what);
+        return std::nullopt;
+      }
+      return std::string(value.begin(), value.end());
+    };
+    if (!p.expect(fd, {0x01}, "RFC 1929 version"))
+      return;
+    auto user = field("user name");
+    auto pass = user ? field("password") : std::nullopt;
+    if (!pass)
+      return;
+    seen->push_back(socks5::credentials{*user, *pass});
+    if (p.send(fd, {0x01, 0x00})
+        && p.expect(fd, {0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x20, 0x8D},
+                    "CONNECT request")
+        && p.send(fd, {0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0}))
+      p.await_close(fd);
+  }, AF_INET, 10s, 2};
+  auto dialer = proxy_dialer(fake.address(), true);
+  for (int i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    auto [result, took] = dial(dialer, "127.0.0.1:" + std::to_string(port));
+    REQUIRE_MESSAGE(result, describe_result(result));
+    (*result)->close();
+  }
+  fake.join();
+  CHECK_MESSAGE(fake.faults().empty(), fake.faults());
+  REQUIRE(seen->size() == 2);
+  auto is_token = [](const std::string& s) {
+    return s.size() == 16
+           && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+  };
+  for (auto& c : *seen) {
+    CHECK(is_token(c.user));
+    CHECK(is_token(c.password));
+  }
+  CHECK((*seen)[0].user != (*seen)[1].user);
+  CHECK((*seen)[0].password != (*seen)[1].password);
 }
 
 // -- host names go to the proxy as names ---------------------------------------
