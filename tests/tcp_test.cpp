@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <future>
 #include <thread>
 
 #include <netinet/in.h>
@@ -334,4 +335,52 @@ TEST_CASE_FIXTURE(net_fixture,
   REQUIRE(client.await([](auto& t) { return t.connected.size() == 2; }, 10s));
   cli->stop().wait();
   ::close(*lfd);
+}
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: addresses are tried in turn until one connects within "
+                  "the deadline") {
+  auto any = net_address::parse("127.0.0.1:0", true);
+  sockaddr_storage sa{};
+  auto len = any->to_sockaddr(sa);
+  auto closed_fd = open_tcp_listener(sa, *len, 1);
+  REQUIRE(closed_fd);
+  auto closed_sa = local_sockaddr(*closed_fd);
+  ::close(*closed_fd); // the first address refuses
+  auto open_fd = open_tcp_listener(sa, *len, 16);
+  REQUIRE(open_fd);
+  auto open_sa = local_sockaddr(*open_fd);
+  std::promise<caf::expected<connection_ptr>> done;
+  auto result = done.get_future();
+  io->connect({*closed_sa, *open_sa}, reactor::clock::now() + 5s, "both",
+              [&done](caf::expected<connection_ptr> c) {
+                done.set_value(std::move(c));
+              });
+  REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  auto conn = result.get();
+  REQUIRE_MESSAGE(conn, (conn ? std::string{} : describe(conn.error())));
+  // It reached the second address: the listener has a pending connection.
+  pollfd p{*open_fd, POLLIN, 0};
+  CHECK(::poll(&p, 1, 5000) == 1);
+  ::close(*open_fd);
+}
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: a target that cannot fit in the descriptor limit is "
+                  "refused naming the limit") {
+  handler_setup s;
+  s.dialer = dialer;
+  auto limit = raise_fd_limit();
+  REQUIRE(limit > 0);
+  s.config.target_outbound = static_cast<uint32_t>(limit);
+  auto refused = spawn_conn_handler(sys, s);
+  REQUIRE(!refused);
+  CHECK(errc_of(refused.error()) == errc::invalid_config);
+  auto text = describe(refused.error());
+  CHECK(text.find("target_outbound") != std::string::npos);
+  CHECK(text.find(std::to_string(limit)) != std::string::npos);
+  s.config.target_outbound = static_cast<uint32_t>(limit / 2);
+  auto accepted = spawn_conn_handler(sys, s);
+  REQUIRE(accepted);
+  caf::anon_send_exit(*accepted, caf::exit_reason::user_shutdown);
 }
