@@ -27,6 +27,15 @@ struct tcp_acceptor_state {
   uint64_t token = 0;  // the reactor's once listening
   bool closing = false;
   static inline const char* name = "connmgr.tcp_acceptor";
+
+  // Never leak the socket, however the actor ends. CAF destroys the state
+  // before attached functors run, so this is the place.
+  ~tcp_acceptor_state() {
+    if (token == 0 && fd >= 0)
+      ::close(fd);
+    else if (token != 0 && !closing && io)
+      io->unlisten(token);
+  }
 };
 
 using acceptor_pointer
@@ -56,14 +65,6 @@ tcp_acceptor_actor::behavior_type tcp_acceptor(acceptor_pointer self,
   self->state.fd = fd;
   self->set_exit_handler([self](caf::exit_msg& msg) {
     close_and_quit(self, std::move(msg.reason));
-  });
-  // Never leak the socket, however the actor ends.
-  self->attach_functor([self](const caf::error&) {
-    auto& st = self->state;
-    if (st.token == 0 && st.fd >= 0)
-      ::close(st.fd);
-    else if (st.token != 0 && !st.closing)
-      st.io->unlisten(st.token);
   });
   return {
     [self](listen_atom, listener_sink_actor& sink) {

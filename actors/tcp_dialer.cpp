@@ -51,6 +51,16 @@ struct tcp_dialer_state {
   uint64_t next_flush = 0;
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "connmgr.tcp_dialer";
+
+  // CAF destroys the state when the actor ends, before attached functors
+  // run: the one place that still sees our dials.
+  ~tcp_dialer_state() {
+    if (!io)
+      return;
+    for (auto& kvp : dials)
+      if (kvp.second.token != 0)
+        io->cancel(kvp.second.token);
+  }
 };
 
 using dialer_pointer
@@ -103,12 +113,6 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
   st.options = std::move(options);
   if (st.options.proxy)
     st.options.proxy->to_sockaddr(st.proxy_addr);
-  self->attach_functor([self](const caf::error&) {
-    auto& s = self->state;
-    for (auto& kvp : s.dials)
-      if (kvp.second.token != 0)
-        s.io->cancel(kvp.second.token);
-  });
   return {
     [self](dial_atom, uint64_t id, std::string& address,
            caf::timespan timeout) -> caf::result<connection_ptr> {
