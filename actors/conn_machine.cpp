@@ -17,6 +17,16 @@ uint64_t next_request_id() {
   return ++last;
 }
 
+namespace {
+
+// Process-wide, so managers that share one dialer never reuse a dial id.
+uint64_t next_dial_id() {
+  static std::atomic<uint64_t> last{0};
+  return ++last;
+}
+
+} // namespace
+
 conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
                            conn_effects& fx)
   : cfg_(cfg), has_source_(has_address_source), fx_(fx), policy_(cfg) {
@@ -335,7 +345,7 @@ void conn_machine::begin_dial(entry& e) {
     return;
   }
   e.ph = phase::dialing;
-  e.attempt = ++next_attempt_;
+  e.attempt = next_dial_id();
   ++stats_.dials_in_flight;
   if (e.req.automatic)
     ++automatic_dials_;

@@ -154,7 +154,6 @@ private:
   std::deque<uint64_t> queue_;
   std::unordered_set<uint64_t> slots_;
   uint64_t next_timer_ = 0;
-  uint64_t next_attempt_ = 0;
   uint64_t next_slot_ = 0;
   uint64_t automatic_dials_ = 0;
   // When the first dial success after the last counted failure happened:

@@ -26,13 +26,15 @@ namespace {
 using dial_done_atom = caf::atom_constant<caf::atom("dial_done")>;
 using resolved_atom = caf::atom_constant<caf::atom("resolved")>;
 using flushed_atom = caf::atom_constant<caf::atom("flushed")>;
+using resolve_timeout_atom = caf::atom_constant<caf::atom("res_tout")>;
 
 using tcp_dialer_actor = dialer_actor::extend<
   caf::reacts_to<dial_done_atom, uint64_t, connection_ptr>,
   caf::reacts_to<dial_done_atom, uint64_t, caf::error>,
   caf::reacts_to<resolved_atom, uint64_t, sockaddr_list>,
   caf::reacts_to<resolved_atom, uint64_t, caf::error>,
-  caf::reacts_to<flushed_atom, uint64_t>>;
+  caf::reacts_to<flushed_atom, uint64_t>,
+  caf::reacts_to<resolve_timeout_atom, uint64_t>>;
 
 struct pending_dial {
   std::string address;
@@ -154,6 +156,8 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
         return promise;
       }
       auto me = caf::actor_cast<tcp_dialer_actor>(self);
+      // A slow resolver must not stretch the dial past its deadline.
+      self->delayed_send(me, timeout, resolve_timeout_atom::value, id);
       s.names->resolve(target->host(), target->port(),
                        [me, id](caf::expected<sockaddr_list> addrs) {
                          if (addrs)
@@ -174,6 +178,13 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
     },
     [self](resolved_atom, uint64_t id, caf::error& err) {
       fail(self, id, std::move(err));
+    },
+    [self](resolve_timeout_atom, uint64_t id) {
+      auto& s = self->state;
+      auto i = s.dials.find(id);
+      if (i != s.dials.end() && i->second.token == 0)
+        fail(self, id, make_error(errc::timed_out,
+                                  "host name not resolved by the deadline"));
     },
     [self](dial_done_atom, uint64_t id, connection_ptr& conn) {
       auto& s = self->state;

@@ -18,7 +18,8 @@ namespace connmgr {
 ///
 /// `(dial, dial_id, address, timeout)` answers with a connection, or with an
 /// error (our `errc` category: refused, timed_out, unreachable, ...) no later
-/// than `timeout` after it arrived. `dial_id` is unique per attempt.
+/// than `timeout` after it arrived. `dial_id` is unique per attempt across
+/// the process, so several managers may share one dialer.
 ///
 /// `(cancel, dial_id)` abandons that attempt: the dialer closes whatever it
 /// opened for it at once; an answer may still come, and its connection will

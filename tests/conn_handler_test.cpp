@@ -391,3 +391,26 @@ TEST_CASE_FIXTURE(listener_fixture,
   CHECK(log->accepted[1].conn == third);
   CHECK(!third->closed());
 }
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "two handlers sharing one dialer never mix up their dials") {
+  net->set_policy(hold);
+  spawn(setup());
+  start();
+  auto first_handler = handler;
+  auto second = spawn_conn_handler(sys, setup());
+  REQUIRE(second);
+  caf::anon_send(*second, start_atom::value);
+  connect("127.0.0.1:18001", true);
+  caf::anon_send(*second, connect_atom::value, uint64_t{0},
+                 std::string{"127.0.0.1:18002"}, true);
+  run();
+  REQUIRE(net->dial_count() == 2);
+  auto dials = net->dials();
+  CHECK(dials[0].dial_id != dials[1].dial_id);
+  caf::anon_send(dialer, release_atom::value, true);
+  run();
+  CHECK(log->connected.size() == 2);
+  caf::anon_send_exit(*second, caf::exit_reason::user_shutdown);
+  run();
+}
