@@ -90,8 +90,10 @@ struct handler_state : conn_effects {
       return;
     done = true;
     // Every dial actor is gone and has told the dialer to cancel; wait until
-    // the dialer confirms those sockets are closed. A dead or mute dialer
-    // must not block stop forever.
+    // the dialer confirms those sockets are closed. A dialer that dies or
+    // stays mute meanwhile must not hold stop up: its down message or the
+    // timeout ends the wait.
+    self->monitor(setup.dialer);
     self->request(setup.dialer, flush_timeout, flush_atom::value)
       .then([this](bool) { finish(); }, [this](caf::error&) { finish(); });
   }
@@ -213,8 +215,14 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
     st.own(caf::actor_cast<caf::actor>(acceptor));
   st.machine = std::make_unique<conn_machine>(st.setup.config,
                                               st.source != nullptr, st);
-  self->set_down_handler([self](caf::down_msg&) {
+  self->set_down_handler([self](caf::down_msg& dm) {
     auto& s = self->state;
+    if (s.done) {
+      // Only the dialer is monitored now: it went away during the flush.
+      if (dm.source == s.setup.dialer.address())
+        s.finish();
+      return;
+    }
     --s.live_children;
     s.check_done();
   });

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <caf/actor_registry.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "tests/sim_fixture.hpp"
 
@@ -104,4 +107,52 @@ TEST_CASE_FIXTURE(stop_fixture,
   run();
   stop_answered = true; // nobody asked; the stopped event must still come
   check_nothing_left();
+}
+
+namespace {
+
+using flush_holder_actor = connmgr::dialer_actor;
+
+// A dialer that accepts a flush and never answers it, so the test can kill it
+// mid-flush.
+flush_holder_actor::behavior_type
+mute_flush_dialer(flush_holder_actor::stateful_pointer<
+                  std::vector<caf::typed_response_promise<bool>>>
+                    self) {
+  return {
+    [](dial_atom, uint64_t, std::string&,
+       caf::timespan) -> caf::result<connection_ptr> {
+      return make_error(errc::refused);
+    },
+    [](cancel_atom, uint64_t) {},
+    [self](flush_atom) {
+      auto promise = self->make_response_promise<bool>();
+      self->state.push_back(promise);
+      return promise;
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "lifecycle: a dialer that dies during stop's flush does not "
+                  "hold stop up") {
+  auto mute = sys.spawn(mute_flush_dialer);
+  auto s = setup();
+  s.dialer = mute;
+  spawn(s);
+  start();
+  bool answered = false;
+  sys.spawn([&](caf::event_based_actor* self) {
+    self->request(handler, caf::infinite, stop_atom::value)
+      .then([&](const conn_stats&) { answered = true; });
+  });
+  run();
+  CHECK(!answered); // waiting for the flush
+  caf::anon_send_exit(mute, caf::exit_reason::user_shutdown);
+  run();
+  CHECK(answered); // the dialer's down ended the wait, no timeout needed
+  CHECK(log->stopped.size() == 1);
+  handler = nullptr;
 }

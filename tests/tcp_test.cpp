@@ -382,5 +382,8 @@ TEST_CASE_FIXTURE(net_fixture,
   s.config.target_outbound = static_cast<uint32_t>(limit / 2);
   auto accepted = spawn_conn_handler(sys, s);
   REQUIRE(accepted);
-  caf::anon_send_exit(*accepted, caf::exit_reason::user_shutdown);
+  // Stop it while its dialer still lives, as an application would.
+  caf::scoped_actor self{sys};
+  self->request(*accepted, caf::infinite, stop_atom::value)
+    .receive([](const conn_stats&) {}, [](caf::error&) {});
 }
