@@ -7,7 +7,6 @@
 #include <queue>
 #include <unordered_map>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -15,6 +14,7 @@
 
 #include "messages/error_code.hpp"
 #include "messages/manager_config.hpp"
+#include "net/net_address.hpp"
 #include "net/socket_ops.hpp"
 
 namespace connmgr {
@@ -31,16 +31,12 @@ constexpr int accept_batch = 64;
 constexpr auto min_accept_pause = std::chrono::milliseconds{10};
 constexpr auto max_accept_pause = std::chrono::milliseconds{1000};
 
+socklen_t length_of(const sockaddr_storage& sa);
+
 std::string print(const sockaddr_storage& sa) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (sa.ss_family == AF_INET) {
-    auto& in = reinterpret_cast<const sockaddr_in&>(sa);
-    ::inet_ntop(AF_INET, &in.sin_addr, buf, sizeof(buf));
-    return std::string{buf} + ":" + std::to_string(ntohs(in.sin_port));
-  }
-  auto& in6 = reinterpret_cast<const sockaddr_in6&>(sa);
-  ::inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof(buf));
-  return "[" + std::string{buf} + "]:" + std::to_string(ntohs(in6.sin6_port));
+  auto addr = net_address::from_sockaddr(
+    reinterpret_cast<const sockaddr*>(&sa), length_of(sa));
+  return addr ? addr->to_string() : std::string{"<unprintable address>"};
 }
 
 socklen_t length_of(const sockaddr_storage& sa) {
