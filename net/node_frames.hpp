@@ -28,6 +28,7 @@
 #include <caf/expected.hpp>
 
 #include "net/net_address.hpp"
+#include "net/parse_result.hpp"
 
 namespace connmgr::node_frames {
 
@@ -119,46 +120,9 @@ struct pong {
 /// One message as it travels in one frame.
 using frame = std::variant<hello, addr, ping, pong>;
 
-/// How far `decode` got with the bytes it was given.
-enum class parse_status : uint8_t {
-  /// The frame is incomplete; `need` says how long the input must be.
-  need_more,
-  /// The frame is complete and valid; `value` holds it.
-  done,
-  /// The frame is malformed; `error` says how.
-  failed,
-};
-
-/// The outcome of decoding the bytes received so far. The decoder never reads
-/// past the input it is given and never asks for bytes beyond the frame, so
-/// reading exactly `need - size` more bytes never swallows the next frame.
-template <class T>
-struct parse_result {
-  /// Which of the fields below is meaningful.
-  parse_status status = parse_status::need_more;
-  /// With `need_more`: the total input length (bytes already given included)
-  /// needed before the decoder can say more; always larger than the input.
-  size_t need = 0;
-  /// With `done`: the length of the frame; bytes past it were not looked at.
-  size_t consumed = 0;
-  /// With `done`: the decoded message.
-  T value{};
-  /// With `failed`: the error, naming what was wrong.
-  caf::error error;
-
-  /// True while the frame is incomplete.
-  bool need_more() const noexcept {
-    return status == parse_status::need_more;
-  }
-  /// True once a valid frame was decoded.
-  bool done() const noexcept {
-    return status == parse_status::done;
-  }
-  /// True once the input is known to be malformed.
-  bool failed() const noexcept {
-    return status == parse_status::failed;
-  }
-};
+// `decode` reports through the shared `parse_status` / `parse_result`.
+using connmgr::parse_result;
+using connmgr::parse_status;
 
 /// Checks that `x` can be encoded and would decode again: an addr message
 /// with more than `max_addresses` entries, or whose payload would exceed
