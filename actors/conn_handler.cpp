@@ -35,6 +35,9 @@ struct handler_state : conn_effects {
   address_source_actor source;
   /// Dial actors by attempt, until their result arrives or they are canceled.
   std::unordered_map<uint64_t, caf::actor> dials;
+  /// When the latest dial of each request started, for the dial time its
+  /// connected or failed event reports.
+  std::unordered_map<uint64_t, time_point> dial_started;
   /// Actors we own besides dials: acceptors, listeners, function source.
   std::vector<caf::actor> owned;
   /// Monitored children whose down message is still due.
@@ -116,6 +119,17 @@ struct handler_state : conn_effects {
       attempt, address, setup.config.dial_timeout);
     ++live_children;
     dials.emplace(attempt, std::move(worker));
+    dial_started[id] = now();
+  }
+
+  /// How long the latest dial of `id` took; zero if none was running.
+  caf::timespan take_dial_time(uint64_t id) {
+    auto i = dial_started.find(id);
+    if (i == dial_started.end())
+      return caf::timespan{0};
+    auto elapsed = now() - i->second;
+    dial_started.erase(i);
+    return std::chrono::duration_cast<caf::timespan>(elapsed);
   }
 
   void cancel_dial(uint64_t, uint64_t attempt) override {
@@ -160,7 +174,7 @@ struct handler_state : conn_effects {
         caf::anon_send(handler, peer_gone_atom::value, id, std::move(c),
                        reason);
     });
-    emit(connected_event{req, conn});
+    emit(connected_event{req, conn, take_dial_time(req.id)});
   }
 
   void disconnected(const conn_request& req,
@@ -169,7 +183,7 @@ struct handler_state : conn_effects {
   }
 
   void failed(const conn_request& req, const caf::error& reason) override {
-    emit(failed_event{req, reason});
+    emit(failed_event{req, reason, take_dial_time(req.id)});
   }
 
   void retry_scheduled(const conn_request& req, caf::timespan delay) override {

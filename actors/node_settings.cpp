@@ -39,9 +39,8 @@ enum class key_kind : uint8_t {
 struct key_info {
   const char* name;
   key_kind kind;
-  /// For lists and addresses: whether port 0 is allowed. No key allows it
-  /// yet (the brief wants "1..65535" even for `listen`); the flag stays so
-  /// an ephemeral-port option is a one-word change.
+  /// For lists and addresses: whether port 0 is allowed (only where we
+  /// listen: 0 asks the system for a free port, reported at start-up).
   bool allow_port_zero;
   /// For counts: the smallest allowed value.
   uint32_t min;
@@ -52,12 +51,15 @@ constexpr uint32_t uint32_max = std::numeric_limits<uint32_t>::max();
 
 // The order is the order of `--help` and of the "expected one of" list.
 const key_info keys[] = {
-  {"listen", key_kind::address_list, false, 0,
-   "addresses to accept connections on, e.g. [\"0.0.0.0:8333\"]"},
+  {"listen", key_kind::address_list, true, 0,
+   "addresses to accept connections on, e.g. [\"0.0.0.0:8333\"] (port 0: "
+   "any free port)"},
   {"connect", key_kind::address_list, false, 0,
    "permanent peers, always kept connected"},
   {"peers", key_kind::address_list, false, 0,
    "initial address pool for automatic outbound connections"},
+  {"dns-seeds", key_kind::address_list, false, 0,
+   "host:port names whose every resolved address joins the pool"},
   {"target-outbound", key_kind::count, false, 0,
    "automatic outbound connections to keep (default 8)"},
   {"max-inbound", key_kind::optional_count, false, 0,
@@ -78,7 +80,9 @@ const key_info keys[] = {
    "deadline of the handshake (default 10s)"},
   {"status-interval", key_kind::duration, false, 0,
    "period of the status report (default 5s)"},
-  {"metrics-listen", key_kind::address, false, 0,
+  {"ping-interval", key_kind::duration, false, 0,
+   "keep-alive period; a peer silent for one period is dropped (default 30s)"},
+  {"metrics-listen", key_kind::address, true, 0,
    "host:port of the metrics endpoint (default none)"},
   {"log-format", key_kind::log_format, false, 0,
    "text or json (default text)"},
@@ -239,6 +243,8 @@ caf::error apply(const key_info& k, const caf::config_value& x,
         out.listen = std::move(*list);
       } else if (name == "connect") {
         out.connect = std::move(*list);
+      } else if (name == "dns-seeds") {
+        out.dns_seeds = std::move(*list);
       } else {
         out.peers.clear();
         for (auto& addr : *list)
@@ -273,6 +279,8 @@ caf::error apply(const key_info& k, const caf::config_value& x,
         mgr.dial_timeout = *span;
       else if (name == "handshake-timeout")
         out.handshake_timeout = *span;
+      else if (name == "ping-interval")
+        out.ping_interval = *span;
       else
         out.status_interval = *span;
       return caf::none;

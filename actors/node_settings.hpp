@@ -35,8 +35,9 @@ struct node_settings {
   /// name; every other field keeps the default of `manager_config`.
   manager_config manager;
 
-  /// Addresses to accept inbound connections on (key `listen`), port
-  /// 1..65535. Empty (default): the node accepts nothing.
+  /// Addresses to accept inbound connections on (key `listen`); port 0
+  /// asks the system for a free port. Empty (default): the node accepts
+  /// nothing.
   std::vector<net_address> listen;
 
   /// Permanent peers, dialed and re-dialed for the node's whole life (key
@@ -47,6 +48,11 @@ struct node_settings {
   /// `peers`), each in the canonical form `net_address::to_string` prints.
   /// Every entry has been parsed as a `net_address` (port 1..65535).
   std::vector<std::string> peers;
+
+  /// DNS seeds (key `dns-seeds`): `host:port` entries; every address a
+  /// host resolves to joins the address pool with that port. Empty by
+  /// default.
+  std::vector<net_address> dns_seeds;
 
   /// SOCKS5 proxy every outbound dial goes through (key `proxy`); unset
   /// (default) dials directly.
@@ -60,7 +66,13 @@ struct node_settings {
   /// defaults to 5 s.
   caf::timespan status_interval = std::chrono::seconds{5};
 
-  /// Address of the metrics endpoint (key `metrics-listen`), port 1..65535.
+  /// Keep-alive period (key `ping-interval`): a ready peer gets a ping this
+  /// often and is dropped when the pong is not back before the next one is
+  /// due. Must be > 0; defaults to 30 s.
+  caf::timespan ping_interval = std::chrono::seconds{30};
+
+  /// Address of the metrics endpoint (key `metrics-listen`); port 0 asks
+  /// the system for a free port.
   /// Unset (default): no metrics endpoint.
   std::optional<net_address> metrics_listen;
 

@@ -21,6 +21,8 @@ namespace connmgr {
 struct connected_event {
   conn_request request;
   connection_ptr conn;
+  /// From the start of the successful dial to its result, on the actor clock.
+  caf::timespan dial_time{0};
 };
 
 /// An established outbound connection was closed by the manager;
@@ -36,6 +38,10 @@ struct disconnected_event {
 struct failed_event {
   conn_request request;
   caf::error reason;
+  /// From the start of the failed dial to its result, on the actor clock;
+  /// zero when no dial was running (a refusal, a missing address, a cancel
+  /// while waiting).
+  caf::timespan dial_time{0};
 };
 
 /// A retry of `request` is scheduled after `delay`.

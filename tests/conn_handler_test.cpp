@@ -414,3 +414,41 @@ TEST_CASE_FIXTURE(sim_fixture,
   caf::anon_send_exit(*second, caf::exit_reason::user_shutdown);
   run();
 }
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "events: connected and failed events report how long the "
+                  "dial took on the actor clock") {
+  net->set_policy(hold);
+  spawn(setup());
+  connect("10.0.0.1:8333", false);
+  connect("10.0.0.2:8333", false);
+  advance(30ms);
+  REQUIRE(net->dial_count() == 2);
+  // Completes every held dial at once; answers how many.
+  auto completed = [&](bool success) {
+    uint64_t n = 0;
+    sys.spawn([&](caf::event_based_actor* self) {
+      self->request(dialer, caf::infinite, release_atom::value, success)
+        .then([&](uint64_t x) { n = x; });
+    });
+    run();
+    return n;
+  };
+  CHECK(completed(true) == 2);
+  REQUIRE(log->connected.size() == 2);
+  CHECK(log->connected[0].dial_time == 30ms);
+  CHECK(log->connected[1].dial_time == 30ms);
+  // A refused dial after 10 ms reports 10 ms; a refusal without a dial
+  // (duplicate address) reports zero.
+  auto third = connect("10.0.0.3:8333", false);
+  advance(10ms);
+  CHECK(completed(false) == 1);
+  REQUIRE(log->failed.size() == 1);
+  CHECK(log->failed[0].request.id == third);
+  CHECK(log->failed[0].dial_time == 10ms);
+  connect("10.0.0.1:8333", false);
+  run();
+  REQUIRE(log->failed.size() == 2);
+  CHECK(errc_of(log->failed[1].reason) == errc::duplicate_address);
+  CHECK(log->failed[1].dial_time == caf::timespan{0});
+}

@@ -94,6 +94,7 @@ max-threads=2
 listen=["0.0.0.0:8333", "[::1]:8334"]
 connect=["10.0.0.1:8333"]
 peers=["Seed.Example.ORG.:8333", "192.168.1.2:18333"] ; canonicalised
+dns-seeds=["localhost:18444"]
 target-outbound=3
 max-inbound=0
 retry-duration=250ms
@@ -104,7 +105,8 @@ max-pending-dials=16
 proxy="127.0.0.1:9050"
 handshake-timeout=3s
 status-interval=500ms
-metrics-listen="127.0.0.1:9100"
+ping-interval=2s
+metrics-listen="127.0.0.1:0"
 log-format="json"
 )");
   auto res = read_node_settings(file, true, {});
@@ -128,8 +130,10 @@ log-format="json"
   CHECK(*s.proxy == addr("127.0.0.1:9050"));
   CHECK(s.handshake_timeout == 3s);
   CHECK(s.status_interval == 500ms);
+  CHECK(s.ping_interval == 2s);
+  CHECK(s.dns_seeds == std::vector<net_address>{addr("localhost:18444")});
   REQUIRE(s.metrics_listen.has_value());
-  CHECK(*s.metrics_listen == addr("127.0.0.1:9100"));
+  CHECK(s.metrics_listen->port() == 0);
   CHECK(s.format == node_settings::log_format::json);
   CHECK(to_string(s.format) == "json");
   // Keys without a setting keep the manager's defaults.
@@ -153,6 +157,8 @@ TEST_CASE("node settings: absent keys and absent files give the defaults") {
     CHECK_FALSE(s.proxy.has_value());
     CHECK(s.handshake_timeout == 10s);
     CHECK(s.status_interval == 5s);
+    CHECK(s.ping_interval == 30s);
+    CHECK(s.dns_seeds.empty());
     CHECK_FALSE(s.metrics_listen.has_value());
     CHECK(s.format == node_settings::log_format::text);
   };
@@ -214,10 +220,10 @@ TEST_CASE("node settings: the command line overrides the file") {
 TEST_CASE("node settings: malformed values fail with one line naming them") {
   const std::string pre = "invalid_config: connmgr.";
   const std::string all_keys =
-    "listen, connect, peers, target-outbound, max-inbound, retry-duration, "
-    "max-retry-duration, dial-timeout, max-failed-attempts, "
+    "listen, connect, peers, dns-seeds, target-outbound, max-inbound, "
+    "retry-duration, max-retry-duration, dial-timeout, max-failed-attempts, "
     "max-pending-dials, proxy, handshake-timeout, status-interval, "
-    "metrics-listen, log-format";
+    "ping-interval, metrics-listen, log-format";
   SUBCASE("unknown key") {
     CHECK(error_of_line("colour=\"red\"")
           == pre + "colour: unknown key, expected one of " + all_keys);
@@ -281,10 +287,13 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
   SUBCASE("bad address in a list or alone") {
     CHECK(error_of_line("listen=[\"1.2.3.4:1\", \"1.2.3.4:99999\"]")
           == pre + "listen[1] = \"1.2.3.4:99999\": port 99999 out of range, "
-                   "expected 1..65535");
-    CHECK(error_of_line("listen=[\"0.0.0.0:0\"]")
-          == pre + "listen[0] = \"0.0.0.0:0\": port 0 out of range, "
-                   "expected 1..65535");
+                   "expected 0..65535");
+    CHECK(error_of_line("listen=[\"0.0.0.0:70000\"]")
+          == pre + "listen[0] = \"0.0.0.0:70000\": port 70000 out of range, "
+                   "expected 0..65535");
+    CHECK(error_of_line("dns-seeds=[\"seed.example.org\"]").find(
+            pre + "dns-seeds[0] = \"seed.example.org\"")
+          == 0);
     CHECK(error_of("[connmgr]\n", {"--connmgr.peers=[\"1.2.3.4:0\"]"})
           == pre + "peers[0] = \"1.2.3.4:0\": port 0 out of range, "
                    "expected 1..65535");
@@ -325,5 +334,5 @@ TEST_CASE("node settings: options are declared for CAF's --help") {
   declare_node_options(opts);
   for (auto& key : node_settings_keys())
     CHECK_MESSAGE(opts.qualified_name_lookup("connmgr", key) != nullptr, key);
-  CHECK(node_settings_keys().size() == 15);
+  CHECK(node_settings_keys().size() == 17);
 }

@@ -1,0 +1,177 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor_clock.hpp>
+#include <caf/error.hpp>
+#include <caf/timespan.hpp>
+
+#include "net/net_address.hpp"
+#include "net/node_frames.hpp"
+
+namespace connmgr {
+
+/// Why a node closes a connection on its own.
+enum class drop_reason : uint8_t {
+  /// The hello carried our own node id: we dialed ourselves.
+  self,
+  /// We already hold a connection to that node; this one lost the tie-break.
+  duplicate,
+  /// The peer broke the wire format or the message order.
+  protocol,
+  /// No hello within the handshake timeout.
+  handshake_timeout,
+  /// No pong before the next ping was due.
+  ping_timeout,
+};
+
+/// "self", "duplicate", "protocol", "handshake_timeout" or "ping_timeout".
+std::string to_string(drop_reason x);
+
+/// The node's own identity and protocol timing.
+struct node_machine_config {
+  /// Our node id, sent in every hello. Peers presenting it are ourselves.
+  uint64_t node_id = 0;
+  /// The port we accept connections on, sent in every hello; 0 if none.
+  uint16_t listen_port = 0;
+  /// A peer whose hello has not arrived this long after the connection
+  /// opened is dropped.
+  caf::timespan handshake_timeout = std::chrono::seconds{10};
+  /// A ready peer gets a ping this often; when its pong is not back before
+  /// the next ping is due it is dropped.
+  caf::timespan ping_interval = std::chrono::seconds{30};
+};
+
+/// What the peer protocol asks the world to do. Implementations must not
+/// call back into the machine from inside these functions.
+class node_effects {
+public:
+  using time_point = caf::actor_clock::time_point;
+
+  virtual ~node_effects();
+
+  /// Send `msg` on the connection of `peer`.
+  virtual void send(uint64_t peer, const node_frames::frame& msg) = 0;
+
+  /// Close the connection of `peer` (the machine has forgotten it already).
+  virtual void drop(uint64_t peer, drop_reason why, const caf::error& reason)
+    = 0;
+
+  /// `peer` completed the hello: it is node `node_id`, and accepts
+  /// connections at `listen_address` (unset when it announced port 0 or its
+  /// host is unknown).
+  virtual void ready(uint64_t peer, uint64_t node_id,
+                     const std::optional<net_address>& listen_address)
+    = 0;
+
+  /// `peer` told us about `addresses`.
+  virtual void learned(uint64_t peer, std::vector<net_address> addresses) = 0;
+
+  /// Call `timer_fired(peer)` at `at` (or later).
+  virtual void arm_timer(uint64_t peer, time_point at) = 0;
+};
+
+/// The decisions of the example node's peer protocol, without sockets,
+/// threads or a clock: every input says what time it is, every output goes
+/// through `node_effects`.
+///
+/// Protocol (frames from `node_frames`):
+/// - Both sides send a hello at once. Until the peer's hello arrives nothing
+///   else is accepted (anything else is a protocol error), and it must come
+///   within `handshake_timeout`.
+/// - A hello with our own id drops the connection (`self`). A hello from a
+///   node we already hold a ready connection to keeps exactly one of the two,
+///   the same one on both sides: the one dialed by the smaller node id; if
+///   both were dialed by the same side, the older one. The other is dropped
+///   (`duplicate`).
+/// - Once ready, the peer gets an `addr` with the listening addresses of our
+///   other ready peers (at most `node_frames::max_addresses`), and its own
+///   listening address is relayed to every other ready peer. Addresses
+///   learned from `addr` are handed on through `learned` but never relayed,
+///   so gossip cannot circulate.
+/// - Every `ping_interval` a ready peer gets a ping; a peer whose pong for
+///   the previous ping has not arrived by then is dropped (`ping_timeout`).
+///   Pings are answered with a pong of the same nonce.
+/// - A second hello, or bytes that do not decode, drop the peer (`protocol`).
+class node_machine {
+public:
+  using time_point = caf::actor_clock::time_point;
+
+  node_machine(node_machine_config cfg, node_effects& fx);
+
+  /// A connection opened. `peer` is a key chosen by the caller, unique among
+  /// open connections; `remote_address` is where it leads (the dialed
+  /// address, or the address an inbound connection came from). Sends our
+  /// hello and starts the handshake deadline.
+  void opened(uint64_t peer, bool outbound, std::string remote_address,
+              time_point now);
+
+  /// Bytes arrived on `peer`. Unknown peers are ignored.
+  void received(uint64_t peer, const uint8_t* data, size_t size,
+                time_point now);
+
+  /// The connection of `peer` ended (closed by the peer or by us); forgets
+  /// it. Returns whether it was known.
+  bool closed(uint64_t peer);
+
+  /// The timer armed for `peer` is due. Stale timers are ignored.
+  void timer_fired(uint64_t peer, time_point now);
+
+  /// Connections whose hello was exchanged.
+  size_t ready_count() const noexcept {
+    return by_node_.size();
+  }
+
+  /// Open connections, ready or not.
+  size_t open_count() const noexcept {
+    return peers_.size();
+  }
+
+  /// The node id of `peer` once its hello arrived.
+  std::optional<uint64_t> node_of(uint64_t peer) const;
+
+  /// The configuration in effect.
+  const node_machine_config& config() const noexcept {
+    return cfg_;
+  }
+
+private:
+  struct peer_state {
+    bool outbound = false;
+    std::string remote_address;
+    time_point opened_at;
+    bool ready = false;
+    uint64_t node_id = 0;
+    std::optional<net_address> listen_address;
+    node_frames::frame_reader reader;
+    /// The handshake deadline, then the time the next ping is due.
+    time_point deadline;
+    /// The nonce of the ping whose pong we still wait for.
+    std::optional<uint64_t> awaiting_pong;
+  };
+
+  void on_frame(uint64_t key, peer_state& p, node_frames::frame& msg,
+                time_point now);
+  void on_hello(uint64_t key, peer_state& p, const node_frames::hello& msg,
+                time_point now);
+  void become_ready(uint64_t key, peer_state& p, time_point now);
+  void drop(uint64_t key, drop_reason why, caf::error reason);
+  std::optional<net_address> listen_address_of(const peer_state& p,
+                                               uint16_t port) const;
+  bool keeps_first(uint64_t first_key, const peer_state& first,
+                   uint64_t second_key, const peer_state& second) const;
+
+  node_machine_config cfg_;
+  node_effects& fx_;
+  std::map<uint64_t, peer_state> peers_;
+  /// Ready peers by node id.
+  std::unordered_map<uint64_t, uint64_t> by_node_;
+  uint64_t next_nonce_ = 0;
+};
+
+} // namespace connmgr

@@ -1,0 +1,344 @@
+// The example node's peer protocol as scenarios on a fake clock: no sockets,
+// no actors. Each side is a node_machine; "wires" carry the encoded frames.
+
+#include <doctest/doctest.h>
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include "actors/node_machine.hpp"
+#include "messages/error_code.hpp"
+
+using namespace connmgr;
+using namespace std::chrono_literals;
+
+namespace {
+
+using time_point = node_machine::time_point;
+
+struct recorded_drop {
+  uint64_t peer;
+  drop_reason why;
+  caf::error reason;
+};
+
+/// Records every effect; frames are kept encoded, as they would travel.
+struct recorder : node_effects {
+  std::map<uint64_t, std::deque<std::vector<uint8_t>>> sent;
+  std::vector<recorded_drop> drops;
+  std::map<uint64_t, std::pair<uint64_t, std::optional<net_address>>> ready_peers;
+  std::vector<std::pair<uint64_t, std::vector<net_address>>> learnt;
+  std::map<uint64_t, time_point> timers;
+
+  void send(uint64_t peer, const node_frames::frame& msg) override {
+    sent[peer].push_back(node_frames::encode(msg));
+  }
+  void drop(uint64_t peer, drop_reason why, const caf::error& reason) override {
+    drops.push_back({peer, why, reason});
+  }
+  void ready(uint64_t peer, uint64_t node_id,
+             const std::optional<net_address>& listen) override {
+    ready_peers[peer] = {node_id, listen};
+  }
+  void learned(uint64_t peer, std::vector<net_address> addrs) override {
+    learnt.emplace_back(peer, std::move(addrs));
+  }
+  void arm_timer(uint64_t peer, time_point at) override {
+    timers[peer] = at;
+  }
+
+  /// Frames sent to `peer` so far, decoded, and forgets them.
+  std::vector<node_frames::frame> take(uint64_t peer) {
+    std::vector<node_frames::frame> result;
+    for (auto& bytes : sent[peer]) {
+      auto res = node_frames::decode(bytes.data(), bytes.size());
+      REQUIRE(res.status == parse_status::done);
+      result.push_back(res.value);
+    }
+    sent[peer].clear();
+    return result;
+  }
+};
+
+net_address addr(const std::string& text) {
+  auto res = net_address::parse(text);
+  REQUIRE(res);
+  return *res;
+}
+
+std::vector<uint8_t> bytes_of(const node_frames::frame& f) {
+  return node_frames::encode(f);
+}
+
+/// One node: its machine and its effects.
+struct test_node {
+  recorder fx;
+  node_machine m;
+
+  test_node(uint64_t id, uint16_t port, caf::timespan ping = 30s)
+    : m(node_machine_config{id, port, 10s, ping}, fx) {
+    // nop
+  }
+
+  void feed(uint64_t peer, const node_frames::frame& f, time_point now) {
+    auto b = bytes_of(f);
+    m.received(peer, b.data(), b.size(), now);
+  }
+};
+
+/// Carries everything one side sent on `from_peer` to the other side's
+/// `to_peer`, in both directions, until nothing moves.
+void pump(test_node& a, uint64_t a_key, test_node& b, uint64_t b_key,
+          time_point now) {
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (auto& bytes : std::exchange(a.fx.sent[a_key], {})) {
+      b.m.received(b_key, bytes.data(), bytes.size(), now);
+      moved = true;
+    }
+    for (auto& bytes : std::exchange(b.fx.sent[b_key], {})) {
+      a.m.received(a_key, bytes.data(), bytes.size(), now);
+      moved = true;
+    }
+  }
+}
+
+const time_point t0{};
+
+} // namespace
+
+TEST_CASE("node machine: both sides send a hello at once and become ready "
+          "with each other's listening address") {
+  test_node a{0xA, 9001};
+  test_node b{0xB, 9002};
+  a.m.opened(1, true, "127.0.0.1:9002", t0);
+  b.m.opened(7, false, "127.0.0.1:51000", t0);
+  auto first = a.fx.take(1);
+  REQUIRE(first.size() == 1);
+  CHECK(std::get<node_frames::hello>(first[0])
+        == node_frames::hello{0xA, 9001});
+  a.fx.sent[1].push_back(bytes_of(first[0]));
+  pump(a, 1, b, 7, t0);
+  REQUIRE(a.fx.ready_peers.count(1) == 1);
+  CHECK(a.fx.ready_peers[1].first == 0xB);
+  CHECK(a.fx.ready_peers[1].second == addr("127.0.0.1:9002"));
+  REQUIRE(b.fx.ready_peers.count(7) == 1);
+  CHECK(b.fx.ready_peers[7].first == 0xA);
+  // The inbound side learns where A listens: A's host, A's announced port.
+  CHECK(b.fx.ready_peers[7].second == addr("127.0.0.1:9001"));
+  CHECK(a.m.ready_count() == 1);
+  CHECK(b.m.ready_count() == 1);
+  CHECK(a.m.node_of(1) == std::optional<uint64_t>{0xB});
+}
+
+TEST_CASE("node machine: a hello with our own id drops the connection as "
+          "self") {
+  test_node a{0xA, 9001};
+  a.m.opened(1, true, "127.0.0.1:9001", t0);
+  a.feed(1, node_frames::hello{0xA, 9001}, t0);
+  REQUIRE(a.fx.drops.size() == 1);
+  CHECK(a.fx.drops[0].why == drop_reason::self);
+  CHECK(errc_of(a.fx.drops[0].reason) == errc::connection_closed);
+  CHECK(a.m.open_count() == 0);
+  CHECK(a.fx.ready_peers.empty());
+}
+
+TEST_CASE("node machine: a peer without hello within the handshake timeout "
+          "is dropped, a stale timer is not acted on") {
+  test_node a{0xA, 9001};
+  a.m.opened(1, true, "127.0.0.1:9002", t0);
+  REQUIRE(a.fx.timers.count(1) == 1);
+  CHECK(a.fx.timers[1] == t0 + 10s);
+  a.m.timer_fired(1, t0 + 9s); // early: nothing happens
+  CHECK(a.fx.drops.empty());
+  a.m.timer_fired(1, t0 + 10s);
+  REQUIRE(a.fx.drops.size() == 1);
+  CHECK(a.fx.drops[0].why == drop_reason::handshake_timeout);
+  CHECK(errc_of(a.fx.drops[0].reason) == errc::timed_out);
+  // Once forgotten, further timers and bytes are ignored.
+  a.m.timer_fired(1, t0 + 20s);
+  a.feed(1, node_frames::hello{0xB, 1}, t0 + 20s);
+  CHECK(a.fx.drops.size() == 1);
+  CHECK(a.fx.ready_peers.empty());
+}
+
+TEST_CASE("node machine: anything before the hello, a second hello or "
+          "garbage is a protocol error") {
+  SUBCASE("ping before hello") {
+    test_node a{0xA, 9001};
+    a.m.opened(1, false, "127.0.0.1:5000", t0);
+    a.feed(1, node_frames::ping{1}, t0);
+    REQUIRE(a.fx.drops.size() == 1);
+    CHECK(a.fx.drops[0].why == drop_reason::protocol);
+  }
+  SUBCASE("second hello") {
+    test_node a{0xA, 9001};
+    a.m.opened(1, false, "127.0.0.1:5000", t0);
+    a.feed(1, node_frames::hello{0xB, 1}, t0);
+    a.feed(1, node_frames::hello{0xB, 1}, t0);
+    REQUIRE(a.fx.drops.size() == 1);
+    CHECK(a.fx.drops[0].why == drop_reason::protocol);
+  }
+  SUBCASE("bad magic") {
+    test_node a{0xA, 9001};
+    a.m.opened(1, false, "127.0.0.1:5000", t0);
+    std::vector<uint8_t> junk{'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T'};
+    a.m.received(1, junk.data(), junk.size(), t0);
+    REQUIRE(a.fx.drops.size() == 1);
+    CHECK(a.fx.drops[0].why == drop_reason::protocol);
+    CHECK(errc_of(a.fx.drops[0].reason) == errc::connection_closed);
+  }
+}
+
+TEST_CASE("node machine: frames split at every byte boundary and several "
+          "frames in one read decode alike") {
+  std::vector<uint8_t> stream;
+  for (auto& f : std::vector<node_frames::frame>{
+         node_frames::hello{0xB, 9002}, node_frames::ping{5},
+         node_frames::addr{{addr("127.0.0.1:9003"), addr("[::1]:9004")}}}) {
+    auto b = bytes_of(f);
+    stream.insert(stream.end(), b.begin(), b.end());
+  }
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    test_node a{0xA, 9001};
+    a.m.opened(1, true, "127.0.0.1:9002", t0);
+    a.fx.take(1);
+    a.m.received(1, stream.data(), cut, t0);
+    a.m.received(1, stream.data() + cut, stream.size() - cut, t0);
+    REQUIRE(a.fx.drops.empty());
+    CHECK(a.fx.ready_peers.count(1) == 1);
+    auto out = a.fx.take(1);
+    REQUIRE(out.size() == 1);
+    CHECK(std::get<node_frames::pong>(out[0]) == node_frames::pong{5});
+    REQUIRE(a.fx.learnt.size() == 1);
+    CHECK(a.fx.learnt[0].second
+          == std::vector<net_address>{addr("127.0.0.1:9003"),
+                                      addr("[::1]:9004")});
+  }
+}
+
+TEST_CASE("node machine: a ready peer is pinged every interval and dropped "
+          "when a pong is missing at the next one") {
+  test_node a{0xA, 9001, 5s};
+  a.m.opened(1, true, "127.0.0.1:9002", t0);
+  a.feed(1, node_frames::hello{0xB, 9002}, t0);
+  a.fx.take(1);
+  CHECK(a.fx.timers[1] == t0 + 5s);
+  // First ping; the pong comes back in time.
+  a.m.timer_fired(1, t0 + 5s);
+  auto out = a.fx.take(1);
+  REQUIRE(out.size() == 1);
+  auto nonce = std::get<node_frames::ping>(out[0]).nonce;
+  a.feed(1, node_frames::pong{nonce + 1000}, t0 + 6s); // wrong nonce: ignored
+  a.feed(1, node_frames::pong{nonce}, t0 + 6s);
+  CHECK(a.fx.timers[1] == t0 + 10s);
+  a.m.timer_fired(1, t0 + 10s);
+  CHECK(a.fx.drops.empty());
+  out = a.fx.take(1);
+  REQUIRE(out.size() == 1);
+  CHECK(std::holds_alternative<node_frames::ping>(out[0]));
+  // This one is never answered.
+  a.m.timer_fired(1, t0 + 15s);
+  REQUIRE(a.fx.drops.size() == 1);
+  CHECK(a.fx.drops[0].why == drop_reason::ping_timeout);
+  CHECK(a.m.ready_count() == 0);
+}
+
+TEST_CASE("node machine: a newcomer learns every ready peer's listening "
+          "address and the others learn the newcomer's") {
+  test_node seed{0x10, 9000};
+  // Three nodes connect in turn; each announces a listening port.
+  for (uint64_t k = 1; k <= 3; ++k) {
+    seed.m.opened(k, false, "127.0.0.1:" + std::to_string(50000 + k), t0);
+    seed.feed(k, node_frames::hello{0x10 + k, static_cast<uint16_t>(9000 + k)},
+              t0);
+  }
+  // The third got an addr with the first two.
+  auto to_third = seed.fx.take(3);
+  std::vector<net_address> told;
+  for (auto& f : to_third)
+    if (auto a = std::get_if<node_frames::addr>(&f))
+      told = a->addresses;
+  std::set<net_address> told_set(told.begin(), told.end());
+  CHECK(told_set
+        == std::set<net_address>{addr("127.0.0.1:9001"),
+                                 addr("127.0.0.1:9002")});
+  // The first heard about the second and the third, one relay each.
+  std::set<net_address> first_heard;
+  for (auto& f : seed.fx.take(1))
+    if (auto a = std::get_if<node_frames::addr>(&f))
+      first_heard.insert(a->addresses.begin(), a->addresses.end());
+  CHECK(first_heard
+        == std::set<net_address>{addr("127.0.0.1:9002"),
+                                 addr("127.0.0.1:9003")});
+  // Addresses learnt from gossip are reported but not relayed further.
+  seed.feed(2, node_frames::addr{{addr("127.0.0.1:9999")}}, t0);
+  REQUIRE(seed.fx.learnt.size() == 1);
+  CHECK(seed.fx.learnt[0].first == 2);
+  CHECK(seed.fx.take(1).empty());
+  CHECK(seed.fx.take(3).empty());
+}
+
+TEST_CASE("node machine: a peer announcing port 0 has no listening address "
+          "and is not relayed") {
+  test_node seed{0x10, 9000};
+  seed.m.opened(1, false, "127.0.0.1:50001", t0);
+  seed.feed(1, node_frames::hello{0x11, 9001}, t0);
+  seed.fx.take(1);
+  seed.m.opened(2, false, "127.0.0.1:50002", t0);
+  seed.feed(2, node_frames::hello{0x12, 0}, t0);
+  CHECK_FALSE(seed.fx.ready_peers[2].second.has_value());
+  CHECK(seed.fx.take(1).empty());
+}
+
+TEST_CASE("node machine: simultaneous connections between two nodes keep "
+          "the same one on both sides") {
+  // A (id 1) dials B (id 2) while B dials A. Both ends keep the connection
+  // dialed by the smaller id, A's, whatever order the hellos arrive in.
+  for (int order = 0; order < 2; ++order) {
+    CAPTURE(order);
+    test_node a{1, 9001};
+    test_node b{2, 9002};
+    // Connection X: A dialed B (A key 10, B key 20).
+    // Connection Y: B dialed A (B key 21, A key 11).
+    a.m.opened(10, true, "127.0.0.1:9002", t0);
+    b.m.opened(20, false, "127.0.0.1:40000", t0);
+    b.m.opened(21, true, "127.0.0.1:9001", t0 + 1ms);
+    a.m.opened(11, false, "127.0.0.1:40001", t0 + 1ms);
+    if (order == 0) {
+      pump(a, 10, b, 20, t0 + 2ms);
+      pump(a, 11, b, 21, t0 + 2ms);
+    } else {
+      pump(a, 11, b, 21, t0 + 2ms);
+      pump(a, 10, b, 20, t0 + 2ms);
+    }
+    REQUIRE(a.fx.drops.size() == 1);
+    REQUIRE(b.fx.drops.size() == 1);
+    CHECK(a.fx.drops[0].peer == 11); // Y, dialed by B
+    CHECK(b.fx.drops[0].peer == 21); // Y, dialed by B
+    CHECK(a.fx.drops[0].why == drop_reason::duplicate);
+    CHECK(a.m.ready_count() == 1);
+    CHECK(b.m.ready_count() == 1);
+    CHECK(a.m.node_of(10) == std::optional<uint64_t>{2});
+    CHECK(b.m.node_of(20) == std::optional<uint64_t>{1});
+  }
+}
+
+TEST_CASE("node machine: a second connection dialed by the same side keeps "
+          "the older one; closing it frees the node for a new one") {
+  test_node a{5, 9001};
+  a.m.opened(1, true, "127.0.0.1:9002", t0);
+  a.feed(1, node_frames::hello{9, 9002}, t0);
+  a.m.opened(2, true, "localhost:9002", t0 + 1s);
+  a.feed(2, node_frames::hello{9, 9002}, t0 + 1s);
+  REQUIRE(a.fx.drops.size() == 1);
+  CHECK(a.fx.drops[0].peer == 2);
+  CHECK(a.fx.drops[0].why == drop_reason::duplicate);
+  CHECK(a.m.closed(1));
+  CHECK_FALSE(a.m.closed(1));
+  a.m.opened(3, true, "127.0.0.1:9002", t0 + 2s);
+  a.feed(3, node_frames::hello{9, 9002}, t0 + 2s);
+  CHECK(a.fx.drops.size() == 1);
+  CHECK(a.m.node_of(3) == std::optional<uint64_t>{9});
+}
