@@ -1,7 +1,7 @@
 # Shared by .ci/test and .ci/demo: make sure the Debian packages are there,
 # then configure and build. Source it from the repo root.
 
-packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks)
+packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks prometheus-cpp-dev curl)
 
 ensure_packages() {
   if ! command -v dpkg-query >/dev/null 2>&1; then

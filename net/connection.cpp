@@ -47,6 +47,10 @@ int connection::release() {
   std::vector<std::function<void()>> hooks;
   if (!mark_closed(fd, hooks))
     return -1;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    released_ = true;
+  }
   for (auto& hook : hooks)
     hook();
   return fd;

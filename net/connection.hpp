@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -45,6 +46,22 @@ public:
   /// hooks run at once. Returns -1 if already closed.
   int release();
 
+  /// Runs `f(fd)` with the descriptor while holding this connection's lock,
+  /// but only if the connection is open and has a descriptor; returns
+  /// whether `f` ran. `close()` and `release()` take the descriptor out
+  /// under the same lock, so it stays open, and its number cannot pass to
+  /// another socket, while `f` runs. `f` must be quick (a non-blocking
+  /// system call or two) and must not call back into this connection: the
+  /// lock is not recursive.
+  template <class F>
+  bool with_fd(F&& f) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closed_.load(std::memory_order_acquire) || fd_ < 0)
+      return false;
+    std::forward<F>(f)(fd_);
+    return true;
+  }
+
   /// The address this connection was dialed to or accepted from.
   const std::string& remote_address() const noexcept {
     return remote_address_;
@@ -64,6 +81,10 @@ public:
   void peer_gone(const caf::error& reason);
 
 private:
+  // The reactor asks `released_` from a close hook: a released descriptor is
+  // still open while the hooks run, so it can leave the reactor's epoll set.
+  friend class reactor;
+
   /// Marks the connection closed and moves out its descriptor and hooks;
   /// false if it was closed before.
   bool mark_closed(int& fd, std::vector<std::function<void()>>& hooks);
@@ -75,6 +96,7 @@ private:
   std::vector<std::function<void()>> hooks_;
   std::vector<std::function<void(const caf::error&)>> peer_hooks_;
   bool peer_gone_ = false;
+  bool released_ = false;
   caf::error peer_reason_;
 };
 

@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "messages/error_code.hpp"
@@ -30,6 +33,31 @@ constexpr int max_events = 256;
 constexpr int accept_batch = 64;
 constexpr auto min_accept_pause = std::chrono::milliseconds{10};
 constexpr auto max_accept_pause = std::chrono::milliseconds{1000};
+/// A stream reads at most this much per system call...
+constexpr size_t read_chunk = 64 * 1024;
+/// ... and this many times per wake-up, so one busy stream cannot starve
+/// the others (level-triggered epoll reports the rest next round).
+constexpr int reads_per_wakeup = 8;
+/// Buffers handed to one sendmsg.
+constexpr size_t max_iov = 64;
+/// What a stream always listens for.
+constexpr uint32_t stream_events = EPOLLIN | EPOLLRDHUP;
+
+/// The mailbox whose lock this thread holds while it runs reactor work (the
+/// reactor's last round and shutdown, or work run inline after the stop):
+/// work it posts meanwhile is deferred instead of deadlocking on that lock.
+thread_local const void* holding_box = nullptr;
+
+caf::error closed_error(std::string why) {
+  return make_error(errc::connection_closed, std::move(why));
+}
+
+/// The reason a stream ends after a failed recv or send.
+caf::error io_error(int err, const char* what) {
+  if (err == ECONNRESET)
+    return closed_error("connection reset by peer");
+  return closed_error(std::string{what} + ": " + std::strerror(err));
+}
 
 socklen_t length_of(const sockaddr_storage& sa);
 
@@ -44,6 +72,55 @@ socklen_t length_of(const sockaddr_storage& sa) {
 }
 
 } // namespace
+
+/// Shared by the reactor and the close hooks of streamed connections: a hook
+/// may run on any thread, also after the reactor is gone.
+struct reactor::mailbox {
+  std::mutex mtx;
+  std::vector<std::function<void(impl&)>> inbox;
+  /// Posted by the thread holding `mtx` while it runs work; drained by it.
+  std::vector<std::function<void(impl&)>> deferred;
+  /// The state the work runs on; null once the reactor is destroyed.
+  impl* state = nullptr;
+  int wake_fd = -1;
+
+  /// Queues `fn` for the reactor thread (or, once the reactor is closed,
+  /// runs it right here under the lock); drops it once the reactor is gone.
+  void post(std::function<void(impl&)> fn);
+
+  /// Runs `fn` on the state now, under the lock (unless this thread holds
+  /// it already); does nothing once the reactor is gone.
+  template <class F>
+  void run_now(F&& fn) {
+    if (holding_box == this) {
+      if (state != nullptr)
+        fn(*state);
+      return;
+    }
+    std::lock_guard<std::mutex> guard{mtx};
+    if (state != nullptr)
+      fn(*state);
+  }
+
+  /// Runs `fn` and then everything it deferred; `mtx` is held.
+  void run_locked(const std::function<void(impl&)>& fn) {
+    auto prev = holding_box;
+    holding_box = this;
+    if (fn)
+      fn(*state);
+    drain_deferred();
+    holding_box = prev;
+  }
+
+  void drain_deferred() {
+    while (!deferred.empty()) {
+      std::vector<std::function<void(impl&)>> batch;
+      batch.swap(deferred);
+      for (auto& f : batch)
+        f(*state);
+    }
+  }
+};
 
 struct reactor::impl {
   struct connect_op {
@@ -79,10 +156,46 @@ struct reactor::impl {
     }
   };
 
+  struct watch_entry {
+    std::weak_ptr<connection> conn;
+    /// Key in `watch_of`; only compared, never dereferenced.
+    const connection* key;
+  };
+
+  /// Shared between a stream and the close hook of its connection.
+  struct stream_link {
+    /// The descriptor number, set under `with_fd` when registered.
+    std::atomic<int> fd{-1};
+    /// Set once the reactor ends the stream itself: the hook has nothing
+    /// to report then.
+    std::atomic<bool> ended{false};
+  };
+
+  struct stream_op {
+    connection_ptr conn;
+    stream_callbacks cb;
+    size_t max_send = 0;
+    std::shared_ptr<stream_link> link;
+    std::deque<std::vector<uint8_t>> out;
+    /// Bytes of `out.front()` already written.
+    size_t out_pos = 0;
+    /// Unsent bytes in `out`.
+    size_t queued = 0;
+    /// Whether EPOLLOUT is part of the registration.
+    bool want_out = false;
+  };
+
   int epfd = -1;
   bool closed = false;
+  std::weak_ptr<mailbox> box;
   std::unordered_map<uint64_t, connect_op> connects;
-  std::unordered_map<uint64_t, std::weak_ptr<connection>> watches;
+  std::unordered_map<uint64_t, watch_entry> watches;
+  /// The watch token of a connection (entries may be stale: check `key`).
+  std::unordered_map<const connection*, uint64_t> watch_of;
+  std::unordered_map<uint64_t, stream_op> streams;
+  /// Connections that carry a stream (each held by its stream_op).
+  std::unordered_set<const connection*> streamed;
+  std::vector<uint8_t> read_buf;
   size_t sweep_at = 1024;
   uint64_t next_watch = 0;
   std::unordered_map<uint64_t, listener_op> listeners;
@@ -367,22 +480,49 @@ struct reactor::impl {
     ev.events = EPOLLRDHUP | EPOLLONESHOT;
     ev.data.u64 = token;
     if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
-      watches.emplace(token, conn);
+      watches.emplace(token, watch_entry{conn, conn.get()});
+      watch_of[conn.get()] = token;
       if (watches.size() >= sweep_at)
         sweep();
     }
     return conn;
   }
 
+  /// Erases watch `i` and its reverse entry.
+  void erase_watch(decltype(watches)::iterator i) {
+    if (auto j = watch_of.find(i->second.key);
+        j != watch_of.end() && j->second == i->first)
+      watch_of.erase(j);
+    watches.erase(i);
+  }
+
+  /// Forgets the watch of `conn` (if any), whose registration a stream took
+  /// over with EPOLL_CTL_MOD: its token can never fire again.
+  void unwatch(const connection* conn) {
+    auto j = watch_of.find(conn);
+    if (j == watch_of.end())
+      return;
+    auto token = j->second;
+    watch_of.erase(j);
+    // A stale reverse entry (an earlier connection at the same address)
+    // names a watch whose connection is gone: erasing it is right too.
+    if (auto i = watches.find(token);
+        i != watches.end() && i->second.key == conn)
+      watches.erase(i);
+  }
+
   /// Drops entries of connections closed or gone (their registrations
   /// vanished with their descriptors). Amortized O(1) per watch.
   void sweep() {
     for (auto i = watches.begin(); i != watches.end();) {
-      auto conn = i->second.lock();
-      if (!conn || conn->closed())
-        i = watches.erase(i);
-      else
+      auto conn = i->second.conn.lock();
+      if (!conn || conn->closed()) {
+        auto next = std::next(i);
+        erase_watch(i);
+        i = next;
+      } else {
         ++i;
+      }
     }
     sweep_at = std::max<size_t>(1024, watches.size() * 2);
   }
@@ -391,13 +531,297 @@ struct reactor::impl {
     auto i = watches.find(token);
     if (i == watches.end())
       return;
-    auto conn = i->second.lock();
-    watches.erase(i);
+    auto conn = i->second.conn.lock();
+    erase_watch(i);
     if (conn)
       conn->peer_gone(make_error(errc::connection_closed,
                                  (events & EPOLLERR) != 0
                                    ? "connection reset by peer"
                                    : "peer closed the connection"));
+  }
+
+  // -- streams ----------------------------------------------------------------
+
+  void add_stream(uint64_t token, connection_ptr conn, stream_callbacks cb,
+                  size_t max_send) {
+    auto end_now = [&cb](caf::error reason) {
+      if (cb.on_end)
+        cb.on_end(reason);
+    };
+    if (closed) {
+      if (conn)
+        conn->close();
+      end_now(make_error(errc::canceled, "reactor stopped"));
+      return;
+    }
+    if (!conn || conn->closed()) {
+      end_now(closed_error("connection closed"));
+      return;
+    }
+    if (conn->native_handle() < 0) {
+      end_now(closed_error("connection has no descriptor"));
+      return;
+    }
+    if (streamed.count(conn.get()) != 0) {
+      end_now(make_error(errc::canceled,
+                         "the connection already carries a stream"));
+      return;
+    }
+    auto link = std::make_shared<stream_link>();
+    auto& s = streams[token];
+    s.conn = conn;
+    s.cb = std::move(cb);
+    s.max_send = max_send;
+    s.link = link;
+    streamed.insert(conn.get());
+    // The hook comes first: a close racing with the registration below
+    // either finds the hook or makes with_fd fail.
+    conn->on_close([wbox = box, link, token,
+                    wconn = std::weak_ptr<connection>{conn}] {
+      auto mbox = wbox.lock();
+      if (!mbox)
+        return; // the reactor is gone, and with it every stream
+      // A released descriptor stays open (it is being handed over right
+      // now), so its registration would outlive the stream: drop it while
+      // the number surely names it. A closed one left the epoll set by
+      // itself, and its number may belong to another socket already.
+      auto c = wconn.lock();
+      if (c && was_released(*c)) {
+        auto fd = link->fd.load();
+        if (fd >= 0)
+          mbox->run_now([fd](impl& m) {
+            ::epoll_ctl(m.epfd, EPOLL_CTL_DEL, fd, nullptr);
+          });
+      }
+      if (!link->ended.load())
+        mbox->post([token](impl& m) {
+          m.end_stream(token, closed_error("closed locally"), false);
+        });
+    });
+    int err = 0;
+    bool ran = conn->with_fd([&](int fd) {
+      epoll_event ev{};
+      ev.events = stream_events;
+      ev.data.u64 = token;
+      // Watched connections are in the set already, under a watch token.
+      if (::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) != 0
+          && (errno != ENOENT
+              || ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0))
+        err = errno;
+      else
+        link->fd.store(fd);
+    });
+    if (!ran) {
+      end_stream(token, closed_error("connection closed"), false);
+      return;
+    }
+    unwatch(conn.get());
+    if (err != 0)
+      end_stream(token, closed_error(std::string{"epoll_ctl: "}
+                                     + std::strerror(err)),
+                 false);
+  }
+
+  /// Ends stream `token` (if it still runs): see `reactor::stream`.
+  void end_stream(uint64_t token, caf::error reason, bool peer) {
+    auto i = streams.find(token);
+    if (i == streams.end())
+      return;
+    auto conn = std::move(i->second.conn);
+    auto on_end = std::move(i->second.cb.on_end);
+    i->second.link->ended.store(true);
+    streamed.erase(conn.get());
+    streams.erase(i);
+    // Leave the epoll set while the number is surely ours: should the
+    // descriptor live on elsewhere (a dup, a fork), close() alone would not.
+    conn->with_fd(
+      [this](int fd) { ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr); });
+    if (peer)
+      conn->peer_gone(reason);
+    conn->close();
+    if (on_end)
+      on_end(reason);
+  }
+
+  void on_stream_event(uint64_t token, uint32_t events) {
+    if (streams.count(token) == 0)
+      return; // ended meanwhile
+    // Reads first: bytes that arrived before a failure go out before it.
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0
+        && !read_stream(token, events))
+      return;
+    if ((events & EPOLLOUT) != 0)
+      if (auto i = streams.find(token); i != streams.end())
+        flush(token, i->second);
+  }
+
+  enum class read_result {
+    /// Some bytes went to on_data.
+    data,
+    /// Nothing to read now.
+    drained,
+    /// The stream ended (the peer left, or a read failed).
+    ended,
+    /// The stream is gone or its connection closed meanwhile.
+    gone,
+  };
+
+  /// Reads once from stream `token` and hands what arrived to on_data; at
+  /// the end of the byte stream or on a failed read, ends the stream.
+  read_result read_once(uint64_t token) {
+    // Look the stream up each time: on_data may have closed it.
+    auto i = streams.find(token);
+    if (i == streams.end())
+      return read_result::gone;
+    auto& s = i->second;
+    if (read_buf.size() != read_chunk)
+      read_buf.resize(read_chunk);
+    ssize_t n = -1;
+    int err = 0;
+    for (;;) {
+      auto ran = s.conn->with_fd([&](int fd) {
+        n = ::recv(fd, read_buf.data(), read_buf.size(), MSG_DONTWAIT);
+        err = errno;
+      });
+      if (!ran)
+        return read_result::gone; // closed locally: its hook ends the stream
+      if (n >= 0 || err != EINTR)
+        break;
+    }
+    if (n > 0) {
+      auto len = static_cast<size_t>(n);
+      st.stream_bytes_read += len;
+      if (s.cb.on_data)
+        s.cb.on_data(std::vector<uint8_t>(
+          read_buf.begin(), read_buf.begin() + static_cast<ptrdiff_t>(len)));
+      return read_result::data;
+    }
+    if (n == 0) {
+      end_stream(token, closed_error("peer closed the connection"), true);
+      return read_result::ended;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK)
+      return read_result::drained;
+    end_stream(token, io_error(err, "recv"), true);
+    return read_result::ended;
+  }
+
+  /// Reads a bounded number of times; false if the stream ended or closed.
+  bool read_stream(uint64_t token, uint32_t events) {
+    for (int round = 0; round < reads_per_wakeup; ++round) {
+      switch (read_once(token)) {
+        case read_result::data:
+          continue;
+        case read_result::drained:
+          break;
+        default:
+          return false;
+      }
+      // Drained. An error or hang-up that recv does not report would keep
+      // a level-triggered registration firing: end the stream on it.
+      if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+        int so_error = 0;
+        streams.at(token).conn->with_fd([&so_error](int fd) {
+          socklen_t len = sizeof(so_error);
+          if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
+            so_error = errno;
+        });
+        end_stream(token,
+                   so_error != 0 ? io_error(so_error, "recv")
+                                 : closed_error("peer closed the connection"),
+                   true);
+        return false;
+      }
+      return true;
+    }
+    return true; // more to read: level-triggered epoll reports it again
+  }
+
+  /// Ends stream `token` after a failed write (or overflow), but first hands
+  /// on_data what the peer sent before (bounded, as the peer may go on).
+  void fail_stream(uint64_t token, caf::error reason) {
+    for (int round = 0; round < 4 * reads_per_wakeup; ++round) {
+      auto res = read_once(token);
+      if (res == read_result::ended || res == read_result::gone)
+        return;
+      if (res == read_result::drained)
+        break;
+    }
+    end_stream(token, std::move(reason), true);
+  }
+
+  /// Writes queued bytes of stream `token` and keeps EPOLLOUT in the
+  /// registration exactly while some remain. False if the stream ended or
+  /// its connection closed meanwhile.
+  bool flush(uint64_t token, stream_op& s) {
+    int err = 0;
+    auto ran = s.conn->with_fd([&](int fd) {
+      while (!s.out.empty()) {
+        iovec iov[max_iov];
+        size_t count = 0;
+        for (auto i = s.out.begin(); i != s.out.end() && count < max_iov;
+             ++i, ++count) {
+          auto skip = count == 0 ? s.out_pos : 0;
+          iov[count].iov_base = i->data() + skip;
+          iov[count].iov_len = i->size() - skip;
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = count;
+        auto n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+          if (errno == EINTR)
+            continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            err = errno;
+          break;
+        }
+        auto left = static_cast<size_t>(n);
+        st.stream_bytes_written += left;
+        s.queued -= left;
+        while (left > 0) {
+          auto in_front = s.out.front().size() - s.out_pos;
+          if (left < in_front) {
+            s.out_pos += left;
+            break;
+          }
+          left -= in_front;
+          s.out.pop_front();
+          s.out_pos = 0;
+        }
+      }
+      bool want = !s.out.empty();
+      if (err == 0 && want != s.want_out) {
+        epoll_event ev{};
+        ev.events = stream_events | (want ? uint32_t{EPOLLOUT} : 0u);
+        ev.data.u64 = token;
+        if (::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+          s.want_out = want;
+      }
+    });
+    if (!ran)
+      return false; // closed locally: the close hook ends the stream
+    if (err != 0) {
+      fail_stream(token, io_error(err, "send"));
+      return false;
+    }
+    return true;
+  }
+
+  void queue_send(uint64_t token, std::vector<uint8_t> bytes) {
+    auto i = streams.find(token);
+    if (i == streams.end() || bytes.empty())
+      return;
+    auto& s = i->second;
+    s.queued += bytes.size();
+    s.out.push_back(std::move(bytes));
+    if (!flush(token, s))
+      return;
+    if (s.queued > s.max_send)
+      fail_stream(token, closed_error("send buffer overflow: "
+                                      + std::to_string(s.queued)
+                                      + " bytes queued, limit "
+                                      + std::to_string(s.max_send)));
   }
 
   // -- dispatch ---------------------------------------------------------------
@@ -411,8 +835,11 @@ struct reactor::impl {
       on_watch_event(token, events);
       return;
     }
-    if (auto l = listeners.find(token); l != listeners.end())
+    if (auto l = listeners.find(token); l != listeners.end()) {
       on_listener_event(l->second, token);
+      return;
+    }
+    on_stream_event(token, events);
   }
 
   void expire(clock::time_point now) {
@@ -457,24 +884,59 @@ struct reactor::impl {
       tokens.push_back(kvp.first);
     for (auto token : tokens)
       remove_listener(token);
+    tokens.clear();
+    for (auto& kvp : streams)
+      tokens.push_back(kvp.first);
+    for (auto token : tokens)
+      end_stream(token, make_error(errc::canceled, "reactor stopped"), false);
     watches.clear();
+    watch_of.clear();
   }
 };
+
+void reactor::mailbox::post(std::function<void(impl&)> fn) {
+  if (holding_box == this) {
+    // This thread runs work under the lock right now: run it after that.
+    deferred.push_back(std::move(fn));
+    return;
+  }
+  std::lock_guard<std::mutex> guard{mtx};
+  if (state == nullptr)
+    return; // the reactor is gone
+  if (state->closed) {
+    // Stopped: the lock serializes everyone touching the state now.
+    run_locked(fn);
+    return;
+  }
+  inbox.push_back(std::move(fn));
+  uint64_t one = 1;
+  // A full eventfd counter still wakes the loop: ignore EAGAIN.
+  [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
+}
+
+bool reactor::was_released(connection& conn) {
+  std::lock_guard<std::mutex> guard{conn.mtx_};
+  return conn.released_;
+}
 
 caf::expected<std::shared_ptr<reactor>> reactor::start() {
   raise_fd_limit();
   std::shared_ptr<reactor> self{new reactor};
   self->impl_ = std::make_unique<impl>();
+  self->box_ = std::make_shared<mailbox>();
+  self->box_->state = self->impl_.get();
+  self->impl_->box = self->box_;
   self->impl_->epfd = ::epoll_create1(EPOLL_CLOEXEC);
   if (self->impl_->epfd < 0)
     return errno_error(errno, "epoll_create1");
-  self->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (self->wake_fd_ < 0)
+  self->box_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (self->box_->wake_fd < 0)
     return errno_error(errno, "eventfd");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = wake_token;
-  if (::epoll_ctl(self->impl_->epfd, EPOLL_CTL_ADD, self->wake_fd_, &ev) != 0)
+  if (::epoll_ctl(self->impl_->epfd, EPOLL_CTL_ADD, self->box_->wake_fd, &ev)
+      != 0)
     return errno_error(errno, "epoll_ctl(eventfd)");
   self->thread_ = std::thread{[ptr = self.get()] { ptr->run(); }};
   return self;
@@ -482,21 +944,22 @@ caf::expected<std::shared_ptr<reactor>> reactor::start() {
 
 reactor::~reactor() {
   stop();
-  if (wake_fd_ >= 0)
-    ::close(wake_fd_);
+  if (box_) {
+    // Close hooks may still hold the mailbox: from now on it drops work.
+    // (Nothing is left in it after stop; were anything, it would die
+    // outside the lock, as it may hold the last handle of a connection.)
+    std::vector<std::function<void(impl&)>> leftover;
+    std::lock_guard<std::mutex> guard{box_->mtx};
+    box_->state = nullptr;
+    leftover.swap(box_->inbox);
+    if (box_->wake_fd >= 0)
+      ::close(box_->wake_fd);
+    box_->wake_fd = -1;
+  }
 }
 
 void reactor::post(std::function<void(impl&)> fn) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (impl_->closed) {
-    // Stopped: the lock serializes everyone touching the state now.
-    fn(*impl_);
-    return;
-  }
-  inbox_.push_back(std::move(fn));
-  uint64_t one = 1;
-  // A full eventfd counter still wakes the loop: ignore EAGAIN.
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));
+  box_->post(std::move(fn));
 }
 
 uint64_t reactor::connect(std::vector<sockaddr_storage> addrs,
@@ -537,6 +1000,21 @@ uint64_t reactor::listen(int fd, accept_handler handler, bool watch) {
   return token;
 }
 
+uint64_t reactor::stream(connection_ptr conn, stream_callbacks cb,
+                         size_t max_send_buffer) {
+  auto token = next_token_++;
+  auto shared = std::make_shared<stream_callbacks>(std::move(cb));
+  post([token, conn, shared, max_send_buffer](impl& m) {
+    m.add_stream(token, conn, std::move(*shared), max_send_buffer);
+  });
+  return token;
+}
+
+void reactor::send(uint64_t token, std::vector<uint8_t> bytes) {
+  auto shared = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
+  post([token, shared](impl& m) { m.queue_send(token, std::move(*shared)); });
+}
+
 void reactor::unlisten(uint64_t token, std::function<void()> on_closed) {
   post([token, on_closed](impl& m) {
     m.remove_listener(token);
@@ -557,6 +1035,7 @@ reactor_stats reactor::stats() {
     st.pending_connects = m.connects.size();
     st.listeners = m.listeners.size();
     st.watched = m.watches.size();
+    st.streams = m.streams.size();
     result.set_value(st);
   });
   return future.get();
@@ -568,14 +1047,17 @@ void reactor::stop() {
       thread_.join();
     return;
   }
-  uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));
+  if (box_) {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(box_->wake_fd, &one, sizeof(one));
+  }
   if (thread_.joinable())
     thread_.join();
 }
 
 void reactor::run() {
   auto& m = *impl_;
+  auto& box = *box_;
   epoll_event events[max_events];
   std::vector<std::function<void(impl&)>> work;
   while (!stopping_.load()) {
@@ -583,14 +1065,14 @@ void reactor::run() {
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == wake_token) {
         uint64_t count = 0;
-        [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof(count));
+        [[maybe_unused]] auto r = ::read(box.wake_fd, &count, sizeof(count));
         continue;
       }
       m.dispatch(events[i].data.u64, events[i].events);
     }
     {
-      std::lock_guard<std::mutex> guard{mtx_};
-      work.swap(inbox_);
+      std::lock_guard<std::mutex> guard{box.mtx};
+      work.swap(box.inbox);
     }
     for (auto& fn : work)
       fn(m);
@@ -598,13 +1080,16 @@ void reactor::run() {
     m.expire(clock::now());
   }
   // Work posted before the flag flipped still runs (and so still answers);
-  // from here on `post` runs new work inline, under the same lock.
-  std::lock_guard<std::mutex> guard{mtx_};
+  // from here on `post` runs new work inline, under the same lock, and work
+  // posted from this thread meanwhile (say, by a close hook) runs after.
+  std::lock_guard<std::mutex> guard{box.mtx};
   m.closed = true;
-  for (auto& fn : inbox_)
-    fn(m);
-  inbox_.clear();
-  m.shutdown();
+  work.swap(box.inbox);
+  box.run_locked([&work](impl& state) {
+    for (auto& fn : work)
+      fn(state);
+    state.shutdown();
+  });
 }
 
 } // namespace connmgr

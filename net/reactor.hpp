@@ -31,16 +31,40 @@ struct reactor_stats {
   uint64_t accept_pauses = 0;
   uint64_t pending_connects = 0;
   uint64_t listeners = 0;
-  /// Connected sockets watched for their peer going away.
+  /// Connected sockets watched for their peer going away (a stream takes
+  /// its connection out of this count: it reports the peer itself).
   uint64_t watched = 0;
+  /// Live byte streams (see `reactor::stream`).
+  uint64_t streams = 0;
+  /// Bytes read from all streams and handed to their `on_data`, ever.
+  uint64_t stream_bytes_read = 0;
+  /// Bytes of all streams written to their sockets, ever.
+  uint64_t stream_bytes_written = 0;
+};
+
+/// Callbacks of a byte stream (see `reactor::stream`); both run on the
+/// reactor thread, one at a time, and must be quick like every handler.
+struct stream_callbacks {
+  /// Bytes as they arrive, in order, never empty. Never runs after `on_end`.
+  std::function<void(std::vector<uint8_t>)> on_data;
+  /// Runs exactly once, last: the stream ended. Its connection is closed by
+  /// then (unless it never had a descriptor). The reason is
+  /// `errc::connection_closed` with a context saying why ("peer closed the
+  /// connection", "connection reset by peer", "recv: ...", "send: ...",
+  /// "send buffer overflow: ...", "closed locally"), or `errc::canceled`
+  /// ("reactor stopped", or the connection already carries a stream).
+  std::function<void(const caf::error&)> on_end;
 };
 
 /// One non-blocking I/O thread (epoll, an eventfd for wake-ups, a deadline
-/// heap) that serves every outbound connect and every listening socket given
-/// to it: the thread count stays the same whether 10 or 10 000 connects are
-/// in flight. All member functions are thread-safe; handlers run on the
-/// reactor thread (or, after stop, on the caller's) and must be quick and
-/// must not call back into the reactor: send a message and return.
+/// heap) that serves every outbound connect, every listening socket and
+/// every byte stream given to it: the thread count stays the same whether
+/// 10 or 10 000 connects or streams are in flight. All member functions are
+/// thread-safe; handlers run on the reactor thread (or, after stop, on the
+/// caller's) and must be quick. They may call `send`, `stream`, `connect`,
+/// `cancel`, `listen`, `unlisten` and `barrier` (the work then runs after the
+/// handler returns) and may close connections, but must never call `stats`
+/// or `stop`, which wait for the reactor thread.
 ///
 /// This is operating-system plumbing with real time (steady_clock):
 /// decisions about what to dial and when live in the connection handler.
@@ -70,7 +94,8 @@ public:
   /// then runs `handshake` (if any) on the socket within the same deadline.
   /// The connection's remote address reads `remote_name`. With `watch`, the
   /// reactor reports the peer closing or resetting it through
-  /// `connection::peer_gone` for as long as it stays open.
+  /// `connection::peer_gone` for as long as it stays open (a `stream` on it
+  /// takes that over).
   /// Returns a token for `cancel`. The handler runs exactly once.
   uint64_t connect(std::vector<sockaddr_storage> addrs,
                    clock::time_point deadline, std::string remote_name,
@@ -89,6 +114,37 @@ public:
   /// connected ones. Returns a token for `unlisten`.
   uint64_t listen(int fd, accept_handler handler, bool watch = true);
 
+  /// Starts reading and writing `conn` on the reactor thread; returns a
+  /// token for `send`. The reactor holds `conn` until the stream ends and
+  /// takes over watching it (a watch from `connect`/`listen` never reports
+  /// for it again). Every byte read goes to `cb.on_data`, in order; then
+  /// `cb.on_end` runs exactly once:
+  /// - the peer closes or resets the connection, or a read or write fails:
+  ///   `conn->peer_gone(reason)` runs first (its hooks see the peer leave),
+  ///   then `conn->close()`, then `on_end(reason)`. Bytes that arrived
+  ///   before the end are delivered first.
+  /// - more than `max_send_buffer` bytes wait unsent (a peer that does not
+  ///   read): handled like the peer leaving, with reason "send buffer
+  ///   overflow: N bytes queued, limit M".
+  /// - anybody closes (or releases) `conn`, from any thread: `on_end` with
+  ///   "closed locally".
+  /// - the reactor stops: `conn` closes and `on_end` gets `errc::canceled`
+  ///   "reactor stopped". After `stop`, `stream` closes `conn` and runs
+  ///   `on_end` so at once.
+  /// - `conn` is closed already or has no descriptor: `on_end` with
+  ///   `errc::connection_closed` and nothing else happens; `conn` already
+  ///   carries a stream: `on_end` with `errc::canceled`, the first stream
+  ///   goes on.
+  /// All reads and writes happen under `connection::with_fd`, so a
+  /// descriptor number reused after a close never reaches this stream.
+  uint64_t stream(connection_ptr conn, stream_callbacks cb,
+                  size_t max_send_buffer = size_t{1} << 20);
+
+  /// Queues `bytes` for stream `token` and writes what the socket takes at
+  /// once; bytes of successive sends go out in order, the rest when the
+  /// socket drains. Ignored once the stream ended (or for an unknown token).
+  void send(uint64_t token, std::vector<uint8_t> bytes);
+
   /// Stops serving listener `token` and closes its socket. `on_closed` (if
   /// any) runs on the reactor thread once the socket is closed.
   void unlisten(uint64_t token, std::function<void()> on_closed = nullptr);
@@ -102,24 +158,28 @@ public:
   reactor_stats stats();
 
   /// Ends the thread: every pending connect fails with `errc::canceled`,
-  /// every socket the reactor still owns is closed. Idempotent; never call
-  /// it from a handler.
+  /// every stream ends (see `stream`), every socket the reactor still owns
+  /// is closed. Idempotent; never call it from a handler.
   void stop();
 
 private:
   reactor() = default;
 
   struct impl;
+  struct mailbox;
+
+  /// True if `conn` was closed by `release()`.
+  static bool was_released(connection& conn);
 
   void post(std::function<void(impl&)> fn);
   void run();
 
   std::unique_ptr<impl> impl_;
-  std::mutex mtx_;
-  std::vector<std::function<void(impl&)>> inbox_;
+  /// Work for the reactor thread; shared with close hooks of streamed
+  /// connections, which may outlive the reactor.
+  std::shared_ptr<mailbox> box_;
   std::atomic<uint64_t> next_token_{1};
   std::atomic<bool> stopping_{false};
-  int wake_fd_ = -1;
   std::thread thread_;
 };
 

@@ -1,0 +1,787 @@
+#include "actors/node.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <unordered_map>
+
+#include <netinet/in.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/conn_handler.hpp"
+#include "actors/node_machine.hpp"
+#include "actors/tcp_acceptor.hpp"
+#include "actors/tcp_dialer.hpp"
+#include "messages/error_code.hpp"
+#include "messages/events.hpp"
+#include "net/reactor.hpp"
+#include "net/resolver.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::node_status)
+
+namespace connmgr {
+
+namespace {
+
+// Internal messages of the node actor.
+using init_atom = caf::atom_constant<caf::atom("node_init")>;
+using data_atom = caf::atom_constant<caf::atom("node_data")>;
+using end_atom = caf::atom_constant<caf::atom("node_end")>;
+using tick_atom = caf::atom_constant<caf::atom("node_tick")>;
+using status_atom = caf::atom_constant<caf::atom("node_stat")>;
+using report_atom = caf::atom_constant<caf::atom("node_rep")>;
+using seeded_atom = caf::atom_constant<caf::atom("node_seed")>;
+
+// How long an empty address book waits before asking the DNS seeds again.
+constexpr auto reseed_interval = std::chrono::seconds{30};
+
+/// Fulfilled once, when the node actor's state goes.
+struct stop_signal {
+  std::promise<void> promise;
+  std::shared_future<void> future{promise.get_future().share()};
+  std::atomic<bool> fired{false};
+
+  void fire() {
+    if (!fired.exchange(true))
+      promise.set_value();
+  }
+};
+
+/// What the node actor is made of, handed over at spawn.
+struct node_parts {
+  node_setup setup;
+  uint64_t node_id = 0;
+  std::vector<net_address> bound;
+  std::shared_ptr<stop_signal> done;
+};
+
+std::string reason_code(const caf::error& err) {
+  if (!err)
+    return {};
+  auto code = errc_of(err);
+  return code == errc::none ? std::string{"other"} : to_string(code);
+}
+
+struct node_state : node_effects {
+  using time_point = caf::actor_clock::time_point;
+
+  /// One open connection.
+  struct peer {
+    connection_ptr conn;
+    uint64_t stream = 0;
+    /// The manager's request id; 0 for inbound connections.
+    uint64_t request = 0;
+    bool outbound = false;
+    bool permanent = false;
+    /// The address the book holds for this connection (dialed address).
+    std::optional<net_address> held;
+    /// The peer's listening address, held once it is ready.
+    std::optional<net_address> listen_held;
+    bool ready = false;
+  };
+
+  caf::stateful_actor<node_state>* self = nullptr;
+  node_parts parts;
+  std::unique_ptr<node_machine> machine;
+  address_book book;
+  conn_handler_actor handler;
+  std::map<uint64_t, peer> peers;
+  uint64_t next_key = 0;
+  /// How many open connections hold each address in use in the book.
+  std::map<net_address, size_t> holds;
+  std::optional<time_point> last_seeding;
+  /// Whether an empty book was reported since it last handed out an address
+  /// (the manager asks again and again; one line says it all).
+  bool empty_book_reported = false;
+  bool started = false;
+  bool stopping = false;
+  conn_stats final_stats;
+
+  static inline const char* name = "connmgr.node";
+
+  ~node_state() override {
+    // Whatever path ended the actor, nothing it owned stays open.
+    for (auto& [key, p] : peers)
+      p.conn->close();
+    peers.clear();
+    if (parts.done)
+      parts.done->fire();
+  }
+
+  time_point now() const {
+    return self->clock().now();
+  }
+
+  const node_settings& settings() const {
+    return parts.setup.settings;
+  }
+
+  void emit(node_event ev) {
+    if (parts.setup.on_event)
+      parts.setup.on_event(ev);
+  }
+
+  // -- address book bookkeeping ----------------------------------------------
+
+  void hold(const net_address& addr) {
+    if (holds[addr]++ == 0)
+      book.mark_connected(addr, now());
+  }
+
+  void unhold(const net_address& addr, bool failed) {
+    auto i = holds.find(addr);
+    if (i == holds.end())
+      return;
+    if (--i->second > 0)
+      return;
+    holds.erase(i);
+    if (failed)
+      book.mark_failed(addr, now());
+    else
+      book.release(addr);
+  }
+
+  size_t learn(const std::vector<net_address>& addrs,
+               const std::string& source) {
+    size_t added = 0;
+    for (auto& addr : addrs)
+      if (book.add(addr, source, now()))
+        ++added;
+    return added;
+  }
+
+  // -- start and stop ---------------------------------------------------------
+
+  void init(conn_handler_actor hdl) {
+    handler = std::move(hdl);
+    self->monitor(handler);
+  }
+
+  void start() {
+    if (started || stopping || !handler)
+      return;
+    started = true;
+    self->send(handler, start_atom::value);
+    // A refusal also arrives as a failed event: the answer adds nothing.
+    for (auto& addr : settings().connect)
+      self->request(handler, caf::infinite, connect_atom::value, uint64_t{0},
+                    addr.to_string(), true)
+        .then([](uint64_t) {}, [](caf::error&) {});
+    seed();
+    schedule_status();
+  }
+
+  void begin_stop() {
+    if (stopping)
+      return;
+    stopping = true;
+    if (!handler) {
+      finish();
+      return;
+    }
+    self->request(handler, caf::infinite, stop_atom::value)
+      .then([this](conn_stats& stats) { final_stats = stats; },
+            [](caf::error&) {
+              // The handler died: its down message ends us.
+            });
+  }
+
+  /// The handler is gone: close what we hold and quit.
+  void finish() {
+    stopping = true;
+    for (auto& [key, p] : peers)
+      p.conn->close();
+    peers.clear();
+    node_event ev;
+    ev.event = "stopped";
+    emit(std::move(ev));
+    self->quit();
+  }
+
+  // -- DNS seeding --------------------------------------------------------------
+
+  void seed() {
+    if (settings().dns_seeds.empty())
+      return;
+    last_seeding = now();
+    auto me = caf::actor_cast<caf::actor>(self);
+    for (auto& seed_addr : settings().dns_seeds) {
+      auto name_text = seed_addr.to_string();
+      parts.setup.lookup(
+        seed_addr,
+        [me, name_text](caf::expected<std::vector<net_address>> res) {
+          std::vector<std::string> found;
+          caf::error err;
+          if (res) {
+            for (auto& a : *res)
+              found.push_back(a.to_string());
+          } else {
+            err = std::move(res.error());
+          }
+          caf::anon_send(me, seeded_atom::value, name_text, std::move(found),
+                         std::move(err));
+        });
+    }
+  }
+
+  void seeded(const std::string& seed_name,
+              const std::vector<std::string>& found, const caf::error& err) {
+    node_event ev;
+    ev.event = "seeded";
+    ev.addr = seed_name;
+    if (err) {
+      ev.reason = describe(err);
+      ev.reason_code = reason_code(err);
+      ev.count = 0;
+      emit(std::move(ev));
+      return;
+    }
+    std::vector<net_address> addrs;
+    for (auto& text : found)
+      if (auto addr = net_address::parse(text))
+        addrs.push_back(std::move(*addr));
+    ev.count = learn(addrs, "dns:" + seed_name);
+    emit(std::move(ev));
+  }
+
+  // -- the address source -------------------------------------------------------
+
+  caf::result<std::string> get_address() {
+    if (book.size() == 0 && !settings().dns_seeds.empty()
+        && (!last_seeding || now() - *last_seeding >= reseed_interval))
+      seed();
+    auto addr = book.take(now());
+    if (!addr)
+      return std::move(addr.error());
+    // `take` marked it in use; the request holds it until it fails or its
+    // connection closes.
+    ++holds[*addr];
+    empty_book_reported = false;
+    return addr->to_string();
+  }
+
+  // -- status -------------------------------------------------------------------
+
+  void schedule_status() {
+    self->delayed_send(self, settings().status_interval, report_atom::value);
+  }
+
+  node_status make_status(const conn_stats& st) const {
+    node_status s;
+    s.outbound = st.outbound_established;
+    s.target_outbound = settings().manager.target_outbound;
+    s.inbound = st.inbound_live;
+    if (settings().manager.max_inbound)
+      s.max_inbound = *settings().manager.max_inbound;
+    s.pending_dials = st.dials_in_flight + st.dials_queued;
+    s.failures = st.dials_failed;
+    s.retries = st.retries_scheduled;
+    s.failed_attempts = st.failed_attempts;
+    s.peers_ready = machine->ready_count();
+    s.known_addresses = book.size();
+    return s;
+  }
+
+  // -- connections --------------------------------------------------------------
+
+  void open(connection_ptr conn, bool outbound, const conn_request* req) {
+    auto key = ++next_key;
+    auto& p = peers[key];
+    p.conn = conn;
+    p.outbound = outbound;
+    if (req != nullptr) {
+      p.request = req->id;
+      p.permanent = req->permanent;
+      if (auto addr = net_address::parse(req->address)) {
+        // An automatic request's address is held since `take`.
+        if (!req->automatic)
+          hold(*addr);
+        p.held = std::move(*addr);
+      }
+    }
+    auto me = caf::actor_cast<caf::actor>(self);
+    stream_callbacks cb;
+    cb.on_data = [me, key](std::vector<uint8_t> bytes) {
+      caf::anon_send(me, data_atom::value, key, std::move(bytes));
+    };
+    cb.on_end = [me, key](const caf::error& reason) {
+      caf::anon_send(me, end_atom::value, key, reason);
+    };
+    p.stream = parts.setup.io->stream(conn, std::move(cb));
+    machine->opened(key, outbound,
+                    req != nullptr ? req->address : conn->remote_address(),
+                    now());
+  }
+
+  /// Forgets `key` and gives its addresses back to the book.
+  void forget(std::map<uint64_t, peer>::iterator i) {
+    auto& p = i->second;
+    if (p.held)
+      unhold(*p.held, !p.ready);
+    if (p.listen_held)
+      unhold(*p.listen_held, false);
+    peers.erase(i);
+  }
+
+  void stream_ended(uint64_t key, const caf::error& reason) {
+    auto i = peers.find(key);
+    if (i == peers.end())
+      return; // we dropped it ourselves
+    auto node_id = machine->node_of(key);
+    machine->closed(key);
+    node_event ev;
+    ev.event = "peer_closed";
+    ev.addr = i->second.conn->remote_address();
+    ev.id = i->second.request;
+    ev.outbound = i->second.outbound;
+    ev.peer_node = node_id.value_or(0);
+    ev.reason = describe(reason);
+    ev.reason_code = reason_code(reason);
+    i->second.conn->close();
+    forget(i);
+    emit(std::move(ev));
+  }
+
+  // -- node_effects -------------------------------------------------------------
+
+  void send(uint64_t key, const node_frames::frame& msg) override {
+    auto i = peers.find(key);
+    if (i == peers.end())
+      return;
+    parts.setup.io->send(i->second.stream, node_frames::encode(msg));
+  }
+
+  void drop(uint64_t key, drop_reason why, const caf::error& reason) override {
+    auto i = peers.find(key);
+    if (i == peers.end())
+      return;
+    auto& p = i->second;
+    node_event ev;
+    ev.event = "peer_dropped";
+    ev.id = p.request;
+    ev.addr = p.conn->remote_address();
+    ev.outbound = p.outbound;
+    ev.reason = describe(reason);
+    ev.reason_code = to_string(why);
+    emit(std::move(ev));
+    if (p.outbound) {
+      switch (why) {
+        case drop_reason::self:
+          if (p.held)
+            book.exclude(*p.held);
+          self->send(handler, remove_atom::value, p.request);
+          break;
+        case drop_reason::duplicate:
+          // A permanent peer stays wanted: retry it later (with backoff)
+          // rather than forgetting it.
+          if (p.permanent)
+            self->send(handler, disconnect_atom::value, p.request, true);
+          else
+            self->send(handler, remove_atom::value, p.request);
+          break;
+        default:
+          // The peer is as good as gone: let the manager apply its rules.
+          p.conn->peer_gone(reason);
+      }
+    }
+    p.conn->close();
+    // A duplicate's node is still connected through the other connection,
+    // so its address must not count as failed.
+    if (why == drop_reason::duplicate || why == drop_reason::self)
+      p.ready = true;
+    forget(i);
+  }
+
+  void ready(uint64_t key, uint64_t node_id,
+             const std::optional<net_address>& listen_address) override {
+    auto i = peers.find(key);
+    if (i == peers.end())
+      return;
+    auto& p = i->second;
+    p.ready = true;
+    if (listen_address) {
+      learn({*listen_address}, "hello");
+      hold(*listen_address);
+      p.listen_held = *listen_address;
+    }
+    node_event ev;
+    ev.event = "peer_ready";
+    ev.id = p.request;
+    ev.addr = p.conn->remote_address();
+    ev.outbound = p.outbound;
+    ev.peer_node = node_id;
+    emit(std::move(ev));
+  }
+
+  void learned(uint64_t key, std::vector<net_address> addresses) override {
+    auto i = peers.find(key);
+    auto source = i != peers.end() ? i->second.conn->remote_address()
+                                   : std::string{"gossip"};
+    auto added = learn(addresses, source);
+    if (added == 0)
+      return;
+    node_event ev;
+    ev.event = "learned";
+    ev.addr = source;
+    ev.count = added;
+    emit(std::move(ev));
+  }
+
+  void arm_timer(uint64_t key, time_point at) override {
+    auto delay = at - now();
+    if (delay.count() < 0)
+      delay = decltype(delay){0};
+    self->delayed_send(self, delay, tick_atom::value, key);
+  }
+
+  // -- manager events -------------------------------------------------------------
+
+  static node_event request_event(const char* kind, const conn_request& req) {
+    node_event ev;
+    ev.event = kind;
+    ev.id = req.id;
+    ev.addr = req.address;
+    ev.permanent = req.permanent;
+    return ev;
+  }
+
+  void on_connected(connected_event& ev) {
+    auto out = request_event("connected", ev.request);
+    out.dial_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    ev.dial_time)
+                    .count();
+    emit(std::move(out));
+    if (stopping) {
+      ev.conn->close();
+      return;
+    }
+    open(std::move(ev.conn), true, &ev.request);
+  }
+
+  void on_accepted(accepted_event& ev) {
+    node_event out;
+    out.event = "accepted";
+    out.addr = ev.conn->remote_address();
+    emit(std::move(out));
+    if (stopping) {
+      ev.conn->close();
+      return;
+    }
+    open(std::move(ev.conn), false, nullptr);
+  }
+
+  void on_failed(const failed_event& ev) {
+    if (errc_of(ev.reason) == errc::no_address) {
+      if (empty_book_reported)
+        return;
+      empty_book_reported = true;
+    }
+    auto out = request_event("failed", ev.request);
+    out.reason = describe(ev.reason);
+    out.reason_code = reason_code(ev.reason);
+    if (ev.dial_time.count() > 0)
+      out.dial_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      ev.dial_time)
+                      .count();
+    emit(std::move(out));
+    if (!ev.request.automatic)
+      return;
+    auto addr = net_address::parse(ev.request.address);
+    if (!addr)
+      return;
+    switch (errc_of(ev.reason)) {
+      case errc::duplicate_address:
+      case errc::duplicate_request:
+        return;
+      case errc::canceled:
+      case errc::stopped:
+        unhold(*addr, false);
+        return;
+      default:
+        unhold(*addr, true);
+    }
+  }
+};
+
+caf::behavior node_actor(caf::stateful_actor<node_state>* self,
+                         node_parts parts) {
+  auto& st = self->state;
+  st.self = self;
+  node_machine_config mcfg;
+  mcfg.node_id = parts.node_id;
+  mcfg.listen_port = parts.bound.empty() ? uint16_t{0}
+                                         : parts.bound.front().port();
+  mcfg.handshake_timeout = parts.setup.settings.handshake_timeout;
+  mcfg.ping_interval = parts.setup.settings.ping_interval;
+  st.parts = std::move(parts);
+  st.machine = std::make_unique<node_machine>(mcfg, st);
+  address_book_config bcfg;
+  bcfg.backoff_base = st.settings().manager.retry_duration;
+  bcfg.backoff_cap = std::max(st.settings().manager.max_retry_duration,
+                              bcfg.backoff_base);
+  bcfg.seed = st.parts.node_id;
+  st.book = address_book{bcfg};
+  // Never hand out our own addresses, nor those dialed permanently anyway.
+  for (auto& addr : st.parts.bound) {
+    st.book.exclude(addr);
+    if (addr.host() == "0.0.0.0" || addr.host() == "::") {
+      for (auto loop : {"127.0.0.1", "[::1]"})
+        if (auto a = net_address::parse(
+              std::string{loop} + ":" + std::to_string(addr.port())))
+          st.book.exclude(*a);
+    }
+  }
+  for (auto& addr : st.settings().connect)
+    st.book.exclude(addr);
+  for (auto& text : st.settings().peers)
+    if (auto addr = net_address::parse(text))
+      st.book.add(*addr, "config", st.now());
+  self->set_down_handler([self](caf::down_msg& msg) {
+    if (msg.source == self->state.handler.address())
+      self->state.finish();
+  });
+  return {
+    [self](init_atom, conn_handler_actor& hdl) {
+      self->state.init(std::move(hdl));
+    },
+    [self](start_atom) { self->state.start(); },
+    [self](stop_atom) { self->state.begin_stop(); },
+    [self](get_address_atom) { return self->state.get_address(); },
+    [self](data_atom, uint64_t key, const std::vector<uint8_t>& bytes) {
+      self->state.machine->received(key, bytes.data(), bytes.size(),
+                                    self->state.now());
+    },
+    [self](end_atom, uint64_t key, const caf::error& reason) {
+      self->state.stream_ended(key, reason);
+    },
+    [self](tick_atom, uint64_t key) {
+      self->state.machine->timer_fired(key, self->state.now());
+    },
+    [self](seeded_atom, const std::string& seed_name,
+           const std::vector<std::string>& found, const caf::error& err) {
+      self->state.seeded(seed_name, found, err);
+    },
+    [self](report_atom) {
+      auto& s = self->state;
+      if (s.stopping)
+        return;
+      s.schedule_status();
+      self->request(s.handler, caf::infinite, stats_atom::value)
+        .then([self](conn_stats& stats) {
+          auto& s2 = self->state;
+          if (s2.parts.setup.on_status && !s2.stopping)
+            s2.parts.setup.on_status(s2.make_status(stats));
+        });
+    },
+    [self](status_atom) {
+      auto& s = self->state;
+      auto rp = self->make_response_promise();
+      self->request(s.handler, caf::infinite, stats_atom::value)
+        .then(
+          [self, rp](conn_stats& stats) mutable {
+            rp.deliver(self->state.make_status(stats));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](connected_event& ev) { self->state.on_connected(ev); },
+    [self](accepted_event& ev) { self->state.on_accepted(ev); },
+    [self](failed_event& ev) { self->state.on_failed(ev); },
+    [self](retry_event& ev) {
+      auto out = node_state::request_event("retry", ev.request);
+      out.delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       ev.delay)
+                       .count();
+      self->state.emit(std::move(out));
+    },
+    [self](disconnected_event& ev) {
+      auto out = node_state::request_event("disconnected", ev.request);
+      out.reason = describe(ev.reason);
+      out.reason_code = reason_code(ev.reason);
+      self->state.emit(std::move(out));
+    },
+    [self](rejected_event& ev) {
+      node_event out;
+      out.event = "rejected";
+      out.addr = ev.remote_address;
+      out.reason = describe(ev.reason);
+      out.reason_code = reason_code(ev.reason);
+      self->state.emit(std::move(out));
+    },
+    [](stopped_event&) {
+      // The handler's down message follows; it ends the node.
+    },
+  };
+}
+
+uint64_t random_node_id() {
+  std::random_device rd;
+  uint64_t id = 0;
+  while (id == 0)
+    id = (uint64_t{rd()} << 32) ^ rd();
+  return id;
+}
+
+} // namespace
+
+dns_lookup system_dns_lookup(std::shared_ptr<resolver> names) {
+  return [names](const net_address& seed,
+                 std::function<void(caf::expected<std::vector<net_address>>)>
+                   done) {
+    auto port = seed.port();
+    names->resolve(
+      seed.host(), port,
+      [done](caf::expected<std::vector<sockaddr_storage>> res) {
+        if (!res) {
+          done(std::move(res.error()));
+          return;
+        }
+        std::vector<net_address> out;
+        for (auto& sa : *res) {
+          auto len = sa.ss_family == AF_INET ? sizeof(sockaddr_in)
+                                             : sizeof(sockaddr_in6);
+          auto addr = net_address::from_sockaddr(
+            reinterpret_cast<const sockaddr*>(&sa),
+            static_cast<socklen_t>(len));
+          if (addr && std::find(out.begin(), out.end(), *addr) == out.end())
+            out.push_back(std::move(*addr));
+        }
+        done(std::move(out));
+      });
+  };
+}
+
+struct node::impl {
+  caf::actor_system& sys;
+  caf::actor actor;
+  uint64_t id;
+  std::vector<net_address> bound;
+  std::shared_ptr<stop_signal> done;
+
+  impl(caf::actor_system& system, caf::actor act, uint64_t node_id,
+       std::vector<net_address> addrs, std::shared_ptr<stop_signal> signal)
+    : sys(system),
+      actor(std::move(act)),
+      id(node_id),
+      bound(std::move(addrs)),
+      done(std::move(signal)) {
+    // nop
+  }
+};
+
+caf::expected<node> node::make(caf::actor_system& sys, node_setup setup) {
+  if (!setup.io)
+    return make_error(errc::invalid_config,
+                      "io = none, expected a running reactor");
+  if (!setup.names)
+    return make_error(errc::invalid_config,
+                      "names = none, expected a resolver");
+  if (auto err = validate(setup.settings.manager))
+    return err;
+  if (!setup.lookup)
+    setup.lookup = system_dns_lookup(setup.names);
+  auto node_id = setup.node_id != 0 ? setup.node_id : random_node_id();
+  handler_setup hs;
+  hs.config = setup.settings.manager;
+  std::vector<net_address> bound;
+  // Listeners first: a busy or bad address fails before anything runs.
+  for (auto& addr : setup.settings.listen) {
+    auto listener = spawn_tcp_acceptor(sys, setup.io, addr);
+    if (!listener) {
+      for (auto& l : hs.listeners)
+        caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
+      return make_error(errc::invalid_config,
+                        "listen " + addr.to_string() + ": "
+                          + describe(listener.error()));
+    }
+    hs.listeners.push_back(listener->acceptor);
+    bound.push_back(listener->bound);
+  }
+  tcp_dialer_options dopts;
+  dopts.proxy = setup.settings.proxy;
+  hs.dialer = spawn_tcp_dialer(sys, setup.io, setup.names, dopts);
+  auto done = std::make_shared<stop_signal>();
+  node_parts parts{std::move(setup), node_id, bound, done};
+  auto actor = sys.spawn(node_actor, std::move(parts));
+  hs.events = actor;
+  hs.address_source = caf::actor_cast<address_source_actor>(actor);
+  auto dialer = hs.dialer;
+  auto handler = spawn_conn_handler(sys, std::move(hs));
+  if (!handler) {
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
+    return std::move(handler.error());
+  }
+  caf::anon_send(actor, init_atom::value, *handler);
+  return node{std::make_unique<impl>(sys, std::move(actor), node_id,
+                                     std::move(bound), std::move(done))};
+}
+
+node::node(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
+  // nop
+}
+
+node::node(node&&) noexcept = default;
+
+node& node::operator=(node&& other) noexcept {
+  if (this != &other) {
+    if (impl_) {
+      stop();
+      wait();
+    }
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+node::~node() {
+  if (impl_) {
+    stop();
+    wait();
+  }
+}
+
+void node::start() {
+  caf::anon_send(impl_->actor, start_atom::value);
+}
+
+std::shared_future<void> node::stop() {
+  caf::anon_send(impl_->actor, stop_atom::value);
+  return impl_->done->future;
+}
+
+void node::wait() {
+  impl_->done->future.wait();
+}
+
+uint64_t node::id() const noexcept {
+  return impl_->id;
+}
+
+const std::vector<net_address>& node::listening() const noexcept {
+  return impl_->bound;
+}
+
+node_status node::status() {
+  node_status result;
+  caf::scoped_actor self{impl_->sys};
+  // Bounded: a caller polling status must never hang on a node that is
+  // going away.
+  self->request(impl_->actor, std::chrono::seconds{10}, status_atom::value)
+    .receive([&](node_status& x) { result = x; },
+             [](caf::error&) {
+               // Stopped: all zero.
+             });
+  return result;
+}
+
+caf::actor node::handle() const {
+  return impl_->actor;
+}
+
+} // namespace connmgr

@@ -1,0 +1,141 @@
+// connmgr-node: one peer-to-peer node (configured from the actor-system config
+// file and --connmgr.KEY=VALUE options), or with --swarm=N a whole swarm of
+// nodes on loopback in one process.
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+
+#include "actors/node.hpp"
+#include "actors/node_settings.hpp"
+#include "examples/node/node_metrics.hpp"
+#include "examples/node/output.hpp"
+#include "examples/node/signals.hpp"
+#include "examples/node/swarm.hpp"
+#include "messages/error_code.hpp"
+#include "net/reactor.hpp"
+#include "net/resolver.hpp"
+
+using namespace connmgr;
+
+namespace {
+
+int usage_error(const std::string& what) {
+  std::fprintf(stderr, "connmgr-node: %s\n", what.c_str());
+  return 2;
+}
+
+int runtime_error(const std::string& what) {
+  std::fprintf(stderr, "connmgr-node: %s\n", what.c_str());
+  return 1;
+}
+
+int run_node(caf::actor_system& sys, const node_settings& settings,
+             stop_signals& signals) {
+  auto io = reactor::start();
+  if (!io)
+    return runtime_error("cannot start the reactor: " + describe(io.error()));
+  auto names = std::make_shared<resolver>();
+  output out{settings.format};
+  std::shared_ptr<prometheus::Registry> registry;
+  std::unique_ptr<node_metrics> metrics;
+  if (settings.metrics_listen) {
+    registry = std::make_shared<prometheus::Registry>();
+    metrics = std::make_unique<node_metrics>(registry, "0");
+  }
+  node_setup setup;
+  setup.settings = settings;
+  setup.io = *io;
+  setup.names = names;
+  setup.on_event = [&out, m = metrics.get()](const node_event& ev) {
+    out.event(ev);
+    if (m != nullptr)
+      m->record(ev);
+  };
+  setup.on_status = [&out, m = metrics.get()](const node_status& st) {
+    out.status(st);
+    if (m != nullptr)
+      m->update(st);
+  };
+  auto n = node::make(sys, std::move(setup));
+  if (!n) {
+    (*io)->stop();
+    return runtime_error(describe(n.error()));
+  }
+  std::unique_ptr<metrics_server> server;
+  if (settings.metrics_listen) {
+    auto srv = metrics_server::start(*settings.metrics_listen, registry);
+    if (!srv) {
+      n->stop().wait();
+      (*io)->stop();
+      return runtime_error(describe(srv.error()));
+    }
+    server = std::move(*srv);
+  }
+  node_event started;
+  started.event = "started";
+  started.peer_node = n->id();
+  out.event(started);
+  for (auto& addr : n->listening()) {
+    node_event ev;
+    ev.event = "listening";
+    ev.addr = addr.to_string();
+    out.event(ev);
+  }
+  if (server) {
+    node_event ev;
+    ev.event = "metrics";
+    ev.addr = server->address().to_string();
+    out.event(ev);
+  }
+  n->start();
+  int sig = signals.wait();
+  node_event stopping;
+  stopping.event = "stopping";
+  stopping.reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
+  out.event(stopping);
+  n->stop().wait();
+  server.reset();
+  (*io)->stop();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so that every thread inherits the mask.
+  stop_signals signals;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // Our own flags first; what remains goes to CAF.
+  auto swarm = take_swarm_options(args);
+  if (!swarm)
+    return usage_error(describe(swarm.error()));
+  node_settings settings;
+  if (swarm->nodes == 0) {
+    auto res = read_node_settings(args);
+    if (!res)
+      return usage_error(describe(res.error()));
+    settings = std::move(*res);
+  }
+  node_actor_system_config cfg;
+  add_error_category(cfg);
+  std::vector<char*> caf_argv{argv[0]};
+  for (auto& arg : args)
+    caf_argv.push_back(arg.data());
+  if (auto err = cfg.parse(static_cast<int>(caf_argv.size()), caf_argv.data()))
+    return usage_error("command line: " + describe(err));
+  if (cfg.cli_helptext_printed) {
+    std::printf("\nswarm mode:\n  --swarm=N             run N nodes on loopback "
+                "in this process\n  --swarm-churn=D       kill and restart "
+                "nodes for duration D (default 8s)\n  --swarm-target=T      "
+                "automatic outbound connections per node\n");
+    return 0;
+  }
+  caf::actor_system sys{cfg};
+  if (swarm->nodes > 0)
+    return run_swarm(sys, *swarm, signals);
+  return run_node(sys, settings, signals);
+}

@@ -1,0 +1,333 @@
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "examples/node/node_metrics.hpp"
+#include "messages/error_code.hpp"
+
+using namespace connmgr;
+
+namespace {
+
+node_event make(std::string kind) {
+  node_event x;
+  x.event = std::move(kind);
+  return x;
+}
+
+/// The registry in the Prometheus text format.
+std::string exposition(const prometheus::Registry& registry) {
+  std::ostringstream out;
+  prometheus::TextSerializer{}.Serialize(out, registry.Collect());
+  return out.str();
+}
+
+/// Whether `text` has `line` as one whole line.
+bool has_line(const std::string& text, const std::string& line) {
+  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
+}
+
+/// Runs `command` through the shell; returns its exit status and output.
+std::pair<int, std::string> run(const std::string& command) {
+  std::string output;
+  auto* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr)
+    return {-1, "popen failed"};
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0)
+    output.append(buf, n);
+  return {pclose(pipe), output};
+}
+
+/// Fetches `url` with curl, bypassing any proxy from the environment.
+std::pair<int, std::string> fetch(const std::string& url) {
+  return run("curl -sS --noproxy '*' --max-time 10 '" + url + "' 2>&1");
+}
+
+/// The error of `x` as text, or "" when `x` holds a value (doctest may
+/// evaluate a message even when the assertion holds, e.g. with `-s`).
+template <class T>
+std::string error_text(const caf::expected<T>& x) {
+  return x ? std::string{} : describe(x.error());
+}
+
+net_address addr(const std::string& text) {
+  auto result = net_address::parse(text, true);
+  REQUIRE(result);
+  return *result;
+}
+
+} // namespace
+
+TEST_CASE("node metrics: record counts events by kind with the node label") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  node_metrics m{registry, "3"};
+  CHECK(m.registry() == registry);
+  CHECK(m.node_label() == "3");
+  auto connected = make("connected");
+  connected.dial_us = 1500;
+  m.record(connected);
+  m.record(connected);
+  m.record(make("accepted"));
+  m.record(make("rejected"));
+  auto refused = make("failed");
+  refused.reason_code = "refused";
+  refused.dial_us = 100;
+  m.record(refused);
+  m.record(refused);
+  auto timed_out = refused;
+  timed_out.reason_code = "timed_out";
+  m.record(timed_out);
+  auto no_code = refused;
+  no_code.reason_code.clear();
+  m.record(no_code);
+  auto without_dial = make("failed"); // e.g. canceled before any dial
+  without_dial.reason_code = "canceled";
+  m.record(without_dial);
+  m.record(make("retry"));
+  m.record(make("retry"));
+  m.record(make("retry"));
+  m.record(make("disconnected"));
+  auto dropped = make("peer_dropped");
+  dropped.reason_code = "duplicate";
+  m.record(dropped);
+  dropped.reason_code = "self";
+  m.record(dropped);
+  m.record(dropped);
+  auto learned = make("learned");
+  learned.count = 12;
+  m.record(learned);
+  learned.count = 3;
+  m.record(learned);
+  auto seeded = make("seeded"); // the lookup, not the book: not counted
+  seeded.count = 100;
+  m.record(seeded);
+  m.record(make("peer_ready"));
+  m.record(make("peer_closed"));
+  m.record(make("stopped"));
+  m.record(make("no_such_kind"));
+
+  auto text = exposition(*registry);
+  INFO(text);
+  CHECK(has_line(text, R"(connmgr_connections_total{direction="outbound",node="3"} 2)"));
+  CHECK(has_line(text, R"(connmgr_connections_total{direction="inbound",node="3"} 1)"));
+  CHECK(has_line(text, R"(connmgr_rejected_total{node="3"} 1)"));
+  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="3",reason="refused"} 2)"));
+  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="3",reason="timed_out"} 1)"));
+  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="3",reason="unknown"} 1)"));
+  CHECK(text.find(R"(reason="canceled")") == std::string::npos);
+  CHECK(has_line(text, R"(connmgr_retries_total{node="3"} 3)"));
+  CHECK(has_line(text, R"(connmgr_disconnections_total{node="3"} 1)"));
+  CHECK(has_line(text, R"(connmgr_peer_drops_total{node="3",reason="duplicate"} 1)"));
+  CHECK(has_line(text, R"(connmgr_peer_drops_total{node="3",reason="self"} 2)"));
+  CHECK(has_line(text, R"(connmgr_addresses_learned_total{node="3"} 15)"));
+  CHECK(has_line(text, "# TYPE connmgr_connections_total counter"));
+  // The histogram: two dials of 1.5 ms.
+  CHECK(has_line(text, "# TYPE connmgr_dial_duration_seconds histogram"));
+  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_count{node="3"} 2)"));
+  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_sum{node="3"} 0.003)"));
+  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.001"} 0)"));
+  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.0025"} 2)"));
+  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.0001"} 0)"));
+  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="10"} 2)"));
+  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="+Inf"} 2)"));
+}
+
+TEST_CASE("node metrics: update sets the gauges, max_inbound +Inf when "
+          "unlimited") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  node_metrics m{registry, "0"};
+  // Before any update, every gauge reads 0.
+  CHECK(has_line(exposition(*registry), R"(connmgr_max_inbound{node="0"} 0)"));
+  node_status s;
+  s.outbound = 3;
+  s.target_outbound = 8;
+  s.inbound = 2;
+  s.pending_dials = 1;
+  s.failures = 4;
+  s.retries = 2;
+  s.failed_attempts = 6;
+  s.peers_ready = 5;
+  s.known_addresses = 12;
+  m.update(s);
+  auto text = exposition(*registry);
+  INFO(text);
+  CHECK(has_line(text, "# TYPE connmgr_outbound_connections gauge"));
+  CHECK(has_line(text, R"(connmgr_outbound_connections{node="0"} 3)"));
+  CHECK(has_line(text, R"(connmgr_target_outbound{node="0"} 8)"));
+  CHECK(has_line(text, R"(connmgr_inbound_connections{node="0"} 2)"));
+  CHECK(has_line(text, R"(connmgr_max_inbound{node="0"} +Inf)"));
+  CHECK(has_line(text, R"(connmgr_pending_dials{node="0"} 1)"));
+  CHECK(has_line(text, R"(connmgr_failed_attempts{node="0"} 6)"));
+  CHECK(has_line(text, R"(connmgr_peers_ready{node="0"} 5)"));
+  CHECK(has_line(text, R"(connmgr_known_addresses{node="0"} 12)"));
+  s.max_inbound = 125;
+  s.outbound = 0;
+  m.update(s);
+  text = exposition(*registry);
+  CHECK(has_line(text, R"(connmgr_max_inbound{node="0"} 125)"));
+  CHECK(has_line(text, R"(connmgr_outbound_connections{node="0"} 0)"));
+}
+
+TEST_CASE("node metrics: nodes sharing a registry are told apart by the "
+          "node label") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  node_metrics a{registry, "0"};
+  node_metrics b{registry, "1"};
+  a.record(make("accepted"));
+  b.record(make("accepted"));
+  b.record(make("accepted"));
+  node_status s;
+  s.known_addresses = 7;
+  b.update(s);
+  auto text = exposition(*registry);
+  INFO(text);
+  CHECK(has_line(text, R"(connmgr_connections_total{direction="inbound",node="0"} 1)"));
+  CHECK(has_line(text, R"(connmgr_connections_total{direction="inbound",node="1"} 2)"));
+  CHECK(has_line(text, R"(connmgr_known_addresses{node="0"} 0)"));
+  CHECK(has_line(text, R"(connmgr_known_addresses{node="1"} 7)"));
+  // One family each: HELP and TYPE appear once.
+  auto first = text.find("# TYPE connmgr_connections_total counter");
+  REQUIRE(first != std::string::npos);
+  CHECK(text.find("# TYPE connmgr_connections_total counter", first + 1)
+        == std::string::npos);
+}
+
+TEST_CASE("node metrics: an empty label leaves the node label out") {
+  node_metrics m{nullptr, ""};
+  REQUIRE(m.registry() != nullptr);
+  m.record(make("retry"));
+  auto dropped = make("peer_dropped");
+  m.record(dropped);
+  auto text = exposition(*m.registry());
+  INFO(text);
+  CHECK(has_line(text, "connmgr_retries_total 1"));
+  CHECK(has_line(text, R"(connmgr_peer_drops_total{reason="unknown"} 1)"));
+  CHECK(text.find("node=") == std::string::npos);
+}
+
+TEST_CASE("node metrics: record and update from many threads at once") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  node_metrics m{registry, "7"};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&m, t] {
+      for (int i = 0; i < 1000; ++i) {
+        auto x = make("failed");
+        x.dial_us = i;
+        x.reason_code = "code" + std::to_string(i % 3);
+        m.record(x);
+        m.record(make("connected"));
+        node_status s;
+        s.known_addresses = static_cast<uint64_t>(t);
+        m.update(s);
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  auto text = exposition(*registry);
+  INFO(text);
+  CHECK(has_line(text, R"(connmgr_connections_total{direction="outbound",node="7"} 4000)"));
+  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="7",reason="code0"} 1336)"));
+  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="7",reason="code2"} 1332)"));
+}
+
+TEST_CASE("node metrics: the server serves /metrics to a real HTTP client") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  node_metrics m{registry, "5"};
+  auto learned = make("learned");
+  learned.count = 42;
+  m.record(learned);
+  auto server = metrics_server::start(addr("127.0.0.1:0"), registry);
+  REQUIRE_MESSAGE(server, error_text(server));
+  auto bound = (*server)->address();
+  CHECK(bound.host() == "127.0.0.1");
+  REQUIRE(bound.port() != 0);
+  CHECK((*server)->registry() == registry);
+  auto [status, body] = fetch("http://" + bound.to_string() + "/metrics");
+  INFO(body);
+  REQUIRE(status == 0);
+  CHECK(has_line(body, R"(connmgr_addresses_learned_total{node="5"} 42)"));
+  // Later updates show in the next scrape.
+  m.record(learned);
+  auto [status2, body2] = fetch("http://" + bound.to_string() + "/metrics");
+  CHECK(status2 == 0);
+  CHECK(has_line(body2, R"(connmgr_addresses_learned_total{node="5"} 84)"));
+  // Once stopped, the port no longer answers.
+  server->reset();
+  auto [status3, body3] = fetch("http://" + bound.to_string() + "/metrics");
+  CHECK(status3 != 0);
+}
+
+TEST_CASE("node metrics: a server on a busy port fails naming the address") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto first = metrics_server::start(addr("127.0.0.1:0"), registry);
+  REQUIRE_MESSAGE(first, error_text(first));
+  auto busy = (*first)->address();
+  auto second = metrics_server::start(busy, registry);
+  REQUIRE_FALSE(second);
+  CHECK(errc_of(second.error()) == errc::invalid_config);
+  auto text = describe(second.error());
+  INFO(text);
+  CHECK(text.rfind("invalid_config: metrics-listen " + busy.to_string()
+                     + ": cannot listen: ",
+                   0)
+        == 0);
+  // civetweb's own cause, not just "possible problem binding to port".
+  CHECK(text.find("Address already in use") != std::string::npos);
+  // The first one still works.
+  auto [status, body] = fetch("http://" + busy.to_string() + "/metrics");
+  CHECK(status == 0);
+}
+
+TEST_CASE("node metrics: a server on IPv6 loopback serves or refuses "
+          "clearly") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  node_metrics m{registry, "6"};
+  m.record(make("rejected"));
+  auto server = metrics_server::start(addr("[::1]:0"), registry);
+  if (!metrics_server::supports_ipv6()) {
+    // Debian's civetweb has no IPv6: the error must say so.
+    REQUIRE_FALSE(server);
+    CHECK(describe(server.error())
+          == "invalid_config: metrics-listen [::1]:0: cannot listen: the "
+             "civetweb library in use was built without IPv6 support; use an "
+             "IPv4 address");
+    return;
+  }
+  REQUIRE_MESSAGE(server, error_text(server));
+  auto bound = (*server)->address();
+  CHECK(bound.to_string().rfind("[::1]:", 0) == 0);
+  auto [status, body] = fetch("http://" + bound.to_string() + "/metrics");
+  INFO(body);
+  REQUIRE(status == 0);
+  CHECK(has_line(body, R"(connmgr_rejected_total{node="6"} 1)"));
+}
+
+TEST_CASE("node metrics: a server on a host name reports the bound port") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto server = metrics_server::start(addr("localhost:0"), registry);
+  REQUIRE_MESSAGE(server, error_text(server));
+  auto bound = (*server)->address();
+  CHECK(bound.host() == "localhost");
+  CHECK(bound.port() != 0);
+  auto [status, body] = fetch("http://127.0.0.1:" + std::to_string(bound.port())
+                              + "/metrics");
+  CHECK(status == 0);
+}
+
+TEST_CASE("node metrics: a server without a registry fails") {
+  auto server = metrics_server::start(addr("127.0.0.1:0"), nullptr);
+  REQUIRE_FALSE(server);
+  CHECK(describe(server.error())
+        == "invalid_config: metrics-listen 127.0.0.1:0: no registry to serve");
+}
