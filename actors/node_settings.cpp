@@ -5,7 +5,6 @@
 #include <fstream>
 #include <limits>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <utility>
 
@@ -314,6 +313,55 @@ std::string trim(std::string_view x) {
   return std::string{x.substr(first, last - first + 1)};
 }
 
+/// The decimal number right after `marker` in `text`; 0 if there is none.
+long number_after(const std::string& text, std::string_view marker) {
+  auto pos = text.find(marker);
+  if (pos == std::string::npos)
+    return 0;
+  long result = 0;
+  for (pos += marker.size();
+       pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos)
+    result = result * 10 + (text[pos] - '0');
+  return result;
+}
+
+/// Splits "  key = value" into its key (letters, digits, `_`, `.`, `-`) and
+/// the text after `=`; false for any other line.
+bool split_key_line(const std::string& line, std::string& key,
+                    std::string& value) {
+  auto first = line.find_first_not_of(" \t");
+  if (first == std::string::npos)
+    return false;
+  auto last = first;
+  auto is_key_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'
+           || c == '.' || c == '-';
+  };
+  while (last < line.size() && is_key_char(line[last]))
+    ++last;
+  if (last == first)
+    return false;
+  auto eq = line.find_first_not_of(" \t", last);
+  if (eq == std::string::npos || line[eq] != '=')
+    return false;
+  key = line.substr(first, last - first);
+  value = line.substr(eq + 1);
+  return true;
+}
+
+/// The name of a "[ section ]" line (trimmed, up to the first blank);
+/// nothing for any other line.
+std::optional<std::string> section_of(const std::string& line) {
+  auto open = line.find_first_not_of(" \t");
+  if (open == std::string::npos || line[open] != '[')
+    return std::nullopt;
+  auto close = line.find(']', open);
+  if (close == std::string::npos)
+    return std::nullopt;
+  auto inner = trim(std::string_view{line}.substr(open + 1, close - open - 1));
+  return inner.substr(0, inner.find_first_of(" \t"));
+}
+
 /// Turns a syntax error of CAF's config parser into one line. When the bad
 /// line is a `key=value` line of the `[connmgr]` section, names the key and
 /// its expectation, like a type error would.
@@ -323,25 +371,19 @@ caf::error syntax_error(const std::string& file, const std::string& content,
   std::string reason = what;
   if (err.category() == caf::atom("parser"))
     reason = caf::to_string(static_cast<caf::pec>(err.code()));
-  std::smatch m;
-  long line_no = 0;
-  long column = 0;
-  if (std::regex_search(what, m, std::regex{R"("line" = (\d+))"}))
-    line_no = std::stol(m[1]);
-  if (std::regex_search(what, m, std::regex{R"("column" = (\d+))"}))
-    column = std::stol(m[1]);
+  long line_no = number_after(what, "\"line\" = ");
+  long column = number_after(what, "\"column\" = ");
   // Find the line and the section it is in.
   std::istringstream in{content};
   std::string line;
   std::string section;
-  static const std::regex section_re{R"(^\s*\[\s*([^\]\s]*)\s*\].*$)"};
-  static const std::regex key_re{R"(^\s*([A-Za-z0-9_.-]+)\s*=(.*)$)"};
   for (long i = 1; line_no > 0 && std::getline(in, line); ++i) {
     if (i == line_no) {
+      std::string key;
+      std::string value;
       if (section == node_settings_category
-          && std::regex_match(line, m, key_re)) {
-        auto key = m[1].str();
-        auto value = trim(m[2].str());
+          && split_key_line(line, key, value)) {
+        value = trim(value);
         if (!value.empty() && value.front() != '"' && value.front() != '\'')
           value = trim(value.substr(0, value.find(';')));
         if (value.size() >= 2
@@ -354,8 +396,8 @@ caf::error syntax_error(const std::string& file, const std::string& content,
       }
       break;
     }
-    if (std::regex_match(line, m, section_re))
-      section = m[1].str();
+    if (auto name = section_of(line))
+      section = *name;
   }
   return make_error(errc::invalid_config,
                     fmt::format("{}:{}:{}: cannot parse the config file ({})",
