@@ -572,11 +572,15 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
         return;
       s.schedule_status();
       self->request(s.handler, caf::infinite, stats_atom::value)
-        .then([self](conn_stats& stats) {
-          auto& s2 = self->state;
-          if (s2.parts.setup.on_status && !s2.stopping)
-            s2.parts.setup.on_status(s2.make_status(stats));
-        });
+        .then(
+          [self](conn_stats& stats) {
+            auto& s2 = self->state;
+            if (s2.parts.setup.on_status && !s2.stopping)
+              s2.parts.setup.on_status(s2.make_status(stats));
+          },
+          [](caf::error&) {
+            // The handler is stopping: no report, and no reason to quit.
+          });
     },
     [self](status_atom) {
       auto& s = self->state;

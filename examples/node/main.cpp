@@ -18,6 +18,7 @@
 #include "messages/error_code.hpp"
 #include "net/reactor.hpp"
 #include "net/resolver.hpp"
+#include "net/socket_ops.hpp"
 
 using namespace connmgr;
 
@@ -33,8 +34,18 @@ int runtime_error(const std::string& what) {
   return 1;
 }
 
-int run_node(caf::actor_system& sys, const node_settings& settings,
-             stop_signals& signals) {
+/// 0 when no more descriptors are open than `before`; otherwise says how
+/// many leaked and returns 1.
+int check_descriptors(size_t before) {
+  auto after = open_fd_count();
+  if (after <= before)
+    return 0;
+  return runtime_error(std::to_string(after - before)
+                       + " descriptors still open after stop");
+}
+
+int serve(caf::actor_system& sys, const node_settings& settings,
+          stop_signals& signals) {
   auto io = reactor::start();
   if (!io)
     return runtime_error("cannot start the reactor: " + describe(io.error()));
@@ -101,6 +112,17 @@ int run_node(caf::actor_system& sys, const node_settings& settings,
   server.reset();
   (*io)->stop();
   return 0;
+}
+
+/// Runs one node until SIGINT or SIGTERM; everything it opened must be
+/// closed again once it is gone.
+int run_node(caf::actor_system& sys, const node_settings& settings,
+             stop_signals& signals) {
+  auto fds_before = open_fd_count();
+  auto status = serve(sys, settings, signals);
+  if (status != 0)
+    return status;
+  return check_descriptors(fds_before);
 }
 
 } // namespace

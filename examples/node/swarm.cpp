@@ -17,6 +17,7 @@
 #include "messages/error_code.hpp"
 #include "net/reactor.hpp"
 #include "net/resolver.hpp"
+#include "net/socket_ops.hpp"
 
 namespace connmgr {
 
@@ -422,6 +423,7 @@ take_swarm_options(std::vector<std::string>& args) {
 
 int run_swarm(caf::actor_system& sys, const swarm_options& opts,
               stop_signals& signals) {
+  auto fds_before = open_fd_count();
   auto io = reactor::start();
   if (!io) {
     std::fprintf(stderr, "connmgr-node: cannot start the reactor: %s\n",
@@ -434,6 +436,15 @@ int run_swarm(caf::actor_system& sys, const swarm_options& opts,
     status = s.run();
   }
   (*io)->stop();
+  io = caf::error{}; // the last handle: closes the reactor's descriptors
+  auto fds_after = open_fd_count();
+  std::printf("descriptors open: %zu before the swarm, %zu after\n",
+              fds_before, fds_after);
+  if (fds_after > fds_before) {
+    std::fprintf(stderr, "connmgr-node: %zu descriptors still open after "
+                         "stop\n", fds_after - fds_before);
+    return 1;
+  }
   return status;
 }
 
