@@ -1,0 +1,51 @@
+#pragma once
+
+// The modes of connmgr-bench, one per translation unit group. Each run
+// prints one JSON object on stdout.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace connmgr::bench {
+
+struct options {
+  std::string mode;
+  /// ramp/raw-ramp/silent: connections; accept/raw-accept: connections the
+  /// load process opens.
+  size_t n = 1000;
+  /// ramp: max_pending_dials of the manager.
+  uint32_t max_pending = 1024;
+  /// raw-ramp: connects in flight at once (0 = all).
+  size_t window = 0;
+  /// ramp/raw-ramp: wait after the N-th connection before counting extras.
+  long settle_ms = 500;
+  /// Give up after this long.
+  long timeout_s = 60;
+  std::string sink_path;
+  std::string load_path;
+  /// cycle: requests cycling at once, total cycles, permanent or not, and
+  /// what the instant dialer hands out ("memory" or "socketpair").
+  size_t concurrency = 1;
+  size_t cycles = 100000;
+  bool permanent = false;
+  std::string conn_kind = "memory";
+  /// accept/raw-accept: "hold" or "close"; load dialer threads.
+  std::string accept_action = "hold";
+  size_t workers = 50;
+  /// accept/raw-accept: OS threads of the load process.
+  size_t load_threads = 2;
+  /// accept/raw-accept: listen backlog (0 = net.core.somaxconn).
+  int backlog = 0;
+  /// Threads at the start of main (before any actor system).
+  long threads_at_main = 0;
+};
+
+int run_ramp(const options& o);
+int run_raw_ramp(const options& o);
+int run_silent(const options& o);
+int run_cycle(const options& o);
+int run_accept(const options& o);
+int run_raw_accept(const options& o);
+
+} // namespace connmgr::bench

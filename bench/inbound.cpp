@@ -1,0 +1,310 @@
+// Scenario c (inbound accept) and its raw baseline.
+//
+// The server (this process) listens on 127.0.0.1:0; a load process
+// (connmgr-bench-load, a child) with --workers connect loops over
+// --load-threads OS threads opens N connections to it. "hold" keeps every accepted connection, "close" closes each at
+// once. Time runs from the "go" sent to the load process to the N-th
+// accepted connection; CPU is getrusage(RUSAGE_SELF) of the server over the
+// same interval (the load process is not counted).
+
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include "actors/manager.hpp"
+#include "actors/tcp_acceptor.hpp"
+#include "actors/tcp_dialer.hpp"
+#include "bench/bench.hpp"
+#include "bench/common.hpp"
+#include "messages/error_code.hpp"
+#include "net/reactor.hpp"
+#include "net/resolver.hpp"
+#include "net/socket_ops.hpp"
+
+namespace connmgr::bench {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Listen backlog of both servers: --backlog, or by default the system's
+/// maximum (net.core.somaxconn), as Go's net.Listen uses. A load process
+/// whose connects complete faster than the server accepts fills the accept
+/// queue; an overflow drops the handshake and costs a 1 s retransmission.
+int backlog_of(const options& o) {
+  if (o.backlog > 0)
+    return o.backlog;
+  std::ifstream in{"/proc/sys/net/core/somaxconn"};
+  int v = 0;
+  if (in >> v && v > 0)
+    return v;
+  return 4096;
+}
+
+/// TcpExt ListenOverflows of /proc/net/netstat: system-wide, so only a hint
+/// when other programs are busy on this machine.
+long listen_overflows() {
+  std::ifstream in{"/proc/net/netstat"};
+  std::string names;
+  std::string values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind("TcpExt:", 0) != 0)
+      continue;
+    std::istringstream n{names};
+    std::istringstream v{values};
+    std::string name;
+    std::string value;
+    while (n >> name && v >> value)
+      if (name == "ListenOverflows")
+        return std::strtol(value.c_str(), nullptr, 10);
+  }
+  return -1;
+}
+
+struct load_result {
+  double ms = 0;
+  size_t connected = 0;
+  size_t errors = 0;
+};
+
+load_result parse_done(const std::string& line) {
+  std::istringstream in{line};
+  std::string word;
+  load_result r;
+  in >> word >> r.ms >> r.connected >> r.errors;
+  if (word != "done")
+    die("the load process printed '" + line + "'");
+  return r;
+}
+
+std::vector<std::string> load_args(const options& o, uint16_t port) {
+  return {"--port=" + std::to_string(port), "--n=" + std::to_string(o.n),
+          "--workers=" + std::to_string(o.workers),
+          "--threads=" + std::to_string(o.load_threads)};
+}
+
+void add_common(json_object& out, const options& o, const char* mode,
+                bool ok, double ms, double cpu, size_t accepted,
+                const load_result& lr, long threads_before,
+                long threads_during, int backlog, long overflows) {
+  out.add("mode", mode);
+  out.add("n", o.n);
+  out.add("action", o.accept_action);
+  out.add("workers", o.workers);
+  out.add("load_threads", o.load_threads);
+  out.add("backlog", backlog);
+  out.add("ok", ok);
+  out.add("ms", ms);
+  out.add("accepted_per_s", static_cast<double>(accepted) / (ms / 1000.0));
+  out.add("cpu_us_total", cpu);
+  out.add("cpu_us_per_conn", cpu / static_cast<double>(accepted));
+  out.add("accepted", accepted);
+  out.add("load_ms", lr.ms);
+  out.add("load_connected", lr.connected);
+  out.add("load_errors", lr.errors);
+  out.add("threads_before", threads_before);
+  out.add("threads_during", threads_during);
+  out.add("peak_rss_kb", peak_rss_kb());
+  out.add("listen_overflows", overflows);
+}
+
+} // namespace
+
+int run_accept(const options& o) {
+  raise_fd_limit();
+  bool hold = o.accept_action == "hold";
+  json_object out;
+  caf::actor_system_config cfg;
+  add_error_category(cfg);
+  caf::actor_system sys{cfg};
+  auto io = reactor::start();
+  if (!io)
+    die(describe(io.error()));
+  auto names = std::make_shared<resolver>(1);
+  auto dialer = spawn_tcp_dialer(sys, *io, names);
+  auto where = net_address::parse("127.0.0.1:0", true);
+  if (!where)
+    die(describe(where.error()));
+  auto backlog = backlog_of(o);
+  auto listener = spawn_tcp_acceptor(sys, *io, *where, backlog);
+  if (!listener)
+    die(describe(listener.error()));
+
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<connection_ptr> conns;
+  conns.reserve(o.n + 64);
+  size_t accepted = 0;
+  std::optional<steady::time_point> nth_at;
+  rusage nth_usage{};
+  manager_callbacks cb;
+  cb.on_accept = [&](uint32_t, connection_ptr c) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (hold)
+      conns.push_back(std::move(c));
+    else
+      c->close();
+    if (++accepted == o.n) {
+      nth_at = steady::now();
+      nth_usage = self_usage();
+      cv.notify_all();
+    }
+  };
+  handler_setup setup;
+  setup.dialer = dialer;
+  setup.listeners.push_back(listener->acceptor);
+  setup.config.target_outbound = 0;
+  std::optional<manager> mgr;
+  {
+    auto m = manager::make(sys, setup, cb);
+    if (!m)
+      die(describe(m.error()));
+    mgr.emplace(std::move(*m));
+  }
+  mgr->start();
+  child_process load{o.load_path, load_args(o, listener->bound.port())};
+  load.read_line(10s, "the load process");
+  std::this_thread::sleep_for(50ms); // the listener is served by now
+  auto threads_before = thread_count();
+  auto overflows0 = listen_overflows();
+  auto ru0 = self_usage();
+  auto t0 = steady::now();
+  load.write_line("go");
+  bool reached;
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    reached = cv.wait_for(guard, std::chrono::seconds{o.timeout_s},
+                          [&] { return nth_at.has_value(); });
+  }
+  auto threads_during = thread_count();
+  auto overflows = listen_overflows() - overflows0;
+  load_result lr;
+  if (reached)
+    lr = parse_done(load.read_line(std::chrono::seconds{o.timeout_s},
+                                   "the load process"));
+  auto st = mgr->stats();
+  steady::time_point t_nth;
+  rusage ru_nth;
+  size_t n_accepted;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    t_nth = nth_at.value_or(steady::now());
+    ru_nth = reached ? nth_usage : self_usage();
+    n_accepted = accepted;
+  }
+  // The load process resets its ends: nothing lingers in TIME_WAIT.
+  load.stop();
+  mgr->stop().wait();
+  mgr.reset();
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& c : conns)
+      if (auto fd = c->native_handle(); fd >= 0)
+        abort_on_close(fd);
+    conns.clear();
+  }
+  caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
+  (*io)->stop();
+  auto ms = ms_between(t0, t_nth);
+  auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
+  add_common(out, o, "accept", reached && n_accepted == o.n, ms, cpu,
+             n_accepted, lr, threads_before, threads_during, backlog,
+             overflows);
+  out.add("inbound_accepted", st.inbound_accepted);
+  out.add("inbound_rejected", st.inbound_rejected);
+  out.print();
+  return 0;
+}
+
+int run_raw_accept(const options& o) {
+  raise_fd_limit();
+  bool hold = o.accept_action == "hold";
+  auto sa = loopback(0);
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0
+      || ::listen(lfd, backlog_of(o)) != 0)
+    die(std::string{"raw-accept listener: "} + std::strerror(errno));
+  socklen_t len = sizeof(sa);
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = lfd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  std::vector<int> held;
+  held.reserve(o.n);
+  size_t accepted = 0;
+  size_t accept_errors = 0;
+  child_process load{o.load_path, load_args(o, ntohs(sa.sin_port))};
+  load.read_line(10s, "the load process");
+  auto threads_before = thread_count();
+  auto overflows0 = listen_overflows();
+  auto ru0 = self_usage();
+  auto t0 = steady::now();
+  load.write_line("go");
+  auto give_up = t0 + std::chrono::seconds{o.timeout_s};
+  epoll_event events[64];
+  while (accepted < o.n && steady::now() < give_up) {
+    int k = epoll_wait(ep, events, 64, 100);
+    for (int i = 0; i < k; ++i) {
+      for (;;) {
+        int c = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+          if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            ++accept_errors;
+          break;
+        }
+        ++accepted;
+        if (hold)
+          held.push_back(c);
+        else
+          ::close(c);
+      }
+    }
+  }
+  auto t_nth = steady::now();
+  auto ru_nth = self_usage();
+  bool reached = accepted >= o.n;
+  auto threads_during = thread_count();
+  auto overflows = listen_overflows() - overflows0;
+  load_result lr;
+  if (reached)
+    lr = parse_done(load.read_line(std::chrono::seconds{o.timeout_s},
+                                   "the load process"));
+  load.stop();
+  for (int fd : held) {
+    abort_on_close(fd);
+    ::close(fd);
+  }
+  ::close(ep);
+  ::close(lfd);
+  json_object out;
+  auto ms = ms_between(t0, t_nth);
+  auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
+  add_common(out, o, "raw-accept", reached && accepted == o.n, ms, cpu,
+             accepted, lr, threads_before, threads_during, backlog_of(o),
+             overflows);
+  out.add("accept_errors", accept_errors);
+  out.print();
+  return 0;
+}
+
+} // namespace connmgr::bench

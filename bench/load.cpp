@@ -1,0 +1,197 @@
+// connmgr-bench-load: the load dialer of scenario c, in its own process.
+//
+//   connmgr-bench-load --port=P --n=N [--workers=50] [--threads=2]
+//
+// Like 50 goroutines each dialing in a loop under GOMAXPROCS = 2 (the
+// reference's load): --workers connects are in flight at any time, each
+// worker starting its next connect as soon as its previous one completed,
+// multiplexed over --threads OS threads with non-blocking connects and one
+// epoll set per thread. (50 OS threads blocked in connect() would instead
+// take 50/51 of the CPU from a single-threaded server under CFS, so the
+// server would fall behind, overflow its accept queue and stall for the 1 s
+// SYN retransmission.)
+//
+// Prints "ready" once its threads wait, starts on a line on stdin ("go"),
+// makes N connections to 127.0.0.1:P in total (a failed connect is counted
+// and retried; at most N failures) and holds its ends. Then it prints
+// "done <ms> <connected> <errors>" and waits for stdin to close; then it
+// closes every connection with a reset (no TIME_WAIT left behind) and exits.
+// It also exits when stdin closes earlier.
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench/common.hpp"
+#include "net/socket_ops.hpp"
+
+using namespace connmgr::bench;
+
+namespace {
+
+struct shared_state {
+  sockaddr_in sa{};
+  size_t n = 0;
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> errors{0};
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool go = false;
+};
+
+/// One OS thread driving `workers` connect loops; returns the held fds.
+void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
+  {
+    std::unique_lock<std::mutex> guard{st.mtx};
+    st.cv.wait(guard, [&] { return st.go; });
+  }
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0)
+    die("connmgr-bench-load: epoll_create1 failed");
+  size_t in_flight = 0;
+  // Takes one connection's worth of the budget and starts it; false once
+  // all N are taken.
+  auto start_one = [&]() -> bool {
+    for (;;) {
+      if (st.errors.load() >= st.n)
+        return false;
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        st.errors.fetch_add(1);
+        continue;
+      }
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&st.sa),
+                    sizeof(st.sa))
+          == 0) {
+        held.push_back(fd);
+        return true; // done at once: the caller starts the next
+      }
+      if (errno != EINPROGRESS) {
+        ::close(fd);
+        st.errors.fetch_add(1);
+        continue;
+      }
+      epoll_event ev{};
+      ev.events = EPOLLOUT;
+      ev.data.fd = fd;
+      epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+      ++in_flight;
+      return true;
+    }
+  };
+  // Each worker: take a number, connect, repeat.
+  auto next_for_worker = [&]() {
+    while (st.next.fetch_add(1) < st.n) {
+      auto before = in_flight;
+      if (!start_one())
+        return;
+      if (in_flight > before)
+        return; // in flight: its completion starts the next
+      // connected at once: loop to take the next number
+    }
+  };
+  for (size_t w = 0; w < workers; ++w)
+    next_for_worker();
+  epoll_event events[64];
+  while (in_flight > 0) {
+    int k = epoll_wait(ep, events, 64, 1000);
+    for (int i = 0; i < k; ++i) {
+      int fd = events[i].data.fd;
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+      --in_flight;
+      if (err == 0) {
+        held.push_back(fd);
+        next_for_worker();
+        continue;
+      }
+      ::close(fd);
+      st.errors.fetch_add(1);
+      // Retry this worker's connection (its number is already taken).
+      auto before = in_flight;
+      if (start_one() && in_flight == before)
+        next_for_worker(); // connected at once: on to the next number
+    }
+  }
+  ::close(ep);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  connmgr::raise_fd_limit();
+  long port = 0;
+  size_t workers = 50;
+  size_t threads = 2;
+  shared_state st;
+  for (auto& [key, val] : parse_kv_args(argc, argv)) {
+    if (key == "port")
+      port = parse_num(key, val, 1);
+    else if (key == "n")
+      st.n = static_cast<size_t>(parse_num(key, val, 1));
+    else if (key == "workers")
+      workers = static_cast<size_t>(parse_num(key, val, 1));
+    else if (key == "threads")
+      threads = static_cast<size_t>(parse_num(key, val, 1));
+    else
+      die("connmgr-bench-load: unknown option --" + key);
+  }
+  if (port <= 0 || port > 65535 || st.n == 0)
+    die("connmgr-bench-load: needs --port and --n");
+  if (threads > workers)
+    threads = workers;
+  st.sa = loopback(static_cast<uint16_t>(port));
+
+  std::vector<std::vector<int>> held(threads);
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < threads; ++t) {
+    auto share = workers / threads + (t < workers % threads ? 1 : 0);
+    held[t].reserve(st.n / threads + 64);
+    pool.emplace_back([&st, share, &mine = held[t]] {
+      run_thread(st, share, mine);
+    });
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  char buf[256];
+  if (::read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+    std::_Exit(0);
+  auto t0 = steady::now();
+  {
+    std::lock_guard<std::mutex> guard{st.mtx};
+    st.go = true;
+  }
+  st.cv.notify_all();
+  for (auto& t : pool)
+    t.join();
+  auto ms = ms_between(t0, steady::now());
+  size_t connected = 0;
+  for (auto& v : held)
+    connected += v.size();
+  std::printf("done %.3f %zu %zu\n", ms, connected, st.errors.load());
+  std::fflush(stdout);
+  while (::read(STDIN_FILENO, buf, sizeof(buf)) > 0) {
+    // wait for EOF
+  }
+  for (auto& v : held)
+    for (int fd : v) {
+      abort_on_close(fd);
+      ::close(fd);
+    }
+  return 0;
+}

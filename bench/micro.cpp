@@ -1,0 +1,174 @@
+// connmgr-bench-micro: the decision cost of the handler's state machine
+// (actors/conn_machine.hpp) per event, without actors, threads or sockets.
+//
+//   connmgr-bench-micro [--k=1000] [--rounds=31]
+//
+// Effects are a no-op conn_effects that only remembers what the next input
+// needs (dial ids, timer keys, inbound slots) in pre-reserved vectors. Each
+// round drives K requests through one full life and times each kind of event
+// as a batch of K with steady_clock (measurement code, not decision code):
+//   connect        connect(0, address, non-permanent) -> start_dial
+//   dial_succeeded dial_succeeded(id, attempt, conn)  -> connected
+//   disconnect     disconnect(id, retry, trigger_reconnect): close, backoff,
+//                  arm_timer (retry_duration 1 ns)
+//   timer_fired    timer_fired(key) -> redial -> start_dial
+//   remove         disconnect(id, no retry): close and forget
+//   inbound        inbound(listener, conn) -> accepted (slot)
+// Prints one JSON line: ns per event, median [min..max] over the rounds.
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "actors/conn_machine.hpp"
+#include "bench/common.hpp"
+
+using namespace connmgr;
+using namespace connmgr::bench;
+
+namespace {
+
+struct noop_effects : conn_effects {
+  std::vector<std::pair<uint64_t, uint64_t>> dials;
+  std::vector<uint64_t> timers;
+  std::vector<uint64_t> slots;
+
+  void start_dial(uint64_t id, uint64_t attempt,
+                  const std::string&) override {
+    dials.emplace_back(id, attempt);
+  }
+  void cancel_dial(uint64_t, uint64_t) override {}
+  void fetch_address(uint64_t) override {}
+  void arm_timer(uint64_t key, time_point) override {
+    timers.push_back(key);
+  }
+  void connected(const conn_request&, const connection_ptr&) override {}
+  void disconnected(const conn_request&, const caf::error&) override {}
+  void failed(const conn_request&, const caf::error&) override {}
+  void retry_scheduled(const conn_request&, caf::timespan) override {}
+  void accepted(uint32_t, uint64_t slot, const connection_ptr&) override {
+    slots.push_back(slot);
+  }
+  void rejected(uint32_t, const connection_ptr&, const caf::error&) override {}
+};
+
+template <class F>
+double time_batch_ns(size_t k, F&& f) {
+  auto t0 = steady::now();
+  f();
+  auto t1 = steady::now();
+  return std::chrono::duration<double, std::nano>(t1 - t0).count()
+         / static_cast<double>(k);
+}
+
+std::vector<connection_ptr> fresh_conns(size_t k) {
+  std::vector<connection_ptr> result;
+  result.reserve(k);
+  for (size_t i = 0; i < k; ++i)
+    result.push_back(make_memory_connection("10.0.0.1:8333"));
+  return result;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  size_t k = 1000;
+  size_t rounds = 31;
+  for (auto& [key, val] : parse_kv_args(argc, argv)) {
+    if (key == "k")
+      k = static_cast<size_t>(parse_num(key, val, 1));
+    else if (key == "rounds")
+      rounds = static_cast<size_t>(parse_num(key, val, 1));
+    else
+      die("connmgr-bench-micro: unknown option --" + key);
+  }
+  manager_config cfg;
+  cfg.target_outbound = 0;
+  cfg.retry_duration = std::chrono::nanoseconds{1};
+  cfg.max_retry_duration = std::chrono::nanoseconds{1};
+  cfg.stable_connection_period = caf::timespan{0};
+  cfg.max_pending_dials = static_cast<uint32_t>(k + 1);
+  cfg.reject_duplicate_addresses = true; // the default: the check is timed
+  if (auto err = validate(cfg))
+    die("bad config");
+  noop_effects fx;
+  fx.dials.reserve(k);
+  fx.timers.reserve(k);
+  fx.slots.reserve(k);
+  conn_machine m{cfg, false, fx};
+  caf::actor_clock::time_point now{};
+  m.start(now);
+  std::vector<std::string> addresses;
+  for (size_t i = 0; i < k; ++i)
+    addresses.push_back("10.0." + std::to_string(i / 250) + "."
+                        + std::to_string(i % 250 + 1) + ":8333");
+  std::vector<uint64_t> ids(k);
+  std::map<std::string, std::vector<double>> ns;
+  for (size_t r = 0; r < rounds; ++r) {
+    fx.dials.clear();
+    ns["connect"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        (void) m.connect(0, addresses[i], false, now);
+    }));
+    if (fx.dials.size() != k)
+      die("connect did not start K dials");
+    for (size_t i = 0; i < k; ++i)
+      ids[i] = fx.dials[i].first;
+    auto conns = fresh_conns(k);
+    auto dials = fx.dials;
+    now += std::chrono::milliseconds{1};
+    ns["dial_succeeded"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        m.dial_succeeded(dials[i].first, dials[i].second, conns[i], now);
+    }));
+    now += std::chrono::milliseconds{1};
+    fx.timers.clear();
+    ns["disconnect"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        m.disconnect(ids[i], true, true, now);
+    }));
+    if (fx.timers.size() != k)
+      die("disconnect did not arm K timers");
+    now += std::chrono::milliseconds{1};
+    fx.dials.clear();
+    ns["timer_fired"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        m.timer_fired(fx.timers[i], now);
+    }));
+    if (fx.dials.size() != k)
+      die("timer_fired did not start K dials");
+    auto conns2 = fresh_conns(k);
+    dials = fx.dials;
+    for (size_t i = 0; i < k; ++i)
+      m.dial_succeeded(dials[i].first, dials[i].second, conns2[i], now);
+    now += std::chrono::milliseconds{1};
+    ns["remove"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        m.disconnect(ids[i], false, false, now);
+    }));
+    auto inbound_conns = fresh_conns(k);
+    fx.slots.clear();
+    ns["inbound"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        m.inbound(0, inbound_conns[i]);
+    }));
+    for (auto slot : fx.slots)
+      m.inbound_closed(slot);
+    if (m.stats().live_requests != 0 || m.stats().inbound_live != 0)
+      die("the machine did not end the round empty");
+  }
+  json_object out;
+  out.add("mode", "micro");
+  out.add("k", k);
+  out.add("rounds", rounds);
+  for (auto& [event, xs] : ns) {
+    std::sort(xs.begin(), xs.end());
+    out.add(event + "_ns", xs[xs.size() / 2]);
+    out.add(event + "_ns_min", xs.front());
+    out.add(event + "_ns_max", xs.back());
+  }
+  out.print();
+  return 0;
+}

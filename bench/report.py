@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Turns the raw JSON lines of one bench/run invocation into Markdown tables
+(stdout), a summary JSON file and a gnuplot script for the ramp plot.
+
+Usage: report.py RAW.jsonl --runs R --max-pending K --summary OUT.json
+                 [--plot-script OUT.gp --plot OUT.svg]
+
+Every figure is median [min..max] over the fresh-process runs found in RAW.
+"""
+
+import argparse
+import json
+import math
+import statistics
+
+# Reference figures of /work/shared/docs/bench-protocol.md (btcd connmgr and
+# raw Go on the same machine kind, not measured in this run).
+REF_A = {
+    1000: ("55.1 ms, 18 133 conn/s, 49.9 µs", "50.7 ms, 19 717 conn/s, 47.1 µs"),
+    5000: ("242.6 ms, 20 607 conn/s, 54.4 µs", "225.8 ms, 22 147 conn/s, 51.3 µs"),
+    10000: ("429.7 ms, 23 271 conn/s, 55.2 µs", "395.7 ms, 25 273 conn/s, 49.6 µs"),
+}
+REF_B = {  # (permanent, concurrency) -> (cycles/s, CPU µs per cycle)
+    (False, 1): (381_000, 3.0),
+    (False, 8): (333_000, 5.0),
+    (False, 100): (295_000, 6.5),
+    (True, 1): (467_000, 2.4),
+    (True, 8): (529_000, 3.1),
+}
+REF_C = {  # action -> (btcd accepted/s, btcd CPU µs, raw Go accepted/s, raw Go CPU µs)
+    "hold": (30_228, 15.9, 32_375, 12.7),
+    "close": (29_869, 23.5, 25_350, 28.8),
+}
+REF_D = ("≈ 11.9 kB", "≈ 12.3 kB")
+MICRO_EVENTS = [
+    ("connect", "connect request (non-permanent) → start_dial"),
+    ("dial_succeeded", "dial_succeeded → connected"),
+    ("disconnect", "disconnect with retry → close, backoff, arm_timer"),
+    ("timer_fired", "timer_fired → redial"),
+    ("remove", "disconnect without retry (remove)"),
+    ("inbound", "inbound accept → slot"),
+]
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def stat(xs):
+    xs = [float(x) for x in xs]
+    if not xs:
+        return None
+    return {"median": med(xs), "min": min(xs), "max": max(xs), "values": xs}
+
+
+def num(v, digits=1):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:,.{digits}f}".replace(",", " ")
+
+
+def fmt(xs, digits=1):
+    if not xs:
+        return "n/a"
+    return f"{num(med(xs), digits)} [{num(min(xs), digits)}..{num(max(xs), digits)}]"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return float("nan")
+    mb = med(b)
+    return med(a) / mb if mb else float("nan")
+
+
+def rnum(x):
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("--runs", type=int, required=True)
+    ap.add_argument("--max-pending", default="1024")
+    ap.add_argument("--summary", required=True)
+    ap.add_argument("--plot-script")
+    ap.add_argument("--plot")
+    args = ap.parse_args()
+
+    rows = [json.loads(l) for l in open(args.raw) if l.strip()]
+    summary = {"raw": args.raw, "runs": args.runs, "scenarios": {}}
+
+    def pick(mode, **kw):
+        return [r for r in rows if r.get("mode") == mode
+                and all(r.get(k) == v for k, v in kw.items())]
+
+    def ok(rs):
+        return [r for r in rs if r.get("ok")]
+
+    def g(rs, k):
+        return [float(r[k]) for r in rs if k in r]
+
+    def failed_note(*groups):
+        failed = sum(len(rs) - len(ok(rs)) for rs in groups)
+        return f" ({failed} failed runs)" if failed else ""
+
+    out = []
+    p = out.append
+
+    # --- a / e ---------------------------------------------------------------
+    ns = sorted({r["n"] for r in rows if r.get("mode") == "ramp" and r["n"] >= 1000})
+    if ns:
+        p(f"### Scenario a (outbound ramp) vs e (raw epoll loop): median [min..max] of {args.runs} fresh-process runs")
+        p("")
+        p(f"ours = connmgr manager, real reactor + TCP dialer, max_pending_dials = {args.max_pending}; "
+          "raw = plain non-blocking epoll connect loop, all N connects issued at once. "
+          "CPU = getrusage(RUSAGE_SELF) user+sys from start to the N-th connection.")
+        p("")
+        p("| N | ours ms | raw ms | ours conn/s | raw conn/s | conn/s ours/raw | ours CPU µs/conn | raw CPU µs/conn | CPU ours/raw | dial errors (ours/raw) | extra conns | ours peak RSS kB | raw peak RSS kB | btcd connmgr (ref.) | raw Go (ref.) |")
+        p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        sa = summary["scenarios"].setdefault("a", {})
+        for n in ns:
+            a_all, e_all = pick("ramp", n=n), pick("raw-ramp", n=n)
+            a, e = ok(a_all), ok(e_all)
+            errs = f"{sum(int(r.get('dial_errors', 0)) for r in a_all)}/{sum(int(r.get('dial_errors', 0)) for r in e_all)}"
+            extra = sum(int(r.get("extra_connections", 0)) for r in a_all)
+            bref, rref = REF_A.get(n, ("—", "—"))
+            p(f"| {n}{failed_note(a_all, e_all)} | {fmt(g(a,'ms'))} | {fmt(g(e,'ms'))} | {fmt(g(a,'conn_per_s'),0)} | {fmt(g(e,'conn_per_s'),0)} | "
+              f"{rnum(ratio(g(a,'conn_per_s'), g(e,'conn_per_s')))} | {fmt(g(a,'cpu_us_per_conn'))} | {fmt(g(e,'cpu_us_per_conn'))} | "
+              f"{rnum(ratio(g(a,'cpu_us_per_conn'), g(e,'cpu_us_per_conn')))} | {errs} | {extra} | "
+              f"{fmt(g(a,'peak_rss_kb'),0)} | {fmt(g(e,'peak_rss_kb'),0)} | {bref} | {rref} |")
+            sa[str(n)] = {
+                "ours": {k: stat(g(a, k)) for k in ("ms", "conn_per_s", "cpu_us_per_conn", "peak_rss_kb")},
+                "raw": {k: stat(g(e, k)) for k in ("ms", "conn_per_s", "cpu_us_per_conn", "peak_rss_kb")},
+                "ratio_conn_per_s": ratio(g(a, "conn_per_s"), g(e, "conn_per_s")),
+                "ratio_cpu": ratio(g(a, "cpu_us_per_conn"), g(e, "cpu_us_per_conn")),
+                "dial_errors": errs, "extra_connections": extra,
+                "failed_runs": (len(a_all) - len(a)) + (len(e_all) - len(e)),
+            }
+        p("")
+        p("Dial errors and extra connections are totals over all runs (extra = connections beyond N "
+          "after a 500 ms settle; must be 0). btcd figures are the protocol's reference, taken on the same "
+          "machine kind but not in this run: compare ratios, not absolutes.")
+        p("")
+
+    # --- b -------------------------------------------------------------------
+    cyc = pick("cycle")
+    if cyc:
+        kinds = sorted({r.get("conn", "memory") for r in cyc})
+        cycles = sorted({int(r.get("cycles", 0)) for r in ok(cyc)})
+        p(f"### Scenario b (handler throughput without network): median [min..max] of {args.runs} fresh-process runs")
+        p("")
+        p(f"One cycle = disconnect(id, retry) → handler closes, schedules the retry (retry_duration 1 ns, "
+          f"stable_connection_period 0) → redial → instant dialer answers with a {'/'.join(kinds)} connection → "
+          f"connected event, which the driver answers with the next disconnect. {'/'.join(str(c) for c in cycles) or '?'} cycles per run, "
+          "K requests cycling at once, warm-up (first K connects) not timed; non-permanent requests reconnect "
+          "through disconnect(id, trigger_reconnect = true). CPU = whole process (getrusage). "
+          "No raw baseline exists: the btcd figures are the protocol's reference, not this run.")
+        p("")
+        p("| requests | concurrent | ours cycles/s | ours CPU µs/cycle | btcd (ref.) cycles/s | btcd (ref.) CPU µs/cycle | cycles/s ours/btcd | CPU ours/btcd |")
+        p("|---|---|---|---|---|---|---|---|")
+        sb = summary["scenarios"].setdefault("b", {})
+        for perm in (False, True):
+            for k in sorted({r["concurrency"] for r in cyc if r["permanent"] == perm}):
+                allr = pick("cycle", permanent=perm, concurrency=k)
+                rs = ok(allr)
+                ref = REF_B.get((perm, k))
+                rate, cpu = g(rs, "cycles_per_s"), g(rs, "cpu_us_per_cycle")
+                rr = med(rate) / ref[0] if ref and rate else float("nan")
+                rc = med(cpu) / ref[1] if ref and cpu else float("nan")
+                label = "permanent" if perm else "non-permanent"
+                p(f"| {label}{failed_note(allr)} | {k} | {fmt(rate,0)} | {fmt(cpu,2)} | "
+                  f"{num(ref[0],0) if ref else '—'} | {num(ref[1],1) if ref else '—'} | {rnum(rr)} | {rnum(rc)} |")
+                sb[f"{label}-{k}"] = {"cycles_per_s": stat(rate), "cpu_us_per_cycle": stat(cpu),
+                                      "ref_btcd": ref, "failed_runs": len(allr) - len(rs)}
+        p("")
+
+    # --- c / e ---------------------------------------------------------------
+    acc = pick("accept") + pick("raw-accept")
+    if acc:
+        n_c = sorted({r["n"] for r in acc})
+        workers = sorted({r.get("workers") for r in acc})
+        lthreads = sorted({r.get("load_threads") for r in acc if r.get("load_threads")})
+        backlogs = sorted({r.get("backlog") for r in acc if r.get("backlog")})
+        p(f"### Scenario c (inbound accept) vs e (raw epoll accept loop): median [min..max] of {args.runs} fresh-process runs")
+        p("")
+        p(f"A load process (connmgr-bench-load: {'/'.join(map(str, workers))} workers, each a connect loop with one "
+          f"connect in flight, over {'/'.join(map(str, lthreads)) or '?'} OS threads, like goroutines under GOMAXPROCS 2) opens "
+          f"{'/'.join(map(str, n_c))} connections; ours = manager + tcp_acceptor, the on_accept callback holds "
+          f"or closes each connection; raw = plain non-blocking epoll accept4 loop; both listen with backlog "
+          f"{'/'.join(map(str, backlogs)) or '?'} (net.core.somaxconn, as Go does). "
+          "Time from \"go\" to the N-th accept; CPU = the server process only. "
+          "Overflows = TcpExt ListenOverflows during the runs (system-wide; each one costs a 1 s handshake retransmission).")
+        p("")
+        p("| action | ours accepted/s | raw accepted/s | accepted/s ours/raw | ours CPU µs/conn | raw CPU µs/conn | CPU ours/raw | load errors | overflows (ours/raw) | btcd (ref.) | raw Go (ref.) |")
+        p("|---|---|---|---|---|---|---|---|---|---|---|")
+        sc = summary["scenarios"].setdefault("c", {})
+        for action in ("hold", "close"):
+            a_all, e_all = pick("accept", action=action), pick("raw-accept", action=action)
+            if not a_all and not e_all:
+                continue
+            a, e = ok(a_all), ok(e_all)
+            lerr = sum(int(r.get("load_errors", 0)) for r in a_all + e_all)
+            ref = REF_C[action]
+            ovf = f"{sum(max(0, int(r.get('listen_overflows', 0))) for r in a_all)}/{sum(max(0, int(r.get('listen_overflows', 0))) for r in e_all)}"
+            p(f"| {action}{failed_note(a_all, e_all)} | {fmt(g(a,'accepted_per_s'),0)} | {fmt(g(e,'accepted_per_s'),0)} | "
+              f"{rnum(ratio(g(a,'accepted_per_s'), g(e,'accepted_per_s')))} | {fmt(g(a,'cpu_us_per_conn'))} | "
+              f"{fmt(g(e,'cpu_us_per_conn'))} | {rnum(ratio(g(a,'cpu_us_per_conn'), g(e,'cpu_us_per_conn')))} | {lerr} | {ovf} | "
+              f"{num(ref[0],0)}/s, {ref[1]} µs | {num(ref[2],0)}/s, {ref[3]} µs |")
+            sc[action] = {
+                "ours": {k: stat(g(a, k)) for k in ("accepted_per_s", "cpu_us_per_conn")},
+                "raw": {k: stat(g(e, k)) for k in ("accepted_per_s", "cpu_us_per_conn")},
+                "ratio_accepted_per_s": ratio(g(a, "accepted_per_s"), g(e, "accepted_per_s")),
+                "ratio_cpu": ratio(g(a, "cpu_us_per_conn"), g(e, "cpu_us_per_conn")),
+                "load_errors": lerr, "listen_overflows": ovf, "ref": ref,
+            }
+        p("")
+        p("Inbound rate is bounded by the load process and the kernel: compare CPU per connection.")
+        p("")
+
+    # --- d -------------------------------------------------------------------
+    def per_conn(mode):
+        hi = [float(r["peak_rss_kb"]) for r in ok(pick(mode, n=5000))]
+        lo = [float(r["peak_rss_kb"]) for r in ok(pick(mode, n=8))]
+        k = min(len(hi), len(lo))
+        return [(hi[i] - lo[i]) * 1024.0 / 4992.0 for i in range(k)], hi, lo
+
+    if pick("ramp", n=8) or pick("raw-ramp", n=8):
+        ours, ohi, olo = per_conn("ramp")
+        raw, rhi, rlo = per_conn("raw-ramp")
+        p(f"### Scenario d (memory per established connection): median [min..max] of {args.runs} run pairs")
+        p("")
+        p("(peak RSS at N = 5000 − peak RSS at N = 8) / 4992, run i of N = 5000 paired with run i of N = 8 "
+          "(ru_maxrss of the dialing process; the sink holds the other ends in its own process).")
+        p("")
+        p("| | ours | raw | ours/raw | btcd (ref.) | raw Go (ref.) |")
+        p("|---|---|---|---|---|---|")
+        p(f"| bytes per connection | {fmt(ours,0)} | {fmt(raw,0)} | {rnum(ratio(ours, raw))} | {REF_D[0]} | {REF_D[1]} |")
+        p(f"| peak RSS kB at N = 8 | {fmt(olo,0)} | {fmt(rlo,0)} | {rnum(ratio(olo, rlo))} | | |")
+        p(f"| peak RSS kB at N = 5000 | {fmt(ohi,0)} | {fmt(rhi,0)} | {rnum(ratio(ohi, rhi))} | | |")
+        p("")
+        summary["scenarios"]["d"] = {
+            "ours_bytes_per_conn": stat(ours), "raw_bytes_per_conn": stat(raw),
+            "ratio": ratio(ours, raw), "ours_peak_kb_8": stat(olo), "ours_peak_kb_5000": stat(ohi),
+            "raw_peak_kb_8": stat(rlo), "raw_peak_kb_5000": stat(rhi),
+        }
+
+    # --- scale ---------------------------------------------------------------
+    held = ok(pick("ramp", n=10000))
+    held_raw = ok(pick("raw-ramp", n=10000))
+    s = pick("silent", n=10000)
+    if held or s:
+        p("### Scale checks (threads from /proc/self/status)")
+        p("")
+    if held:
+        p("10 000 established outbound connections held by one process (scenario a, N = 10000; the sink holds the other ends in another process):")
+        p("")
+        p("| | runs | threads at main → before start → holding 10 000 | peak RSS kB |")
+        p("|---|---|---|---|")
+        for name, rs in (("ours", held), ("raw", held_raw)):
+            if rs:
+                p(f"| {name} | {len(rs)} | {fmt(g(rs,'threads_at_main'),0)} → {fmt(g(rs,'threads_before'),0)} → "
+                  f"{fmt(g(rs,'threads_during'),0)} | {fmt(g(rs,'peak_rss_kb'),0)} |")
+        p("")
+        summary["scenarios"]["held_10k"] = {
+            "threads_before": stat(g(held, "threads_before")),
+            "threads_during": stat(g(held, "threads_during")),
+        }
+    if s:
+        r = s[0]
+        p("10 000 dials in flight against a silent peer (one run):")
+        p("")
+        p("| pending connects | threads before → during | RSS before → during | bytes per dial | stop latency | fds before / during / after stop | back to baseline |")
+        p("|---|---|---|---|---|---|---|")
+        p(f"| {r.get('pending_connects')} (reached in {r.get('ramp_ms', 0):.0f} ms) | "
+          f"{r.get('threads_before')} → {r.get('threads_during')} | "
+          f"{r.get('rss_kb_before')} kB → {r.get('rss_kb_during')} kB | {r.get('bytes_per_dial', 0):.0f} | "
+          f"{r.get('stop_ms', 0):.1f} ms | {r.get('fds_before')} / {r.get('fds_during')} / {r.get('fds_after_stop')} | "
+          f"{'yes' if r.get('fds_back_to_baseline') else 'NO'} |")
+        p("")
+        summary["scenarios"]["silent"] = r
+
+    # --- micro ---------------------------------------------------------------
+    mic = pick("micro")
+    if mic:
+        k = mic[0].get("k")
+        rounds = mic[0].get("rounds")
+        p(f"### Micro-benchmarks: conn_machine decision cost per event, ns (median [min..max] over {len(mic)} processes, each the median of {rounds} rounds of {k} events)")
+        p("")
+        p("| event | ns per event |")
+        p("|---|---|")
+        sm = summary["scenarios"].setdefault("micro", {})
+        for key, label in MICRO_EVENTS:
+            xs = g(mic, f"{key}_ns")
+            p(f"| {label} | {fmt(xs,1)} |")
+            sm[key] = stat(xs)
+        p("")
+
+    # --- plot ----------------------------------------------------------------
+    plot_n = 10000 if pick("ramp", n=10000) else (max(ns) if ns else None)
+    if args.plot_script and args.plot and plot_n:
+        def median_run(rs):
+            rs = sorted(ok(rs), key=lambda r: r["ms"])
+            return rs[len(rs) // 2] if rs else None
+        curves = []
+        for name, mode in (("ours (connmgr manager)", "ramp"), ("raw epoll loop", "raw-ramp")):
+            r = median_run(pick(mode, n=plot_n))
+            if r and r.get("curve_ms"):
+                step = r.get("curve_step", 100)
+                pts = [(0.0, 0)] + [(t, (i + 1) * step) for i, t in enumerate(r["curve_ms"])]
+                curves.append((name, pts, r["ms"]))
+        if curves:
+            with open(args.plot_script, "w") as f:
+                f.write(f'set terminal svg size 900,520 dynamic enhanced font "sans,12"\n')
+                f.write(f'set output "{args.plot}"\n')
+                f.write(f'set title "Outbound ramp to N = {plot_n}: connections over time (median run of {args.runs})"\n')
+                f.write('set xlabel "ms since start"\nset ylabel "connections established"\n')
+                f.write('set key left top\nset grid\n')
+                for i, (name, pts, _) in enumerate(curves):
+                    f.write(f"$d{i} << EOD\n")
+                    for t, c in pts:
+                        f.write(f"{t:.3f} {c}\n")
+                    f.write("EOD\n")
+                plots = [f'$d{i} using 1:2 with lines lw 2 title "{name} ({ms:.0f} ms)"'
+                         for i, (name, _, ms) in enumerate(curves)]
+                f.write("plot " + ", ".join(plots) + "\n")
+            summary["plot"] = args.plot
+
+    print("\n".join(out))
+    def clean(x):
+        if isinstance(x, float) and math.isnan(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    with open(args.summary, "w") as f:
+        json.dump(clean(summary), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
