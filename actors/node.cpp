@@ -90,6 +90,11 @@ struct node_state : node_effects {
   std::unique_ptr<node_machine> machine;
   address_book book;
   conn_handler_actor handler;
+  /// Ours: it goes after the handler, and the node is gone only once the
+  /// dialer is (it holds the reactor and may hold sockets).
+  dialer_actor dialer;
+  bool handler_gone = false;
+  bool dialer_gone = false;
   std::map<uint64_t, peer> peers;
   uint64_t next_key = 0;
   /// How many open connections hold each address in use in the book.
@@ -109,8 +114,13 @@ struct node_state : node_effects {
     for (auto& [key, p] : peers)
       p.conn->close();
     peers.clear();
-    if (parts.done)
-      parts.done->fire();
+    // Let go of the reactor, the resolver and the callbacks before saying
+    // we are gone: whoever waits may then close the reactor at once.
+    auto done = std::move(parts.done);
+    machine.reset();
+    parts = node_parts{};
+    if (done)
+      done->fire();
   }
 
   time_point now() const {
@@ -121,7 +131,12 @@ struct node_state : node_effects {
     return parts.setup.settings;
   }
 
+  /// Once stopping, events say nothing new (dials canceled, retries that
+  /// will never run, connections we close): only "stopped" follows
+  /// "stopping".
   void emit(node_event ev) {
+    if (stopping && ev.event != "stopped")
+      return;
     if (parts.setup.on_event)
       parts.setup.on_event(ev);
   }
@@ -157,9 +172,11 @@ struct node_state : node_effects {
 
   // -- start and stop ---------------------------------------------------------
 
-  void init(conn_handler_actor hdl) {
+  void init(conn_handler_actor hdl, dialer_actor dial) {
     handler = std::move(hdl);
+    dialer = std::move(dial);
     self->monitor(handler);
+    self->monitor(dialer);
   }
 
   void start() {
@@ -176,9 +193,13 @@ struct node_state : node_effects {
     schedule_status();
   }
 
-  void begin_stop() {
+  void begin_stop(const std::string& why) {
     if (stopping)
       return;
+    node_event ev;
+    ev.event = "stopping";
+    ev.reason = why;
+    emit(std::move(ev));
     stopping = true;
     if (!handler) {
       finish();
@@ -191,7 +212,26 @@ struct node_state : node_effects {
             });
   }
 
-  /// The handler is gone: close what we hold and quit.
+  /// The handler is gone: close what we hold, end the dialer, and quit once
+  /// it is gone too.
+  void handler_down() {
+    handler_gone = true;
+    stopping = true;
+    for (auto& [key, p] : peers)
+      p.conn->close();
+    peers.clear();
+    if (dialer && !dialer_gone)
+      self->send_exit(dialer, caf::exit_reason::user_shutdown);
+    else
+      finish();
+  }
+
+  void dialer_down() {
+    dialer_gone = true;
+    if (handler_gone)
+      finish();
+  }
+
   void finish() {
     stopping = true;
     for (auto& [key, p] : peers)
@@ -542,15 +582,20 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
     if (auto addr = net_address::parse(text))
       st.book.add(*addr, "config", st.now());
   self->set_down_handler([self](caf::down_msg& msg) {
-    if (msg.source == self->state.handler.address())
-      self->state.finish();
+    auto& st2 = self->state;
+    if (msg.source == st2.handler.address())
+      st2.handler_down();
+    else if (msg.source == st2.dialer.address())
+      st2.dialer_down();
   });
   return {
-    [self](init_atom, conn_handler_actor& hdl) {
-      self->state.init(std::move(hdl));
+    [self](init_atom, conn_handler_actor& hdl, dialer_actor& dial) {
+      self->state.init(std::move(hdl), std::move(dial));
     },
     [self](start_atom) { self->state.start(); },
-    [self](stop_atom) { self->state.begin_stop(); },
+    [self](stop_atom, const std::string& why) {
+      self->state.begin_stop(why);
+    },
     [self](get_address_atom) { return self->state.get_address(); },
     [self](data_atom, uint64_t key, const std::vector<uint8_t>& bytes) {
       self->state.machine->received(key, bytes.data(), bytes.size(),
@@ -721,7 +766,7 @@ caf::expected<node> node::make(caf::actor_system& sys, node_setup setup) {
     caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
     return std::move(handler.error());
   }
-  caf::anon_send(actor, init_atom::value, *handler);
+  caf::anon_send(actor, init_atom::value, *handler, dialer);
   return node{std::make_unique<impl>(sys, std::move(actor), node_id,
                                      std::move(bound), std::move(done))};
 }
@@ -754,8 +799,8 @@ void node::start() {
   caf::anon_send(impl_->actor, start_atom::value);
 }
 
-std::shared_future<void> node::stop() {
-  caf::anon_send(impl_->actor, stop_atom::value);
+std::shared_future<void> node::stop(std::string why) {
+  caf::anon_send(impl_->actor, stop_atom::value, std::move(why));
   return impl_->done->future;
 }
 

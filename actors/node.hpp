@@ -4,6 +4,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -81,10 +82,12 @@ public:
   /// connections, DNS seeding and the status timer. Idempotent.
   void start();
 
-  /// Begins a graceful stop. The future becomes ready once the manager has
-  /// stopped (every child actor gone), every connection of the node is
-  /// closed and the last callback has returned.
-  std::shared_future<void> stop();
+  /// Begins a graceful stop: reports a `stopping` event with `why` as its
+  /// reason, after which only `stopped` is reported. The future becomes
+  /// ready once the manager and the dialer have stopped (every child actor
+  /// gone), every connection of the node is closed and the last callback
+  /// has returned.
+  std::shared_future<void> stop(std::string why = {});
 
   /// Blocks until the node has stopped.
   void wait();

@@ -362,6 +362,72 @@ std::optional<std::string> section_of(const std::string& line) {
   return inner.substr(0, inner.find_first_of(" \t"));
 }
 
+/// How many more '[' than ']' `text` holds outside quotes, up to a ';'
+/// comment.
+int open_brackets(std::string_view text) {
+  int depth = 0;
+  char quote = 0;
+  for (auto c : text) {
+    if (quote != 0) {
+      if (c == quote)
+        quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == ';') {
+      break;
+    } else if (c == '[') {
+      ++depth;
+    } else if (c == ']') {
+      --depth;
+    }
+  }
+  return depth;
+}
+
+/// Finds a list in the `[connmgr]` section of `content` that is never
+/// closed. CAF's parser accepts one on the last line (dropping the whole
+/// section) and otherwise blames a later line, so we look first.
+caf::error unterminated_list(const std::string& content) {
+  std::istringstream in{content};
+  std::string line;
+  std::string section;
+  std::string key;
+  std::string value;
+  int depth = 0;
+  auto check = [&]() -> caf::error {
+    if (depth <= 0)
+      return caf::none;
+    auto text = trim(value);
+    if (auto k = find_key(key))
+      return bad_value(key, text, "unterminated list, " + expectation(*k));
+    return unknown_key(key);
+  };
+  while (std::getline(in, line)) {
+    std::string next_key;
+    std::string next_value;
+    auto name = section_of(line);
+    bool is_key = !name && split_key_line(line, next_key, next_value);
+    if (name || is_key) {
+      if (auto err = check())
+        return err;
+      depth = 0;
+    }
+    if (name) {
+      section = *name;
+    } else if (is_key) {
+      if (section == node_settings_category) {
+        key = next_key;
+        value = next_value;
+        depth = open_brackets(next_value);
+      }
+    } else if (depth > 0) {
+      value += " " + trim(line);
+      depth += open_brackets(line);
+    }
+  }
+  return check();
+}
+
 /// Turns a syntax error of CAF's config parser into one line. When the bad
 /// line is a `key=value` line of the `[connmgr]` section, names the key and
 /// its expectation, like a type error would.
@@ -377,27 +443,34 @@ caf::error syntax_error(const std::string& file, const std::string& content,
   std::istringstream in{content};
   std::string line;
   std::string section;
-  for (long i = 1; line_no > 0 && std::getline(in, line); ++i) {
-    if (i == line_no) {
-      std::string key;
-      std::string value;
-      if (section == node_settings_category
-          && split_key_line(line, key, value)) {
-        value = trim(value);
-        if (!value.empty() && value.front() != '"' && value.front() != '\'')
-          value = trim(value.substr(0, value.find(';')));
-        if (value.size() >= 2
-            && (value.front() == '"' || value.front() == '\'')
-            && value.back() == value.front())
-          value = value.substr(1, value.size() - 2);
-        if (auto k = find_key(key))
-          return bad_value(key, value, expectation(*k));
-        return unknown_key(key);
-      }
-      break;
-    }
-    if (auto name = section_of(line))
+  // The parser may report the line after the bad one: blame the last key
+  // line of [connmgr] at or before the reported line.
+  std::string key;
+  std::string value;
+  bool found = false;
+  for (long i = 1; line_no > 0 && i <= line_no && std::getline(in, line);
+       ++i) {
+    std::string k;
+    std::string v;
+    if (auto name = section_of(line)) {
       section = *name;
+      found = false;
+    } else if (split_key_line(line, k, v)) {
+      found = section == node_settings_category;
+      key = k;
+      value = v;
+    }
+  }
+  if (found) {
+    value = trim(value);
+    if (!value.empty() && value.front() != '"' && value.front() != '\'')
+      value = trim(value.substr(0, value.find(';')));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'')
+        && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    if (auto k = find_key(key))
+      return bad_value(key, value, expectation(*k));
+    return unknown_key(key);
   }
   return make_error(errc::invalid_config,
                     fmt::format("{}:{}:{}: cannot parse the config file ({})",
@@ -503,6 +576,8 @@ read_node_settings(const std::string& config_file, bool config_file_required,
   } else {
     std::string content{std::istreambuf_iterator<char>{file},
                         std::istreambuf_iterator<char>{}};
+    if (auto err = unterminated_list(content))
+      return err;
     std::istringstream in{content};
     auto parsed = caf::actor_system_config::parse_config(in);
     if (!parsed)

@@ -301,6 +301,18 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
           == pre + "proxy = \"127.0.0.1:9050\": expected a quoted address "
                    "like \"127.0.0.1:9050\"");
   }
+  SUBCASE("lines CAF's parser blames wrongly or not at all") {
+    CHECK(error_of_line("target-outbound = 8 8")
+          == pre + "target-outbound = \"8 8\": expected an integer in "
+                   "0..4294967295");
+    auto unterminated = pre + "listen = \"[\"127.0.0.1:0\"\": unterminated "
+                              "list, expected a list of quoted addresses "
+                              "like [\"1.2.3.4:8333\"]";
+    CHECK(error_of_line("listen=[\"127.0.0.1:0\"\ntarget-outbound=0")
+          == unterminated);
+    CHECK(error_of_line("log-format=\"json\"\nlisten=[\"127.0.0.1:0\"")
+          == unterminated);
+  }
   SUBCASE("bad log format") {
     CHECK(error_of_line("log-format=\"xml\"")
           == pre + "log-format = \"xml\": expected text or json");

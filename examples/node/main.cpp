@@ -104,11 +104,7 @@ int serve(caf::actor_system& sys, const node_settings& settings,
   }
   n->start();
   int sig = signals.wait();
-  node_event stopping;
-  stopping.event = "stopping";
-  stopping.reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
-  out.event(stopping);
-  n->stop().wait();
+  n->stop(sig == SIGINT ? "SIGINT" : "SIGTERM").wait();
   server.reset();
   (*io)->stop();
   return 0;
