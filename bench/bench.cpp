@@ -23,12 +23,49 @@
 // default 0 = all at once), --settle-ms=M (default 500), --timeout-s=S
 // (default 60), --conn=memory|socketpair (cycle), --backlog=B (accept and
 // raw-accept, default net.core.somaxconn), --sink=PATH, --load=PATH.
+// Any --KEY=VALUE whose KEY has a dot is a CAF option for the measured actor
+// system (ramp, silent, cycle, accept), e.g. --scheduler.max-threads=2 or
+// --work-stealing.moderate-poll-attempts=0; bench/run passes $CAF_OPTS.
 
 #include <csignal>
+#include <sstream>
 #include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/abstract_coordinator.hpp>
+#include <caf/settings.hpp>
 
 #include "bench/bench.hpp"
 #include "bench/common.hpp"
+#include "messages/error_code.hpp"
+
+namespace connmgr::bench {
+
+void configure_caf(caf::actor_system_config& cfg, const options& o) {
+  add_error_category(cfg);
+  if (o.caf_args.empty())
+    return;
+  std::istringstream no_file;
+  if (auto err = cfg.parse(o.caf_args, no_file))
+    die("bad CAF option: " + cfg.render(err));
+  if (!cfg.remainder.empty())
+    die("unexpected CAF argument '" + cfg.remainder.front() + "'");
+}
+
+void add_caf_fields(json_object& out, caf::actor_system& sys,
+                    const options& o) {
+  std::string joined;
+  for (auto& a : o.caf_args)
+    joined += (joined.empty() ? "" : " ") + a;
+  out.add("caf", joined);
+  out.add("caf_policy",
+          to_string(caf::get_or(sys.config(), "scheduler.policy",
+                                caf::atom("stealing"))));
+  out.add("caf_workers", sys.scheduler().num_workers());
+}
+
+} // namespace connmgr::bench
 
 using namespace connmgr::bench;
 
@@ -73,6 +110,8 @@ options parse_args(int argc, char** argv) {
       o.load_threads = static_cast<size_t>(parse_num(key, val, 1));
     else if (key == "workers")
       o.workers = static_cast<size_t>(parse_num(key, val, 1));
+    else if (key.find('.') != std::string::npos)
+      o.caf_args.push_back("--" + key + "=" + val);
     else
       die("unknown option --" + key);
   }

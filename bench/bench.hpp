@@ -6,8 +6,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+namespace caf {
+class actor_system;
+class actor_system_config;
+} // namespace caf
 
 namespace connmgr::bench {
+
+struct json_object;
 
 struct options {
   std::string mode;
@@ -39,7 +47,20 @@ struct options {
   int backlog = 0;
   /// Threads at the start of main (before any actor system).
   long threads_at_main = 0;
+  /// CAF options for the measured actor system, as CAF's own command line
+  /// takes them, e.g. "--scheduler.max-threads=2": every argument whose key
+  /// has a dot (scheduler.*, work-stealing.*, ...).
+  std::vector<std::string> caf_args;
 };
+
+/// The actor system configuration of every mode with an actor system: our
+/// error category plus `o.caf_args` (parsed by CAF, which rejects an unknown
+/// key or a bad value; no config file is read). Dies on an error.
+void configure_caf(caf::actor_system_config& cfg, const options& o);
+
+/// Records the CAF options and the scheduler that resulted from them.
+void add_caf_fields(json_object& out, caf::actor_system& sys,
+                    const options& o);
 
 int run_ramp(const options& o);
 int run_raw_ramp(const options& o);

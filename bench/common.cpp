@@ -36,6 +36,24 @@ double cpu_us(const rusage& ru) {
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
+long ctx_switches(const rusage& ru) {
+  return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
+void perf_window(bool enable) {
+  static const char* path = std::getenv("CONNMGR_BENCH_PERF_CTL");
+  if (path == nullptr || *path == '\0')
+    return;
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  const char* cmd = enable ? "enable\n" : "disable\n";
+  auto len = std::strlen(cmd);
+  if (::write(fd, cmd, len) != static_cast<ssize_t>(len))
+    std::fprintf(stderr, "connmgr-bench: cannot write to %s\n", path);
+  ::close(fd);
+}
+
 rusage self_usage() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

@@ -26,6 +26,15 @@ double ms_between(steady::time_point a, steady::time_point b);
 /// User + system CPU of a usage record, in microseconds.
 double cpu_us(const rusage& ru);
 
+/// Voluntary + involuntary context switches of a usage record.
+long ctx_switches(const rusage& ru);
+
+/// Profiling window: with CONNMGR_BENCH_PERF_CTL=FIFO in the environment,
+/// writes "enable" / "disable" to that control FIFO of `perf record -D -1
+/// --control=fifo:FIFO` (or perf stat), so that only the measured interval
+/// is sampled. Does nothing without the variable.
+void perf_window(bool enable);
+
 /// getrusage(RUSAGE_SELF): the whole process, every thread.
 rusage self_usage();
 

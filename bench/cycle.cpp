@@ -105,6 +105,7 @@ caf::behavior cycle_driver(caf::event_based_actor* self,
       if (r.warm < r.k) {
         r.ids.push_back(ev.request.id);
         if (++r.warm == r.k) {
+          perf_window(true);
           r.t0 = steady::now();
           r.ru0 = self_usage();
           for (auto id : r.ids)
@@ -119,6 +120,7 @@ caf::behavior cycle_driver(caf::event_based_actor* self,
       if (r.completed == r.cycles) {
         r.t1 = steady::now();
         r.ru1 = self_usage();
+        perf_window(false);
         self->request(r.handler, caf::infinite, stop_atom::value)
           .then([run](conn_stats& st) {
             run->stats = st;
@@ -138,7 +140,7 @@ caf::behavior cycle_driver(caf::event_based_actor* self,
 int run_cycle(const options& o) {
   json_object out;
   caf::actor_system_config cfg;
-  add_error_category(cfg);
+  configure_caf(cfg, o);
   caf::actor_system sys{cfg};
   auto dialer = sys.spawn(instant_dialer, o.conn_kind == "socketpair");
   auto run = std::make_shared<cycle_run>();
@@ -188,6 +190,10 @@ int run_cycle(const options& o) {
   out.add("cycles_per_s", n / (ms / 1000.0));
   out.add("cpu_us_total", cpu);
   out.add("cpu_us_per_cycle", cpu / n);
+  out.add("ctx_switches_per_cycle",
+          static_cast<double>(ctx_switches(run->ru1) - ctx_switches(run->ru0))
+            / n);
+  add_caf_fields(out, sys, o);
   out.add("disconnected_events", run->disconnected);
   out.add("retry_events", run->retries);
   out.add("failed_events", run->failed);

@@ -129,7 +129,7 @@ int run_accept(const options& o) {
   bool hold = o.accept_action == "hold";
   json_object out;
   caf::actor_system_config cfg;
-  add_error_category(cfg);
+  configure_caf(cfg, o);
   caf::actor_system sys{cfg};
   auto io = reactor::start();
   if (!io)
@@ -161,6 +161,7 @@ int run_accept(const options& o) {
     if (++accepted == o.n) {
       nth_at = steady::now();
       nth_usage = self_usage();
+      perf_window(false);
       cv.notify_all();
     }
   };
@@ -181,6 +182,7 @@ int run_accept(const options& o) {
   std::this_thread::sleep_for(50ms); // the listener is served by now
   auto threads_before = thread_count();
   auto overflows0 = listen_overflows();
+  perf_window(true);
   auto ru0 = self_usage();
   auto t0 = steady::now();
   load.write_line("go");
@@ -224,6 +226,10 @@ int run_accept(const options& o) {
   add_common(out, o, "accept", reached && n_accepted == o.n, ms, cpu,
              n_accepted, lr, threads_before, threads_during, backlog,
              overflows);
+  out.add("ctx_switches_per_conn",
+          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
+            / static_cast<double>(n_accepted));
+  add_caf_fields(out, sys, o);
   out.add("inbound_accepted", st.inbound_accepted);
   out.add("inbound_rejected", st.inbound_rejected);
   out.print();
@@ -302,6 +308,9 @@ int run_raw_accept(const options& o) {
   add_common(out, o, "raw-accept", reached && accepted == o.n, ms, cpu,
              accepted, lr, threads_before, threads_during, backlog_of(o),
              overflows);
+  out.add("ctx_switches_per_conn",
+          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
+            / static_cast<double>(accepted));
   out.add("accept_errors", accept_errors);
   out.print();
   return 0;

@@ -59,6 +59,7 @@ struct ramp_tally {
       if (conns.size() == target) {
         nth_at = steady::now();
         nth_usage = self_usage();
+        perf_window(false);
         cv.notify_all();
       }
     };
@@ -82,7 +83,7 @@ int run_ramp(const options& o) {
   json_object out;
   {
     caf::actor_system_config cfg;
-    add_error_category(cfg);
+    configure_caf(cfg, o);
     caf::actor_system sys{cfg};
     auto io = reactor::start();
     if (!io)
@@ -109,6 +110,7 @@ int run_ramp(const options& o) {
     }
     std::this_thread::sleep_for(50ms);
     auto threads_before = thread_count();
+    perf_window(true);
     auto ru0 = self_usage();
     auto t0 = steady::now();
     {
@@ -165,6 +167,10 @@ int run_ramp(const options& o) {
     out.add("conn_per_s", static_cast<double>(o.n) / (ms / 1000.0));
     out.add("cpu_us_total", cpu);
     out.add("cpu_us_per_conn", cpu / static_cast<double>(o.n));
+    out.add("ctx_switches_per_conn",
+            static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
+              / static_cast<double>(o.n));
+    add_caf_fields(out, sys, o);
     out.add("dial_errors", failures);
     out.add("dial_error_kinds", kinds);
     out.add("connected", connected);
@@ -208,6 +214,7 @@ int run_raw_ramp(const options& o) {
     ::close(fd);
   };
   auto threads_before = thread_count();
+  perf_window(true);
   auto ru0 = self_usage();
   auto t0 = steady::now();
   auto hold = [&](int fd) {
@@ -264,6 +271,7 @@ int run_raw_ramp(const options& o) {
   reached = held.size() >= o.n;
   t_nth = steady::now();
   ru_nth = self_usage();
+  perf_window(false);
   std::this_thread::sleep_for(std::chrono::milliseconds{o.settle_ms});
   auto threads_during = thread_count();
   auto peak = peak_rss_kb();
@@ -285,6 +293,9 @@ int run_raw_ramp(const options& o) {
   out.add("conn_per_s", static_cast<double>(o.n) / (ms / 1000.0));
   out.add("cpu_us_total", cpu);
   out.add("cpu_us_per_conn", cpu / static_cast<double>(o.n));
+  out.add("ctx_switches_per_conn",
+          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
+            / static_cast<double>(o.n));
   out.add("dial_errors", errors);
   out.add("dial_error_kinds", join_kinds(error_kinds));
   out.add("connected", connected);
@@ -349,7 +360,7 @@ int run_silent(const options& o) {
   auto target = "127.0.0.1:" + std::to_string(peer.port);
   json_object out;
   caf::actor_system_config cfg;
-  add_error_category(cfg);
+  configure_caf(cfg, o);
   caf::actor_system sys{cfg};
   auto io = reactor::start();
   if (!io)
@@ -416,6 +427,7 @@ int run_silent(const options& o) {
   out.add("ok", pending >= want && fds_after == fds_before
                   && pending_after == 0);
   out.add("pending_connects", pending);
+  add_caf_fields(out, sys, o);
   out.add("ramp_ms", ramp_ms);
   out.add("dials_in_flight", st.dials_in_flight);
   out.add("threads_at_main", o.threads_at_main);

@@ -105,6 +105,14 @@ def main():
 
     out = []
     p = out.append
+    cafs = sorted({r.get("caf", "") for r in rows if "caf" in r})
+    workers = sorted({r["caf_workers"] for r in rows if "caf_workers" in r})
+    if cafs:
+        shown = ", ".join(f"`{c}`" if c else "none (CAF defaults)" for c in cafs)
+        p(f"CAF options of ours: {shown}; scheduler workers: {', '.join(map(str, workers))}")
+        p("")
+        summary["caf_options"] = cafs
+        summary["caf_workers"] = workers
 
     # --- a / e ---------------------------------------------------------------
     ns = sorted({r["n"] for r in rows if r.get("mode") == "ramp" and r["n"] >= 1000})
