@@ -1,4 +1,5 @@
 #include "actors/manager.hpp"
+#include "actors/stop_signal.hpp"
 
 #include <atomic>
 
@@ -16,18 +17,6 @@ namespace connmgr {
 namespace {
 
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
-
-/// Fulfilled once, from whichever thread sees the handler go.
-struct stop_signal {
-  std::promise<void> promise;
-  std::shared_future<void> future{promise.get_future().share()};
-  std::atomic<bool> fired{false};
-
-  void fire() {
-    if (!fired.exchange(true))
-      promise.set_value();
-  }
-};
 
 // Calls the user's callbacks in event order. Its down message for the handler
 // arrives after every event the handler sent, so firing the stop signal there

@@ -1,4 +1,5 @@
 #include "actors/node.hpp"
+#include "actors/stop_signal.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -39,18 +40,6 @@ using seeded_atom = caf::atom_constant<caf::atom("node_seed")>;
 
 // How long an empty address book waits before asking the DNS seeds again.
 constexpr auto reseed_interval = std::chrono::seconds{30};
-
-/// Fulfilled once, when the node actor's state goes.
-struct stop_signal {
-  std::promise<void> promise;
-  std::shared_future<void> future{promise.get_future().share()};
-  std::atomic<bool> fired{false};
-
-  void fire() {
-    if (!fired.exchange(true))
-      promise.set_value();
-  }
-};
 
 /// What the node actor is made of, handed over at spawn.
 struct node_parts {
