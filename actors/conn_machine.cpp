@@ -114,8 +114,6 @@ void conn_machine::dial_succeeded(uint64_t id, uint64_t attempt,
   }
   dial_ended(i->second);
   ++stats_.dials_succeeded;
-  if (!success_since_failure_)
-    success_since_failure_ = now;
   auto& e = i->second;
   e.ph = phase::established;
   e.req.state = conn_state::established;
@@ -188,6 +186,8 @@ void conn_machine::close_established(std::map<uint64_t, entry>::iterator i,
   conn->close();
   ++stats_.disconnections;
   bool stable = now - e.established_at >= cfg_.stable_connection_period;
+  if (lasted_since_failure(e, now))
+    stable_since_failure_ = true;
   if (stable)
     e.req.retry_count = 0;
   if (retry_wanted && (e.req.permanent || trigger_reconnect)) {
@@ -208,11 +208,27 @@ void conn_machine::close_established(std::map<uint64_t, entry>::iterator i,
     replace(by_peer && !stable && count_failed_attempt(now), now);
 }
 
+bool conn_machine::lasted_since_failure(const entry& e,
+                                        time_point now) const {
+  if (!last_failure_)
+    return now - e.established_at >= cfg_.stable_connection_period;
+  // With a zero period only a connection made after the failure counts,
+  // which is the reference's "reset on every connect".
+  if (cfg_.stable_connection_period.count() == 0)
+    return e.established_at >= *last_failure_;
+  auto since = std::max(e.established_at, *last_failure_);
+  return now - since >= cfg_.stable_connection_period;
+}
+
 bool conn_machine::count_failed_attempt(time_point now) {
-  if (success_since_failure_
-      && now - *success_since_failure_ >= cfg_.stable_connection_period)
+  bool stable = stable_since_failure_;
+  for (auto i = entries_.begin(); !stable && i != entries_.end(); ++i)
+    stable = i->second.ph == phase::established
+             && lasted_since_failure(i->second, now);
+  if (stable)
     stats_.failed_attempts = 0;
-  success_since_failure_.reset();
+  stable_since_failure_ = false;
+  last_failure_ = now;
   ++stats_.failed_attempts;
   // Attempts still in flight count as failures-to-be, so a dead network
   // sees at most max_failed_attempts back-to-back dials, not that plus the

@@ -137,6 +137,7 @@ private:
                          bool retry_wanted, bool trigger_reconnect,
                          caf::error reason, bool by_peer, time_point now);
   bool count_failed_attempt(time_point now);
+  bool lasted_since_failure(const entry& e, time_point now) const;
   void retry(entry& e, time_point now);
   void replace(bool throttled, time_point now);
   std::map<uint64_t, entry>::iterator dialing(uint64_t id, uint64_t attempt);
@@ -156,9 +157,11 @@ private:
   uint64_t next_timer_ = 0;
   uint64_t next_slot_ = 0;
   uint64_t automatic_dials_ = 0;
-  // When the first dial success after the last counted failure happened:
-  // the failed-attempt count resets only once that is a stable period ago.
-  std::optional<time_point> success_since_failure_;
+  // The failed-attempt count resets only once a connection has lasted the
+  // stable period without a new failure: either one that closed after
+  // doing so (this flag) or one still open (checked at the next failure).
+  bool stable_since_failure_ = false;
+  std::optional<time_point> last_failure_;
   conn_stats stats_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -538,20 +539,24 @@ const std::vector<std::string>& node_settings_keys() {
 void declare_node_options(caf::config_option_set& opts) {
   caf::config_option_adder adder{opts, node_settings_category};
   for (auto& k : keys) {
+    // Explicit lengths: CAF 0.17's string_view takes a bare `const char*`
+    // only when built by GCC.
+    caf::string_view name{k.name, std::strlen(k.name)};
+    caf::string_view help{k.help, std::strlen(k.help)};
     switch (k.kind) {
       case key_kind::address_list:
-        adder.add<std::vector<std::string>>(k.name, k.help);
+        adder.add<std::vector<std::string>>(name, help);
         break;
       case key_kind::count:
       case key_kind::optional_count:
-        adder.add<uint32_t>(k.name, k.help);
+        adder.add<uint32_t>(name, help);
         break;
       case key_kind::duration:
-        adder.add<caf::timespan>(k.name, k.help);
+        adder.add<caf::timespan>(name, help);
         break;
       case key_kind::address:
       case key_kind::log_format:
-        adder.add<std::string>(k.name, k.help);
+        adder.add<std::string>(name, help);
         break;
     }
   }
