@@ -100,9 +100,7 @@ struct node_state : node_effects {
 
   ~node_state() override {
     // Whatever path ended the actor, nothing it owned stays open.
-    for (auto& [key, p] : peers)
-      p.conn->close();
-    peers.clear();
+    close_peers();
     // Let go of the reactor, the resolver and the callbacks before saying
     // we are gone: whoever waits may then close the reactor at once.
     auto done = std::move(parts.done);
@@ -206,9 +204,7 @@ struct node_state : node_effects {
   void handler_down() {
     handler_gone = true;
     stopping = true;
-    for (auto& [key, p] : peers)
-      p.conn->close();
-    peers.clear();
+    close_peers();
     if (dialer && !dialer_gone)
       self->send_exit(dialer, caf::exit_reason::user_shutdown);
     else
@@ -221,11 +217,10 @@ struct node_state : node_effects {
       finish();
   }
 
+  /// Every connection of ours is closed by now (`handler_down`, or nothing
+  /// ever opened without a handler).
   void finish() {
     stopping = true;
-    for (auto& [key, p] : peers)
-      p.conn->close();
-    peers.clear();
     node_event ev;
     ev.event = "stopped";
     emit(std::move(ev));
@@ -347,11 +342,19 @@ struct node_state : node_effects {
                     now());
   }
 
-  /// Forgets `key` and gives its addresses back to the book.
-  void forget(std::map<uint64_t, peer>::iterator i) {
+  /// Closes every connection we hold, without reporting them.
+  void close_peers() {
+    for (auto& [key, p] : peers)
+      p.conn->close();
+    peers.clear();
+  }
+
+  /// Forgets `key` and gives its addresses back to the book; the dialed one
+  /// as failed when `address_failed`.
+  void forget(std::map<uint64_t, peer>::iterator i, bool address_failed) {
     auto& p = i->second;
     if (p.held)
-      unhold(*p.held, !p.ready);
+      unhold(*p.held, address_failed);
     if (p.listen_held)
       unhold(*p.listen_held, false);
     peers.erase(i);
@@ -372,7 +375,7 @@ struct node_state : node_effects {
     ev.reason = describe(reason);
     ev.reason_code = reason_code(reason);
     i->second.conn->close();
-    forget(i);
+    forget(i, !i->second.ready);
     emit(std::move(ev));
   }
 
@@ -420,10 +423,9 @@ struct node_state : node_effects {
     }
     p.conn->close();
     // A duplicate's node is still connected through the other connection,
-    // so its address must not count as failed.
-    if (why == drop_reason::duplicate || why == drop_reason::self)
-      p.ready = true;
-    forget(i);
+    // and our own address is excluded already: neither counts as failed.
+    forget(i, !p.ready && why != drop_reason::duplicate
+                && why != drop_reason::self);
   }
 
   void ready(uint64_t key, uint64_t node_id,

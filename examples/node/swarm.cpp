@@ -200,6 +200,14 @@ private:
     return true;
   }
 
+  /// Starts `s` again on its port and says so.
+  void restart(slot& s) {
+    ++s.restarts;
+    if (launch(s))
+      out_.line(fmt::format("  {:6.2f} s  restarted node {} on 127.0.0.1:{}",
+                            elapsed(), s.index, s.port));
+  }
+
   void kill(slot& s) {
     if (!s.n)
       return;
@@ -267,11 +275,7 @@ private:
       auto now = clock_type::now();
       for (auto i = down.begin(); i != down.end();) {
         if (i->at <= now) {
-          ++i->s->restarts;
-          if (launch(*i->s))
-            out_.line(fmt::format("  {:6.2f} s  restarted node {} on "
-                                  "127.0.0.1:{}",
-                                  elapsed(), i->s->index, i->s->port));
+          restart(*i->s);
           i = down.erase(i);
         } else {
           ++i;
@@ -296,11 +300,10 @@ private:
       }
     }
     for (auto& d : down) {
-      ++d.s->restarts;
-      if (!interrupted_ && launch(*d.s))
-        out_.line(fmt::format("  {:6.2f} s  restarted node {} on "
-                              "127.0.0.1:{}",
-                              elapsed(), d.s->index, d.s->port));
+      if (interrupted_)
+        ++d.s->restarts; // interrupted: counted, but left down
+      else
+        restart(*d.s);
     }
   }
 
