@@ -1,5 +1,6 @@
 #include "actors/conn_handler.hpp"
 
+#include <deque>
 #include <memory>
 #include <unordered_map>
 
@@ -11,7 +12,6 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/conn_machine.hpp"
-#include "actors/dial_worker.hpp"
 #include "actors/listener_worker.hpp"
 #include "messages/error_code.hpp"
 #include "messages/events.hpp"
@@ -23,6 +23,10 @@ namespace {
 
 constexpr caf::timespan flush_timeout = std::chrono::seconds{5};
 
+// A dialer answers by its deadline; this slack only catches dialers that
+// never answer at all.
+constexpr caf::timespan answer_grace = std::chrono::seconds{1};
+
 // Descriptors kept free for everything else (logs, config, listeners).
 constexpr uint64_t fd_reserve = 64;
 
@@ -33,12 +37,25 @@ struct handler_state : conn_effects {
   handler_setup setup;
   std::unique_ptr<conn_machine> machine;
   address_source_actor source;
-  /// Dial actors by attempt, until their result arrives or they are canceled.
-  std::unordered_map<uint64_t, caf::actor> dials;
-  /// When the latest dial of each request started, for the dial time its
-  /// connected or failed event reports.
-  std::unordered_map<uint64_t, time_point> dial_started;
-  /// Actors we own besides dials: acceptors, listeners, function source.
+  /// Dials in flight by attempt: their request and start, for the dial time
+  /// their event reports. Erased when the answer arrives or on cancel.
+  struct dial_entry {
+    uint64_t id;
+    time_point started;
+  };
+  std::unordered_map<uint64_t, dial_entry> dials;
+  /// Attempts in start order with the instant a dialer that stays mute is
+  /// given up on; one timer serves them all (dial_timeout is the same for
+  /// every dial, so the order is the deadline order too).
+  std::deque<std::pair<time_point, uint64_t>> answer_deadlines;
+  bool deadline_timer_armed = false;
+  /// The dial whose end the machine is handling right now.
+  struct dial_end {
+    uint64_t id = 0;
+    caf::timespan took{0};
+  };
+  dial_end ending;
+  /// Actors we own: acceptors and listeners.
   std::vector<caf::actor> owned;
   /// Monitored children whose down message is still due.
   size_t live_children = 0;
@@ -47,14 +64,14 @@ struct handler_state : conn_effects {
   bool stopping = false;
   bool done = false;
 
-  static inline const char* name = "connmgr.conn_handler";
+  static inline const char *name = "connmgr.conn_handler";
 
   time_point now() const {
     return self->clock().now();
   }
 
-  template <class T>
-  void emit(T&& event) {
+  template<class T>
+  void emit(T &&event) {
     if (setup.events)
       caf::anon_send(setup.events, std::forward<T>(event));
   }
@@ -83,7 +100,7 @@ struct handler_state : conn_effects {
       return;
     stopping = true;
     machine->stop(); // sends exits to all dials via cancel_dial
-    for (auto& child : owned)
+    for (auto &child : owned)
       self->send_exit(child, caf::exit_reason::user_shutdown);
     check_done();
   }
@@ -98,12 +115,18 @@ struct handler_state : conn_effects {
     // timeout ends the wait.
     self->monitor(setup.dialer);
     self->request(setup.dialer, flush_timeout, flush_atom::value)
-      .then([this](bool) { finish(); }, [this](caf::error&) { finish(); });
+      .then(
+        [this](bool) {
+          finish();
+        },
+        [this](caf::error &) {
+          finish();
+        });
   }
 
   void finish() {
     auto stats = machine->stats();
-    for (auto& promise : stop_promises)
+    for (auto &promise : stop_promises)
       promise.deliver(stats);
     stop_promises.clear();
     emit(stopped_event{stats});
@@ -112,41 +135,115 @@ struct handler_state : conn_effects {
 
   // -- conn_effects -----------------------------------------------------------
 
+  // The dialer answers straight to us: no actor per dial and no request
+  // timeout per dial (each costs messages and a trip through the clock).
   void start_dial(uint64_t id, uint64_t attempt,
-                  const std::string& address) override {
-    auto worker = self->spawn<caf::monitored>(
-      dial_worker, caf::actor_cast<conn_handler_actor>(self), setup.dialer, id,
-      attempt, address, setup.config.dial_timeout);
-    ++live_children;
-    dials.emplace(attempt, std::move(worker));
-    dial_started[id] = now();
+                  const std::string &address) override {
+    auto t = now();
+    dials.emplace(attempt, dial_entry{id, t});
+    answer_deadlines.emplace_back(t + setup.config.dial_timeout + answer_grace,
+                                  attempt);
+    arm_deadline_timer();
+    self
+      ->request(setup.dialer, caf::infinite, dial_atom::value, attempt, address,
+                setup.config.dial_timeout)
+      .then(
+        [this, id, attempt](connection_ptr &conn) {
+          // A late answer (canceled meanwhile) still goes to the machine,
+          // which closes it.
+          finish_dial(attempt);
+          machine->dial_succeeded(id, attempt, std::move(conn), now());
+          ending = {};
+        },
+        [this, id, attempt](caf::error &err) {
+          if (!finish_dial(attempt))
+            return; // canceled, or given up on as mute
+          if (err == caf::sec::request_receiver_down)
+            err = make_error(errc::dial_failed, "dialer is down");
+          machine->dial_failed(id, attempt, err, now());
+          ending = {};
+        });
   }
 
-  /// How long the latest dial of `id` took; zero if none was running.
-  caf::timespan take_dial_time(uint64_t id) {
-    auto i = dial_started.find(id);
-    if (i == dial_started.end())
-      return caf::timespan{0};
-    auto elapsed = now() - i->second;
-    dial_started.erase(i);
-    return std::chrono::duration_cast<caf::timespan>(elapsed);
+  /// Takes dial `attempt` out of flight and remembers how long it took for
+  /// the event that follows; false if it was not in flight any more.
+  bool finish_dial(uint64_t attempt) {
+    auto i = dials.find(attempt);
+    if (i == dials.end())
+      return false;
+    ending = dial_end{
+      i->second.id,
+      std::chrono::duration_cast<caf::timespan>(now() - i->second.started)};
+    dials.erase(i);
+    return true;
+  }
+
+  void arm_deadline_timer() {
+    if (deadline_timer_armed || answer_deadlines.empty())
+      return;
+    deadline_timer_armed = true;
+    auto me = caf::actor_cast<conn_handler_actor>(self);
+    auto delay = answer_deadlines.front().first - now();
+    self->delayed_send(me, std::max(delay, caf::timespan{0}),
+                       dial_deadline_atom::value);
+  }
+
+  /// Gives up on dials whose dialer did not answer by dial_timeout plus a
+  /// grace period; the timer then waits for the next one still in flight.
+  void dial_deadline_passed() {
+    deadline_timer_armed = false;
+    auto t = now();
+    while (!answer_deadlines.empty()) {
+      auto [at, attempt] = answer_deadlines.front();
+      auto i = dials.find(attempt);
+      if (i != dials.end() && at > t)
+        break;
+      answer_deadlines.pop_front();
+      if (i == dials.end())
+        continue; // answered or canceled long ago
+      auto id = i->second.id;
+      finish_dial(attempt);
+      self->send(setup.dialer, cancel_atom::value, attempt);
+      machine->dial_failed(
+        id, attempt,
+        make_error(errc::timed_out,
+                   "dialer gave no answer within "
+                     + to_string_duration(setup.config.dial_timeout)),
+        t);
+      ending = {};
+    }
+    arm_deadline_timer();
+  }
+
+  /// The dial time for the event of request `id`: set while the machine
+  /// handles the end of its dial.
+  caf::timespan dial_time(uint64_t id) const {
+    return ending.id == id ? ending.took : caf::timespan{0};
   }
 
   void cancel_dial(uint64_t, uint64_t attempt) override {
-    auto i = dials.find(attempt);
-    if (i == dials.end())
-      return;
-    self->send_exit(i->second, caf::exit_reason::user_shutdown);
-    dials.erase(i);
+    if (dials.erase(attempt) > 0)
+      self->send(setup.dialer, cancel_atom::value, attempt);
   }
 
   void fetch_address(uint64_t id) override {
+    if (setup.get_address) {
+      // Called right here (it must not block); the answer comes back as a
+      // message so the machine never re-enters itself.
+      auto me = caf::actor_cast<conn_handler_actor>(self);
+      auto address = setup.get_address();
+      if (address)
+        self->send(me, address_atom::value, id, std::move(*address));
+      else
+        self->send(me, address_atom::value, id, std::move(address.error()));
+      return;
+    }
     self->request(source, setup.config.dial_timeout, get_address_atom::value)
       .then(
-        [this, id](std::string& address) {
+        [this, id](std::string &address) {
           machine->address_ready(id, std::move(address), now());
         },
-        [this, id](caf::error& err) {
+        [this, id](caf::error &err) {
           machine->address_ready(id, std::move(err), now());
         });
   }
@@ -160,38 +257,37 @@ struct handler_state : conn_effects {
       self->delayed_send(me, delay, timer_atom::value, key);
   }
 
-  void connected(const conn_request& req,
-                 const connection_ptr& conn) override {
+  void connected(const conn_request &req, const connection_ptr &conn) override {
     // A peer that goes away counts as a disconnect with retry. Weak: the
     // connection must not keep the handler alive.
     auto weak = self->address();
     auto id = req.id;
     std::weak_ptr<connection> weak_conn = conn;
-    conn->on_peer_gone([weak, id, weak_conn](const caf::error& reason) {
+    conn->on_peer_gone([weak, id, weak_conn](const caf::error &reason) {
       auto handler = caf::actor_cast<conn_handler_actor>(weak);
       auto c = weak_conn.lock();
       if (handler && c)
         caf::anon_send(handler, peer_gone_atom::value, id, std::move(c),
                        reason);
     });
-    emit(connected_event{req, conn, take_dial_time(req.id)});
+    emit(connected_event{req, conn, dial_time(req.id)});
   }
 
-  void disconnected(const conn_request& req,
-                    const caf::error& reason) override {
+  void disconnected(const conn_request &req,
+                    const caf::error &reason) override {
     emit(disconnected_event{req, reason});
   }
 
-  void failed(const conn_request& req, const caf::error& reason) override {
-    emit(failed_event{req, reason, take_dial_time(req.id)});
+  void failed(const conn_request &req, const caf::error &reason) override {
+    emit(failed_event{req, reason, dial_time(req.id)});
   }
 
-  void retry_scheduled(const conn_request& req, caf::timespan delay) override {
+  void retry_scheduled(const conn_request &req, caf::timespan delay) override {
     emit(retry_event{req, delay});
   }
 
   void accepted(uint32_t listener, uint64_t slot,
-                const connection_ptr& conn) override {
+                const connection_ptr &conn) override {
     // Weak: a connection the user keeps must not keep the handler alive.
     auto weak = self->address();
     conn->on_close([weak, slot] {
@@ -200,37 +296,32 @@ struct handler_state : conn_effects {
     });
     // An inbound peer that goes away gives its slot back at once.
     std::weak_ptr<connection> weak_conn = conn;
-    conn->on_peer_gone([weak_conn](const caf::error&) {
+    conn->on_peer_gone([weak_conn](const caf::error &) {
       if (auto c = weak_conn.lock())
         c->close();
     });
     emit(accepted_event{listener, conn});
   }
 
-  void rejected(uint32_t listener, const connection_ptr& conn,
-                const caf::error& reason) override {
+  void rejected(uint32_t listener, const connection_ptr &conn,
+                const caf::error &reason) override {
     emit(rejected_event{listener, conn->remote_address(), reason});
   }
 };
 
-conn_handler_actor::behavior_type
-conn_handler(handler_state::pointer self, handler_setup setup) {
-  auto& st = self->state;
+conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
+                                               handler_setup setup) {
+  auto &st = self->state;
   st.self = self;
   st.setup = std::move(setup);
   st.source = st.setup.address_source;
-  if (st.setup.get_address) {
-    auto fn_source = self->spawn(function_address_source,
-                                 std::move(st.setup.get_address));
-    st.source = fn_source;
-    st.own(caf::actor_cast<caf::actor>(fn_source));
-  }
-  for (auto& acceptor : st.setup.listeners)
+  for (auto &acceptor : st.setup.listeners)
     st.own(caf::actor_cast<caf::actor>(acceptor));
-  st.machine = std::make_unique<conn_machine>(st.setup.config,
-                                              st.source != nullptr, st);
-  self->set_down_handler([self](caf::down_msg& dm) {
-    auto& s = self->state;
+  st.machine = std::make_unique<conn_machine>(
+    st.setup.config, st.source != nullptr || st.setup.get_address != nullptr,
+    st);
+  self->set_down_handler([self](caf::down_msg &dm) {
+    auto &s = self->state;
     if (s.done) {
       // Only the dialer is monitored now: it went away during the flush.
       if (dm.source == s.setup.dialer.address())
@@ -241,12 +332,16 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
     s.check_done();
   });
   // An exit from anyone (e.g. an owner going down) means a graceful stop.
-  self->set_exit_handler([self](caf::exit_msg&) { self->state.begin_stop(); });
+  self->set_exit_handler([self](caf::exit_msg &) {
+    self->state.begin_stop();
+  });
   return {
-    [self](start_atom) { self->state.start(); },
-    [self](connect_atom, uint64_t id, std::string& address,
+    [self](start_atom) {
+      self->state.start();
+    },
+    [self](connect_atom, uint64_t id, std::string &address,
            bool permanent) -> caf::result<uint64_t> {
-      auto& s = self->state;
+      auto &s = self->state;
       auto result = s.machine->connect(id, std::move(address), permanent,
                                        s.now());
       if (!result)
@@ -254,50 +349,54 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
       return *result;
     },
     [self](disconnect_atom, uint64_t id, bool trigger_reconnect) {
-      auto& s = self->state;
+      auto &s = self->state;
       s.machine->disconnect(id, true, trigger_reconnect, s.now());
     },
     [self](remove_atom, uint64_t id) {
-      auto& s = self->state;
+      auto &s = self->state;
       s.machine->disconnect(id, false, false, s.now());
     },
     [self](new_request_atom) {
-      auto& s = self->state;
+      auto &s = self->state;
       s.machine->new_request(s.now());
     },
-    [self](requests_atom) { return self->state.machine->requests(); },
-    [self](stats_atom) { return self->state.machine->stats(); },
+    [self](requests_atom) {
+      return self->state.machine->requests();
+    },
+    [self](stats_atom) {
+      return self->state.machine->stats();
+    },
     [self](stop_atom) {
-      auto& s = self->state;
+      auto &s = self->state;
       auto promise = self->make_response_promise<conn_stats>();
       s.stop_promises.push_back(promise);
       s.begin_stop();
       return promise;
     },
-    [self](connected_atom, uint64_t id, uint64_t attempt,
-           connection_ptr& conn) {
-      auto& s = self->state;
-      s.dials.erase(attempt);
-      s.machine->dial_succeeded(id, attempt, std::move(conn), s.now());
+    [self](address_atom, uint64_t id, std::string &address) {
+      auto &s = self->state;
+      s.machine->address_ready(id, std::move(address), s.now());
     },
-    [self](failed_atom, uint64_t id, uint64_t attempt, caf::error& reason) {
-      auto& s = self->state;
-      s.dials.erase(attempt);
-      s.machine->dial_failed(id, attempt, reason, s.now());
+    [self](address_atom, uint64_t id, caf::error &err) {
+      auto &s = self->state;
+      s.machine->address_ready(id, std::move(err), s.now());
     },
-    [self](inbound_atom, uint32_t listener, connection_ptr& conn) {
+    [self](dial_deadline_atom) {
+      self->state.dial_deadline_passed();
+    },
+    [self](inbound_atom, uint32_t listener, connection_ptr &conn) {
       self->state.machine->inbound(listener, conn);
     },
     [self](slot_free_atom, uint64_t slot) {
       self->state.machine->inbound_closed(slot);
     },
-    [self](peer_gone_atom, uint64_t id, connection_ptr& conn,
-           caf::error& reason) {
-      auto& s = self->state;
+    [self](peer_gone_atom, uint64_t id, connection_ptr &conn,
+           caf::error &reason) {
+      auto &s = self->state;
       s.machine->peer_gone(id, conn, reason, s.now());
     },
     [self](timer_atom, uint64_t key) {
-      auto& s = self->state;
+      auto &s = self->state;
       s.machine->timer_fired(key, s.now());
     },
   };
@@ -305,7 +404,7 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
 
 } // namespace
 
-caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
+caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system &sys,
                                                      handler_setup setup) {
   if (!setup.dialer)
     return make_error(errc::invalid_config,
@@ -325,17 +424,14 @@ caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
   // rather than failing with EMFILE later.
   auto limit = raise_fd_limit();
   auto wanted = uint64_t{setup.config.target_outbound}
-                + setup.config.max_inbound.value_or(0) + fd_reserve;
+    + setup.config.max_inbound.value_or(0) + fd_reserve;
   if (limit > 0 && wanted > limit)
-    return make_error(errc::invalid_config,
-                      "target_outbound + max_inbound = "
-                        + std::to_string(wanted - fd_reserve)
-                        + ", expected at most "
-                        + std::to_string(limit > fd_reserve
-                                           ? limit - fd_reserve
-                                           : 0)
-                        + " to fit the open-file limit of "
-                        + std::to_string(limit));
+    return make_error(
+      errc::invalid_config,
+      "target_outbound + max_inbound = " + std::to_string(wanted - fd_reserve)
+        + ", expected at most "
+        + std::to_string(limit > fd_reserve ? limit - fd_reserve : 0)
+        + " to fit the open-file limit of " + std::to_string(limit));
   return sys.spawn(conn_handler, std::move(setup));
 }
 

@@ -23,8 +23,10 @@ struct handler_setup {
   dialer_actor dialer;
   /// Optional: where automatic requests get addresses. Not owned.
   address_source_actor address_source;
-  /// Optional alternative to `address_source`: a plain function, wrapped in
-  /// an actor the handler owns. At most one of the two may be set.
+  /// Optional alternative to `address_source`: a plain function the handler
+  /// calls itself, so it must answer at once (never block); a source that
+  /// needs time belongs in an `address_source` actor. At most one of the two
+  /// may be set.
   address_function get_address;
   /// Sources of inbound connections, one per listener. Owned: they receive
   /// an exit on stop, and stop waits until they are gone.
@@ -39,9 +41,11 @@ struct handler_setup {
 ///
 /// The handler reads time only from its actor clock, so it runs unchanged on
 /// CAF's test coordinator with simulated time. It does nothing until
-/// `start` (manual connects work before it). On `stop` (or an exit message
-/// from anyone) it cancels every dial, sends an exit to every dial, listener
-/// and owned actor, closes every connection that arrives meanwhile, waits
+/// `start` (manual connects work before it). Dials are requests to the
+/// dialer answered straight to the handler; a dialer that gives no answer
+/// within `dial_timeout` plus 1 s counts as `errc::timed_out` and is told to
+/// cancel. On `stop` (or an exit message from anyone) it cancels every dial,
+/// sends an exit to every listener and owned actor, closes every connection that arrives meanwhile, waits
 /// until they are all gone and the dialer confirms (`flush`) that canceled
 /// dials are closed, then answers every `stop` request, emits
 /// `stopped_event` as its last event, and quits.

@@ -23,12 +23,12 @@ using new_request_atom = caf::atom_constant<caf::atom("new_req")>;
 using requests_atom = caf::atom_constant<caf::atom("requests")>;
 /// Counters.
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
-/// A dial produced a connection.
-using connected_atom = caf::atom_constant<caf::atom("connected")>;
-/// A dial failed.
-using failed_atom = caf::atom_constant<caf::atom("failed")>;
 /// The peer of an established connection closed or reset it.
 using peer_gone_atom = caf::atom_constant<caf::atom("peer_gone")>;
+/// An address for a request, from the handler's address function.
+using address_atom = caf::atom_constant<caf::atom("address")>;
+/// The earliest deadline for a dialer's answer passed.
+using dial_deadline_atom = caf::atom_constant<caf::atom("dial_dline")>;
 /// A timer of the handler fired.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
 /// An inbound connection reached the handler.

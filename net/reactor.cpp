@@ -355,8 +355,10 @@ struct reactor::impl {
   }
 
   void succeed(uint64_t token, connect_op& op) {
-    ::epoll_ctl(epfd, EPOLL_CTL_DEL, op.fd, nullptr);
-    auto conn = adopt(op.fd, std::move(op.remote_name), op.watch);
+    // The connect's registration becomes the watch (or goes): one syscall.
+    if (!op.watch)
+      ::epoll_ctl(epfd, EPOLL_CTL_DEL, op.fd, nullptr);
+    auto conn = adopt(op.fd, std::move(op.remote_name), op.watch, true);
     op.fd = -1;
     auto handler = std::move(op.handler);
     connects.erase(token);
@@ -468,7 +470,10 @@ struct reactor::impl {
   /// Wraps `fd` and, with `watch`, registers it for the peer going away.
   /// Runs on the reactor thread before anyone else sees the descriptor, so
   /// the number cannot have been closed and reused meanwhile.
-  connection_ptr adopt(int fd, std::string remote, bool watch) {
+  /// `registered`: `fd` is in the epoll set already (the watch takes over
+  /// that registration).
+  connection_ptr adopt(int fd, std::string remote, bool watch,
+                       bool registered = false) {
     auto conn = std::make_shared<connection>(fd, std::move(remote));
     if (!watch)
       return conn;
@@ -479,11 +484,15 @@ struct reactor::impl {
     epoll_event ev{};
     ev.events = EPOLLRDHUP | EPOLLONESHOT;
     ev.data.u64 = token;
-    if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+    if (::epoll_ctl(epfd, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev)
+        == 0) {
       watches.emplace(token, watch_entry{conn, conn.get()});
       watch_of[conn.get()] = token;
       if (watches.size() >= sweep_at)
         sweep();
+    } else if (registered) {
+      // Unwatched then: the old registration must not fire any more.
+      ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
     }
     return conn;
   }
@@ -908,7 +917,12 @@ void reactor::mailbox::post(std::function<void(impl&)> fn) {
     run_locked(fn);
     return;
   }
+  // Only the first work since the loop last took the inbox needs to wake
+  // it: the loop takes everything queued by then at once.
+  auto was_empty = inbox.empty();
   inbox.push_back(std::move(fn));
+  if (!was_empty)
+    return;
   uint64_t one = 1;
   // A full eventfd counter still wakes the loop: ignore EAGAIN.
   [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));

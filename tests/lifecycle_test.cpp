@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include <caf/actor_registry.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -79,15 +81,19 @@ TEST_CASE_FIXTURE(stop_fixture,
 }
 
 TEST_CASE_FIXTURE(stop_fixture,
-                  "lifecycle: 1000 dials that succeed while stop runs are "
-                  "closed, none is delivered") {
+                  "lifecycle: 1000 dials that succeed around a stop are each "
+                  "delivered or closed, never both, never neither") {
   start_1000_held_dials();
-  SUBCASE("dials complete just before the stop arrives") {
+  size_t expect_delivered = 0;
+  SUBCASE("answers reach the handler just before the stop") {
+    // The dialer answers the handler directly, so all 1000 answers are in
+    // its mailbox ahead of the stop: each is a connection for the user.
     caf::anon_send(dialer, release_atom::value, true);
     send_stop();
     run();
+    expect_delivered = 1000;
   }
-  SUBCASE("dials complete right after the handler began stopping") {
+  SUBCASE("answers arrive right after the handler began stopping") {
     send_stop();
     // Let the stop request reach the handler and nothing else.
     sched.try_run_once();
@@ -95,8 +101,32 @@ TEST_CASE_FIXTURE(stop_fixture,
     caf::anon_send(dialer, release_atom::value, true);
     run();
   }
-  CHECK(net->connections().size() <= 1000);
-  check_nothing_left();
+  CHECK(stop_answered);
+  REQUIRE(log->stopped.size() == 1);
+  CHECK(log->order.back() == "stopped");
+  CHECK(log->connected.size() == expect_delivered);
+  std::set<const connection*> delivered;
+  for (auto& ev : log->connected) {
+    CHECK(delivered.insert(ev.conn.get()).second); // once only
+    CHECK_FALSE(ev.conn->closed());                // and not closed by us
+  }
+  // Dials canceled before the release make no connection at all.
+  auto made = net->connections();
+  CHECK(made.size() <= 1000);
+  size_t closed_by_us = 0;
+  for (auto& weak : made) {
+    auto conn = weak.lock();
+    if (conn && delivered.count(conn.get()) > 0)
+      continue;
+    ++closed_by_us;
+    if (conn)
+      CHECK(conn->closed());
+  }
+  CHECK(closed_by_us + delivered.size() == made.size());
+  CHECK(sys.registry().running() == baseline_actors);
+  log->connected.clear(); // the user lets go of its connections
+  CHECK(net->open_connections() == 0);
+  handler = nullptr;
 }
 
 TEST_CASE_FIXTURE(stop_fixture,
