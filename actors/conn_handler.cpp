@@ -64,16 +64,20 @@ struct handler_state : conn_effects {
   bool stopping = false;
   bool done = false;
 
-  static inline const char *name = "connmgr.conn_handler";
+  static inline const char* name = "connmgr.conn_handler";
 
   time_point now() const {
     return self->clock().now();
   }
 
   template<class T>
-  void emit(T &&event) {
+  void emit(T&& event) {
     if (setup.events)
-      caf::anon_send(setup.events, std::forward<T>(event));
+      // Anonymous like anon_send, but with our execution context: CAF then
+      // schedules the receiver on this worker instead of waking another.
+      caf::actor_cast<caf::abstract_actor*>(setup.events)
+        ->enqueue(nullptr, caf::make_message_id(),
+                  caf::make_message(std::forward<T>(event)), self->context());
   }
 
   void own(caf::actor child) {
@@ -100,7 +104,7 @@ struct handler_state : conn_effects {
       return;
     stopping = true;
     machine->stop(); // sends exits to all dials via cancel_dial
-    for (auto &child : owned)
+    for (auto& child : owned)
       self->send_exit(child, caf::exit_reason::user_shutdown);
     check_done();
   }
@@ -109,24 +113,22 @@ struct handler_state : conn_effects {
     if (!stopping || done || live_children > 0)
       return;
     done = true;
+    if (!setup.dialer) {
+      finish(); // a dial function leaves nothing in flight
+      return;
+    }
     // Every dial actor is gone and has told the dialer to cancel; wait until
     // the dialer confirms those sockets are closed. A dialer that dies or
     // stays mute meanwhile must not hold stop up: its down message or the
     // timeout ends the wait.
     self->monitor(setup.dialer);
     self->request(setup.dialer, flush_timeout, flush_atom::value)
-      .then(
-        [this](bool) {
-          finish();
-        },
-        [this](caf::error &) {
-          finish();
-        });
+      .then([this](bool) { finish(); }, [this](caf::error&) { finish(); });
   }
 
   void finish() {
     auto stats = machine->stats();
-    for (auto &promise : stop_promises)
+    for (auto& promise : stop_promises)
       promise.deliver(stats);
     stop_promises.clear();
     emit(stopped_event{stats});
@@ -138,31 +140,48 @@ struct handler_state : conn_effects {
   // The dialer answers straight to us: no actor per dial and no request
   // timeout per dial (each costs messages and a trip through the clock).
   void start_dial(uint64_t id, uint64_t attempt,
-                  const std::string &address) override {
+                  const std::string& address) override {
     auto t = now();
     dials.emplace(attempt, dial_entry{id, t});
+    auto me = caf::actor_cast<conn_handler_actor>(self);
+    if (setup.dial) {
+      // Answered as a message so the machine never re-enters itself.
+      auto result = setup.dial(address, setup.config.dial_timeout);
+      if (result)
+        self->send(me, dialed_atom::value, id, attempt, std::move(*result));
+      else
+        self->send(me, dialed_atom::value, id, attempt,
+                   std::move(result.error()));
+      return;
+    }
     answer_deadlines.emplace_back(t + setup.config.dial_timeout + answer_grace,
                                   attempt);
     arm_deadline_timer();
     self
       ->request(setup.dialer, caf::infinite, dial_atom::value, attempt, address,
                 setup.config.dial_timeout)
-      .then(
-        [this, id, attempt](connection_ptr &conn) {
-          // A late answer (canceled meanwhile) still goes to the machine,
-          // which closes it.
-          finish_dial(attempt);
-          machine->dial_succeeded(id, attempt, std::move(conn), now());
-          ending = {};
-        },
-        [this, id, attempt](caf::error &err) {
-          if (!finish_dial(attempt))
-            return; // canceled, or given up on as mute
-          if (err == caf::sec::request_receiver_down)
-            err = make_error(errc::dial_failed, "dialer is down");
-          machine->dial_failed(id, attempt, err, now());
-          ending = {};
-        });
+      .then([this, id, attempt](
+              connection_ptr& conn) { dial_succeeded(id, attempt, conn); },
+            [this, id, attempt](caf::error& err) {
+              if (err == caf::sec::request_receiver_down)
+                err = make_error(errc::dial_failed, "dialer is down");
+              dial_failed(id, attempt, err);
+            });
+  }
+
+  void dial_succeeded(uint64_t id, uint64_t attempt, connection_ptr& conn) {
+    // A late answer (canceled meanwhile) still goes to the machine, which
+    // closes it.
+    finish_dial(attempt);
+    machine->dial_succeeded(id, attempt, std::move(conn), now());
+    ending = {};
+  }
+
+  void dial_failed(uint64_t id, uint64_t attempt, const caf::error& err) {
+    if (!finish_dial(attempt))
+      return; // canceled, or given up on as mute
+    machine->dial_failed(id, attempt, err, now());
+    ending = {};
   }
 
   /// Takes dial `attempt` out of flight and remembers how long it took for
@@ -222,7 +241,7 @@ struct handler_state : conn_effects {
   }
 
   void cancel_dial(uint64_t, uint64_t attempt) override {
-    if (dials.erase(attempt) > 0)
+    if (dials.erase(attempt) > 0 && setup.dialer)
       self->send(setup.dialer, cancel_atom::value, attempt);
   }
 
@@ -240,10 +259,10 @@ struct handler_state : conn_effects {
     }
     self->request(source, setup.config.dial_timeout, get_address_atom::value)
       .then(
-        [this, id](std::string &address) {
+        [this, id](std::string& address) {
           machine->address_ready(id, std::move(address), now());
         },
-        [this, id](caf::error &err) {
+        [this, id](caf::error& err) {
           machine->address_ready(id, std::move(err), now());
         });
   }
@@ -257,13 +276,13 @@ struct handler_state : conn_effects {
       self->delayed_send(me, delay, timer_atom::value, key);
   }
 
-  void connected(const conn_request &req, const connection_ptr &conn) override {
+  void connected(const conn_request& req, const connection_ptr& conn) override {
     // A peer that goes away counts as a disconnect with retry. Weak: the
     // connection must not keep the handler alive.
     auto weak = self->address();
     auto id = req.id;
     std::weak_ptr<connection> weak_conn = conn;
-    conn->on_peer_gone([weak, id, weak_conn](const caf::error &reason) {
+    conn->on_peer_gone([weak, id, weak_conn](const caf::error& reason) {
       auto handler = caf::actor_cast<conn_handler_actor>(weak);
       auto c = weak_conn.lock();
       if (handler && c)
@@ -273,21 +292,21 @@ struct handler_state : conn_effects {
     emit(connected_event{req, conn, dial_time(req.id)});
   }
 
-  void disconnected(const conn_request &req,
-                    const caf::error &reason) override {
+  void disconnected(const conn_request& req,
+                    const caf::error& reason) override {
     emit(disconnected_event{req, reason});
   }
 
-  void failed(const conn_request &req, const caf::error &reason) override {
+  void failed(const conn_request& req, const caf::error& reason) override {
     emit(failed_event{req, reason, dial_time(req.id)});
   }
 
-  void retry_scheduled(const conn_request &req, caf::timespan delay) override {
+  void retry_scheduled(const conn_request& req, caf::timespan delay) override {
     emit(retry_event{req, delay});
   }
 
   void accepted(uint32_t listener, uint64_t slot,
-                const connection_ptr &conn) override {
+                const connection_ptr& conn) override {
     // Weak: a connection the user keeps must not keep the handler alive.
     auto weak = self->address();
     conn->on_close([weak, slot] {
@@ -296,32 +315,32 @@ struct handler_state : conn_effects {
     });
     // An inbound peer that goes away gives its slot back at once.
     std::weak_ptr<connection> weak_conn = conn;
-    conn->on_peer_gone([weak_conn](const caf::error &) {
+    conn->on_peer_gone([weak_conn](const caf::error&) {
       if (auto c = weak_conn.lock())
         c->close();
     });
     emit(accepted_event{listener, conn});
   }
 
-  void rejected(uint32_t listener, const connection_ptr &conn,
-                const caf::error &reason) override {
+  void rejected(uint32_t listener, const connection_ptr& conn,
+                const caf::error& reason) override {
     emit(rejected_event{listener, conn->remote_address(), reason});
   }
 };
 
 conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
                                                handler_setup setup) {
-  auto &st = self->state;
+  auto& st = self->state;
   st.self = self;
   st.setup = std::move(setup);
   st.source = st.setup.address_source;
-  for (auto &acceptor : st.setup.listeners)
+  for (auto& acceptor : st.setup.listeners)
     st.own(caf::actor_cast<caf::actor>(acceptor));
   st.machine = std::make_unique<conn_machine>(
     st.setup.config, st.source != nullptr || st.setup.get_address != nullptr,
     st);
-  self->set_down_handler([self](caf::down_msg &dm) {
-    auto &s = self->state;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& s = self->state;
     if (s.done) {
       // Only the dialer is monitored now: it went away during the flush.
       if (dm.source == s.setup.dialer.address())
@@ -332,16 +351,12 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
     s.check_done();
   });
   // An exit from anyone (e.g. an owner going down) means a graceful stop.
-  self->set_exit_handler([self](caf::exit_msg &) {
-    self->state.begin_stop();
-  });
+  self->set_exit_handler([self](caf::exit_msg&) { self->state.begin_stop(); });
   return {
-    [self](start_atom) {
-      self->state.start();
-    },
-    [self](connect_atom, uint64_t id, std::string &address,
+    [self](start_atom) { self->state.start(); },
+    [self](connect_atom, uint64_t id, std::string& address,
            bool permanent) -> caf::result<uint64_t> {
-      auto &s = self->state;
+      auto& s = self->state;
       auto result = s.machine->connect(id, std::move(address), permanent,
                                        s.now());
       if (!result)
@@ -349,54 +364,54 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
       return *result;
     },
     [self](disconnect_atom, uint64_t id, bool trigger_reconnect) {
-      auto &s = self->state;
+      auto& s = self->state;
       s.machine->disconnect(id, true, trigger_reconnect, s.now());
     },
     [self](remove_atom, uint64_t id) {
-      auto &s = self->state;
+      auto& s = self->state;
       s.machine->disconnect(id, false, false, s.now());
     },
     [self](new_request_atom) {
-      auto &s = self->state;
+      auto& s = self->state;
       s.machine->new_request(s.now());
     },
-    [self](requests_atom) {
-      return self->state.machine->requests();
-    },
-    [self](stats_atom) {
-      return self->state.machine->stats();
-    },
+    [self](requests_atom) { return self->state.machine->requests(); },
+    [self](stats_atom) { return self->state.machine->stats(); },
     [self](stop_atom) {
-      auto &s = self->state;
+      auto& s = self->state;
       auto promise = self->make_response_promise<conn_stats>();
       s.stop_promises.push_back(promise);
       s.begin_stop();
       return promise;
     },
-    [self](address_atom, uint64_t id, std::string &address) {
-      auto &s = self->state;
+    [self](address_atom, uint64_t id, std::string& address) {
+      auto& s = self->state;
       s.machine->address_ready(id, std::move(address), s.now());
     },
-    [self](address_atom, uint64_t id, caf::error &err) {
-      auto &s = self->state;
+    [self](address_atom, uint64_t id, caf::error& err) {
+      auto& s = self->state;
       s.machine->address_ready(id, std::move(err), s.now());
     },
-    [self](dial_deadline_atom) {
-      self->state.dial_deadline_passed();
+    [self](dial_deadline_atom) { self->state.dial_deadline_passed(); },
+    [self](dialed_atom, uint64_t id, uint64_t attempt, connection_ptr& conn) {
+      self->state.dial_succeeded(id, attempt, conn);
     },
-    [self](inbound_atom, uint32_t listener, connection_ptr &conn) {
+    [self](dialed_atom, uint64_t id, uint64_t attempt, caf::error& err) {
+      self->state.dial_failed(id, attempt, err);
+    },
+    [self](inbound_atom, uint32_t listener, connection_ptr& conn) {
       self->state.machine->inbound(listener, conn);
     },
     [self](slot_free_atom, uint64_t slot) {
       self->state.machine->inbound_closed(slot);
     },
-    [self](peer_gone_atom, uint64_t id, connection_ptr &conn,
-           caf::error &reason) {
-      auto &s = self->state;
+    [self](peer_gone_atom, uint64_t id, connection_ptr& conn,
+           caf::error& reason) {
+      auto& s = self->state;
       s.machine->peer_gone(id, conn, reason, s.now());
     },
     [self](timer_atom, uint64_t key) {
-      auto &s = self->state;
+      auto& s = self->state;
       s.machine->timer_fired(key, s.now());
     },
   };
@@ -404,11 +419,14 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
 
 } // namespace
 
-caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system &sys,
+caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
                                                      handler_setup setup) {
-  if (!setup.dialer)
+  if (!setup.dialer && !setup.dial)
     return make_error(errc::invalid_config,
                       "dialer = none, expected a dialer actor");
+  if (setup.dialer && setup.dial)
+    return make_error(errc::invalid_config,
+                      "dialer and dial both set, expected exactly one");
   if (setup.address_source && setup.get_address)
     return make_error(errc::invalid_config,
                       "address_source and get_address both set, expected "

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -15,12 +17,21 @@
 
 namespace connmgr {
 
+/// A dial that completes at once: a connection or an error.
+using dial_function = std::function<caf::expected<connection_ptr>(
+  const std::string& address, caf::timespan timeout)>;
+
 /// Everything a connection handler is made of.
 struct handler_setup {
   /// The tunables; checked by `spawn_conn_handler`.
   manager_config config;
-  /// Required: performs every dial.
+  /// Performs every dial; exactly one of `dialer` and `dial` is set.
   dialer_actor dialer;
+  /// Alternative to `dialer` for transports that connect at once (in-memory
+  /// pipes, socketpairs, test fakes): the handler calls it itself with the
+  /// address and dial_timeout, so it must never block. Its result is handled
+  /// like a dialer's answer.
+  dial_function dial;
   /// Optional: where automatic requests get addresses. Not owned.
   address_source_actor address_source;
   /// Optional alternative to `address_source`: a plain function the handler
@@ -36,7 +47,7 @@ struct handler_setup {
 };
 
 /// Spawns a connection handler after validating `setup`. Refuses a missing
-/// dialer, two address sources, and invalid configuration values with
+/// dialer (or both `dialer` and `dial`), two address sources, and invalid configuration values with
 /// `errc::invalid_config` naming the field.
 ///
 /// The handler reads time only from its actor clock, so it runs unchanged on

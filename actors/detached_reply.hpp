@@ -20,13 +20,13 @@ public:
   detached_reply() = default;
 
   /// Takes over `promise`, which must be pending and is not used again.
-  detached_reply(const caf::response_promise &promise,
+  detached_reply(const caf::response_promise& promise,
                  caf::strong_actor_ptr from)
     : from_(std::move(from)), source_(promise.source()),
       stages_(promise.stages()), id_(promise.id()) {}
 
   template<class... Ts>
-  void deliver(Ts &&...xs) {
+  void deliver(Ts&&... xs) {
     auto msg = caf::make_message(std::forward<Ts>(xs)...);
     if (stages_.empty()) {
       if (source_)

@@ -58,14 +58,14 @@ struct tcp_dialer_state {
   std::unordered_map<uint64_t, caf::typed_response_promise<bool>> flushes;
   uint64_t next_flush = 0;
   std::mt19937_64 rng{std::random_device{}()};
-  static inline const char *name = "connmgr.tcp_dialer";
+  static inline const char* name = "connmgr.tcp_dialer";
 
   // CAF destroys the state when the actor ends, before attached functors
   // run: the one place that still sees our dials.
   ~tcp_dialer_state() {
     if (!io)
       return;
-    for (auto &kvp : dials)
+    for (auto& kvp : dials)
       if (kvp.second.token != 0)
         io->cancel(kvp.second.token);
   }
@@ -74,7 +74,7 @@ struct tcp_dialer_state {
 using dialer_pointer = tcp_dialer_actor::stateful_pointer<tcp_dialer_state>;
 
 void fail(dialer_pointer self, uint64_t id, caf::error err) {
-  auto &st = self->state;
+  auto& st = self->state;
   auto i = st.dials.find(id);
   if (i == st.dials.end())
     return;
@@ -85,7 +85,7 @@ void fail(dialer_pointer self, uint64_t id, caf::error err) {
 /// Forgets connecting dials whose deadline passed: their reactor handler
 /// ran or is about to run, and cancel has nothing left to abandon.
 void forget_expired(dialer_pointer self, reactor::clock::time_point now) {
-  auto &st = self->state;
+  auto& st = self->state;
   while (!st.expiry.empty() && st.expiry.front().first <= now) {
     auto i = st.dials.find(st.expiry.front().second);
     if (i != st.dials.end() && i->second.token != 0)
@@ -97,11 +97,11 @@ void forget_expired(dialer_pointer self, reactor::clock::time_point now) {
 void start_connect(dialer_pointer self, uint64_t id, sockaddr_list addrs,
                    reactor::clock::time_point deadline,
                    std::shared_ptr<stream_handshake> hs) {
-  auto &st = self->state;
+  auto& st = self->state;
   auto i = st.dials.find(id);
   if (i == st.dials.end())
     return;
-  auto &address = i->second.address;
+  auto& address = i->second.address;
   i->second.token = st.io->connect(
     std::move(addrs), deadline, address,
     [reply = std::move(i->second.reply)](
@@ -114,10 +114,10 @@ void start_connect(dialer_pointer self, uint64_t id, sockaddr_list addrs,
     std::move(hs));
 }
 
-std::string random_token(std::mt19937_64 &rng) {
+std::string random_token(std::mt19937_64& rng) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string result(16, '0');
-  for (auto &c : result)
+  for (auto& c : result)
     c = digits[rng() % 16];
   return result;
 }
@@ -125,16 +125,16 @@ std::string random_token(std::mt19937_64 &rng) {
 tcp_dialer_actor::behavior_type
 tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
            std::shared_ptr<resolver> names, tcp_dialer_options options) {
-  auto &st = self->state;
+  auto& st = self->state;
   st.io = std::move(io);
   st.names = std::move(names);
   st.options = std::move(options);
   if (st.options.proxy)
     st.options.proxy->to_sockaddr(st.proxy_addr);
   return {
-    [self](dial_atom, uint64_t id, std::string &address,
+    [self](dial_atom, uint64_t id, std::string& address,
            caf::timespan timeout) -> caf::result<connection_ptr> {
-      auto &s = self->state;
+      auto& s = self->state;
       auto target = net_address::parse(address);
       if (!target)
         return std::move(target.error());
@@ -196,18 +196,18 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
                        });
       return promise;
     },
-    [self](resolved_atom, uint64_t id, sockaddr_list &addrs) {
+    [self](resolved_atom, uint64_t id, sockaddr_list& addrs) {
       // The deadline counts from the dial: resolving spent part of it.
-      auto &s = self->state;
+      auto& s = self->state;
       auto i = s.dials.find(id);
       if (i != s.dials.end())
         start_connect(self, id, std::move(addrs), i->second.deadline, nullptr);
     },
-    [self](resolved_atom, uint64_t id, caf::error &err) {
+    [self](resolved_atom, uint64_t id, caf::error& err) {
       fail(self, id, std::move(err));
     },
     [self](resolve_timeout_atom, uint64_t id) {
-      auto &s = self->state;
+      auto& s = self->state;
       auto i = s.dials.find(id);
       if (i != s.dials.end() && i->second.token == 0)
         fail(self, id,
@@ -215,7 +215,7 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
                         "host name not resolved by the deadline"));
     },
     [self](cancel_atom, uint64_t id) {
-      auto &s = self->state;
+      auto& s = self->state;
       auto i = s.dials.find(id);
       if (i == s.dials.end())
         return;
@@ -230,18 +230,17 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
     [self](flush_atom) {
       // Every cancel before this posted its work to the reactor already;
       // the reactor runs posted work in order.
-      auto &s = self->state;
+      auto& s = self->state;
       auto key = ++s.next_flush;
       auto promise = self->make_response_promise<bool>();
       s.flushes.emplace(key, promise);
       auto me = caf::actor_cast<tcp_dialer_actor>(self);
-      s.io->barrier([me, key] {
-        caf::anon_send(me, flushed_atom::value, key);
-      });
+      s.io->barrier(
+        [me, key] { caf::anon_send(me, flushed_atom::value, key); });
       return promise;
     },
     [self](flushed_atom, uint64_t key) {
-      auto &s = self->state;
+      auto& s = self->state;
       auto i = s.flushes.find(key);
       if (i == s.flushes.end())
         return;
@@ -254,7 +253,7 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
 } // namespace
 
 dialer_actor
-spawn_tcp_dialer(caf::actor_system &sys, std::shared_ptr<reactor> io,
+spawn_tcp_dialer(caf::actor_system& sys, std::shared_ptr<reactor> io,
                  std::shared_ptr<resolver> names, tcp_dialer_options options) {
   auto hdl = sys.spawn(tcp_dialer, std::move(io), std::move(names),
                        std::move(options));

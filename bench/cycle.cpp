@@ -1,15 +1,16 @@
 // Scenario b: handler throughput without network.
 //
-// A dialer actor answers every dial at once with an in-memory connection
-// (make_memory_connection, or with --conn=socketpair one end of a fresh
-// socketpair whose other end is closed). A driver actor, the handler's
-// events actor, makes K manual requests (permanent or not) and waits until
-// all K are connected (warm-up, not timed). Then every connected event is
-// answered with disconnect(id, trigger_reconnect = !permanent), i.e.
-// "disconnect with retry": the handler closes the connection, schedules a
-// retry after retry_duration = 1 ns (stable_connection_period = 0 resets the
-// backoff on every connect, so the delay stays 1 ns and the timer message is
-// sent to itself at once), the retry redials, the dialer answers, and the
+// A dial function, called by the handler itself, answers every dial at once
+// with an in-memory connection (make_memory_connection, or with
+// --conn=socketpair one end of a fresh socketpair whose other end is
+// closed). A driver actor, the handler's events actor, makes K manual
+// requests (permanent or not) and waits until all K are connected (warm-up,
+// not timed). Then every connected event is answered with
+// disconnect(id, trigger_reconnect = !permanent), i.e. "disconnect with
+// retry": the handler closes the connection, schedules a retry after
+// retry_duration = 1 ns (stable_connection_period = 0 resets the backoff on
+// every connect, so the delay stays 1 ns and the timer message is sent to
+// itself at once), the retry redials, the dial function answers, and the
 // next connected event arrives. One cycle = one disconnect -> connected pair
 // of one request; K requests cycle at once; the run ends after --cycles
 // cycles in total. Cycles/s is cycles / wall time from the first disconnect
@@ -41,25 +42,20 @@ namespace connmgr::bench {
 
 namespace {
 
-dialer_actor::behavior_type instant_dialer(dialer_actor::pointer,
-                                           bool use_socketpair) {
-  return {
-    [use_socketpair](dial_atom, uint64_t, std::string& address,
-                     caf::timespan) -> connection_ptr {
-      if (!use_socketpair)
-        return make_memory_connection(std::move(address));
-      int sv[2];
-      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                       sv)
-          != 0)
-        die("socketpair failed");
-      ::close(sv[1]);
-      return std::make_shared<connection>(sv[0], std::move(address));
-    },
-    [](cancel_atom, uint64_t) {
-      // Every dial is answered at once: nothing to cancel.
-    },
-    [](flush_atom) { return true; },
+// The dial function answers every dial at once, as btcd's Dial does in the
+// reference run: the handler calls it itself, no dialer actor in between.
+dial_function instant_dial(bool use_socketpair) {
+  return [use_socketpair](const std::string& address,
+                          caf::timespan) -> caf::expected<connection_ptr> {
+    if (!use_socketpair)
+      return make_memory_connection(address);
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                     sv)
+        != 0)
+      die("socketpair failed");
+    ::close(sv[1]);
+    return std::make_shared<connection>(sv[0], address);
   };
 }
 
@@ -142,7 +138,6 @@ int run_cycle(const options& o) {
   caf::actor_system_config cfg;
   configure_caf(cfg, o);
   caf::actor_system sys{cfg};
-  auto dialer = sys.spawn(instant_dialer, o.conn_kind == "socketpair");
   auto run = std::make_shared<cycle_run>();
   run->k = o.concurrency;
   run->cycles = o.cycles;
@@ -150,7 +145,7 @@ int run_cycle(const options& o) {
   auto done = run->done.get_future();
   auto driver = sys.spawn(cycle_driver, run);
   handler_setup setup;
-  setup.dialer = dialer;
+  setup.dial = instant_dial(o.conn_kind == "socketpair");
   setup.events = driver;
   setup.config.target_outbound = 0;
   setup.config.retry_duration = std::chrono::nanoseconds{1};
@@ -204,7 +199,6 @@ int run_cycle(const options& o) {
   out.add("threads_during", threads_during);
   out.add("peak_rss_kb", peak_rss_kb());
   caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
   out.print();
   return 0;
 }

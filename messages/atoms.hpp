@@ -29,6 +29,8 @@ using peer_gone_atom = caf::atom_constant<caf::atom("peer_gone")>;
 using address_atom = caf::atom_constant<caf::atom("address")>;
 /// The earliest deadline for a dialer's answer passed.
 using dial_deadline_atom = caf::atom_constant<caf::atom("dial_dline")>;
+/// The result of a dial function, for request and attempt.
+using dialed_atom = caf::atom_constant<caf::atom("dialed")>;
 /// A timer of the handler fired.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
 /// An inbound connection reached the handler.

@@ -30,7 +30,7 @@ namespace connmgr {
 /// - `(stop) -> final counters`: answered only once every child actor is gone
 ///   and every connection the manager still owned is closed.
 /// Internal (from itself, listeners, connections and timers): `address`,
-/// `dial_deadline`, `inbound`, `slot_free`, `peer_gone`, `timer`.
+/// `dial_deadline`, `dialed` (a dial function's result), `inbound`, `slot_free`, `peer_gone`, `timer`.
 using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<start_atom>,
   caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
@@ -43,6 +43,8 @@ using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<address_atom, uint64_t, std::string>,
   caf::reacts_to<address_atom, uint64_t, caf::error>,
   caf::reacts_to<dial_deadline_atom>,
+  caf::reacts_to<dialed_atom, uint64_t, uint64_t, connection_ptr>,
+  caf::reacts_to<dialed_atom, uint64_t, uint64_t, caf::error>,
   caf::reacts_to<inbound_atom, uint32_t, connection_ptr>,
   caf::reacts_to<slot_free_atom, uint64_t>,
   caf::reacts_to<peer_gone_atom, uint64_t, connection_ptr, caf::error>,

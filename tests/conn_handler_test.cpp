@@ -452,3 +452,110 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(errc_of(log->failed[1].reason) == errc::duplicate_address);
   CHECK(log->failed[1].dial_time == caf::timespan{0});
 }
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "dial function: the handler dials through a plain function, "
+                  "retries its failures and stops without a dialer") {
+  auto calls = std::make_shared<std::vector<std::string>>();
+  auto made = std::make_shared<std::vector<connection_ptr>>();
+  auto fail_next = std::make_shared<bool>(true);
+  auto s = setup();
+  s.dialer = nullptr;
+  s.config.retry_duration = 2s;
+  s.dial = [=](const std::string& address,
+               caf::timespan timeout) -> caf::expected<connection_ptr> {
+    CHECK(timeout == 10s); // the configured dial_timeout
+    calls->push_back(address);
+    if (*fail_next) {
+      *fail_next = false;
+      return make_error(errc::refused, "connect " + address);
+    }
+    made->push_back(make_memory_connection(address));
+    return made->back();
+  };
+  spawn(s);
+  auto t0 = now();
+  auto id = connect("10.9.0.1:8333", true);
+  // The first call fails: failed event, retry after retry_duration.
+  REQUIRE(calls->size() == 1);
+  REQUIRE(log->failed.size() == 1);
+  CHECK(errc_of(log->failed[0].reason) == errc::refused);
+  REQUIRE(log->retries.size() == 1);
+  CHECK(log->retries[0].delay == 2s);
+  advance(2s - 1ms);
+  CHECK(calls->size() == 1);
+  advance(1ms);
+  REQUIRE(calls->size() == 2);
+  CHECK(now() - t0 == 2s);
+  REQUIRE(log->connected.size() == 1);
+  CHECK(log->connected[0].request.id == id);
+  CHECK(log->connected[0].conn == made->at(0));
+  CHECK(stats().outbound_established == 1);
+  // Stop needs no flush: nothing is ever in flight.
+  auto final_stats = stop();
+  CHECK(final_stats.dials_succeeded == 1);
+  CHECK(final_stats.dials_failed == 1);
+  REQUIRE(log->stopped.size() == 1);
+  CHECK(log->order.back() == "stopped");
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "dial function: a setup with both a dialer and a dial "
+                  "function is refused") {
+  auto s = setup();
+  s.dial = [](const std::string& address,
+              caf::timespan) -> caf::expected<connection_ptr> {
+    return make_memory_connection(address);
+  };
+  auto refused = spawn_conn_handler(sys, s);
+  REQUIRE(!refused);
+  CHECK(describe(refused.error())
+        == "invalid_config: dialer and dial both set, expected exactly one");
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "mute dialer: dials started at different instants each time "
+                  "out at their own dial_timeout plus 1 s; answered ones never "
+                  "do") {
+  net->set_policy(hold);
+  auto s = setup();
+  s.config.dial_timeout = 2s;
+  spawn(s);
+  auto a = connect("10.9.1.1:8333", false);
+  advance(500ms);
+  auto b = connect("10.9.1.2:8333", false);
+  advance(500ms);
+  auto c = connect("10.9.1.3:8333", false);
+  REQUIRE(net->dial_count() == 3);
+  // All three answered in time: past their deadlines nothing times out.
+  caf::anon_send(dialer, release_atom::value, true);
+  run();
+  REQUIRE(log->connected.size() == 3);
+  advance(4s, 100ms);
+  CHECK(log->failed.empty());
+  CHECK(net->cancel_count() == 0);
+  // New held dials: d at t, e at t + 700 ms.
+  net->set_policy(hold);
+  auto t = now();
+  auto d = connect("10.9.1.4:8333", false);
+  advance(700ms);
+  auto e = connect("10.9.1.5:8333", false);
+  advance(3s - 700ms - 1ms);
+  CHECK(log->failed.empty());
+  advance(1ms);
+  REQUIRE(log->failed.size() == 1);
+  CHECK(log->failed[0].request.id == d);
+  CHECK(now() - t == 3s);
+  CHECK(log->failed[0].dial_time == 3s);
+  advance(700ms - 1ms);
+  CHECK(log->failed.size() == 1);
+  advance(1ms);
+  REQUIRE(log->failed.size() == 2);
+  CHECK(log->failed[1].request.id == e);
+  CHECK(errc_of(log->failed[1].reason) == errc::timed_out);
+  // The dialer was told to give both up.
+  CHECK(net->cancel_count() == 2);
+  CHECK(request_of(a).state == conn_state::established);
+  CHECK(request_of(b).state == conn_state::established);
+  CHECK(request_of(c).state == conn_state::established);
+}
