@@ -291,7 +291,12 @@ struct node_state : node_effects {
 
   // -- status -------------------------------------------------------------------
 
+  /// Only when someone takes the reports: a pending delayed message keeps
+  /// the actor's memory until it fires, however long after the stop (the
+  /// swarm polls instead and sets the interval to an hour).
   void schedule_status() {
+    if (!parts.setup.on_status)
+      return;
     self->delayed_send(self, settings().status_interval, report_atom::value);
   }
 

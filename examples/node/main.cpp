@@ -149,7 +149,14 @@ int main(int argc, char** argv) {
     std::printf("\nswarm mode:\n  --swarm=N             run N nodes on loopback "
                 "in this process\n  --swarm-churn=D       kill and restart "
                 "nodes for duration D (default 8s)\n  --swarm-target=T      "
-                "automatic outbound connections per node\n");
+                "automatic outbound connections per node\n"
+                "\nsoak mode (a swarm, 12 nodes unless --swarm=N):\n"
+                "  --soak=D              churn for D with dials failing at "
+                "random; descriptors,\n"
+                "                        threads and resident memory must "
+                "stay flat\n"
+                "  --soak-warmup=W       churn before the steady state is "
+                "read (default D/5)\n");
     return 0;
   }
   caf::actor_system sys{cfg};

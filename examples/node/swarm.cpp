@@ -14,6 +14,7 @@
 #include "actors/node.hpp"
 #include "examples/node/output.hpp"
 #include "examples/node/signals.hpp"
+#include "examples/node/soak.hpp"
 #include "messages/error_code.hpp"
 #include "net/reactor.hpp"
 #include "net/resolver.hpp"
@@ -92,6 +93,8 @@ public:
       slots_.push_back(std::make_unique<slot>());
       slots_.back()->index = i;
     }
+    if (soaking())
+      dead_ = std::make_unique<refusing_ports>(4);
   }
 
   int run() {
@@ -111,16 +114,17 @@ public:
     if (ok)
       out_.line(fmt::format("every node holds its target after {:.2f} s",
                             mesh_time));
+    if (ok && soaking())
+      return soak();
     if (ok && opts_.churn.count() > 0) {
       out_.line(fmt::format("phase 2: killing and restarting random nodes for "
                             "{}",
                             to_string_duration(opts_.churn)));
-      churn();
+      churn(opts_.churn);
       if (interrupted_)
         return finish(0);
-      for (auto& s : slots_)
-        if (!s->n && !launch(*s))
-          return finish(1);
+      if (!launch_missing())
+        return finish(1);
       out_.line("phase 3: until every node holds its target again");
       auto t0 = elapsed();
       ok = settle(false);
@@ -138,11 +142,15 @@ public:
   }
 
 private:
+  bool soaking() const {
+    return opts_.soak.count() > 0;
+  }
+
   double elapsed() const {
     return std::chrono::duration<double>(clock_type::now() - started_).count();
   }
 
-  node_settings settings_for(const slot& s) const {
+  node_settings settings_for(const slot& s) {
     node_settings st;
     auto listen = net_address::parse(fmt::format("127.0.0.1:{}", s.port),
                                      true);
@@ -152,6 +160,11 @@ private:
       st.manager.target_outbound = target_;
       // Leaves every node enough peers it is not yet connected to.
       st.manager.max_inbound = std::max<uint32_t>(2 * target_, 1);
+      // Soak: two addresses that refuse, among those gossip brings.
+      if (dead_ && !dead_->addresses().empty())
+        for (int k = 0; k < 2; ++k)
+          st.peers.push_back(dead_->addresses()[pick(dead_->addresses().size())]
+                               .to_string());
     } else {
       st.manager.target_outbound = 0;
     }
@@ -200,10 +213,23 @@ private:
     return true;
   }
 
-  /// Starts `s` again on its port and says so.
+  /// A random index below `n` (> 0).
+  size_t pick(size_t n) {
+    return std::uniform_int_distribution<size_t>{0, n - 1}(rng_);
+  }
+
+  /// Starts every node that is down; false when one cannot start.
+  bool launch_missing() {
+    for (auto& s : slots_)
+      if (!s->n && !launch(*s))
+        return false;
+    return true;
+  }
+
+  /// Starts `s` again on its port and says so (in soak mode only counts it).
   void restart(slot& s) {
     ++s.restarts;
-    if (launch(s))
+    if (launch(s) && !soaking())
       out_.line(fmt::format("  {:6.2f} s  restarted node {} on 127.0.0.1:{}",
                             elapsed(), s.index, s.port));
   }
@@ -254,6 +280,7 @@ private:
         return true;
       if (now >= deadline)
         return false;
+      sample();
       if (signals_.wait_for(100ms) != 0) {
         interrupted_ = true;
         return false;
@@ -261,8 +288,12 @@ private:
     }
   }
 
-  void churn() {
-    auto until = clock_type::now() + opts_.churn;
+  /// Kills and restarts random nodes for `length`; every node is up again
+  /// at the end (unless interrupted). In soak mode a killed node stays down
+  /// for a random 0.5..3 s (so dials to it fail meanwhile), and only a
+  /// progress line every 5 s is printed.
+  void churn(caf::timespan length) {
+    auto until = clock_type::now() + length;
     struct pending_restart {
       slot* s;
       clock_type::time_point at;
@@ -270,7 +301,6 @@ private:
     std::vector<pending_restart> down;
     auto max_down = std::max<size_t>(1, slots_.size() / 4);
     auto next_kill = clock_type::now();
-    std::uniform_int_distribution<size_t> pick(0, slots_.size() - 1);
     while (clock_type::now() < until) {
       auto now = clock_type::now();
       for (auto i = down.begin(); i != down.end();) {
@@ -284,16 +314,26 @@ private:
       if (now >= next_kill && down.size() < max_down) {
         // The seed goes first, so every node's permanent connection to it
         // shows its backoff; then random nodes.
-        auto& victim = *slots_[kills_++ == 0 ? 0 : pick(rng_)];
+        auto& victim = *slots_[kills_++ == 0 ? 0 : pick(slots_.size())];
         if (victim.n) {
           kill(victim);
-          out_.line(fmt::format("  {:6.2f} s  killed node {}{}", elapsed(),
-                                victim.index,
-                                victim.index == 0 ? " (the seed)" : ""));
-          down.push_back({&victim, now + 1500ms});
+          if (!soaking())
+            out_.line(fmt::format("  {:6.2f} s  killed node {}{}", elapsed(),
+                                  victim.index,
+                                  victim.index == 0 ? " (the seed)" : ""));
+          auto delay = soaking() ? std::chrono::milliseconds{500 + pick(2501)}
+                                 : 1500ms;
+          down.push_back({&victim, now + delay});
         }
         next_kill = now + 700ms;
       }
+      if (soaking() && sample())
+        out_.line(fmt::format("  {:6.2f} s  churning: {} kills, {} retries, "
+                              "{} failed dials; {} descriptors, {} threads, "
+                              "{} KiB resident",
+                              elapsed(), kills_, total(&slot::retries),
+                              total(&slot::failures), last_usage_.descriptors,
+                              last_usage_.threads, last_usage_.rss_kib));
       if (signals_.wait_for(50ms) != 0) {
         interrupted_ = true;
         break;
@@ -305,6 +345,102 @@ private:
       else
         restart(*d.s);
     }
+  }
+
+  /// In soak mode, reads the resources once a second (for their maximum);
+  /// true on every fifth reading (a progress line is due).
+  bool sample() {
+    auto now = clock_type::now();
+    if (!soaking() || now < next_sample_)
+      return false;
+    next_sample_ = now + 1s;
+    last_usage_ = read_resource_usage();
+    max_usage_ = max_of(max_usage_, last_usage_);
+    return ++samples_ % 5 == 0;
+  }
+
+  /// Waits until every node holds its target, every connection is ready and
+  /// no dial is in flight (the only state in which two readings compare),
+  /// then reads the resources. Nothing when that does not happen within the
+  /// settle timeout, or on a signal.
+  std::optional<resource_usage> checkpoint() {
+    if (!settle(false))
+      return std::nullopt;
+    auto deadline = clock_type::now() + opts_.settle_timeout;
+    while (clock_type::now() < deadline) {
+      auto quiet = std::all_of(slots_.begin(), slots_.end(), [this](auto& s) {
+        return node_at_target(*s) && s->last.pending_dials == 0
+               && s->last.peers_ready == s->last.outbound + s->last.inbound;
+      });
+      if (quiet) {
+        auto usage = read_resource_usage();
+        max_usage_ = max_of(max_usage_, usage);
+        return usage;
+      }
+      if (signals_.wait_for(100ms) != 0) {
+        interrupted_ = true;
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// Soak mode, after phase 1: churn for `soak` in rounds, each ending in a
+  /// checkpoint; the first is the steady state, the last the end.
+  int soak() {
+    auto round = opts_.soak_warmup ? *opts_.soak_warmup : opts_.soak / 5;
+    out_.line(fmt::format(
+      "soak: churning for {} in rounds of {} (the first is the warm-up); "
+      "restarts are delayed 0.5..3 s and every node knows 2 of {} ports that "
+      "refuse; after each round every node holds its target again and the "
+      "process's resources are read",
+      to_string_duration(opts_.soak), to_string_duration(round),
+      dead_->addresses().size()));
+    std::optional<resource_usage> steady;
+    resource_usage end;
+    caf::timespan churned{0};
+    for (int k = 1; churned < opts_.soak; ++k) {
+      auto length = std::min(round, opts_.soak - churned);
+      churn(length);
+      churned += length;
+      if (interrupted_)
+        return finish(0);
+      if (!launch_missing())
+        return finish(1);
+      auto t0 = elapsed();
+      auto usage = checkpoint();
+      if (interrupted_)
+        return finish(0);
+      if (!usage) {
+        out_.line(fmt::format("checkpoint {}: not every node settled within "
+                              "{}",
+                              k, to_string_duration(opts_.settle_timeout)));
+        return finish(1);
+      }
+      uint64_t links = 0;
+      for (auto& s : slots_)
+        links += s->last.outbound;
+      out_.line(fmt::format("checkpoint {} after {} of churn (settled in "
+                            "{:.2f} s, {} connections): {} descriptors, {} "
+                            "threads, {} KiB resident{}",
+                            k, to_string_duration(churned), elapsed() - t0,
+                            links, usage->descriptors, usage->threads,
+                            usage->rss_kib,
+                            steady ? "" : " = the steady state"));
+      if (!steady)
+        steady = usage;
+      end = *usage;
+    }
+    auto status = finish(0);
+    auto rows = judge(*steady, end, max_usage_);
+    out_.line("");
+    for (auto& l : format_table(rows))
+      out_.line(l);
+    auto flat = std::all_of(rows.begin(), rows.end(),
+                            [](auto& r) { return r.flat(); });
+    out_.line(flat ? "soak: every resource is flat"
+                   : "soak: NOT flat (see GREW above)");
+    return flat ? status : 1;
   }
 
   uint64_t total(std::atomic<uint64_t> slot::*field) const {
@@ -371,6 +507,12 @@ private:
   clock_type::time_point started_;
   bool interrupted_ = false;
   size_t kills_ = 0;
+  // Soak mode only.
+  std::unique_ptr<refusing_ports> dead_;
+  clock_type::time_point next_sample_;
+  uint64_t samples_ = 0;
+  resource_usage last_usage_;
+  resource_usage max_usage_;
 };
 
 } // namespace
@@ -379,6 +521,7 @@ caf::expected<swarm_options>
 take_swarm_options(std::vector<std::string>& args) {
   swarm_options opts;
   bool any_flag = false;
+  bool churn_flag = false;
   std::vector<std::string> rest;
   for (auto& arg : args) {
     auto eq = arg.find('=');
@@ -395,6 +538,7 @@ take_swarm_options(std::vector<std::string>& args) {
         return std::move(d.error());
       opts.churn = *d;
       any_flag = true;
+      churn_flag = true;
     } else if (arg == "--swarm-events") {
       opts.events = true;
       any_flag = true;
@@ -404,6 +548,16 @@ take_swarm_options(std::vector<std::string>& args) {
         return std::move(n.error());
       opts.target = static_cast<uint32_t>(*n);
       any_flag = true;
+    } else if (flag == "--soak" || flag == "--soak-warmup") {
+      auto d = read_duration(flag, value);
+      if (!d)
+        return std::move(d.error());
+      if (d->count() == 0)
+        return bad_flag(flag, value, "expected a duration > 0");
+      if (flag == "--soak")
+        opts.soak = *d;
+      else
+        opts.soak_warmup = *d;
     } else if (flag == "--swarm-timeout") {
       auto d = read_duration(flag, value);
       if (!d)
@@ -416,10 +570,21 @@ take_swarm_options(std::vector<std::string>& args) {
       rest.push_back(arg);
     }
   }
+  if (opts.soak_warmup && opts.soak.count() == 0)
+    return make_error(errc::invalid_config, "--soak-warmup needs --soak=D");
+  if (opts.soak_warmup && *opts.soak_warmup >= opts.soak)
+    return bad_flag("--soak-warmup", to_string_duration(*opts.soak_warmup),
+                    "expected less than --soak");
+  if (churn_flag && opts.soak.count() > 0)
+    return make_error(errc::invalid_config,
+                      "--swarm-churn does not apply to --soak (the soak churns "
+                      "for its whole duration)");
+  if (opts.soak.count() > 0 && opts.nodes == 0)
+    opts.nodes = 12;
   if (any_flag && opts.nodes == 0)
     return make_error(errc::invalid_config,
                       "--swarm-churn, --swarm-target, --swarm-timeout and "
-                      "--swarm-events need --swarm=N");
+                      "--swarm-events need --swarm=N or --soak=D");
   args = std::move(rest);
   return opts;
 }

@@ -28,12 +28,22 @@ struct swarm_options {
   caf::timespan settle_timeout = std::chrono::seconds{30};
   /// Print every node's events too, prefixed with the node's index.
   bool events = false;
+  /// Soak mode: how long to churn in all (0: not in soak mode). Dials also
+  /// fail at random (nodes know ports that refuse, restarts are delayed at
+  /// random), and the process's descriptors, threads and resident memory
+  /// must stay flat.
+  caf::timespan soak{0};
+  /// Churn before the steady state is measured, and the length of every
+  /// later round; unset means a fifth of `soak`.
+  std::optional<caf::timespan> soak_warmup;
 };
 
 /// Takes `--swarm=N`, `--swarm-churn=DURATION`, `--swarm-target=T`,
-/// `--swarm-timeout=DURATION` and `--swarm-events` out of `args` (leaving everything else for
+/// `--swarm-timeout=DURATION`, `--swarm-events`, `--soak=DURATION` and
+/// `--soak-warmup=DURATION` out of `args` (leaving everything else for
 /// CAF). Fails with `errc::invalid_config` naming the flag, its value and
-/// what was expected; a swarm flag without `--swarm` is an error too.
+/// what was expected; a swarm flag without `--swarm` or `--soak` is an error
+/// too. `--soak` alone runs 12 nodes.
 caf::expected<swarm_options> take_swarm_options(std::vector<std::string>& args);
 
 /// Runs the swarm: N nodes on 127.0.0.1, node 0 a seed that only accepts,
@@ -43,6 +53,14 @@ caf::expected<swarm_options> take_swarm_options(std::vector<std::string>& args);
 /// held again, and prints a summary table. Returns the exit status: 0 when
 /// both phases reached every target, 1 otherwise; SIGINT/SIGTERM end it
 /// early (with the summary, status 0).
+///
+/// In soak mode the churn runs for `soak` in rounds (the warm-up, then
+/// rounds of the same length); after each round every node is up again and
+/// holds its target with no dial in flight, and the process's resources are
+/// read (a checkpoint). The first checkpoint is the steady state, the last
+/// one the end; resources are also sampled every second for their maximum.
+/// Prints a table (resource, steady, end, max, verdict) and returns 1 when
+/// any resource is not flat (see `judge`).
 int run_swarm(caf::actor_system& sys, const swarm_options& opts,
               stop_signals& signals);
 

@@ -1,0 +1,805 @@
+#pragma once
+
+// Support for the fault tests (tests/fault/): real connmgr-node processes
+// (tests/node/process.hpp), optionally started through a wrapper (`prlimit`
+// for a low descriptor limit, `ip netns exec` for a network namespace), and
+// everything a test needs to inject faults and to prove nothing leaked:
+//
+// - `node_proc`: one node with JSON logs, its events and their `ts`;
+// - `fd_view` / `settle_fds`: the node's descriptors read from /proc/<pid>/fd,
+//   its TCP sockets classified through /proc/<pid>/net/tcp{,6} (listening,
+//   established, anything else such as CLOSE_WAIT);
+// - `rss_kib`, `hwm_kib`, `cpu_ms`: the node's memory and CPU from /proc;
+// - `misbehaving_server`: an in-test TCP server on 127.0.0.1 that accepts and
+//   then either never speaks (a slow peer) or resets (close with SO_LINGER 0);
+// - `netns_pair` and `nft_blackhole`: a veth-linked pair of network
+//   namespaces and an nftables drop-everything table inside one, both
+//   removed by their destructors (and stale ones of dead runs at start).
+//
+// No traffic leaves the loopback interface or the namespaces made here.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/node/json_check.hpp"
+#include "tests/node/process.hpp"
+
+namespace connmgr::fault {
+
+using namespace connmgr::e2e;
+
+/// How long "eventually" may take on a loaded 2-core machine.
+constexpr auto eventually = 30s;
+
+/// How long a node may take to exit after SIGTERM.
+constexpr auto exit_timeout = 30s;
+
+/// Slack on top of a configured delay for a loaded machine (upper bounds).
+constexpr int64_t late_ms = 1500;
+
+/// Slack below a configured delay (timer granularity and clock reads).
+constexpr int64_t early_ms = 50;
+
+// -- configuration ---------------------------------------------------------------
+
+/// `--connmgr.KEY=VALUE`.
+inline std::string opt(const std::string& key, const std::string& value) {
+  return "--connmgr." + key + "=" + value;
+}
+
+/// A CAF list of quoted strings: ["a", "b"].
+inline std::string list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (auto& x : items) {
+    if (out.size() > 1)
+      out += ", ";
+    out += "\"" + x + "\"";
+  }
+  return out + "]";
+}
+
+inline std::string loopback(uint16_t port) {
+  return "127.0.0.1:" + std::to_string(port);
+}
+
+/// Milliseconds since the Unix epoch: the clock of the nodes' `ts`.
+inline int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Runs `cmd` through the shell (with the sbin directories on the PATH,
+/// where `ip` and `nft` live); returns its stdout (stderr too with `2>&1` in
+/// `cmd`) and its exit status (-1 when it did not exit).
+inline std::pair<std::string, int> run_command(const std::string& cmd) {
+  std::string out;
+  auto full = "PATH=\"$PATH:/usr/sbin:/sbin:/usr/bin:/bin\"; " + cmd;
+  auto* f = ::popen(full.c_str(), "r");
+  if (f == nullptr)
+    return {out, -1};
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    out.append(buf, n);
+  auto status = ::pclose(f);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+/// The full path of system tool `name` (ip, nft, prlimit), looked up in
+/// the usual directories; `name` itself when none has it.
+inline std::string tool(const std::string& name) {
+  for (auto dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"}) {
+    auto path = dir + name;
+    if (::access(path.c_str(), X_OK) == 0)
+      return path;
+  }
+  return name;
+}
+
+// -- nodes -----------------------------------------------------------------------
+
+/// One connmgr-node with JSON output. `wrapper` (e.g. `{"/usr/bin/prlimit",
+/// "--nofile=64:64", "--"}` or `{"/usr/sbin/ip", "netns", "exec", "ns"}`;
+/// the program by its full path)
+/// runs before it; each of those execs the node in its own process, so
+/// `pid()` is the node's.
+class node_proc : public process {
+public:
+  explicit node_proc(std::vector<std::string> args,
+                     std::vector<std::string> wrapper = {})
+    : process(wrapper.empty() ? node_binary() : wrapper.front(),
+              argv_of(std::move(args), wrapper)) {
+    // nop
+  }
+
+  /// Waits for "started" and, when `listens`, for the first "listening"
+  /// line: reads the node id and the bound address.
+  void boot(bool listens = true) {
+    REQUIRE_MESSAGE(ok(), error());
+    auto started = wait_for(event_is("started"), eventually);
+    REQUIRE_MESSAGE(started, "no started line\n" << tail());
+    id = json_get(*started, "peer_node").value_or("");
+    REQUIRE_MESSAGE(id.size() == 16, *started);
+    if (!listens)
+      return;
+    auto listening = wait_for(event_is("listening"), eventually);
+    REQUIRE_MESSAGE(listening, "no listening line\n" << tail());
+    listening_line = *listening;
+    addr = json_get(*listening, "addr").value_or("");
+    auto colon = addr.rfind(':');
+    REQUIRE_MESSAGE(colon != std::string::npos, *listening);
+    port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
+    REQUIRE(port != 0);
+  }
+
+  /// Every line so far that is event `name` (optionally with `fields`).
+  std::vector<std::string>
+  events(const std::string& name,
+         std::vector<std::pair<std::string, std::string>> fields = {}) const {
+    auto pred = event_with(name, std::move(fields));
+    std::vector<std::string> out;
+    for (auto& l : texts())
+      if (pred(l))
+        out.push_back(l);
+    return out;
+  }
+
+  std::string id;
+  std::string addr;
+  uint16_t port = 0;
+  std::string listening_line;
+
+private:
+  static std::vector<std::string>
+  argv_of(std::vector<std::string> args,
+          const std::vector<std::string>& wrapper) {
+    std::vector<std::string> out;
+    if (!wrapper.empty()) {
+      out.assign(wrapper.begin() + 1, wrapper.end());
+      out.push_back(node_binary());
+    }
+    out.push_back(opt("log-format", "json"));
+    for (auto& a : args)
+      out.push_back(std::move(a));
+    return out;
+  }
+};
+
+/// The integer member `key` of `line` (fails the test when missing).
+inline int64_t int_of(const std::string& line, const std::string& key) {
+  auto v = json_int(line, key);
+  REQUIRE_MESSAGE(v, "no integer \"" << key << "\" in " << line);
+  return *v;
+}
+
+/// Waits for an event; fails the test with the node's tail when it does not
+/// come.
+inline std::string
+expect_event(node_proc& p, const std::string& name,
+             std::vector<std::pair<std::string, std::string>> fields = {},
+             clock_type::duration timeout = eventually) {
+  auto line = p.wait_for(event_with(name, fields), timeout);
+  std::string what = name;
+  for (auto& [k, v] : fields)
+    what += " " + k + "=" + v;
+  REQUIRE_MESSAGE(line, "no \"" << what << "\" event\n" << p.tail(30));
+  return *line;
+}
+
+/// SIGTERM (unless sent already), then: exit status 0 (the node also checks
+/// at exit that every descriptor it opened is closed again, else it exits
+/// 1), nothing on stderr, "stopped" the last line, and every line of its
+/// output one well-formed flat JSON object starting with "event" and "ts"
+/// (however many the faults made it write).
+inline void stop_ok(process& p) {
+  p.signal(SIGTERM);
+  auto status = p.wait_exit(exit_timeout);
+  REQUIRE_MESSAGE(status, "no exit within 30 s of SIGTERM\n" << p.tail());
+  CHECK_MESSAGE(*status == 0, p.tail());
+  CHECK_MESSAGE(p.err_lines().empty(), p.tail());
+  auto lines = p.texts();
+  REQUIRE_MESSAGE(!lines.empty(), p.tail());
+  CHECK_MESSAGE(json_event(lines.back()) == "stopped", p.tail());
+  std::string bad;
+  size_t bad_count = 0;
+  for (auto& l : lines) {
+    auto obj = connmgr::test::parse_flat_object(l);
+    if (obj && obj->size() >= 2 && (*obj)[0].key == "event"
+        && (*obj)[1].key == "ts")
+      continue;
+    if (bad_count++ == 0)
+      bad = l;
+  }
+  CHECK_MESSAGE(bad_count == 0, bad_count << " malformed lines of "
+                                          << lines.size() << ", e.g. " << bad);
+}
+
+// -- /proc -----------------------------------------------------------------------
+
+/// One TCP socket of a process, from /proc/<pid>/net/tcp{,6}.
+struct tcp_entry {
+  std::string local;
+  std::string remote;
+  /// "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ...
+  std::string state;
+};
+
+inline std::string tcp_state_name(unsigned st) {
+  static const char* names[] = {"?",          "ESTABLISHED", "SYN_SENT",
+                                "SYN_RECV",   "FIN_WAIT1",   "FIN_WAIT2",
+                                "TIME_WAIT",  "CLOSE",       "CLOSE_WAIT",
+                                "LAST_ACK",   "LISTEN",      "CLOSING",
+                                "NEW_SYN_RECV"};
+  return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+/// "0100007F:1F90" (or the 32-hex-digit IPv6 form) as "127.0.0.1:8080".
+inline std::string proc_address(const std::string& hex) {
+  auto colon = hex.find(':');
+  if (colon == std::string::npos)
+    return hex;
+  auto host = hex.substr(0, colon);
+  auto port = std::stoul(hex.substr(colon + 1), nullptr, 16);
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (host.size() == 8) {
+    in_addr a{};
+    a.s_addr = static_cast<uint32_t>(std::stoul(host, nullptr, 16));
+    ::inet_ntop(AF_INET, &a, text, sizeof(text));
+    return std::string{text} + ":" + std::to_string(port);
+  }
+  if (host.size() == 32) {
+    in6_addr a{};
+    for (int w = 0; w < 4; ++w) {
+      auto word = static_cast<uint32_t>(
+        std::stoul(host.substr(static_cast<size_t>(w) * 8, 8), nullptr, 16));
+      std::memcpy(a.s6_addr + w * 4, &word, 4);
+    }
+    ::inet_ntop(AF_INET6, &a, text, sizeof(text));
+    return "[" + std::string{text} + "]:" + std::to_string(port);
+  }
+  return hex;
+}
+
+/// Every TCP socket of `pid`'s network namespace, by inode.
+inline std::map<uint64_t, tcp_entry> tcp_table(pid_t pid) {
+  std::map<uint64_t, tcp_entry> out;
+  for (auto file : {"tcp", "tcp6"}) {
+    std::ifstream in{"/proc/" + std::to_string(pid) + "/net/" + file};
+    std::string line;
+    std::getline(in, line); // header
+    while (std::getline(in, line)) {
+      std::istringstream fields{line};
+      std::string sl, local, remote, st, queues, timer, retr, uid, timeout;
+      uint64_t inode = 0;
+      fields >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid
+        >> timeout >> inode;
+      if (!fields || inode == 0)
+        continue;
+      out[inode] = tcp_entry{proc_address(local), proc_address(remote),
+                             tcp_state_name(static_cast<unsigned>(
+                               std::stoul(st, nullptr, 16)))};
+    }
+  }
+  return out;
+}
+
+/// The descriptors of a process, classified.
+struct fd_view {
+  bool ok = false;
+  size_t total = 0;
+  /// Listening TCP sockets.
+  size_t listening = 0;
+  /// Established TCP connections, as "local -> remote".
+  std::vector<std::string> established;
+  /// TCP sockets in any other state ("CLOSE_WAIT local -> remote", ...),
+  /// including ones not (yet) in the table, such as a fresh dial socket.
+  std::vector<std::string> other_tcp;
+  /// Everything that is not a TCP socket (pipes, epoll, eventfd, files).
+  size_t non_tcp = 0;
+  /// What those are ("0 -> /dev/null", "3 -> anon_inode:[eventpoll]", ...).
+  std::vector<std::string> non_tcp_names;
+  /// Every descriptor number.
+  std::vector<int> numbers;
+
+  /// How many descriptors are numbered `limit` or above (inherited ones
+  /// an RLIMIT_NOFILE of `limit` does not count against new ones).
+  size_t at_or_above(int limit) const {
+    return static_cast<size_t>(std::count_if(
+      numbers.begin(), numbers.end(), [limit](int n) { return n >= limit; }));
+  }
+
+  /// One line: the counts only.
+  std::string summary() const {
+    return std::to_string(total) + " fds: " + std::to_string(listening)
+           + " listening, " + std::to_string(established.size())
+           + " established, " + std::to_string(other_tcp.size())
+           + " other tcp, " + std::to_string(non_tcp) + " other";
+  }
+
+  std::string to_string() const {
+    std::string out = std::to_string(total) + " fds: "
+                      + std::to_string(listening) + " listening, "
+                      + std::to_string(established.size()) + " established, "
+                      + std::to_string(other_tcp.size()) + " other tcp, "
+                      + std::to_string(non_tcp) + " other";
+    for (auto& e : established)
+      out += "\n    ESTABLISHED " + e;
+    for (auto& e : other_tcp)
+      out += "\n    " + e;
+    out += "\n    other:";
+    for (auto& e : non_tcp_names)
+      out += " [" + e + "]";
+    return out;
+  }
+};
+
+/// The descriptors a node holds whatever its connections: everything but
+/// its TCP connections (stdio, epoll, eventfd, listening sockets).
+inline size_t fixed_fds(const fd_view& v) {
+  return v.non_tcp + v.listening;
+}
+
+/// Reads /proc/<pid>/fd and classifies each descriptor.
+inline fd_view fds_of(pid_t pid) {
+  fd_view v;
+  auto dir_name = "/proc/" + std::to_string(pid) + "/fd";
+  auto* dir = ::opendir(dir_name.c_str());
+  if (dir == nullptr)
+    return v;
+  auto table = tcp_table(pid);
+  while (auto* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.')
+      continue;
+    char target[256] = {};
+    auto path = dir_name + "/" + entry->d_name;
+    auto n = ::readlink(path.c_str(), target, sizeof(target) - 1);
+    if (n < 0)
+      continue; // closed meanwhile
+    ++v.total;
+    v.numbers.push_back(std::atoi(entry->d_name));
+    std::string t{target, static_cast<size_t>(n)};
+    uint64_t inode = 0;
+    if (std::sscanf(t.c_str(), "socket:[%lu]", &inode) != 1) {
+      ++v.non_tcp;
+      v.non_tcp_names.push_back(std::string{entry->d_name} + " -> " + t);
+      continue;
+    }
+    auto i = table.find(inode);
+    if (i == table.end()) {
+      // Not (or not yet) a TCP socket of the table: a unix socket or a
+      // socket created a moment ago; listed so a test sees it.
+      v.other_tcp.push_back(t);
+      continue;
+    }
+    auto& e = i->second;
+    if (e.state == "LISTEN")
+      ++v.listening;
+    else if (e.state == "ESTABLISHED")
+      v.established.push_back(e.local + " -> " + e.remote);
+    else
+      v.other_tcp.push_back(e.state + " " + e.local + " -> " + e.remote);
+  }
+  ::closedir(dir);
+  v.ok = true;
+  return v;
+}
+
+/// Polls the node's descriptors until they match `pred` for three reads in a
+/// row (so a dial or close in progress does not decide), or `timeout`
+/// passes; returns the last view either way.
+template <class Pred>
+fd_view settle_fds(pid_t pid, Pred pred, clock_type::duration timeout = 15s) {
+  auto deadline = clock_type::now() + timeout;
+  int good = 0;
+  fd_view v;
+  for (;;) {
+    v = fds_of(pid);
+    good = v.ok && pred(v) ? good + 1 : 0;
+    if (good >= 3 || clock_type::now() >= deadline)
+      return v;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+/// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM); 0 if unreadable.
+inline uint64_t status_kib(pid_t pid, const std::string& field) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0)
+      return std::stoull(line.substr(field.size() + 1));
+  return 0;
+}
+
+inline uint64_t rss_kib(pid_t pid) {
+  return status_kib(pid, "VmRSS");
+}
+
+inline uint64_t hwm_kib(pid_t pid) {
+  return status_kib(pid, "VmHWM");
+}
+
+/// User plus system CPU time of `pid`, in milliseconds.
+inline int64_t cpu_ms(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text;
+  std::getline(in, text);
+  auto close_paren = text.rfind(')');
+  if (close_paren == std::string::npos)
+    return 0;
+  std::istringstream rest{text.substr(close_paren + 2)};
+  std::string field;
+  // Fields 3.. of stat(5); utime and stime are fields 14 and 15.
+  int64_t utime = 0;
+  int64_t stime = 0;
+  for (int k = 3; k <= 15 && rest >> field; ++k) {
+    if (k == 14)
+      utime = std::stoll(field);
+    if (k == 15)
+      stime = std::stoll(field);
+  }
+  auto hz = ::sysconf(_SC_CLK_TCK);
+  return (utime + stime) * 1000 / (hz > 0 ? hz : 100);
+}
+
+// -- in-test peers ---------------------------------------------------------------
+
+/// A TCP server on 127.0.0.1 (port 0 or a given one) that misbehaves:
+/// `silent` accepts and never sends a byte (and notices when the other end
+/// closes), `reset` accepts and at once closes with SO_LINGER 0, so the
+/// other end gets an RST. Runs on its own thread; the destructor (or
+/// `shut()`) closes everything it holds, which resets held connections.
+class misbehaving_server {
+public:
+  enum class mode { silent, reset };
+
+  explicit misbehaving_server(mode m, uint16_t port = 0) : mode_(m) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int on = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(port);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0
+        || ::listen(fd_, 128) != 0) {
+      if (fd_ >= 0)
+        ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    socklen_t len = sizeof(sa);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin_port);
+    thread_ = std::thread{[this] { loop(); }};
+  }
+
+  misbehaving_server(const misbehaving_server&) = delete;
+  misbehaving_server& operator=(const misbehaving_server&) = delete;
+
+  ~misbehaving_server() {
+    shut();
+  }
+
+  /// Stops accepting and closes every connection held (with an RST).
+  void shut() {
+    stop_ = true;
+    if (thread_.joinable())
+      thread_.join();
+  }
+
+  bool ok() const {
+    return port_ != 0;
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  std::string addr() const {
+    return loopback(port_);
+  }
+
+  /// Connections accepted so far.
+  size_t accepted() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return accepted_at_.size();
+  }
+
+  /// For each connection a silent server accepted: how long the other end
+  /// kept it before closing it (nothing while still open), in ms.
+  std::vector<std::optional<int64_t>> held_ms() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::vector<std::optional<int64_t>> out;
+    for (size_t i = 0; i < accepted_at_.size(); ++i) {
+      if (i < closed_at_.size() && closed_at_[i])
+        out.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        *closed_at_[i] - accepted_at_[i])
+                        .count());
+      else
+        out.push_back(std::nullopt);
+    }
+    return out;
+  }
+
+private:
+  void loop() {
+    std::vector<std::pair<int, size_t>> held; // fd, index
+    while (!stop_) {
+      std::vector<pollfd> fds;
+      fds.push_back({fd_, POLLIN, 0});
+      for (auto& h : held)
+        fds.push_back({h.first, POLLIN, 0});
+      ::poll(fds.data(), fds.size(), 20);
+      if (fds[0].revents & POLLIN) {
+        for (;;) {
+          int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          if (c < 0)
+            break;
+          size_t index = 0;
+          {
+            std::lock_guard<std::mutex> guard{mtx_};
+            index = accepted_at_.size();
+            accepted_at_.push_back(clock_type::now());
+            closed_at_.emplace_back();
+          }
+          if (mode_ == mode::reset) {
+            linger lg{1, 0};
+            ::setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            ::close(c);
+          } else {
+            held.emplace_back(c, index);
+          }
+        }
+      }
+      for (size_t k = 1; k < fds.size(); ++k) {
+        if (fds[k].revents == 0)
+          continue;
+        char buf[4096];
+        auto n = ::read(fds[k].fd, buf, sizeof(buf));
+        if (n > 0 || (n < 0 && errno == EAGAIN))
+          continue; // whatever it says, we never answer
+        std::lock_guard<std::mutex> guard{mtx_};
+        for (auto& h : held)
+          if (h.first == fds[k].fd) {
+            closed_at_[h.second] = clock_type::now();
+            ::close(h.first);
+            h.first = -1;
+          }
+      }
+      held.erase(std::remove_if(held.begin(), held.end(),
+                                [](auto& h) { return h.first < 0; }),
+                 held.end());
+    }
+    for (auto& h : held) {
+      linger lg{1, 0};
+      ::setsockopt(h.first, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+      ::close(h.first);
+    }
+    ::close(fd_);
+  }
+
+  mode mode_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  mutable std::mutex mtx_;
+  std::vector<clock_type::time_point> accepted_at_;
+  std::vector<std::optional<clock_type::time_point>> closed_at_;
+};
+
+// -- network namespaces ----------------------------------------------------------
+
+/// Why namespaces or nftables cannot be used here; empty when they can.
+inline std::string netns_unavailable() {
+  if (::geteuid() != 0)
+    return "not root";
+  if (run_command("command -v ip >/dev/null 2>&1").second != 0)
+    return "no `ip` (Debian package iproute2)";
+  if (run_command("command -v nft >/dev/null 2>&1").second != 0)
+    return "no `nft` (Debian package nftables)";
+  auto probe = "cmfault-" + std::to_string(::getpid()) + "-probe";
+  auto [out, rc] = run_command("ip netns add " + probe + " 2>&1");
+  if (rc != 0)
+    return "`ip netns add` fails: " + out;
+  auto [nout, nrc] = run_command("ip netns exec " + probe
+                                 + " nft list tables 2>&1");
+  run_command("ip netns del " + probe + " 2>&1");
+  if (nrc != 0)
+    return "`nft` fails inside a namespace: " + nout;
+  return {};
+}
+
+/// Whether process `pid` still exists.
+inline bool alive(long pid) {
+  return pid > 0
+         && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+/// Deletes namespaces named cmfault-<pid>-... and veth links named
+/// cmf<pid>a/b whose test runner is gone (a run killed before its
+/// destructors ran).
+inline void remove_stale_namespaces() {
+  auto [out, rc] = run_command("ip netns list 2>/dev/null");
+  if (rc == 0) {
+    std::istringstream in{out};
+    std::string line;
+    while (std::getline(in, line)) {
+      auto name = line.substr(0, line.find(' '));
+      if (name.rfind("cmfault-", 0) != 0)
+        continue;
+      auto rest = name.substr(8);
+      if (!alive(std::atol(rest.substr(0, rest.find('-')).c_str())))
+        run_command("ip netns del " + name + " 2>&1");
+    }
+  }
+  auto [links, lrc] = run_command("ip -o link show 2>/dev/null");
+  if (lrc != 0)
+    return;
+  std::istringstream in{links};
+  std::string line;
+  while (std::getline(in, line)) {
+    // "12: cmf1234a@cmf1234b: <...>"
+    auto start = line.find(": ");
+    if (start == std::string::npos)
+      continue;
+    auto name = line.substr(start + 2);
+    name = name.substr(0, name.find_first_of("@:"));
+    if (name.size() < 5 || name.rfind("cmf", 0) != 0
+        || (name.back() != 'a' && name.back() != 'b'))
+      continue;
+    auto digits = name.substr(3, name.size() - 4);
+    if (digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    if (!alive(std::atol(digits.c_str())))
+      run_command("ip link del " + name + " 2>&1");
+  }
+}
+
+/// Two network namespaces joined by a veth pair: `a` holds 10.201.0.1/30,
+/// `b` 10.201.0.2/30 (both with loopback up). These addresses exist only
+/// inside the two namespaces. The destructor deletes both namespaces, which
+/// removes the veth pair and any nftables table inside them.
+class netns_pair {
+public:
+  netns_pair() {
+    remove_stale_namespaces();
+    auto tag = std::to_string(::getpid());
+    a = "cmfault-" + tag + "-a";
+    b = "cmfault-" + tag + "-b";
+    va_ = "cmf" + tag + "a";
+    auto& va = va_;
+    auto vb = "cmf" + tag + "b";
+    std::vector<std::string> steps{
+      "ip netns add " + a,
+      "ip netns add " + b,
+      "ip link add " + va + " type veth peer name " + vb,
+      "ip link set " + va + " netns " + a,
+      "ip link set " + vb + " netns " + b,
+      "ip -n " + a + " addr add " + addr_a + "/30 dev " + va,
+      "ip -n " + b + " addr add " + addr_b + "/30 dev " + vb,
+      "ip -n " + a + " link set lo up",
+      "ip -n " + b + " link set lo up",
+      "ip -n " + a + " link set " + va + " up",
+      "ip -n " + b + " link set " + vb + " up",
+    };
+    for (auto& s : steps) {
+      auto [out, rc] = run_command(s + " 2>&1");
+      if (rc != 0) {
+        error = s + ": " + out;
+        return;
+      }
+    }
+    made_ = true;
+  }
+
+  ~netns_pair() {
+    run_command("ip netns del " + a + " 2>/dev/null");
+    run_command("ip netns del " + b + " 2>/dev/null");
+    // Only left when setup failed before moving it into a namespace.
+    run_command("ip link del " + va_ + " 2>/dev/null");
+  }
+
+  netns_pair(const netns_pair&) = delete;
+  netns_pair& operator=(const netns_pair&) = delete;
+
+  bool ok() const {
+    return made_;
+  }
+
+  /// The wrapper that runs a program inside namespace `ns`.
+  static std::vector<std::string> exec_in(const std::string& ns) {
+    return {tool("ip"), "netns", "exec", ns};
+  }
+
+  std::string a;
+  std::string b;
+  const std::string addr_a = "10.201.0.1";
+  const std::string addr_b = "10.201.0.2";
+  std::string error;
+
+private:
+  bool made_ = false;
+  std::string va_;
+};
+
+/// An nftables table in namespace `ns` whose input hook drops every packet:
+/// the host stays up but hears nothing (connections become half-open, dials
+/// time out). The destructor (or `lift()`) deletes the table.
+class nft_blackhole {
+public:
+  explicit nft_blackhole(std::string ns) : ns_(std::move(ns)) {
+    auto pre = "ip netns exec " + ns_ + " nft ";
+    auto [o1, r1] = run_command(pre + "add table inet cmfault 2>&1");
+    requested_ms = unix_ms();
+    auto [o2, r2] = run_command(
+      pre
+      + "'add chain inet cmfault in { type filter hook input priority 0; "
+        "policy drop; }' 2>&1");
+    active_ = r1 == 0 && r2 == 0;
+    if (!active_)
+      error = o1 + o2;
+    at_ms = unix_ms();
+  }
+
+  ~nft_blackhole() {
+    lift();
+  }
+
+  nft_blackhole(const nft_blackhole&) = delete;
+  nft_blackhole& operator=(const nft_blackhole&) = delete;
+
+  /// Removes the rule; returns when it is gone.
+  void lift() {
+    if (!active_)
+      return;
+    active_ = false;
+    run_command("ip netns exec " + ns_ + " nft delete table inet cmfault 2>&1");
+    lifted_ms = unix_ms();
+  }
+
+  bool active() const {
+    return active_;
+  }
+
+  /// When the drop rule was requested, when it was surely in place and when
+  /// it was removed (Unix ms, like the nodes' ts).
+  int64_t requested_ms = 0;
+  int64_t at_ms = 0;
+  int64_t lifted_ms = 0;
+  std::string error;
+
+private:
+  std::string ns_;
+  bool active_ = false;
+};
+
+} // namespace connmgr::fault
