@@ -12,9 +12,14 @@ conn_effects::~conn_effects() {
   // nop
 }
 
+namespace {
+
+std::atomic<uint64_t> last_request_id{0};
+
+} // namespace
+
 uint64_t next_request_id() {
-  static std::atomic<uint64_t> last{0};
-  return ++last;
+  return ++last_request_id;
 }
 
 namespace {
@@ -52,6 +57,13 @@ caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
     err = make_error(errc::invalid_address, "empty address");
   else if (id != 0 && entries_.count(id) != 0)
     err = make_error(errc::duplicate_request, fmt::format("id {}", id));
+  else if (id > last_request_id.load())
+    // An id the counter has not handed out yet would collide with one it
+    // hands out later to another request.
+    err = make_error(errc::duplicate_request,
+                     fmt::format("id {} not drawn by next_request_id(), "
+                                 "expected 0 or a drawn id",
+                                 id));
   else if (address_in_use(address))
     err = make_error(errc::duplicate_address, address);
   if (err) {

@@ -801,3 +801,24 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(addresses == expected);
   CHECK(stats().live_requests == 4);
 }
+
+TEST_CASE("request ids: a caller-chosen id the counter has not handed out "
+          "yet is refused, so a later automatic request can never share it") {
+  recording_effects fx;
+  manager_config cfg;
+  cfg.target_outbound = 1;
+  conn_machine m{cfg, true, fx};
+  auto t0 = caf::actor_clock::time_point{};
+  auto ahead = next_request_id() + 1; // the id the next draw will return
+  auto refused = m.connect(ahead, "10.0.0.1:8333", false, t0);
+  REQUIRE(!refused);
+  CHECK(errc_of(refused.error()) == errc::duplicate_request);
+  CHECK(describe(refused.error()).find("not drawn by next_request_id()")
+        != std::string::npos);
+  // A drawn id is fine, and the automatic request gets an id of its own.
+  auto mine = next_request_id();
+  REQUIRE(m.connect(mine, "10.0.0.1:8333", false, t0));
+  m.start(t0);
+  CHECK(m.stats().live_requests == 2);
+  CHECK(m.stats().dials_in_flight == 1); // the automatic one waits for its address
+}

@@ -20,8 +20,24 @@
 //   sticks; agrees with running the decoders back to back (state, bytes
 //   used, result, error); consumed + wanted() never passes the final reply;
 //   the output is greeting [+ auth] + request, in order.
+//
+// Tor (RESOLVE, command 0xF0):
+// - on every prefix, parse_resolve_reply agrees with parse_connect_reply
+//   (status, need,
+//   consumed, value, errc) except where Tor's extension differs: status 0x04
+//   fails as resolve_failed instead of unreachable, and a successful reply
+//   carrying a host name (ATYP 0x03) fails as proxy_failed (malformed) as soon
+//   as the address type is read;
+// - a failure reply's error names the code in upper-case hex ("socks5
+//   RESOLVE reply 0x04: host unreachable"); Tor's onion-service codes
+//   0xF0..0xF7 are named and fail as proxy_failed.
+// - the RESOLVE request encoder, fed the proxy bytes as a host name, accepts
+//   exactly 1..255 bytes and writes 05 F0 00 03 len name 00 00; the CONNECT
+//   encoder does the same for a name target; client_handshake::resolve fails
+//   before sending anything for a bad name.
 
 #include <algorithm>
+#include <string>
 #include <variant>
 
 #include "fuzz_check.hpp"
@@ -135,6 +151,91 @@ void check_request_reply(const uint8_t* data, size_t size, bool resolve) {
   FUZZ_CHECK(enc.size() == r.consumed);
   FUZZ_CHECK(std::equal(enc.begin(), enc.end(), data));
   (void) a.to_string();
+}
+
+/// Tor's RESOLVE reply decoder against the CONNECT one, prefix by prefix.
+/// Stops at the first prefix where both are done or failed: check_decoder
+/// already showed that longer prefixes give the same answers.
+void check_resolve_vs_connect(const uint8_t* data, size_t size) {
+  const size_t n = std::min(size, max_prefix);
+  for (size_t k = 0; k <= n; ++k) {
+    const uint8_t* d = k == 0 ? nullptr : data;
+    auto c = s5::parse_connect_reply(d, k);
+    auto r = s5::parse_resolve_reply(d, k);
+    const bool failure_status = k >= 2 && data[0] == 0x05 && data[1] != 0x00;
+    const bool name_answer = k >= 4 && data[0] == 0x05 && data[1] == 0x00
+                             && data[3] == 0x03;
+    if (failure_status) {
+      FUZZ_CHECK(c.failed() && r.failed());
+      const errc want = data[1] == 0x04 ? errc::resolve_failed
+                                        : errc_of(c.error);
+      FUZZ_CHECK(errc_of(r.error) == want);
+      if (data[1] == 0x04)
+        FUZZ_CHECK(errc_of(c.error) == errc::unreachable);
+      static const char digits[] = "0123456789ABCDEF";
+      std::string code = "0x";
+      code += digits[data[1] >> 4];
+      code += digits[data[1] & 0xF];
+      auto rt = describe(r.error);
+      auto ct = describe(c.error);
+      FUZZ_CHECK(rt.find("socks5 RESOLVE reply " + code + ": ")
+                 != std::string::npos);
+      FUZZ_CHECK(ct.find("socks5 reply " + code + ": ") != std::string::npos);
+      if (data[1] >= 0xF0 && data[1] <= 0xF7) {
+        FUZZ_CHECK(errc_of(r.error) == errc::proxy_failed);
+        FUZZ_CHECK(rt.find("onion service") != std::string::npos);
+      }
+      return;
+    }
+    if (name_answer) {
+      FUZZ_CHECK(r.failed());
+      FUZZ_CHECK(errc_of(r.error) == errc::proxy_failed);
+      return;
+    }
+    FUZZ_CHECK(r.status == c.status);
+    switch (r.status) {
+      case parse_status::need_more:
+        FUZZ_CHECK(r.need == c.need);
+        break;
+      case parse_status::done:
+        FUZZ_CHECK(r.consumed == c.consumed);
+        FUZZ_CHECK(r.value == c.value);
+        return;
+      case parse_status::failed:
+        FUZZ_CHECK(errc_of(r.error) == errc_of(c.error));
+        return;
+    }
+  }
+}
+
+/// The request encoders with the input as a host name.
+void check_encoders(const uint8_t* data, size_t size) {
+  const std::string host(reinterpret_cast<const char*>(data),
+                         std::min<size_t>(size, 300));
+  const bool valid = !host.empty() && host.size() <= 255;
+  auto expect_request = [&](const caf::expected<std::vector<uint8_t>>& req,
+                            uint8_t cmd, uint16_t port) {
+    FUZZ_CHECK(static_cast<bool>(req) == valid);
+    if (!req) {
+      FUZZ_CHECK(errc_of(req.error()) == errc::invalid_address);
+      return;
+    }
+    std::vector<uint8_t> want{0x05, cmd, 0x00, 0x03,
+                              static_cast<uint8_t>(host.size())};
+    want.insert(want.end(), host.begin(), host.end());
+    want.push_back(static_cast<uint8_t>(port >> 8));
+    want.push_back(static_cast<uint8_t>(port & 0xFF));
+    FUZZ_CHECK(*req == want);
+  };
+  expect_request(s5::resolve_request(host), 0xF0, 0);
+  const uint16_t port = size >= 2 ? static_cast<uint16_t>(data[0] << 8 | data[1])
+                                  : 9050;
+  expect_request(s5::connect_request(s5::address::name(host, port)), 0x01,
+                 port);
+  auto hs = s5::client_handshake::resolve(host);
+  FUZZ_CHECK(static_cast<bool>(hs) == valid);
+  if (!hs)
+    FUZZ_CHECK(errc_of(hs.error()) == errc::invalid_address);
 }
 
 struct expectation {
@@ -273,6 +374,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                 proxy_failed);
   check_request_reply(data, size, false);
   check_request_reply(data, size, true);
+  check_resolve_vs_connect(data, size);
+  check_encoders(data, size);
   auto rng = fuzz::rng::from(data, size);
   check_handshake(data, size, (mode & 1) != 0, (mode & 2) != 0, rng);
   return 0;
