@@ -399,8 +399,9 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
     [self](dialed_atom, uint64_t id, uint64_t attempt, caf::error& err) {
       self->state.dial_failed(id, attempt, err);
     },
-    [self](inbound_atom, uint32_t listener, connection_ptr& conn) {
-      self->state.machine->inbound(listener, conn);
+    [self](inbound_atom, uint32_t listener, connection_batch& batch) {
+      for (auto& conn : batch)
+        self->state.machine->inbound(listener, conn);
     },
     [self](slot_free_atom, uint64_t slot) {
       self->state.machine->inbound_closed(slot);

@@ -24,10 +24,9 @@ fake_acceptor(fake_acceptor_actor::stateful_pointer<fake_acceptor_state> self,
     [self, record](listen_atom, listener_sink_actor& sink) {
       auto& st = self->state;
       st.sink = std::move(sink);
-      for (auto& conn : st.backlog) {
-        ++record->delivered;
-        self->send(st.sink, accepted_atom::value, std::move(conn));
-      }
+      record->delivered += st.backlog.size();
+      if (!st.backlog.empty())
+        self->send(st.sink, accepted_atom::value, std::move(st.backlog));
       st.backlog.clear();
     },
     [self, record](inject_atom, connection_ptr& conn) {
@@ -37,7 +36,8 @@ fake_acceptor(fake_acceptor_actor::stateful_pointer<fake_acceptor_state> self,
         return;
       }
       ++record->delivered;
-      self->send(st.sink, accepted_atom::value, std::move(conn));
+      self->send(st.sink, accepted_atom::value,
+                 connection_batch{std::move(conn)});
     },
   };
 }

@@ -11,8 +11,8 @@ listener_worker(listener_sink_actor::pointer self, conn_handler_actor handler,
   self->send(acceptor, listen_atom::value,
              caf::actor_cast<listener_sink_actor>(self));
   return {
-    [=](accepted_atom, connection_ptr& conn) {
-      self->send(handler, inbound_atom::value, index, std::move(conn));
+    [=](accepted_atom, connection_batch& batch) {
+      self->send(handler, inbound_atom::value, index, std::move(batch));
     },
   };
 }

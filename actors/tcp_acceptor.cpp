@@ -72,12 +72,11 @@ tcp_acceptor_actor::behavior_type tcp_acceptor(acceptor_pointer self,
       if (st.token != 0 || st.closing)
         return;
       st.token = st.io->listen(st.fd,
-                               [sink](std::vector<connection_ptr>& batch) {
+                               [sink](connection_batch& batch) {
                                  // Dropped with the message if the sink is
                                  // gone: the last handle closes each.
-                                 for (auto& conn : batch)
-                                   caf::anon_send(sink, accepted_atom::value,
-                                                  std::move(conn));
+                                 caf::anon_send(sink, accepted_atom::value,
+                                                std::move(batch));
                                });
       st.fd = -1;
     },

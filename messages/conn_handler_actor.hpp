@@ -8,6 +8,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "messages/acceptor_actor.hpp"
 #include "messages/atoms.hpp"
 #include "messages/conn_request.hpp"
 #include "messages/conn_stats.hpp"
@@ -45,7 +46,7 @@ using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<dial_deadline_atom>,
   caf::reacts_to<dialed_atom, uint64_t, uint64_t, connection_ptr>,
   caf::reacts_to<dialed_atom, uint64_t, uint64_t, caf::error>,
-  caf::reacts_to<inbound_atom, uint32_t, connection_ptr>,
+  caf::reacts_to<inbound_atom, uint32_t, connection_batch>,
   caf::reacts_to<slot_free_atom, uint64_t>,
   caf::reacts_to<peer_gone_atom, uint64_t, connection_ptr, caf::error>,
   caf::reacts_to<timer_atom, uint64_t>>;
