@@ -1,11 +1,11 @@
 #pragma once
 
 // Support for the fault tests (tests/fault/): real connmgr-node processes
-// (tests/node/process.hpp), optionally started through a wrapper (`prlimit`
-// for a low descriptor limit, `ip netns exec` for a network namespace), and
-// everything a test needs to inject faults and to prove nothing leaked:
+// (`node_process` of tests/node/node_process.hpp), optionally started through
+// a wrapper (`prlimit` for a low descriptor limit, `ip netns exec` for a
+// network namespace), and everything a test needs to inject faults and to
+// prove nothing leaked:
 //
-// - `node_proc`: one node with JSON logs, its events and their `ts`;
 // - `fd_view` / `settle_fds`: the node's descriptors read from /proc/<pid>/fd,
 //   its TCP sockets classified through /proc/<pid>/net/tcp{,6} (listening,
 //   established, anything else such as CLOSE_WAIT);
@@ -47,18 +47,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tests/node/json_check.hpp"
-#include "tests/node/process.hpp"
+#include "tests/node/node_process.hpp"
 
 namespace connmgr::fault {
 
 using namespace connmgr::e2e;
-
-/// How long "eventually" may take on a loaded 2-core machine.
-constexpr auto eventually = 30s;
-
-/// How long a node may take to exit after SIGTERM.
-constexpr auto exit_timeout = 30s;
 
 /// Slack on top of a configured delay for a loaded machine (upper bounds).
 constexpr int64_t late_ms = 1500;
@@ -66,179 +59,10 @@ constexpr int64_t late_ms = 1500;
 /// Slack below a configured delay (timer granularity and clock reads).
 constexpr int64_t early_ms = 50;
 
-// -- configuration ---------------------------------------------------------------
-
-/// `--connmgr.KEY=VALUE`.
-inline std::string opt(const std::string& key, const std::string& value) {
-  return "--connmgr." + key + "=" + value;
-}
-
-/// A CAF list of quoted strings: ["a", "b"].
-inline std::string list(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (auto& x : items) {
-    if (out.size() > 1)
-      out += ", ";
-    out += "\"" + x + "\"";
-  }
-  return out + "]";
-}
+// -- addresses and commands ------------------------------------------------------
 
 inline std::string loopback(uint16_t port) {
   return "127.0.0.1:" + std::to_string(port);
-}
-
-/// Milliseconds since the Unix epoch: the clock of the nodes' `ts`.
-inline int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
-/// Runs `cmd` through the shell (with the sbin directories on the PATH,
-/// where `ip` and `nft` live); returns its stdout (stderr too with `2>&1` in
-/// `cmd`) and its exit status (-1 when it did not exit).
-inline std::pair<std::string, int> run_command(const std::string& cmd) {
-  std::string out;
-  auto full = "PATH=\"$PATH:/usr/sbin:/sbin:/usr/bin:/bin\"; " + cmd;
-  auto* f = ::popen(full.c_str(), "r");
-  if (f == nullptr)
-    return {out, -1};
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-    out.append(buf, n);
-  auto status = ::pclose(f);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
-
-/// The full path of system tool `name` (ip, nft, prlimit), looked up in
-/// the usual directories; `name` itself when none has it.
-inline std::string tool(const std::string& name) {
-  for (auto dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"}) {
-    auto path = dir + name;
-    if (::access(path.c_str(), X_OK) == 0)
-      return path;
-  }
-  return name;
-}
-
-// -- nodes -----------------------------------------------------------------------
-
-/// One connmgr-node with JSON output. `wrapper` (e.g. `{"/usr/bin/prlimit",
-/// "--nofile=64:64", "--"}` or `{"/usr/sbin/ip", "netns", "exec", "ns"}`;
-/// the program by its full path)
-/// runs before it; each of those execs the node in its own process, so
-/// `pid()` is the node's.
-class node_proc : public process {
-public:
-  explicit node_proc(std::vector<std::string> args,
-                     std::vector<std::string> wrapper = {})
-    : process(wrapper.empty() ? node_binary() : wrapper.front(),
-              argv_of(std::move(args), wrapper)) {
-    // nop
-  }
-
-  /// Waits for "started" and, when `listens`, for the first "listening"
-  /// line: reads the node id and the bound address.
-  void boot(bool listens = true) {
-    REQUIRE_MESSAGE(ok(), error());
-    auto started = wait_for(event_is("started"), eventually);
-    REQUIRE_MESSAGE(started, "no started line\n" << tail());
-    id = json_get(*started, "peer_node").value_or("");
-    REQUIRE_MESSAGE(id.size() == 16, *started);
-    if (!listens)
-      return;
-    auto listening = wait_for(event_is("listening"), eventually);
-    REQUIRE_MESSAGE(listening, "no listening line\n" << tail());
-    listening_line = *listening;
-    addr = json_get(*listening, "addr").value_or("");
-    auto colon = addr.rfind(':');
-    REQUIRE_MESSAGE(colon != std::string::npos, *listening);
-    port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
-    REQUIRE(port != 0);
-  }
-
-  /// Every line so far that is event `name` (optionally with `fields`).
-  std::vector<std::string>
-  events(const std::string& name,
-         std::vector<std::pair<std::string, std::string>> fields = {}) const {
-    auto pred = event_with(name, std::move(fields));
-    std::vector<std::string> out;
-    for (auto& l : texts())
-      if (pred(l))
-        out.push_back(l);
-    return out;
-  }
-
-  std::string id;
-  std::string addr;
-  uint16_t port = 0;
-  std::string listening_line;
-
-private:
-  static std::vector<std::string>
-  argv_of(std::vector<std::string> args,
-          const std::vector<std::string>& wrapper) {
-    std::vector<std::string> out;
-    if (!wrapper.empty()) {
-      out.assign(wrapper.begin() + 1, wrapper.end());
-      out.push_back(node_binary());
-    }
-    out.push_back(opt("log-format", "json"));
-    for (auto& a : args)
-      out.push_back(std::move(a));
-    return out;
-  }
-};
-
-/// The integer member `key` of `line` (fails the test when missing).
-inline int64_t int_of(const std::string& line, const std::string& key) {
-  auto v = json_int(line, key);
-  REQUIRE_MESSAGE(v, "no integer \"" << key << "\" in " << line);
-  return *v;
-}
-
-/// Waits for an event; fails the test with the node's tail when it does not
-/// come.
-inline std::string
-expect_event(node_proc& p, const std::string& name,
-             std::vector<std::pair<std::string, std::string>> fields = {},
-             clock_type::duration timeout = eventually) {
-  auto line = p.wait_for(event_with(name, fields), timeout);
-  std::string what = name;
-  for (auto& [k, v] : fields)
-    what += " " + k + "=" + v;
-  REQUIRE_MESSAGE(line, "no \"" << what << "\" event\n" << p.tail(30));
-  return *line;
-}
-
-/// SIGTERM (unless sent already), then: exit status 0 (the node also checks
-/// at exit that every descriptor it opened is closed again, else it exits
-/// 1), nothing on stderr, "stopped" the last line, and every line of its
-/// output one well-formed flat JSON object starting with "event" and "ts"
-/// (however many the faults made it write).
-inline void stop_ok(process& p) {
-  p.signal(SIGTERM);
-  auto status = p.wait_exit(exit_timeout);
-  REQUIRE_MESSAGE(status, "no exit within 30 s of SIGTERM\n" << p.tail());
-  CHECK_MESSAGE(*status == 0, p.tail());
-  CHECK_MESSAGE(p.err_lines().empty(), p.tail());
-  auto lines = p.texts();
-  REQUIRE_MESSAGE(!lines.empty(), p.tail());
-  CHECK_MESSAGE(json_event(lines.back()) == "stopped", p.tail());
-  std::string bad;
-  size_t bad_count = 0;
-  for (auto& l : lines) {
-    auto obj = connmgr::test::parse_flat_object(l);
-    if (obj && obj->size() >= 2 && (*obj)[0].key == "event"
-        && (*obj)[1].key == "ts")
-      continue;
-    if (bad_count++ == 0)
-      bad = l;
-  }
-  CHECK_MESSAGE(bad_count == 0, bad_count << " malformed lines of "
-                                          << lines.size() << ", e.g. " << bad);
 }
 
 // -- /proc -----------------------------------------------------------------------

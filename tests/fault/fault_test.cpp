@@ -34,16 +34,16 @@ namespace {
 /// g1 permanently. A node that reaches g1 learns g2 and g3 from it (gossip),
 /// so it has good addresses besides the bad ones a test gives it.
 struct good_cluster {
-  std::unique_ptr<node_proc> g1;
-  std::unique_ptr<node_proc> g2;
-  std::unique_ptr<node_proc> g3;
+  std::unique_ptr<node_process> g1;
+  std::unique_ptr<node_process> g2;
+  std::unique_ptr<node_process> g3;
 
   good_cluster() {
-    g1 = std::make_unique<node_proc>(std::vector<std::string>{
+    g1 = std::make_unique<node_process>(std::vector<std::string>{
       opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")});
     g1->boot();
     auto member = [&] {
-      return std::make_unique<node_proc>(std::vector<std::string>{
+      return std::make_unique<node_process>(std::vector<std::string>{
         opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0"),
         opt("connect", list({g1->addr})), opt("retry-duration", "200ms")});
     };
@@ -59,18 +59,46 @@ struct good_cluster {
     return {g1->id, g2->id, g3->id};
   }
 
+  /// The arguments of a node among bad peers: it dials `permanent`
+  /// permanently and knows the `automatic` addresses and g1 (so it learns
+  /// g2 and g3 by gossip); target 3, backoff from 300 ms to 1.2 s, a status
+  /// line every 300 ms.
+  std::vector<std::string>
+  dialer_args(const std::string& permanent,
+              std::vector<std::string> automatic) const {
+    automatic.push_back(g1->addr);
+    return {opt("connect", list({permanent})), opt("peers", list(automatic)),
+            opt("target-outbound", "3"),       opt("retry-duration", "300ms"),
+            opt("max-retry-duration", "1200ms"),
+            opt("status-interval", "300ms")};
+  }
+
+  /// Waits until `a` (a node of `dialer_args`) holds its target of three
+  /// ready outbound peers, and checks they are exactly g1, g2 and g3.
+  void expect_held_by(node_process& a) const {
+    a.seek(0);
+    auto full = a.wait_for(
+      [](const std::string& l) {
+        return json_event(l) == "status" && json_int(l, "peers_ready") == 3
+               && json_int(l, "outbound") >= 3;
+      },
+      eventually);
+    REQUIRE_MESSAGE(full, a.tail(40));
+    std::set<std::string> ready;
+    for (auto& l : a.events("peer_ready"))
+      ready.insert(json_get(l, "peer_node").value_or(""));
+    CHECK(ready == ids());
+  }
+
   void stop() {
-    for (auto* g : {g1.get(), g2.get(), g3.get()})
-      g->signal(SIGTERM);
-    for (auto* g : {g1.get(), g2.get(), g3.get()})
-      stop_ok(*g);
+    stop_all_ok({g1.get(), g2.get(), g3.get()});
   }
 };
 
 /// Waits until node `p` holds exactly `connections` established TCP
 /// connections, no TCP socket in any other state and `fixed` other
 /// descriptors; checks it got there and returns the view.
-fd_view expect_fds(node_proc& p, size_t fixed, size_t connections,
+fd_view expect_fds(node_process& p, size_t fixed, size_t connections,
                    const char* when, clock_type::duration timeout = 15s) {
   auto v = settle_fds(
     p.pid(),
@@ -92,7 +120,7 @@ fd_view expect_fds(node_proc& p, size_t fixed, size_t connections,
 
 /// The node's fixed descriptors right after boot (they do not depend on
 /// connections, so dials already in flight do not matter).
-size_t boot_fixed(node_proc& p) {
+size_t boot_fixed(node_process& p) {
   auto v = settle_fds(p.pid(), [](const fd_view& x) { return x.ok; });
   REQUIRE(v.ok);
   MESSAGE("baseline: " << fixed_fds(v) << " fixed descriptors ("
@@ -114,7 +142,7 @@ int64_t attempt_start_ms(const std::string& line) {
 /// between that delay minus 50 ms and that delay plus 1.5 s after it.
 /// Returns the outcome lines.
 std::vector<std::string>
-expect_schedule(node_proc& p, const std::string& id,
+expect_schedule(node_process& p, const std::string& id,
                 const std::vector<int64_t>& want,
                 const std::set<std::string>& outcomes) {
   std::vector<int64_t> delays;
@@ -160,16 +188,16 @@ TEST_CASE("fault: kill -9 of a permanent peer's process") {
   // reports the disconnect at once, redials B on its backoff schedule
   // (refused while B is gone), keeps C throughout, and reconnects to B as
   // soon as B runs again on the same port.
-  node_proc c{{opt("listen", list({"127.0.0.1:0"})),
-               opt("target-outbound", "0")}};
+  node_process c{{opt("listen", list({"127.0.0.1:0"})),
+                  opt("target-outbound", "0")}};
   c.boot();
-  auto b = std::make_unique<node_proc>(std::vector<std::string>{
+  auto b = std::make_unique<node_process>(std::vector<std::string>{
     opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")});
   b->boot();
   auto b_addr = b->addr;
-  node_proc a{{opt("connect", list({b_addr})), opt("peers", list({c.addr})),
-               opt("target-outbound", "1"), opt("retry-duration", "300ms"),
-               opt("max-retry-duration", "1200ms")}};
+  node_process a{{opt("connect", list({b_addr})), opt("peers", list({c.addr})),
+                  opt("target-outbound", "1"), opt("retry-duration", "300ms"),
+                  opt("max-retry-duration", "1200ms")}};
   a.boot(false);
   auto fixed = boot_fixed(a);
   auto id = id_of(expect_event(a, "connected", {{"addr", b_addr}}));
@@ -205,7 +233,7 @@ TEST_CASE("fault: kill -9 of a permanent peer's process") {
   expect_fds(a, fixed, 1, "A while B is down");
 
   // B comes back on the same address; the next redial (<= 1.2 s) gets it.
-  node_proc b2{{opt("listen", list({b_addr})), opt("target-outbound", "0")}};
+  node_process b2{{opt("listen", list({b_addr})), opt("target-outbound", "0")}};
   b2.boot();
   REQUIRE(b2.addr == b_addr);
   auto again = expect_event(a, "connected", {{"id", id}});
@@ -218,12 +246,7 @@ TEST_CASE("fault: kill -9 of a permanent peer's process") {
   for (auto ev : {"disconnected", "peer_closed", "peer_dropped"})
     CHECK_MESSAGE(a.events(ev, {{"addr", c.addr}}).empty(), a.tail(40));
   expect_fds(a, fixed, 2, "A after B restarted");
-  a.signal(SIGTERM);
-  b2.signal(SIGTERM);
-  c.signal(SIGTERM);
-  stop_ok(a);
-  stop_ok(b2);
-  stop_ok(c);
+  stop_all_ok({&a, &b2, &c});
 }
 
 // -- reset ----------------------------------------------------------------------
@@ -238,11 +261,7 @@ TEST_CASE("fault: peers that reset every connection") {
   misbehaving_server r1{misbehaving_server::mode::reset};
   REQUIRE(r0.ok());
   REQUIRE(r1.ok());
-  node_proc a{{opt("connect", list({r0.addr()})),
-               opt("peers", list({r1.addr(), good.g1->addr})),
-               opt("target-outbound", "3"), opt("retry-duration", "300ms"),
-               opt("max-retry-duration", "1200ms"),
-               opt("status-interval", "300ms")}};
+  node_process a{good.dialer_args(r0.addr(), {r1.addr()})};
   a.boot(false);
   auto fixed = boot_fixed(a);
   // One attempt's outcome: the dial connects and the connection is then
@@ -296,17 +315,7 @@ TEST_CASE("fault: peers that reset every connection") {
   CHECK(json_get(*r1_first, "permanent") == "false");
   check_reset(*r1_first);
   // A holds its target with the good cluster instead.
-  a.seek(0);
-  auto held = a.wait_for(
-    [](const std::string& l) {
-      return json_event(l) == "status" && json_int(l, "peers_ready") == 3;
-    },
-    eventually);
-  REQUIRE_MESSAGE(held, a.tail(40));
-  std::set<std::string> ready;
-  for (auto& l : a.events("peer_ready"))
-    ready.insert(json_get(l, "peer_node").value_or(""));
-  CHECK(ready == good.ids());
+  good.expect_held_by(a);
   for (auto* g : {good.g1.get(), good.g2.get(), good.g3.get()})
     CHECK_MESSAGE(a.events("peer_dropped", {{"peer_node", g->id}}).empty(),
                   a.tail(40));
@@ -337,7 +346,6 @@ TEST_CASE("fault: peers that reset every connection") {
   // R0 goes away for good: A is left with exactly the three good peers.
   r0.shut();
   expect_fds(a, fixed, 3, "A after the resets");
-  a.signal(SIGTERM);
   stop_ok(a);
   good.stop();
 }
@@ -355,9 +363,10 @@ TEST_CASE("fault: nothing listening: refused dials back off") {
   REQUIRE(p2.port() != 0);
   auto p1_addr = loopback(p1.port());
   auto p2_addr = loopback(p2.port());
-  node_proc a{{opt("connect", list({p1_addr})), opt("peers", list({p2_addr})),
-               opt("target-outbound", "1"), opt("retry-duration", "200ms"),
-               opt("max-retry-duration", "800ms")}};
+  node_process a{{opt("connect", list({p1_addr})),
+                  opt("peers", list({p2_addr})), opt("target-outbound", "1"),
+                  opt("retry-duration", "200ms"),
+                  opt("max-retry-duration", "800ms")}};
   a.boot(false);
   auto fixed = boot_fixed(a);
   auto cpu_before = cpu_ms(a.pid());
@@ -436,16 +445,16 @@ TEST_CASE("fault: half-open connection between two network namespaces") {
   // B pings rarely (its first unanswered ping could drop A only 20 s after
   // the handshake), so it keeps believing in the connection during the
   // blackout; A pings every 500 ms.
-  node_proc b{{opt("listen", list({ns.addr_b + ":0"})),
-               opt("target-outbound", "0"), opt("ping-interval", "10s")},
-              netns_pair::exec_in(ns.b)};
+  node_process b{{opt("listen", list({ns.addr_b + ":0"})),
+                  opt("target-outbound", "0"), opt("ping-interval", "10s")},
+                 netns_pair::exec_in(ns.b)};
   b.boot();
   auto b_fixed = boot_fixed(b);
   REQUIRE(b.addr.rfind(ns.addr_b + ":", 0) == 0);
-  node_proc a{{opt("connect", list({b.addr})), opt("target-outbound", "0"),
-               opt("ping-interval", "500ms"), opt("retry-duration", "300ms"),
-               opt("max-retry-duration", "1s"), opt("dial-timeout", "1s")},
-              netns_pair::exec_in(ns.a)};
+  node_process a{{opt("connect", list({b.addr})), opt("target-outbound", "0"),
+                  opt("ping-interval", "500ms"), opt("retry-duration", "300ms"),
+                  opt("max-retry-duration", "1s"), opt("dial-timeout", "1s")},
+                 netns_pair::exec_in(ns.a)};
   a.boot(false);
   auto a_fixed = boot_fixed(a);
   auto id = id_of(expect_event(a, "connected", {{"addr", b.addr}}));
@@ -509,10 +518,7 @@ TEST_CASE("fault: half-open connection between two network namespaces") {
                  + b.events("peer_dropped").size())
                   >= 1,
                 b.tail(30));
-  a.signal(SIGTERM);
-  b.signal(SIGTERM);
-  stop_ok(a);
-  stop_ok(b);
+  stop_all_ok({&a, &b});
 }
 
 // -- slow peers -------------------------------------------------------------------
@@ -527,12 +533,9 @@ TEST_CASE("fault: peers that connect and never speak") {
   misbehaving_server s1{misbehaving_server::mode::silent};
   misbehaving_server s2{misbehaving_server::mode::silent};
   REQUIRE((s0.ok() && s1.ok() && s2.ok()));
-  node_proc a{{opt("connect", list({s0.addr()})),
-               opt("peers", list({s1.addr(), s2.addr(), good.g1->addr})),
-               opt("target-outbound", "3"), opt("handshake-timeout", "1s"),
-               opt("retry-duration", "300ms"),
-               opt("max-retry-duration", "1200ms"),
-               opt("status-interval", "300ms")}};
+  auto args = good.dialer_args(s0.addr(), {s1.addr(), s2.addr()});
+  args.push_back(opt("handshake-timeout", "1s"));
+  node_process a{args};
   a.boot(false);
   auto fixed = boot_fixed(a);
   // S0: connected, dropped after the handshake timeout, redialed.
@@ -565,18 +568,7 @@ TEST_CASE("fault: peers that connect and never speak") {
     check_drop(conn);
   }
   // A holds its target with the good cluster.
-  a.seek(0);
-  auto full = a.wait_for(
-    [](const std::string& l) {
-      return json_event(l) == "status" && json_int(l, "peers_ready") == 3
-             && json_int(l, "outbound") >= 3;
-    },
-    eventually);
-  REQUIRE_MESSAGE(full, a.tail(40));
-  std::set<std::string> ready;
-  for (auto& l : a.events("peer_ready"))
-    ready.insert(json_get(l, "peer_node").value_or(""));
-  CHECK(ready == good.ids());
+  good.expect_held_by(a);
   // The silent servers saw A close every connection itself, each after the
   // handshake timeout.
   s0.shut();
@@ -606,7 +598,6 @@ TEST_CASE("fault: peers that connect and never speak") {
   for (auto ev : {"peer_dropped", "peer_closed"})
     for (auto* g : {good.g1.get(), good.g2.get(), good.g3.get()})
       CHECK_MESSAGE(a.events(ev, {{"peer_node", g->id}}).empty(), a.tail(40));
-  a.signal(SIGTERM);
   stop_ok(a);
   good.stop();
 }
@@ -682,9 +673,9 @@ TEST_CASE("fault: descriptor exhaustion") {
   {
     // A target that cannot fit in the limit at all is refused at start,
     // naming the limit, instead of failing later.
-    node_proc too_big{{opt("target-outbound", "20"),
-                       opt("max-inbound", "10")},
-                      {tool("prlimit"), nofile, "--"}};
+    node_process too_big{{opt("target-outbound", "20"),
+                          opt("max-inbound", "10")},
+                         {tool("prlimit"), nofile, "--"}};
     REQUIRE_MESSAGE(too_big.ok(), too_big.error());
     CHECK(too_big.wait_exit(exit_timeout) == 1);
     auto err = too_big.err_lines();
@@ -694,13 +685,13 @@ TEST_CASE("fault: descriptor exhaustion") {
                   err[0]);
     MESSAGE("refused at start: " << err[0]);
   }
-  node_proc a{{opt("listen", list({"127.0.0.1:0"})),
-               opt("connect", list(servers.addrs())),
-               opt("target-outbound", "0"), opt("retry-duration", "500ms"),
-               opt("max-retry-duration", "2s"),
-               opt("handshake-timeout", "5min"),
-               opt("status-interval", "500ms")},
-              {tool("prlimit"), nofile, "--"}};
+  node_process a{{opt("listen", list({"127.0.0.1:0"})),
+                  opt("connect", list(servers.addrs())),
+                  opt("target-outbound", "0"), opt("retry-duration", "500ms"),
+                  opt("max-retry-duration", "2s"),
+                  opt("handshake-timeout", "5min"),
+                  opt("status-interval", "500ms")},
+                 {tool("prlimit"), nofile, "--"}};
   a.boot();
   // Every peer is dialed; those beyond the limit fail, and are redialed on
   // the backoff schedule (failing again while descriptors are short).

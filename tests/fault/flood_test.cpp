@@ -246,23 +246,23 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
   // F: the node under attack, with two outbound peers (O1, O2) and one
   // inbound peer (L1), all pinged every second, so a node too busy to serve
   // them would drop them (or be dropped) during the flood.
-  node_proc o1{{opt("listen", list({"127.0.0.1:0"})),
-                opt("target-outbound", "0"), keepalive}};
-  node_proc o2{{opt("listen", list({"127.0.0.1:0"})),
-                opt("target-outbound", "0"), keepalive}};
+  node_process o1{{opt("listen", list({"127.0.0.1:0"})),
+                   opt("target-outbound", "0"), keepalive}};
+  node_process o2{{opt("listen", list({"127.0.0.1:0"})),
+                   opt("target-outbound", "0"), keepalive}};
   o1.boot();
   o2.boot();
-  node_proc f{{opt("listen", list({"127.0.0.1:0"})),
-               opt("peers", list({o1.addr, o2.addr})),
-               opt("target-outbound", "2"),
-               opt("max-inbound", std::to_string(max_inbound)), keepalive,
-               // Admitted flood connections keep their slot (never saying
-               // hello) for the whole flood.
-               opt("handshake-timeout", "2min"),
-               opt("status-interval", "1s")}};
+  node_process f{{opt("listen", list({"127.0.0.1:0"})),
+                  opt("peers", list({o1.addr, o2.addr})),
+                  opt("target-outbound", "2"),
+                  opt("max-inbound", std::to_string(max_inbound)), keepalive,
+                  // Admitted flood connections keep their slot (never saying
+                  // hello) for the whole flood.
+                  opt("handshake-timeout", "2min"),
+                  opt("status-interval", "1s")}};
   f.boot();
-  node_proc l1{{opt("connect", list({f.addr})), opt("target-outbound", "0"),
-                keepalive}};
+  node_process l1{{opt("connect", list({f.addr})), opt("target-outbound", "0"),
+                   keepalive}};
   l1.boot(false);
   for (auto* peer : {&o1, &o2, &l1}) {
     f.seek(0);
@@ -381,8 +381,8 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
   CHECK_MESSAGE(after.other_tcp.empty(), after.to_string());
 
   // And a legitimate peer gets in and completes the handshake.
-  node_proc l2{{opt("connect", list({f.addr})), opt("target-outbound", "0"),
-                keepalive}};
+  node_process l2{{opt("connect", list({f.addr})), opt("target-outbound", "0"),
+                   keepalive}};
   l2.boot(false);
   f.seek(lines_before);
   auto ready = expect_event(f, "peer_ready", {{"peer_node", l2.id}});
@@ -399,10 +399,7 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
     },
     eventually);
   CHECK_MESSAGE(st2, f.tail(10));
-  for (auto* p : {&l2, &l1, &f, &o1, &o2})
-    p->signal(SIGTERM);
-  for (auto* p : {&l2, &l1, &f, &o1, &o2})
-    stop_ok(*p);
+  stop_all_ok({&l2, &l1, &f, &o1, &o2});
 }
 
 #endif // CONNMGR_NODE_BINARY

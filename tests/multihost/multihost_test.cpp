@@ -30,8 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/node/json_check.hpp"
-#include "tests/node/process.hpp"
+#include "tests/node/node_process.hpp"
 
 using namespace connmgr::e2e;
 
@@ -64,8 +63,6 @@ int64_t want_delay(size_t n) {
   return std::min(static_cast<int64_t>(n) * retry_ms, max_retry_ms);
 }
 
-constexpr auto eventually = 30s;
-
 std::string host_ip(size_t i) {
   return "10.231.0." + std::to_string(i + 1);
 }
@@ -74,35 +71,13 @@ std::string host_addr(size_t i) {
   return host_ip(i) + ":" + std::to_string(node_port);
 }
 
-int64_t unix_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
-
 // -- commands ---------------------------------------------------------------------
 
 /// Runs a shell command line (our own, fixed words only); returns its exit
 /// status and its output (stdout and stderr).
 std::pair<int, std::string> sh(const std::string& cmd) {
-  std::string out;
-  auto* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (f == nullptr)
-    return {-1, "popen failed"};
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-    out.append(buf, n);
-  auto status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-/// The `ip` program (process.hpp execs without a PATH search).
-std::string ip_binary() {
-  for (auto p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
-    if (::access(p, X_OK) == 0)
-      return p;
-  return {};
+  auto [out, rc] = run_command(cmd + " 2>&1");
+  return {rc, out};
 }
 
 // -- the test bed -----------------------------------------------------------------
@@ -209,17 +184,6 @@ private:
 
 // -- nodes ------------------------------------------------------------------------
 
-std::string opt(const std::string& key, const std::string& value) {
-  return "--connmgr." + key + "=" + value;
-}
-
-std::string list(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (auto& x : items)
-    out += (out.size() > 1 ? ", \"" : "\"") + x + "\"";
-  return out + "]";
-}
-
 /// `/proc/PID/fd` entries.
 size_t fd_count(pid_t pid) {
   std::error_code ec;
@@ -243,24 +207,19 @@ size_t thread_count(pid_t pid) {
 }
 
 /// connmgr-node `i`, run inside host `i`'s namespace with JSON output.
-class host_node : public process {
+class host_node : public node_process {
 public:
   host_node(const std::string& ip, const testbed& bed, size_t i)
-    : process(ip, args(bed, i)), index(i) {
+    : node_process(args(i), {ip, "netns", "exec", bed.host(i)}), index(i) {
     // nop
   }
 
-  static std::vector<std::string> args(const testbed& bed, size_t i) {
+  static std::vector<std::string> args(size_t i) {
     std::vector<std::string> later;
     for (auto j = i + 1; j < host_count; ++j)
       later.push_back(host_addr(j));
     auto ms = [](int64_t x) { return std::to_string(x) + "ms"; };
-    return {"netns",
-            "exec",
-            bed.host(i),
-            node_binary(),
-            opt("log-format", "json"),
-            opt("listen", list({host_addr(i)})),
+    return {opt("listen", list({host_addr(i)})),
             opt("connect", list(later)),
             opt("target-outbound", "0"),
             opt("retry-duration", ms(retry_ms)),
@@ -284,21 +243,9 @@ public:
   }
 
   size_t index;
-  std::string id;
   /// The request id of each permanent peer, by address.
   std::map<std::string, std::string> requests;
 };
-
-/// The lines of `n` with index >= `from` that are event `name`.
-std::vector<std::string> events_since(const process& n, size_t from,
-                                      const std::string& name) {
-  std::vector<std::string> out;
-  auto lines = n.texts();
-  for (auto i = from; i < lines.size(); ++i)
-    if (json_event(lines[i]) == name)
-      out.push_back(lines[i]);
-  return out;
-}
 
 int64_t ts_of(const std::string& line) {
   return json_int(line, "ts").value_or(-1);
@@ -308,8 +255,8 @@ int64_t ts_of(const std::string& line) {
 
 TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
           "healed within its bound, without leaks") {
-  auto ip = ip_binary();
-  if (ip.empty()) {
+  auto ip = tool("ip");
+  if (::access(ip.c_str(), X_OK) != 0) {
     MESSAGE("multihost: skipped: no `ip` program (Debian package iproute2)");
     return;
   }
@@ -329,12 +276,8 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
     REQUIRE_MESSAGE(nodes.back()->ok(), nodes.back()->error());
   }
   for (auto& n : nodes) {
-    auto started = n->wait_for(event_is("started"), eventually);
-    REQUIRE_MESSAGE(started, n->tail());
-    n->id = json_get(*started, "peer_node").value_or("");
-    auto listening = n->wait_for(event_is("listening"), eventually);
-    REQUIRE_MESSAGE(listening, n->tail());
-    REQUIRE(json_get(*listening, "addr") == host_addr(n->index));
+    n->boot();
+    REQUIRE(n->addr == host_addr(n->index));
   }
   for (auto& n : nodes)
     REQUIRE_MESSAGE(n->wait_ready(host_count - 1, eventually),
@@ -346,10 +289,10 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
       if (other != n)
         want.insert(other->id);
     std::set<std::string> got;
-    for (auto& l : events_since(*n, 0, "peer_ready"))
+    for (auto& l : n->events("peer_ready"))
       got.insert(json_get(l, "peer_node").value_or(""));
     CHECK_MESSAGE(got == want, n->tail(30));
-    for (auto& l : events_since(*n, 0, "connected"))
+    for (auto& l : n->events("connected"))
       n->requests[json_get(l, "addr").value_or("")] = json_get(l, "id")
                                                         .value_or("");
   }
@@ -447,7 +390,7 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
     if (n->index == cut_host)
       continue;
     for (auto& name : {"peer_dropped", "peer_closed", "disconnected"})
-      for (auto& l : events_since(*n, cut_cursor[n->index], name))
+      for (auto& l : events_of(*n, name, {}, cut_cursor[n->index]))
         CHECK_MESSAGE(json_get(l, "addr").value_or("").rfind(
                         host_ip(cut_host) + ":", 0)
                         == 0,
@@ -512,17 +455,8 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
   // -- stop: status 0 (each node checks its own descriptors) ------------------
   for (auto& n : nodes)
     n->signal(SIGTERM);
-  for (auto& n : nodes) {
-    auto status = n->wait_exit(eventually);
-    REQUIRE_MESSAGE(status, n->tail());
-    CHECK_MESSAGE(*status == 0, n->tail());
-    CHECK_MESSAGE(n->err_lines().empty(), n->tail());
-    auto lines = n->texts();
-    REQUIRE(!lines.empty());
-    CHECK_MESSAGE(json_event(lines.back()) == "stopped", n->tail());
-    for (auto& l : lines)
-      CHECK_MESSAGE(connmgr::test::parse_flat_object(l), "not JSON: " << l);
-  }
+  for (auto& n : nodes)
+    stop_ok(*n);
   MESSAGE("multihost figures:\n" << report.str());
 }
 

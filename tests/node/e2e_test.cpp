@@ -18,112 +18,31 @@
 #include <string>
 #include <vector>
 
-#include "tests/node/process.hpp"
+#include "tests/node/node_process.hpp"
 
 using namespace connmgr::e2e;
 
 namespace {
 
-/// How long "eventually" may take on a loaded 2-core machine.
-constexpr auto eventually = 30s;
-
-/// How long a process may take to exit after SIGTERM or a config error.
-constexpr auto exit_timeout = 30s;
-
-/// `--connmgr.KEY=VALUE`.
-std::string opt(const std::string& key, const std::string& value) {
-  return "--connmgr." + key + "=" + value;
-}
-
-/// A CAF list of quoted strings: ["a", "b"].
-std::string list(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (auto& x : items) {
-    if (out.size() > 1)
-      out += ", ";
-    out += "\"" + x + "\"";
-  }
-  return out + "]";
-}
-
-/// One connmgr-node with JSON output.
-class node_process : public process {
+/// A node of these tests: it listens on 127.0.0.1 only.
+class loopback_node : public node_process {
 public:
-  explicit node_process(std::vector<std::string> args, process_options o = {})
-    : process(node_binary(), with_json(std::move(args)), std::move(o)) {
-    // nop
-  }
+  using node_process::node_process;
 
-  /// Waits for "started" (reads the node id) and, when `listens`, for the
-  /// first "listening" line (reads the bound address).
   void boot(bool listens = true) {
-    REQUIRE_MESSAGE(ok(), error());
-    auto started = wait_for(event_is("started"), eventually);
-    REQUIRE_MESSAGE(started, "no started line\n" << tail());
-    id = json_get(*started, "peer_node").value_or("");
-    REQUIRE_MESSAGE(id.size() == 16, *started);
-    if (!listens)
-      return;
-    auto listening = wait_for(event_is("listening"), eventually);
-    REQUIRE_MESSAGE(listening, "no listening line\n" << tail());
-    listening_line = *listening;
-    addr = json_get(*listening, "addr").value_or("");
-    auto colon = addr.rfind(':');
-    REQUIRE_MESSAGE(colon != std::string::npos, *listening);
-    port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
-    REQUIRE(port != 0);
-    REQUIRE(addr.rfind("127.0.0.1:", 0) == 0);
-  }
-
-  std::string id;
-  std::string addr;
-  uint16_t port = 0;
-  std::string listening_line;
-
-private:
-  static std::vector<std::string> with_json(std::vector<std::string> args) {
-    args.insert(args.begin(), opt("log-format", "json"));
-    return args;
+    node_process::boot(listens);
+    if (listens)
+      REQUIRE(addr.rfind("127.0.0.1:", 0) == 0);
   }
 };
-
-/// Sends `sig`, expects exit status 0, a clean stderr and "stopped" as the
-/// last line.
-void stop_ok(process& p, int sig = SIGTERM) {
-  CAPTURE(sig);
-  REQUIRE(p.signal(sig));
-  auto status = p.wait_exit(exit_timeout);
-  REQUIRE_MESSAGE(status, "did not exit within 30 s of the signal\n"
-                            << p.tail());
-  CHECK_MESSAGE(*status == 0, p.tail());
-  CHECK_MESSAGE(p.err_lines().empty(), p.tail());
-  auto lines = p.texts();
-  REQUIRE_MESSAGE(!lines.empty(), p.tail());
-  CHECK_MESSAGE(json_event(lines.back()) == "stopped", p.tail());
-}
-
-/// The lines of `p` so far that are event `name`.
-std::vector<std::string> events_of(const process& p, const std::string& name) {
-  std::vector<std::string> out;
-  for (auto& l : p.texts())
-    if (json_event(l) == name)
-      out.push_back(l);
-  return out;
-}
-
-int64_t int_of(const std::string& line, const std::string& key) {
-  auto v = json_int(line, key);
-  REQUIRE_MESSAGE(v, "no integer \"" << key << "\" in " << line);
-  return *v;
-}
 
 } // namespace
 
 // -- 1 ------------------------------------------------------------------------
 
 TEST_CASE("node e2e: three nodes and a seed find each other") {
-  node_process seed{{opt("listen", list({"127.0.0.1:0"})),
-                     opt("target-outbound", "0")}};
+  loopback_node seed{{opt("listen", list({"127.0.0.1:0"})),
+                      opt("target-outbound", "0")}};
   seed.boot();
   // Each member needs one outbound connection to another member, and a
   // node never dials a peer it is already connected to (inbound counts):
@@ -137,9 +56,9 @@ TEST_CASE("node e2e: three nodes and a seed find each other") {
       opt("target-outbound", "2"), opt("max-inbound", "1"),
       opt("status-interval", "200ms"), opt("retry-duration", "200ms")};
   };
-  node_process a{member_args()};
-  node_process b{member_args()};
-  node_process c{member_args()};
+  loopback_node a{member_args()};
+  loopback_node b{member_args()};
+  loopback_node c{member_args()};
   a.boot();
   b.boot();
   c.boot();
@@ -170,23 +89,20 @@ TEST_CASE("node e2e: three nodes and a seed find each other") {
   for (auto& l : events_of(seed, "peer_ready"))
     seen_by_seed.insert(json_get(l, "peer_node").value_or(""));
   CHECK(seen_by_seed == std::set<std::string>{a.id, b.id, c.id});
-  for (auto* n : {&a, &b, &c, &seed})
-    n->signal(SIGTERM);
-  for (auto* n : {&a, &b, &c, &seed})
-    stop_ok(*n);
+  stop_all_ok({&a, &b, &c, &seed});
 }
 
 // -- 2 ------------------------------------------------------------------------
 
 TEST_CASE("node e2e: a killed permanent peer is redialed on the backoff "
           "schedule") {
-  auto b = std::make_unique<node_process>(std::vector<std::string>{
+  auto b = std::make_unique<loopback_node>(std::vector<std::string>{
     opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")});
   b->boot();
   auto b_addr = b->addr;
-  node_process a{{opt("connect", list({b_addr})), opt("target-outbound", "0"),
-                  opt("retry-duration", "300ms"),
-                  opt("max-retry-duration", "1200ms")}};
+  loopback_node a{{opt("connect", list({b_addr})), opt("target-outbound", "0"),
+                   opt("retry-duration", "300ms"),
+                   opt("max-retry-duration", "1200ms")}};
   a.boot(false);
   auto connected = a.wait_for(event_with("connected", {{"addr", b_addr}}),
                               eventually);
@@ -227,7 +143,8 @@ TEST_CASE("node e2e: a killed permanent peer is redialed on the backoff "
   CHECK(delays == want);
   // B comes back on the same address: the next redial (<= 1.2 s away)
   // reaches it.
-  node_process b2{{opt("listen", list({b_addr})), opt("target-outbound", "0")}};
+  loopback_node b2{
+    {opt("listen", list({b_addr})), opt("target-outbound", "0")}};
   b2.boot();
   REQUIRE(b2.addr == b_addr);
   auto again = a.wait_for(event_with("connected", {{"id", id}}), eventually);
@@ -237,24 +154,21 @@ TEST_CASE("node e2e: a killed permanent peer is redialed on the backoff "
   CHECK(gap <= 5000);
   CHECK_MESSAGE(a.wait_for(event_with("peer_ready", {{"id", id}}), eventually),
                 a.tail());
-  a.signal(SIGTERM);
-  b2.signal(SIGTERM);
-  stop_ok(a);
-  stop_ok(b2);
+  stop_all_ok({&a, &b2});
 }
 
 // -- 3 ------------------------------------------------------------------------
 
 TEST_CASE("node e2e: inbound beyond max-inbound is rejected") {
-  node_process s{{opt("listen", list({"127.0.0.1:0"})),
-                  opt("target-outbound", "0"), opt("max-inbound", "1"),
-                  opt("status-interval", "200ms")}};
+  loopback_node s{{opt("listen", list({"127.0.0.1:0"})),
+                   opt("target-outbound", "0"), opt("max-inbound", "1"),
+                   opt("status-interval", "200ms")}};
   s.boot();
   auto client_args = std::vector<std::string>{
     opt("connect", list({s.addr})), opt("target-outbound", "0"),
     opt("retry-duration", "200ms"), opt("max-retry-duration", "400ms")};
-  node_process a{client_args};
-  node_process b{client_args};
+  loopback_node a{client_args};
+  loopback_node b{client_args};
   a.boot(false);
   b.boot(false);
   auto ready = s.wait_for(event_is("peer_ready"), eventually);
@@ -281,10 +195,7 @@ TEST_CASE("node e2e: inbound beyond max-inbound is rejected") {
   auto ready_a = events_of(a, "peer_ready").size();
   auto ready_b = events_of(b, "peer_ready").size();
   CHECK(ready_a + ready_b == 1);
-  for (auto* n : {&a, &b, &s})
-    n->signal(SIGTERM);
-  for (auto* n : {&a, &b, &s})
-    stop_ok(*n);
+  stop_all_ok({&a, &b, &s});
 }
 
 // -- 4 ------------------------------------------------------------------------
@@ -486,9 +397,9 @@ std::vector<std::vector<std::string>> stop_busy_nodes(size_t n) {
         list({"127.0.0.1:" + std::to_string(refusing.port())})),
     opt("target-outbound", "0"), opt("retry-duration", "100ms"),
     opt("max-retry-duration", "100ms"), opt("status-interval", "100ms")};
-  std::vector<std::unique_ptr<node_process>> nodes;
+  std::vector<std::unique_ptr<loopback_node>> nodes;
   for (size_t i = 0; i < n; ++i)
-    nodes.push_back(std::make_unique<node_process>(args));
+    nodes.push_back(std::make_unique<loopback_node>(args));
   for (auto& p : nodes) {
     p->boot();
     REQUIRE_MESSAGE(p->wait_for(event_is("retry"), eventually), p->tail());
@@ -550,9 +461,10 @@ TEST_CASE("node e2e: a node that dialed a host name stops promptly") {
   // after "stopped" until that dial's dial-timeout (default 10 s).
   closed_port refusing;
   REQUIRE(refusing.port() != 0);
-  node_process n{{opt("connect",
-                      list({"localhost:" + std::to_string(refusing.port())})),
-                  opt("target-outbound", "0"), opt("retry-duration", "100ms")}};
+  loopback_node n{{opt("connect",
+                       list({"localhost:" + std::to_string(refusing.port())})),
+                   opt("target-outbound", "0"),
+                   opt("retry-duration", "100ms")}};
   n.boot(false);
   REQUIRE_MESSAGE(n.wait_for(event_is("retry"), eventually), n.tail());
   REQUIRE(n.signal(SIGTERM));
@@ -594,20 +506,6 @@ std::optional<double> sample(const std::string& body,
   return std::nullopt;
 }
 
-/// Runs `cmd` and returns its stdout and exit status.
-std::pair<std::string, int> run_command(const std::string& cmd) {
-  std::string out;
-  auto* f = ::popen(cmd.c_str(), "r");
-  if (f == nullptr)
-    return {out, -1};
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-    out.append(buf, n);
-  auto status = ::pclose(f);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
-
 } // namespace
 
 TEST_CASE("node e2e: metrics answer a real HTTP client") {
@@ -615,11 +513,11 @@ TEST_CASE("node e2e: metrics answer a real HTTP client") {
                   "this test needs curl");
   closed_port refusing;
   REQUIRE(refusing.port() != 0);
-  node_process n{{opt("metrics-listen", "\"127.0.0.1:0\""),
-                  opt("connect", list({"127.0.0.1:"
-                                       + std::to_string(refusing.port())})),
-                  opt("target-outbound", "0"), opt("retry-duration", "200ms"),
-                  opt("status-interval", "200ms")}};
+  loopback_node n{{opt("metrics-listen", "\"127.0.0.1:0\""),
+                   opt("connect", list({"127.0.0.1:"
+                                        + std::to_string(refusing.port())})),
+                   opt("target-outbound", "0"), opt("retry-duration", "200ms"),
+                   opt("status-interval", "200ms")}};
   n.boot(false);
   auto metrics = n.wait_for(event_is("metrics"), eventually);
   REQUIRE_MESSAGE(metrics, n.tail());
@@ -657,12 +555,13 @@ TEST_CASE("node e2e: metrics answer a real HTTP client") {
 // -- 7 ------------------------------------------------------------------------
 
 TEST_CASE("node e2e: a peer that stops answering pings is dropped") {
-  node_process b{{opt("listen", list({"127.0.0.1:0"})),
-                  opt("target-outbound", "0"), opt("ping-interval", "500ms")}};
+  loopback_node b{{opt("listen", list({"127.0.0.1:0"})),
+                   opt("target-outbound", "0"), opt("ping-interval", "500ms")}};
   b.boot();
-  node_process a{{opt("connect", list({b.addr})), opt("target-outbound", "0"),
-                  opt("ping-interval", "500ms"), opt("retry-duration", "200ms"),
-                  opt("max-retry-duration", "1s")}};
+  loopback_node a{{opt("connect", list({b.addr})), opt("target-outbound", "0"),
+                   opt("ping-interval", "500ms"),
+                   opt("retry-duration", "200ms"),
+                   opt("max-retry-duration", "1s")}};
   a.boot(false);
   auto ready = a.wait_for(event_is("peer_ready"), eventually);
   REQUIRE_MESSAGE(ready, a.tail());
@@ -689,21 +588,18 @@ TEST_CASE("node e2e: a peer that stops answering pings is dropped") {
   // B answers again, so A's permanent peer comes back.
   CHECK_MESSAGE(a.wait_for(event_with("peer_ready", {{"id", id}}), eventually),
                 a.tail());
-  a.signal(SIGTERM);
-  b.signal(SIGTERM);
-  stop_ok(a);
-  stop_ok(b);
+  stop_all_ok({&a, &b});
 }
 
 // -- 8 ------------------------------------------------------------------------
 
 TEST_CASE("node e2e: DNS seeding finds a listening node") {
-  node_process s{{opt("listen", list({"127.0.0.1:0"})),
-                  opt("target-outbound", "0")}};
+  loopback_node s{{opt("listen", list({"127.0.0.1:0"})),
+                   opt("target-outbound", "0")}};
   s.boot();
   auto seed = "localhost:" + std::to_string(s.port);
-  node_process a{{opt("dns-seeds", list({seed})), opt("target-outbound", "1"),
-                  opt("retry-duration", "200ms")}};
+  loopback_node a{{opt("dns-seeds", list({seed})), opt("target-outbound", "1"),
+                   opt("retry-duration", "200ms")}};
   a.boot(false);
   auto seeded = a.wait_for(event_is("seeded"), eventually);
   REQUIRE_MESSAGE(seeded, a.tail());
@@ -716,10 +612,7 @@ TEST_CASE("node e2e: DNS seeding finds a listening node") {
   auto ready = a.wait_for(event_is("peer_ready"), eventually);
   REQUIRE_MESSAGE(ready, a.tail());
   CHECK(json_get(*ready, "peer_node") == s.id);
-  a.signal(SIGTERM);
-  s.signal(SIGTERM);
-  stop_ok(a);
-  stop_ok(s);
+  stop_all_ok({&a, &s});
 }
 
 // -- 9 ------------------------------------------------------------------------
@@ -778,9 +671,10 @@ TEST_CASE("node e2e: a connection to itself is detected") {
     auto port = free_port();
     REQUIRE(port != 0);
     auto self_addr = "127.0.0.1:" + std::to_string(port);
-    node_process n{{opt("listen", list({self_addr})),
-                    opt("connect", list({"localhost:" + std::to_string(port)})),
-                    opt("target-outbound", "0"), opt("retry-duration", "200ms")}};
+    loopback_node n{
+      {opt("listen", list({self_addr})),
+       opt("connect", list({"localhost:" + std::to_string(port)})),
+       opt("target-outbound", "0"), opt("retry-duration", "200ms")}};
     REQUIRE_MESSAGE(n.ok(), n.error());
     auto first = n.wait_for(event_is("started"), eventually);
     if (!first) {
