@@ -1,15 +1,23 @@
 # Shared by .ci/test and .ci/demo: make sure the Debian packages are there,
 # then configure and build. Source it from the repo root.
 
-packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks prometheus-cpp-dev curl)
+packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks prometheus-cpp-dev curl iproute2 nftables)
 
+# Where .ci/caf-tsan installs CAF built with ThreadSanitizer: outside the
+# clone, so fresh checkouts on the same machine reuse it.
+caf_tsan_prefix="${CONNMGR_CAF_TSAN_PREFIX:-/var/cache/connmgr/caf-0.17.6-tsan}"
+
+# ensure_packages [package...]: installs the missing ones of the given Debian
+# packages (default: $packages).
 ensure_packages() {
   if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "warning: dpkg-query not found; not checking for Debian packages" >&2
     return 0
   fi
+  local wanted=("$@")
+  ((${#wanted[@]} > 0)) || wanted=("${packages[@]}")
   local missing=() pkg status
-  for pkg in "${packages[@]}"; do
+  for pkg in "${wanted[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
     if [[ "$status" != "install ok installed" ]]; then
       missing+=("$pkg")
