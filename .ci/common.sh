@@ -54,7 +54,7 @@ configure_and_build() {
   echo "==> configuring $build_dir"
   cmake -S . -B "$build_dir" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    "${extra_cmake_args[@]}"
+    "${extra_cmake_args[@]}" || return 1 # also where `set -e` is off
   echo "==> building"
   local targets=()
   for t in "$@"; do targets+=(--target "$t"); done
