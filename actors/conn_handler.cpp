@@ -103,7 +103,7 @@ struct handler_state : conn_effects {
     if (stopping)
       return;
     stopping = true;
-    machine->stop(); // sends exits to all dials via cancel_dial
+    machine->stop(); // cancels every dial through cancel_dial
     for (auto& child : owned)
       self->send_exit(child, caf::exit_reason::user_shutdown);
     check_done();
@@ -117,8 +117,8 @@ struct handler_state : conn_effects {
       finish(); // a dial function leaves nothing in flight
       return;
     }
-    // Every dial actor is gone and has told the dialer to cancel; wait until
-    // the dialer confirms those sockets are closed. A dialer that dies or
+    // The dialer was told to cancel every dial in flight; wait until it
+    // confirms those sockets are closed. A dialer that dies or
     // stays mute meanwhile must not hold stop up: its down message or the
     // timeout ends the wait.
     self->monitor(setup.dialer);
