@@ -72,6 +72,27 @@ struct ramp_tally {
   }
 };
 
+/// A manager (not started) whose `n` automatic requests all dial `target`
+/// through `dialer`, reporting to `tally`; dies on a setup error.
+std::optional<manager> make_manager(caf::actor_system& sys,
+                                    dialer_actor dialer, ramp_tally& tally,
+                                    std::string target, size_t n,
+                                    uint32_t max_pending,
+                                    caf::timespan dial_timeout) {
+  handler_setup setup;
+  setup.dialer = std::move(dialer);
+  setup.config.target_outbound = static_cast<uint32_t>(n);
+  setup.config.reject_duplicate_addresses = false;
+  setup.config.max_pending_dials = max_pending;
+  setup.config.dial_timeout = dial_timeout;
+  setup.get_address = [target = std::move(target)]()
+    -> caf::expected<std::string> { return target; };
+  auto m = manager::make(sys, setup, tally.callbacks());
+  if (!m)
+    die(describe(m.error()));
+  return std::move(*m);
+}
+
 } // namespace
 
 // --- Scenario a: the manager ramps up to N --------------------------------
@@ -93,21 +114,8 @@ int run_ramp(const options& o) {
     ramp_tally tally;
     tally.target = o.n;
     tally.conns.reserve(o.n + 64);
-    handler_setup setup;
-    setup.dialer = dialer;
-    setup.config.target_outbound = static_cast<uint32_t>(o.n);
-    setup.config.reject_duplicate_addresses = false;
-    setup.config.max_pending_dials = o.max_pending;
-    setup.get_address = [target]() -> caf::expected<std::string> {
-      return target;
-    };
-    std::optional<manager> mgr;
-    {
-      auto m = manager::make(sys, setup, tally.callbacks());
-      if (!m)
-        die(describe(m.error()));
-      mgr.emplace(std::move(*m));
-    }
+    auto mgr = make_manager(sys, dialer, tally, target, o.n, o.max_pending,
+                            manager_config{}.dial_timeout);
     std::this_thread::sleep_for(50ms);
     auto threads_before = thread_count();
     perf_window(true);
@@ -369,22 +377,8 @@ int run_silent(const options& o) {
   auto dialer = spawn_tcp_dialer(sys, *io, names);
   ramp_tally tally; // counts failures; nothing should connect
   tally.target = o.n;
-  handler_setup setup;
-  setup.dialer = dialer;
-  setup.config.target_outbound = static_cast<uint32_t>(o.n);
-  setup.config.max_pending_dials = static_cast<uint32_t>(o.n);
-  setup.config.reject_duplicate_addresses = false;
-  setup.config.dial_timeout = std::chrono::minutes{10};
-  setup.get_address = [target]() -> caf::expected<std::string> {
-    return target;
-  };
-  std::optional<manager> mgr;
-  {
-    auto m = manager::make(sys, setup, tally.callbacks());
-    if (!m)
-      die(describe(m.error()));
-    mgr.emplace(std::move(*m));
-  }
+  auto mgr = make_manager(sys, dialer, tally, target, o.n,
+                          static_cast<uint32_t>(o.n), std::chrono::minutes{10});
   // Let the freshly spawned actors and threads settle before the baseline.
   std::this_thread::sleep_for(100ms);
   auto threads_before = thread_count();
