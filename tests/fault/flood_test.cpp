@@ -240,7 +240,7 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
   constexpr size_t flood_size = 20000;
   constexpr size_t concurrency = 256;
   constexpr int64_t max_inbound = 8;
-  constexpr uint64_t rss_bound_kib = 20 * 1024;
+  [[maybe_unused]] constexpr uint64_t rss_bound_kib = 20 * 1024;
   constexpr double close_bound_ms = 2000;
   auto keepalive = opt("ping-interval", "1s");
   // F: the node under attack, with two outbound peers (O1, O2) and one
@@ -321,9 +321,13 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
   CHECK(res.admitted_fds.size() == static_cast<size_t>(max_inbound - 1));
   CHECK(res.rejected + res.admitted_fds.size() == flood_size);
   CHECK(percentile(res.close_ms, 1.0) <= close_bound_ms);
-  // Memory stayed bounded.
+  // Memory stayed bounded (checked in builds without a sanitizer).
+#ifdef CONNMGR_SANITIZE
+  MESSAGE("memory bound not checked: built with -fsanitize=" CONNMGR_SANITIZE);
+#else
   CHECK(peak_rss <= rss_before + rss_bound_kib);
   CHECK(hwm_kib(f.pid()) <= rss_before + rss_bound_kib);
+#endif
   // Descriptors never grew beyond what is in flight.
   CHECK(peak_fds <= before.total + max_inbound + concurrency);
   // One "rejected" line per rejected connection, each naming the limit.
