@@ -3,6 +3,7 @@
 #include <deque>
 #include <memory>
 #include <unordered_map>
+#include <variant>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -30,6 +31,9 @@ constexpr caf::timespan answer_grace = std::chrono::seconds{1};
 // Descriptors kept free for everything else (logs, config, listeners).
 constexpr uint64_t fd_reserve = 64;
 
+// Work items run back to back before the mailbox gets a turn again.
+constexpr size_t inline_budget = 64;
+
 struct handler_state : conn_effects {
   using pointer = conn_handler_actor::stateful_pointer<handler_state>;
 
@@ -55,6 +59,27 @@ struct handler_state : conn_effects {
     caf::timespan took{0};
   };
   dial_end ending;
+  /// Work that completed at once (a dial function's result, an address
+  /// function's answer, a timer already due), run when the machine call
+  /// that asked for it has returned: the machine never re-enters itself,
+  /// and no message round trip is paid.
+  struct dial_answer {
+    uint64_t id;
+    uint64_t attempt;
+    caf::expected<connection_ptr> result;
+  };
+  struct address_answer {
+    uint64_t id;
+    caf::expected<std::string> result;
+  };
+  struct timer_due {
+    uint64_t key;
+    time_point at;
+  };
+  std::deque<std::variant<dial_answer, address_answer, timer_due>> later;
+  bool running_later = false;
+  /// A drain message is on its way (the budget ran out with work left).
+  bool drain_sent = false;
   /// Actors we own: acceptors and listeners.
   std::vector<caf::actor> owned;
   /// Monitored children whose down message is still due.
@@ -66,9 +91,18 @@ struct handler_state : conn_effects {
 
   static inline const char* name = "connmgr.conn_handler";
 
-  time_point now() const {
-    return self->clock().now();
+  /// The actor clock's time, read once per message: every decision a
+  /// message leads to is taken at the same instant (and reading the clock
+  /// is a noticeable part of a cycle's cost).
+  time_point now() {
+    if (!now_read) {
+      now_cache = self->clock().now();
+      now_read = true;
+    }
+    return now_cache;
   }
+  time_point now_cache;
+  bool now_read = false;
 
   template<class T>
   void emit(T&& event) {
@@ -127,6 +161,10 @@ struct handler_state : conn_effects {
   }
 
   void finish() {
+    // A dial answer still queued holds a connection: the machine closes it.
+    now_read = false;
+    while (!later.empty())
+      run_later();
     auto stats = machine->stats();
     for (auto& promise : stop_promises)
       promise.deliver(stats);
@@ -143,15 +181,10 @@ struct handler_state : conn_effects {
                   const std::string& address) override {
     auto t = now();
     dials.emplace(attempt, dial_entry{id, t});
-    auto me = caf::actor_cast<conn_handler_actor>(self);
     if (setup.dial) {
-      // Answered as a message so the machine never re-enters itself.
-      auto result = setup.dial(address, setup.config.dial_timeout);
-      if (result)
-        self->send(me, dialed_atom::value, id, attempt, std::move(*result));
-      else
-        self->send(me, dialed_atom::value, id, attempt,
-                   std::move(result.error()));
+      later.emplace_back(dial_answer{
+        id, attempt, setup.dial(address, setup.config.dial_timeout)});
+      now_read = false; // the dial took its time
       return;
     }
     answer_deadlines.emplace_back(t + setup.config.dial_timeout + answer_grace,
@@ -160,13 +193,17 @@ struct handler_state : conn_effects {
     self
       ->request(setup.dialer, caf::infinite, dial_atom::value, attempt, address,
                 setup.config.dial_timeout)
-      .then([this, id, attempt](
-              connection_ptr& conn) { dial_succeeded(id, attempt, conn); },
-            [this, id, attempt](caf::error& err) {
-              if (err == caf::sec::request_receiver_down)
-                err = make_error(errc::dial_failed, "dialer is down");
-              dial_failed(id, attempt, err);
-            });
+      .then(
+        [this, id, attempt](connection_ptr& conn) {
+          after_message guard{*this};
+          dial_succeeded(id, attempt, conn);
+        },
+        [this, id, attempt](caf::error& err) {
+          after_message guard{*this};
+          if (err == caf::sec::request_receiver_down)
+            err = make_error(errc::dial_failed, "dialer is down");
+          dial_failed(id, attempt, err);
+        });
   }
 
   void dial_succeeded(uint64_t id, uint64_t attempt, connection_ptr& conn) {
@@ -247,33 +284,83 @@ struct handler_state : conn_effects {
 
   void fetch_address(uint64_t id) override {
     if (setup.get_address) {
-      // Called right here (it must not block); the answer comes back as a
-      // message so the machine never re-enters itself.
-      auto me = caf::actor_cast<conn_handler_actor>(self);
-      auto address = setup.get_address();
-      if (address)
-        self->send(me, address_atom::value, id, std::move(*address));
-      else
-        self->send(me, address_atom::value, id, std::move(address.error()));
+      // Called right here: it must not block.
+      later.emplace_back(address_answer{id, setup.get_address()});
       return;
     }
     self->request(source, setup.config.dial_timeout, get_address_atom::value)
       .then(
         [this, id](std::string& address) {
+          after_message guard{*this};
           machine->address_ready(id, std::move(address), now());
         },
         [this, id](caf::error& err) {
+          after_message guard{*this};
           machine->address_ready(id, std::move(err), now());
         });
   }
 
   void arm_timer(uint64_t key, time_point at) override {
-    auto delay = at - now();
-    auto me = caf::actor_cast<conn_handler_actor>(self);
-    if (delay.count() <= 0)
-      self->send(me, timer_atom::value, key);
+    // Decided in run_later: a very short delay has often passed by then.
+    later.emplace_back(timer_due{key, at});
+  }
+
+  /// Reads the clock afresh for this message, and runs `later` when it
+  /// goes out of scope: the first thing in every message handler that calls
+  /// the machine.
+  struct after_message {
+    handler_state& s;
+    explicit after_message(handler_state& st) : s(st) {
+      s.now_read = false;
+    }
+    ~after_message() {
+      s.run_later();
+      s.now_read = false;
+    }
+  };
+
+  /// Runs the work in `later` (and whatever it adds) up to the budget; the
+  /// rest waits behind the messages already in the mailbox. Called after
+  /// every machine call from a message.
+  void run_later() {
+    if (running_later)
+      return;
+    running_later = true;
+    for (size_t n = 0; n < inline_budget && !later.empty(); ++n) {
+      auto item = std::move(later.front());
+      later.pop_front();
+      std::visit([this](auto& x) { run(x); }, item);
+    }
+    running_later = false;
+    if (!later.empty() && !drain_sent) {
+      drain_sent = true;
+      self->send(caf::actor_cast<conn_handler_actor>(self), drain_atom::value);
+    }
+  }
+
+  void run(dial_answer& x) {
+    if (x.result)
+      dial_succeeded(x.id, x.attempt, *x.result);
     else
-      self->delayed_send(me, delay, timer_atom::value, key);
+      dial_failed(x.id, x.attempt, x.result.error());
+  }
+
+  void run(address_answer& x) {
+    if (x.result)
+      machine->address_ready(x.id, std::move(*x.result), now());
+    else
+      machine->address_ready(x.id, std::move(x.result.error()), now());
+  }
+
+  void run(timer_due& x) {
+    if (x.at > now())
+      now_read = false; // a short delay may have passed meanwhile
+    auto delay = x.at - now();
+    if (delay.count() <= 0)
+      machine->timer_fired(x.key, now());
+    else
+      self->delayed_send(caf::actor_cast<conn_handler_actor>(self), delay,
+                         timer_atom::value, x.key);
   }
 
   void connected(const conn_request& req, const connection_ptr& conn) override {
@@ -353,10 +440,14 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
   // An exit from anyone (e.g. an owner going down) means a graceful stop.
   self->set_exit_handler([self](caf::exit_msg&) { self->state.begin_stop(); });
   return {
-    [self](start_atom) { self->state.start(); },
+    [self](start_atom) {
+      handler_state::after_message guard{self->state};
+      self->state.start();
+    },
     [self](connect_atom, uint64_t id, std::string& address,
            bool permanent) -> caf::result<uint64_t> {
       auto& s = self->state;
+      handler_state::after_message guard{s};
       auto result = s.machine->connect(id, std::move(address), permanent,
                                        s.now());
       if (!result)
@@ -365,14 +456,17 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
     },
     [self](disconnect_atom, uint64_t id, bool trigger_reconnect) {
       auto& s = self->state;
+      handler_state::after_message guard{s};
       s.machine->disconnect(id, true, trigger_reconnect, s.now());
     },
     [self](remove_atom, uint64_t id) {
       auto& s = self->state;
+      handler_state::after_message guard{s};
       s.machine->disconnect(id, false, false, s.now());
     },
     [self](new_request_atom) {
       auto& s = self->state;
+      handler_state::after_message guard{s};
       s.machine->new_request(s.now());
     },
     [self](requests_atom) { return self->state.machine->requests(); },
@@ -384,35 +478,33 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
       s.begin_stop();
       return promise;
     },
-    [self](address_atom, uint64_t id, std::string& address) {
+    [self](drain_atom) {
       auto& s = self->state;
-      s.machine->address_ready(id, std::move(address), s.now());
+      s.drain_sent = false;
+      handler_state::after_message guard{s};
     },
-    [self](address_atom, uint64_t id, caf::error& err) {
-      auto& s = self->state;
-      s.machine->address_ready(id, std::move(err), s.now());
-    },
-    [self](dial_deadline_atom) { self->state.dial_deadline_passed(); },
-    [self](dialed_atom, uint64_t id, uint64_t attempt, connection_ptr& conn) {
-      self->state.dial_succeeded(id, attempt, conn);
-    },
-    [self](dialed_atom, uint64_t id, uint64_t attempt, caf::error& err) {
-      self->state.dial_failed(id, attempt, err);
+    [self](dial_deadline_atom) {
+      handler_state::after_message guard{self->state};
+      self->state.dial_deadline_passed();
     },
     [self](inbound_atom, uint32_t listener, connection_batch& batch) {
+      handler_state::after_message guard{self->state};
       for (auto& conn : batch)
         self->state.machine->inbound(listener, conn);
     },
     [self](slot_free_atom, uint64_t slot) {
+      handler_state::after_message guard{self->state};
       self->state.machine->inbound_closed(slot);
     },
     [self](peer_gone_atom, uint64_t id, connection_ptr& conn,
            caf::error& reason) {
       auto& s = self->state;
+      handler_state::after_message guard{s};
       s.machine->peer_gone(id, conn, reason, s.now());
     },
     [self](timer_atom, uint64_t key) {
       auto& s = self->state;
+      handler_state::after_message guard{s};
       s.machine->timer_fired(key, s.now());
     },
   };

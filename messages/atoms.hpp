@@ -25,12 +25,10 @@ using requests_atom = caf::atom_constant<caf::atom("requests")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// The peer of an established connection closed or reset it.
 using peer_gone_atom = caf::atom_constant<caf::atom("peer_gone")>;
-/// An address for a request, from the handler's address function.
-using address_atom = caf::atom_constant<caf::atom("address")>;
+/// The handler still has queued work that completed at once.
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
 /// The earliest deadline for a dialer's answer passed.
 using dial_deadline_atom = caf::atom_constant<caf::atom("dial_dline")>;
-/// The result of a dial function, for request and attempt.
-using dialed_atom = caf::atom_constant<caf::atom("dialed")>;
 /// A timer of the handler fired.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
 /// An inbound connection reached the handler.

@@ -30,8 +30,9 @@ namespace connmgr {
 /// - `(stats) -> counters`.
 /// - `(stop) -> final counters`: answered only once every child actor is gone
 ///   and every connection the manager still owned is closed.
-/// Internal (from itself, listeners, connections and timers): `address`,
-/// `dial_deadline`, `dialed` (a dial function's result), `inbound`, `slot_free`, `peer_gone`, `timer`.
+/// Internal (from itself, listeners, connections and timers): `drain` (work
+/// that completed at once is still queued), `dial_deadline`, `inbound`,
+/// `slot_free`, `peer_gone`, `timer`.
 using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<start_atom>,
   caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
@@ -41,11 +42,8 @@ using conn_handler_actor = caf::typed_actor<
   caf::replies_to<requests_atom>::with<std::vector<conn_request>>,
   caf::replies_to<stats_atom>::with<conn_stats>,
   caf::replies_to<stop_atom>::with<conn_stats>,
-  caf::reacts_to<address_atom, uint64_t, std::string>,
-  caf::reacts_to<address_atom, uint64_t, caf::error>,
+  caf::reacts_to<drain_atom>,
   caf::reacts_to<dial_deadline_atom>,
-  caf::reacts_to<dialed_atom, uint64_t, uint64_t, connection_ptr>,
-  caf::reacts_to<dialed_atom, uint64_t, uint64_t, caf::error>,
   caf::reacts_to<inbound_atom, uint32_t, connection_batch>,
   caf::reacts_to<slot_free_atom, uint64_t>,
   caf::reacts_to<peer_gone_atom, uint64_t, connection_ptr, caf::error>,
