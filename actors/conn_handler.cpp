@@ -381,15 +381,18 @@ struct handler_state : conn_effects {
 
   void disconnected(const conn_request& req,
                     const caf::error& reason) override {
-    emit(disconnected_event{req, reason});
+    if (setup.subscribe.disconnected)
+      emit(disconnected_event{req, reason});
   }
 
   void failed(const conn_request& req, const caf::error& reason) override {
-    emit(failed_event{req, reason, dial_time(req.id)});
+    if (setup.subscribe.failed)
+      emit(failed_event{req, reason, dial_time(req.id)});
   }
 
   void retry_scheduled(const conn_request& req, caf::timespan delay) override {
-    emit(retry_event{req, delay});
+    if (setup.subscribe.retry)
+      emit(retry_event{req, delay});
   }
 
   void accepted(uint32_t listener, uint64_t slot,
@@ -411,7 +414,8 @@ struct handler_state : conn_effects {
 
   void rejected(uint32_t listener, const connection_ptr& conn,
                 const caf::error& reason) override {
-    emit(rejected_event{listener, conn->remote_address(), reason});
+    if (setup.subscribe.rejected)
+      emit(rejected_event{listener, conn->remote_address(), reason});
   }
 };
 

@@ -12,6 +12,7 @@
 #include "messages/acceptor_actor.hpp"
 #include "messages/address_source_actor.hpp"
 #include "messages/conn_handler_actor.hpp"
+#include "messages/events.hpp"
 #include "messages/dialer_actor.hpp"
 #include "messages/manager_config.hpp"
 
@@ -42,8 +43,10 @@ struct handler_setup {
   /// Sources of inbound connections, one per listener. Owned: they receive
   /// an exit on stop, and stop waits until they are gone.
   std::vector<acceptor_actor> listeners;
-  /// Optional: receives every event (`connected_event`, ...) in order.
+  /// Optional: receives the events (`connected_event`, ...) in order.
   caf::actor events;
+  /// The informational events `events` wants (default: all).
+  event_subscription subscribe;
 };
 
 /// Spawns a connection handler after validating `setup`. Refuses a missing

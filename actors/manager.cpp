@@ -88,6 +88,11 @@ caf::expected<manager> manager::make(caf::actor_system& sys,
     return make_error(errc::invalid_config,
                       "events = an actor, expected none: the manager "
                       "receives events to call its callbacks");
+  // Events without a callback are not sent at all.
+  setup.subscribe.disconnected = static_cast<bool>(callbacks.on_disconnection);
+  setup.subscribe.failed = static_cast<bool>(callbacks.on_failure);
+  setup.subscribe.retry = static_cast<bool>(callbacks.on_retry);
+  setup.subscribe.rejected = static_cast<bool>(callbacks.on_reject);
   auto done = std::make_shared<stop_signal>();
   auto bridge = sys.spawn(event_bridge, std::move(callbacks), done);
   setup.events = bridge;

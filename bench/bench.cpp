@@ -21,7 +21,9 @@
 //
 // Other options: --max-pending=K (ramp, default 1024), --window=W (raw-ramp,
 // default 0 = all at once), --settle-ms=M (default 500), --timeout-s=S
-// (default 60), --conn=memory|socketpair (cycle), --backlog=B (accept and
+// (default 60), --conn=memory|socketpair (cycle), --events=needed|all
+// (cycle: the driver subscribes only to connected and failed events, or to
+// disconnected and retry events too), --backlog=B (accept and
 // raw-accept, default net.core.somaxconn), --sink=PATH, --load=PATH.
 // Any --KEY=VALUE whose KEY has a dot is a CAF option for the measured actor
 // system (ramp, silent, cycle, accept), e.g. --scheduler.max-threads=2 or
@@ -100,6 +102,10 @@ options parse_args(int argc, char** argv) {
       if (val != "memory" && val != "socketpair")
         die("--conn must be memory or socketpair");
       o.conn_kind = val;
+    } else if (key == "events") {
+      if (val != "needed" && val != "all")
+        die("--events must be needed or all");
+      o.events = val;
     } else if (key == "action") {
       if (val != "hold" && val != "close")
         die("--action must be hold or close");

@@ -38,6 +38,9 @@ struct options {
   size_t cycles = 100000;
   bool permanent = false;
   std::string conn_kind = "memory";
+  /// cycle: the driver subscribes to every event ("all") or only to those
+  /// it acts on, connected and failed ("needed").
+  std::string events = "needed";
   /// accept/raw-accept: "hold" or "close"; load dialer threads.
   std::string accept_action = "hold";
   size_t workers = 50;

@@ -70,6 +70,16 @@ struct stopped_event {
   conn_stats stats;
 };
 
+/// The events that only inform, each of which an events actor may decline:
+/// one not wanted costs no message. Connected, accepted and stopped events
+/// are always sent (they hand over a connection or end the stream).
+struct event_subscription {
+  bool disconnected = true;
+  bool failed = true;
+  bool retry = true;
+  bool rejected = true;
+};
+
 } // namespace connmgr
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::connected_event)

@@ -559,3 +559,34 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(request_of(b).state == conn_state::established);
   CHECK(request_of(c).state == conn_state::established);
 }
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "events: an events actor that declines disconnected, failed "
+                  "and retry events gets only the connected ones, while the "
+                  "counters still count everything") {
+  auto s = setup();
+  s.config.retry_duration = 1s;
+  s.config.max_retry_duration = 2s;
+  s.subscribe.disconnected = false;
+  s.subscribe.failed = false;
+  s.subscribe.retry = false;
+  spawn(s);
+  auto id = connect("10.9.2.1:8333", true);
+  REQUIRE(log->connected.size() == 1);
+  net->set_policy(refuse);
+  disconnect(id, true); // a disconnect and a retry, both declined
+  advance(1s);          // the retry fails: a failure and another retry
+  REQUIRE(net->dial_count() == 2);
+  net->set_policy([](const std::string&) { return fake_dial_plan{}; });
+  advance(10s);
+  CHECK(net->dial_count() == 3);
+  REQUIRE(log->connected.size() == 2);
+  CHECK(log->connected[1].request.id == id);
+  CHECK(log->order == std::vector<std::string>{"connected", "connected"});
+  auto st = stats();
+  CHECK(st.disconnections == 1);
+  CHECK(st.dials_failed == 1);
+  CHECK(st.retries_scheduled == 2);
+  stop();
+  CHECK(log->order.back() == "stopped");
+}
