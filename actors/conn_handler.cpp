@@ -163,7 +163,7 @@ struct handler_state : conn_effects {
   void finish() {
     // A dial answer still queued holds a connection: the machine closes it.
     now_read = false;
-    while (!later.empty())
+    while (!later.empty() && !running_later)
       run_later();
     auto stats = machine->stats();
     for (auto& promise : stop_promises)

@@ -12,8 +12,8 @@
 #include "messages/acceptor_actor.hpp"
 #include "messages/address_source_actor.hpp"
 #include "messages/conn_handler_actor.hpp"
-#include "messages/events.hpp"
 #include "messages/dialer_actor.hpp"
+#include "messages/events.hpp"
 #include "messages/manager_config.hpp"
 
 namespace connmgr {
