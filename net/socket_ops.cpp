@@ -1,7 +1,11 @@
 #include "net/socket_ops.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -79,6 +83,60 @@ size_t open_fd_count() {
         ++result;
     ::closedir(dir);
     --result; // the directory stream itself
+  }
+  return result;
+}
+
+std::vector<open_descriptor> open_descriptors() {
+  std::vector<open_descriptor> result;
+  auto dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr)
+    return result;
+  auto own = ::dirfd(dir);
+  while (auto entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.')
+      continue;
+    int fd = std::atoi(entry->d_name);
+    if (fd == own)
+      continue;
+    char target[PATH_MAX];
+    auto len = ::readlinkat(own, entry->d_name, target, sizeof(target) - 1);
+    // A descriptor closed between readdir and readlink is gone: skip it.
+    if (len < 0)
+      continue;
+    result.push_back({fd, std::string(target, static_cast<size_t>(len))});
+  }
+  ::closedir(dir);
+  std::sort(result.begin(), result.end(),
+            [](auto& a, auto& b) { return a.fd < b.fd; });
+  return result;
+}
+
+std::vector<open_descriptor>
+descriptors_left_open(const std::vector<open_descriptor>& before,
+                      std::chrono::milliseconds grace) {
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    std::vector<open_descriptor> extra;
+    for (auto& d : open_descriptors()) {
+      auto known = std::find_if(before.begin(), before.end(), [&](auto& b) {
+        return b.fd == d.fd && b.target == d.target;
+      });
+      if (known == before.end())
+        extra.push_back(std::move(d));
+    }
+    if (extra.empty() || std::chrono::steady_clock::now() >= deadline)
+      return extra;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+}
+
+std::string describe(const std::vector<open_descriptor>& fds) {
+  std::string result;
+  for (auto& d : fds) {
+    if (!result.empty())
+      result += ", ";
+    result += "fd " + std::to_string(d.fd) + " (" + d.target + ")";
   }
   return result;
 }

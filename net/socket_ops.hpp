@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include <sys/socket.h>
 
@@ -32,5 +34,28 @@ size_t fd_limit();
 
 /// Number of descriptors this process has open (from /proc/self/fd).
 size_t open_fd_count();
+
+/// One descriptor this process has open: its number and what it refers to
+/// (its /proc/self/fd link, e.g. "socket:[4711]", "pipe:[12]").
+struct open_descriptor {
+  int fd = -1;
+  std::string target;
+};
+
+/// Every descriptor this process has open, by number (without the one used
+/// to list them).
+std::vector<open_descriptor> open_descriptors();
+
+/// The descriptors open now that were not open in `before` (same number and
+/// target) and are still open after up to `grace`. Other threads of a live
+/// process open and close descriptors of their own at any time (a
+/// sanitizer's memory probe opens a pipe for a moment): those are not
+/// leaks, and waiting for them to go tells them from real ones.
+std::vector<open_descriptor>
+descriptors_left_open(const std::vector<open_descriptor>& before,
+                      std::chrono::milliseconds grace);
+
+/// "fd 7 (socket:[4711]), fd 9 (pipe:[12])".
+std::string describe(const std::vector<open_descriptor>& fds);
 
 } // namespace connmgr

@@ -27,6 +27,7 @@
 #include "net/net_address.hpp"
 #include "net/reactor.hpp"
 #include "net/socket_ops.hpp"
+#include "tests/descriptor_check.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -631,7 +632,7 @@ TEST_CASE("stream: a memory or closed connection ends at once") {
 
 TEST_CASE("stream: stopping the reactor ends every stream and closes every "
           "descriptor") {
-  auto baseline = open_fd_count();
+  auto baseline = open_descriptors();
   {
     fixture fx;
     constexpr size_t n = 3;
@@ -674,7 +675,8 @@ TEST_CASE("stream: stopping the reactor ends every stream and closes every "
     CHECK(rec.end_count() == 1);
     ::close(peer);
   }
-  CHECK(open_fd_count() == baseline);
+  auto left = test::new_descriptors(baseline);
+  CHECK_MESSAGE(left.empty(), describe(left));
 }
 
 TEST_CASE("stream: a descriptor number reused after a local close never "

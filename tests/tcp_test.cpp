@@ -27,6 +27,7 @@
 #include "net/reactor.hpp"
 #include "net/resolver.hpp"
 #include "net/socket_ops.hpp"
+#include "tests/descriptor_check.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -267,7 +268,7 @@ TEST_CASE_FIXTURE(net_fixture,
                   "tcp: stop during 1000 dials to a silent peer is prompt and "
                   "closes every descriptor") {
   silent_peer peer;
-  auto baseline = open_fd_count();
+  auto baseline = open_descriptors();
   tally client;
   handler_setup s;
   s.dialer = dialer;
@@ -285,13 +286,14 @@ TEST_CASE_FIXTURE(net_fixture,
   while (io->stats().pending_connects < 990 && steady::now() < deadline)
     std::this_thread::sleep_for(10ms);
   REQUIRE(io->stats().pending_connects >= 990);
-  CHECK(open_fd_count() >= baseline + 990);
+  CHECK(open_fd_count() >= baseline.size() + 990);
   auto t0 = steady::now();
   cli->stop().wait();
   auto took = steady::now() - t0;
   CHECK(took < 5s);
   // The stop promise covers the sockets too: no waiting needed here.
-  CHECK(open_fd_count() == baseline);
+  auto left = test::new_descriptors(baseline);
+  CHECK_MESSAGE(left.empty(), describe(left));
   CHECK(io->stats().pending_connects == 0);
 }
 

@@ -2,6 +2,7 @@
 // file and --connmgr.KEY=VALUE options), or with --swarm=N a whole swarm of
 // nodes on loopback in one process.
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -34,14 +35,15 @@ int runtime_error(const std::string& what) {
   return 1;
 }
 
-/// 0 when no more descriptors are open than `before`; otherwise says how
-/// many leaked and returns 1.
-int check_descriptors(size_t before) {
-  auto after = open_fd_count();
-  if (after <= before)
+/// 0 when every descriptor opened since `before` is closed again; otherwise
+/// names those still open and returns 1.
+int check_descriptors(const std::vector<open_descriptor>& before) {
+  auto left = descriptors_left_open(before, std::chrono::milliseconds{500});
+  if (left.empty())
     return 0;
-  return runtime_error(std::to_string(after - before)
-                       + " descriptors still open after stop");
+  return runtime_error(std::to_string(left.size())
+                       + " descriptors still open after stop: "
+                       + describe(left));
 }
 
 int serve(caf::actor_system& sys, const node_settings& settings,
@@ -114,7 +116,7 @@ int serve(caf::actor_system& sys, const node_settings& settings,
 /// closed again once it is gone.
 int run_node(caf::actor_system& sys, const node_settings& settings,
              stop_signals& signals) {
-  auto fds_before = open_fd_count();
+  auto fds_before = open_descriptors();
   auto status = serve(sys, settings, signals);
   if (status != 0)
     return status;

@@ -591,7 +591,7 @@ take_swarm_options(std::vector<std::string>& args) {
 
 int run_swarm(caf::actor_system& sys, const swarm_options& opts,
               stop_signals& signals) {
-  auto fds_before = open_fd_count();
+  auto fds_before = open_descriptors();
   auto io = reactor::start();
   if (!io) {
     std::fprintf(stderr, "connmgr-node: cannot start the reactor: %s\n",
@@ -605,12 +605,12 @@ int run_swarm(caf::actor_system& sys, const swarm_options& opts,
   }
   (*io)->stop();
   io = caf::error{}; // the last handle: closes the reactor's descriptors
-  auto fds_after = open_fd_count();
+  auto left = descriptors_left_open(fds_before, std::chrono::milliseconds{500});
   std::printf("descriptors open: %zu before the swarm, %zu after\n",
-              fds_before, fds_after);
-  if (fds_after > fds_before) {
+              fds_before.size(), fds_before.size() + left.size());
+  if (!left.empty()) {
     std::fprintf(stderr, "connmgr-node: %zu descriptors still open after "
-                         "stop\n", fds_after - fds_before);
+                         "stop: %s\n", left.size(), describe(left).c_str());
     return 1;
   }
   return status;

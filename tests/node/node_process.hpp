@@ -195,24 +195,15 @@ expect_event(process& p, const std::string& name,
 /// descriptor it opened is closed again, else it exits 1), nothing on
 /// stderr, "stopped" the last line, and every line of its output one
 /// well-formed flat JSON object starting with "event" and "ts" (however
-/// many lines it wrote). Stderr lines for which `tolerated` is true (a
-/// sanitizer's known noise in one scenario) do not count.
-inline void stop_ok(process& p, int sig = SIGTERM,
-                    bool (*tolerated)(const std::string&) = nullptr) {
+/// many lines it wrote).
+inline void stop_ok(process& p, int sig = SIGTERM) {
   CAPTURE(sig);
   REQUIRE(p.signal(sig));
   auto status = p.wait_exit(exit_timeout);
   REQUIRE_MESSAGE(status, "did not exit within 30 s of the signal\n"
                             << p.tail());
   CHECK_MESSAGE(*status == 0, p.tail());
-  auto err = p.err_lines();
-  size_t tolerated_lines = 0;
-  if (tolerated != nullptr)
-    tolerated_lines = static_cast<size_t>(
-      std::count_if(err.begin(), err.end(), tolerated));
-  if (tolerated_lines > 0)
-    MESSAGE(tolerated_lines << " tolerated stderr lines");
-  CHECK_MESSAGE(err.size() == tolerated_lines, p.tail());
+  CHECK_MESSAGE(p.err_lines().empty(), p.tail());
   auto lines = p.texts();
   REQUIRE_MESSAGE(!lines.empty(), p.tail());
   CHECK_MESSAGE(json_event(lines.back()) == "stopped", p.tail());
