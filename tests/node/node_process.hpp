@@ -120,11 +120,14 @@ inline int64_t int_of(const std::string& line, const std::string& key) {
 /// in its own process, so `pid()` is the node's.
 class node_process : public process {
 public:
+  /// Runs `binary` (by default the node under test) with `args`, behind
+  /// `wrapper` (a command that runs what follows it) when one is given.
   explicit node_process(std::vector<std::string> args,
                         std::vector<std::string> wrapper = {},
-                        process_options o = {})
-    : process(wrapper.empty() ? node_binary() : wrapper.front(),
-              argv_of(std::move(args), wrapper), std::move(o)) {
+                        process_options o = {},
+                        const std::string& binary = node_binary())
+    : process(wrapper.empty() ? binary : wrapper.front(),
+              argv_of(std::move(args), wrapper, binary), std::move(o)) {
     // nop
   }
 
@@ -163,11 +166,11 @@ public:
 private:
   static std::vector<std::string>
   argv_of(std::vector<std::string> args,
-          const std::vector<std::string>& wrapper) {
+          const std::vector<std::string>& wrapper, const std::string& binary) {
     std::vector<std::string> out;
     if (!wrapper.empty()) {
       out.assign(wrapper.begin() + 1, wrapper.end());
-      out.push_back(node_binary());
+      out.push_back(binary);
     }
     out.push_back(opt("log-format", "json"));
     for (auto& a : args)
