@@ -87,9 +87,11 @@ size_t open_fd_count() {
   return result;
 }
 
-std::vector<open_descriptor> open_descriptors() {
+std::vector<open_descriptor> open_descriptors(int pid) {
   std::vector<open_descriptor> result;
-  auto dir = ::opendir("/proc/self/fd");
+  auto path = pid == 0 ? std::string{"/proc/self/fd"}
+                       : "/proc/" + std::to_string(pid) + "/fd";
+  auto dir = ::opendir(path.c_str());
   if (dir == nullptr)
     return result;
   auto own = ::dirfd(dir);
@@ -97,7 +99,7 @@ std::vector<open_descriptor> open_descriptors() {
     if (entry->d_name[0] == '.')
       continue;
     int fd = std::atoi(entry->d_name);
-    if (fd == own)
+    if (pid == 0 && fd == own)
       continue;
     char target[PATH_MAX];
     auto len = ::readlinkat(own, entry->d_name, target, sizeof(target) - 1);
@@ -129,6 +131,16 @@ descriptors_left_open(const std::vector<open_descriptor>& before,
       return extra;
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
   }
+}
+
+bool is_passing_pipe(const open_descriptor& d) {
+  return d.fd > 2 && d.target.rfind("pipe:", 0) == 0;
+}
+
+size_t held_descriptor_count(int pid) {
+  auto fds = open_descriptors(pid);
+  return static_cast<size_t>(std::count_if(
+    fds.begin(), fds.end(), [](auto& d) { return !is_passing_pipe(d); }));
 }
 
 std::string describe(const std::vector<open_descriptor>& fds) {

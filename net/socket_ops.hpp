@@ -42,9 +42,18 @@ struct open_descriptor {
   std::string target;
 };
 
-/// Every descriptor this process has open, by number (without the one used
-/// to list them).
-std::vector<open_descriptor> open_descriptors();
+/// Every descriptor process `pid` has open (0: this process; then without
+/// the one used to list them), by number. Empty if it cannot be read.
+std::vector<open_descriptor> open_descriptors(int pid = 0);
+
+/// Whether `d` is a pipe other than stdio. connmgr opens no pipes, while a
+/// sanitizer runtime opens one for a moment whenever it probes memory, on
+/// any thread: counts of a live process's descriptors leave these out.
+bool is_passing_pipe(const open_descriptor& d);
+
+/// How many descriptors process `pid` (0: this process) has open, passing
+/// pipes aside.
+size_t held_descriptor_count(int pid = 0);
 
 /// The descriptors open now that were not open in `before` (same number and
 /// target) and are still open after up to `grace`. Other threads of a live

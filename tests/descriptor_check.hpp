@@ -8,16 +8,12 @@
 
 namespace connmgr::test {
 
-/// The descriptors open now that were not in `before`, pipes aside: connmgr
-/// opens no pipes, while a sanitizer runtime opens one for a moment whenever
-/// it probes memory, on any thread. No waiting: what is listed is open now.
+/// The descriptors open now that were not in `before`, passing pipes aside
+/// (is_passing_pipe). No waiting: what is listed is open now.
 inline std::vector<open_descriptor>
 new_descriptors(const std::vector<open_descriptor>& before) {
   auto fds = descriptors_left_open(before, std::chrono::milliseconds{0});
-  fds.erase(std::remove_if(fds.begin(), fds.end(),
-                           [](const open_descriptor& d) {
-                             return d.target.rfind("pipe:", 0) == 0;
-                           }),
+  fds.erase(std::remove_if(fds.begin(), fds.end(), is_passing_pipe),
             fds.end());
   return fds;
 }

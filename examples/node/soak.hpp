@@ -14,8 +14,7 @@ namespace connmgr {
 
 /// One reading of this process's resources.
 struct resource_usage {
-  /// Entries of /proc/self/fd that are not pipes (connmgr opens none; a
-  /// sanitizer opens them for a moment at any time).
+  /// Entries of /proc/self/fd, passing pipes aside (is_passing_pipe).
   size_t descriptors = 0;
   /// `Threads:` of /proc/self/status.
   size_t threads = 0;

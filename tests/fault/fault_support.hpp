@@ -40,13 +40,13 @@
 #include <vector>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
 
 namespace connmgr::fault {
@@ -197,42 +197,30 @@ inline size_t fixed_fds(const fd_view& v) {
   return v.non_tcp + v.listening;
 }
 
-/// Reads /proc/<pid>/fd and classifies each descriptor (pipes other than
-/// stdio aside).
+/// Reads /proc/<pid>/fd and classifies each descriptor (passing pipes
+/// aside: is_passing_pipe).
 inline fd_view fds_of(pid_t pid) {
   fd_view v;
-  auto dir_name = "/proc/" + std::to_string(pid) + "/fd";
-  auto* dir = ::opendir(dir_name.c_str());
-  if (dir == nullptr)
-    return v;
+  auto fds = connmgr::open_descriptors(pid);
+  if (fds.empty())
+    return v; // gone, or not ours to read
   auto table = tcp_table(pid);
-  while (auto* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.')
-      continue;
-    char target[256] = {};
-    auto path = dir_name + "/" + entry->d_name;
-    auto n = ::readlink(path.c_str(), target, sizeof(target) - 1);
-    if (n < 0)
-      continue; // closed meanwhile
-    std::string t{target, static_cast<size_t>(n)};
-    int number = std::atoi(entry->d_name);
-    // connmgr opens no pipes beyond the stdio it was given; a sanitizer's
-    // memory probe opens one for a moment on any thread.
-    if (number > 2 && t.rfind("pipe:", 0) == 0)
+  for (auto& d : fds) {
+    if (connmgr::is_passing_pipe(d))
       continue;
     ++v.total;
-    v.numbers.push_back(number);
+    v.numbers.push_back(d.fd);
     uint64_t inode = 0;
-    if (std::sscanf(t.c_str(), "socket:[%lu]", &inode) != 1) {
+    if (std::sscanf(d.target.c_str(), "socket:[%lu]", &inode) != 1) {
       ++v.non_tcp;
-      v.non_tcp_names.push_back(std::string{entry->d_name} + " -> " + t);
+      v.non_tcp_names.push_back(std::to_string(d.fd) + " -> " + d.target);
       continue;
     }
     auto i = table.find(inode);
     if (i == table.end()) {
       // Not (or not yet) a TCP socket of the table: a unix socket or a
       // socket created a moment ago; listed so a test sees it.
-      v.other_tcp.push_back(t);
+      v.other_tcp.push_back(d.target);
       continue;
     }
     auto& e = i->second;
@@ -243,7 +231,6 @@ inline fd_view fds_of(pid_t pid) {
     else
       v.other_tcp.push_back(e.state + " " + e.local + " -> " + e.remote);
   }
-  ::closedir(dir);
   v.ok = true;
   return v;
 }

@@ -11,15 +11,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -186,30 +183,6 @@ flood_result flood(uint16_t port, size_t total, size_t concurrency,
   return res;
 }
 
-/// Number of open descriptors of `pid`, counted as fds_of counts them
-/// (pipes other than stdio aside) but without classifying sockets: cheap
-/// enough to sample often.
-size_t fd_count(pid_t pid) {
-  size_t n = 0;
-  auto name = "/proc/" + std::to_string(pid) + "/fd";
-  if (auto* dir = ::opendir(name.c_str())) {
-    while (auto* e = ::readdir(dir)) {
-      if (e->d_name[0] == '.')
-        continue;
-      char target[64] = {};
-      auto len = ::readlinkat(::dirfd(dir), e->d_name, target,
-                              sizeof(target) - 1);
-      if (len < 0)
-        continue; // closed meanwhile
-      if (std::atoi(e->d_name) > 2 && std::strncmp(target, "pipe:", 5) == 0)
-        continue;
-      ++n;
-    }
-    ::closedir(dir);
-  }
-  return n;
-}
-
 /// Samples a process's RSS and descriptor count on its own thread until
 /// destroyed; keeps the maxima.
 class sampler {
@@ -218,7 +191,7 @@ public:
     thread_ = std::thread{[this] {
       while (!stop_) {
         auto rss = rss_kib(pid_);
-        auto fds = fd_count(pid_);
+        auto fds = connmgr::held_descriptor_count(pid_);
         max_rss_ = std::max<uint64_t>(max_rss_, rss);
         max_fds_ = std::max<size_t>(max_fds_, fds);
         std::this_thread::sleep_for(10ms);

@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -30,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
 
 using namespace connmgr::e2e;
@@ -184,23 +184,6 @@ private:
 
 // -- nodes ------------------------------------------------------------------------
 
-/// `/proc/PID/fd` entries, pipes aside: connmgr opens none, and a sanitizer's
-/// memory probe opens one for a moment on any thread of the node.
-size_t fd_count(pid_t pid) {
-  std::error_code ec;
-  size_t n = 0;
-  for (std::filesystem::directory_iterator
-         i{"/proc/" + std::to_string(pid) + "/fd", ec},
-       end;
-       !ec && i != end; i.increment(ec)) {
-    std::error_code link_ec;
-    auto target = std::filesystem::read_symlink(i->path(), link_ec);
-    if (!link_ec && target.native().rfind("pipe:", 0) != 0)
-      ++n;
-  }
-  return n;
-}
-
 /// The `Threads:` line of `/proc/PID/status`.
 size_t thread_count(pid_t pid) {
   std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
@@ -306,7 +289,7 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
   std::vector<size_t> threads_before;
   for (auto& n : nodes) {
     REQUIRE(n->wait_ready(host_count - 1, eventually));
-    fds_before.push_back(fd_count(n->pid()));
+    fds_before.push_back(connmgr::held_descriptor_count(n->pid()));
     threads_before.push_back(thread_count(n->pid()));
   }
 
@@ -391,7 +374,7 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
     REQUIRE_MESSAGE(st, n->tail());
     CHECK_MESSAGE(json_int(*st, "peers_ready") == static_cast<int64_t>(want),
                   *st);
-    fds_cut.push_back(fd_count(n->pid()));
+    fds_cut.push_back(connmgr::held_descriptor_count(n->pid()));
     if (n->index == cut_host)
       continue;
     for (auto& name : {"peer_dropped", "peer_closed", "disconnected"})
@@ -441,7 +424,7 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
     auto deadline = clock_type::now() + 10s;
     do {
       REQUIRE(n->wait_ready(host_count - 1, eventually));
-      fds = fd_count(n->pid());
+      fds = connmgr::held_descriptor_count(n->pid());
       threads = thread_count(n->pid());
     } while ((fds != fds_before[i] || threads != threads_before[i])
              && clock_type::now() < deadline);
