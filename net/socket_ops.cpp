@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <tuple>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -118,15 +119,16 @@ std::vector<open_descriptor>
 descriptors_left_open(const std::vector<open_descriptor>& before,
                       std::chrono::milliseconds grace) {
   auto deadline = std::chrono::steady_clock::now() + grace;
+  auto order = [](const open_descriptor& a, const open_descriptor& b) {
+    return std::tie(a.fd, a.target) < std::tie(b.fd, b.target);
+  };
+  auto known = before;
+  std::sort(known.begin(), known.end(), order);
   for (;;) {
     std::vector<open_descriptor> extra;
-    for (auto& d : open_descriptors()) {
-      auto known = std::find_if(before.begin(), before.end(), [&](auto& b) {
-        return b.fd == d.fd && b.target == d.target;
-      });
-      if (known == before.end())
+    for (auto& d : open_descriptors())
+      if (!std::binary_search(known.begin(), known.end(), d, order))
         extra.push_back(std::move(d));
-    }
     if (extra.empty() || std::chrono::steady_clock::now() >= deadline)
       return extra;
     std::this_thread::sleep_for(std::chrono::milliseconds{5});

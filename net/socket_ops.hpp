@@ -35,8 +35,8 @@ size_t fd_limit();
 /// Number of descriptors this process has open (from /proc/self/fd).
 size_t open_fd_count();
 
-/// One descriptor this process has open: its number and what it refers to
-/// (its /proc/self/fd link, e.g. "socket:[4711]", "pipe:[12]").
+/// One open descriptor of a process: its number and what it refers to (its
+/// /proc/PID/fd link, e.g. "socket:[4711]", "pipe:[12]").
 struct open_descriptor {
   int fd = -1;
   std::string target;
