@@ -547,6 +547,9 @@ caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
         + ", expected at most "
         + std::to_string(limit > fd_reserve ? limit - fd_reserve : 0)
         + " to fit the open-file limit of " + std::to_string(limit));
+  // Room for every descriptor the configuration may hold, made now: growing
+  // the table mid-ramp would stall the I/O thread for each doubling.
+  reserve_descriptor_table(wanted + setup.config.max_pending_dials);
   return sys.spawn(conn_handler, std::move(setup));
 }
 

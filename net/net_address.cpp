@@ -134,7 +134,7 @@ std::string parse_port(std::string_view text, bool allow_port_zero,
 // Strict dotted decimal: exactly four octets 0..255, no leading zeros (which
 // inet_aton and many tools read as octal), no trailing dot.
 std::string check_ipv4(std::string_view host) {
-  const std::string expected = ", expected four decimal octets a.b.c.d";
+  constexpr const char* expected = ", expected four decimal octets a.b.c.d";
   if (host.back() == '.')
     return "IPv4 address " + quote(host) + " ends in '.'" + expected;
   // Count first: "1234" is better explained as one octet than as 1234 > 255.
@@ -294,10 +294,11 @@ caf::expected<net_address> net_address::parse(std::string_view text,
   if (all_digits_and_dots(host_text)) {
     if (auto problem = check_ipv4(host_text); !problem.empty())
       return reject(text, problem);
-    // Our checks are at least as strict as inet_pton's, so it accepts.
-    inet_pton(AF_INET, std::string{host_text}.c_str(), bytes.data());
+    // Our checks are at least as strict as inet_pton's, so it accepts, and
+    // strict dotted decimal is the canonical form already.
+    host = std::string{host_text};
+    inet_pton(AF_INET, host.c_str(), bytes.data());
     k = kind::ipv4;
-    host = ntop(AF_INET, bytes.data());
   } else if (ends_in_number(host_text)) {
     return reject(text, "host " + quote(host_text)
                           + " ends in a numeric label but is not a dotted"

@@ -5,11 +5,13 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <thread>
 #include <tuple>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -74,6 +76,33 @@ size_t fd_limit() {
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
     return 0;
   return static_cast<size_t>(lim.rlim_cur);
+}
+
+bool reserve_descriptor_table(size_t count) {
+  count = std::min(count, fd_limit());
+  if (count == 0 || descriptor_table_size() >= count)
+    return true;
+  // Any descriptor will do as the original: an eventfd needs no file system.
+  int base = ::eventfd(0, EFD_CLOEXEC);
+  if (base < 0)
+    return false;
+  // The lowest free number at or above count - 1: the table grows to hold
+  // it in one step.
+  int high = ::fcntl(base, F_DUPFD_CLOEXEC, static_cast<int>(count - 1));
+  ::close(base);
+  if (high < 0)
+    return false;
+  ::close(high);
+  return true;
+}
+
+size_t descriptor_table_size() {
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("FDSize:", 0) == 0)
+      return std::strtoull(line.c_str() + 7, nullptr, 10);
+  return 0;
 }
 
 size_t open_fd_count() {

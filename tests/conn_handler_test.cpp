@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include "net/socket_ops.hpp"
 #include "tests/sim_fixture.hpp"
 
 using namespace connmgr;
@@ -589,4 +590,20 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(st.retries_scheduled == 2);
   stop();
   CHECK(log->order.back() == "stopped");
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "spawning a handler makes room in the descriptor table for "
+                  "every descriptor its configuration may hold") {
+  auto before = descriptor_table_size();
+  REQUIRE(before > 0);
+  auto s = setup();
+  s.config.target_outbound = static_cast<uint32_t>(before * 2);
+  s.config.max_inbound = 100;
+  s.config.max_pending_dials = 50;
+  REQUIRE(uint64_t{s.config.target_outbound} + 100 + 50 + 64
+          <= raise_fd_limit());
+  spawn(s);
+  CHECK(descriptor_table_size()
+        >= uint64_t{s.config.target_outbound} + 100 + 50);
 }

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "messages/error_code.hpp"
 #include "net/socket_ops.hpp"
+#include "tests/descriptor_check.hpp"
 
 using namespace connmgr;
 
@@ -61,4 +63,20 @@ TEST_CASE("socket ops: descriptors left open are named, ones closed within "
   ::close(kept[0]);
   ::close(kept[1]);
   CHECK(descriptors_left_open(before, std::chrono::milliseconds{0}).empty());
+}
+
+TEST_CASE("socket ops: reserve_descriptor_table grows the table at once and "
+          "leaves nothing open") {
+  auto before = descriptor_table_size();
+  REQUIRE(before > 0);
+  auto want = std::max<size_t>(before * 2, 4096);
+  REQUIRE(want <= raise_fd_limit());
+  auto fds = open_descriptors();
+  CHECK(reserve_descriptor_table(want));
+  CHECK(descriptor_table_size() >= want);
+  CHECK(test::new_descriptors(fds).empty());
+  // Beyond the open-file limit: grown to the limit, not refused.
+  CHECK(reserve_descriptor_table(fd_limit() * 4));
+  CHECK(descriptor_table_size() >= fd_limit());
+  CHECK(test::new_descriptors(fds).empty());
 }
