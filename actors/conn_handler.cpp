@@ -41,11 +41,16 @@ struct handler_state : conn_effects {
   handler_setup setup;
   std::unique_ptr<conn_machine> machine;
   address_source_actor source;
+  /// The dialer's direct path, once it answered with one: dials it takes
+  /// cost no message to the dialer.
+  direct_dialer_ptr direct;
   /// Dials in flight by attempt: their request and start, for the dial time
   /// their event reports. Erased when the answer arrives or on cancel.
   struct dial_entry {
     uint64_t id;
     time_point started;
+    /// The direct path's token, or 0 for a dial sent to the dialer actor.
+    uint64_t token = 0;
   };
   std::unordered_map<uint64_t, dial_entry> dials;
   /// Attempts in start order with the instant a dialer that stays mute is
@@ -190,6 +195,15 @@ struct handler_state : conn_effects {
     answer_deadlines.emplace_back(t + setup.config.dial_timeout + answer_grace,
                                   attempt);
     arm_deadline_timer();
+    if (direct) {
+      auto token = direct->try_dial(attempt, address,
+                                    setup.config.dial_timeout,
+                                    caf::strong_actor_ptr{self->ctrl()});
+      if (token != 0) {
+        dials[attempt].token = token;
+        return;
+      }
+    }
     self
       ->request(setup.dialer, caf::infinite, dial_atom::value, attempt, address,
                 setup.config.dial_timeout)
@@ -258,8 +272,9 @@ struct handler_state : conn_effects {
       if (i == dials.end())
         continue; // answered or canceled long ago
       auto id = i->second.id;
+      auto token = i->second.token;
       finish_dial(attempt);
-      self->send(setup.dialer, cancel_atom::value, attempt);
+      cancel_in_dialer(attempt, token);
       machine->dial_failed(
         id, attempt,
         make_error(errc::timed_out,
@@ -278,8 +293,37 @@ struct handler_state : conn_effects {
   }
 
   void cancel_dial(uint64_t, uint64_t attempt) override {
-    if (dials.erase(attempt) > 0 && setup.dialer)
+    auto i = dials.find(attempt);
+    if (i == dials.end())
+      return;
+    auto token = i->second.token;
+    dials.erase(i);
+    cancel_in_dialer(attempt, token);
+  }
+
+  /// Tells the dialer to abandon `attempt`: on the direct path if it went
+  /// that way (`token`), else through the dialer actor.
+  void cancel_in_dialer(uint64_t attempt, uint64_t token) {
+    if (token != 0)
+      direct->cancel(token);
+    else if (setup.dialer)
       self->send(setup.dialer, cancel_atom::value, attempt);
+  }
+
+  /// The answer to a dial on the direct path.
+  void dialed(uint64_t attempt, caf::expected<connection_ptr> result) {
+    auto i = dials.find(attempt);
+    if (i != dials.end()) {
+      auto id = i->second.id;
+      if (result)
+        dial_succeeded(id, attempt, *result);
+      else
+        dial_failed(id, attempt, result.error());
+    } else if (result) {
+      // Canceled or given up on meanwhile: the machine closes and counts
+      // it (no request has id 0).
+      machine->dial_succeeded(0, attempt, std::move(*result), now());
+    }
   }
 
   void fetch_address(uint64_t id) override {
@@ -443,6 +487,13 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
   });
   // An exit from anyone (e.g. an owner going down) means a graceful stop.
   self->set_exit_handler([self](caf::exit_msg&) { self->state.begin_stop(); });
+  if (st.setup.dialer)
+    // Dials before the answer (or with a dialer that has no direct path, or
+    // is gone) take the actor path.
+    self->request(st.setup.dialer, caf::infinite, direct_atom::value)
+      .then([self](direct_dialer_ptr& path) {
+        self->state.direct = std::move(path);
+      }, [](caf::error&) {});
   return {
     [self](start_atom) {
       handler_state::after_message guard{self->state};
@@ -510,6 +561,14 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
       auto& s = self->state;
       handler_state::after_message guard{s};
       s.machine->timer_fired(key, s.now());
+    },
+    [self](dialed_atom, uint64_t attempt, connection_ptr& conn) {
+      handler_state::after_message guard{self->state};
+      self->state.dialed(attempt, std::move(conn));
+    },
+    [self](dialed_atom, uint64_t attempt, caf::error& err) {
+      handler_state::after_message guard{self->state};
+      self->state.dialed(attempt, std::move(err));
     },
   };
 }

@@ -116,6 +116,9 @@ fake_dialer(fake_dialer_actor::stateful_pointer<fake_dialer_state> self,
     [](flush_atom) {
       return true; // cancels take effect at once here
     },
+    [](direct_atom) {
+      return direct_dialer_ptr{}; // every dial is a message, to be seen
+    },
     [self](release_atom, bool succeed) {
       auto& st = self->state;
       auto held = std::move(st.held);

@@ -44,8 +44,46 @@ struct pending_dial {
   uint64_t token = 0; // reactor token once connecting
 };
 
+/// Dials IP literals straight on the reactor from the requester's thread;
+/// host names, bad addresses and every dial through a proxy go to the actor.
+class tcp_direct_dialer : public direct_dialer {
+public:
+  explicit tcp_direct_dialer(std::shared_ptr<reactor> io) : io_(std::move(io)) {
+    // nop
+  }
+
+  uint64_t try_dial(uint64_t dial_id, const std::string& address,
+                    caf::timespan timeout,
+                    const caf::strong_actor_ptr& reply_to) override {
+    auto target = net_address::parse(address);
+    if (!target || !target->is_ip())
+      return 0;
+    sockaddr_storage sa{};
+    target->to_sockaddr(sa);
+    return io_->connect(
+      {sa}, reactor::clock::now() + timeout, address,
+      [reply_to, dial_id](caf::expected<connection_ptr> conn) {
+        auto msg = conn ? caf::make_message(dialed_atom::value, dial_id,
+                                            std::move(*conn))
+                        : caf::make_message(dialed_atom::value, dial_id,
+                                            std::move(conn.error()));
+        reply_to->enqueue(nullptr, caf::make_message_id(), std::move(msg),
+                          nullptr);
+      });
+  }
+
+  void cancel(uint64_t token) override {
+    io_->cancel(token);
+  }
+
+private:
+  std::shared_ptr<reactor> io_;
+};
+
 struct tcp_dialer_state {
   std::shared_ptr<reactor> io;
+  /// Null with a proxy: every dial then needs the handshake set up here.
+  direct_dialer_ptr direct;
   std::shared_ptr<resolver> names;
   tcp_dialer_options options;
   sockaddr_storage proxy_addr{};
@@ -131,7 +169,10 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
   st.options = std::move(options);
   if (st.options.proxy)
     st.options.proxy->to_sockaddr(st.proxy_addr);
+  else
+    st.direct = std::make_shared<tcp_direct_dialer>(st.io);
   return {
+    [self](direct_atom) { return self->state.direct; },
     [self](dial_atom, uint64_t id, std::string& address,
            caf::timespan timeout) -> caf::result<connection_ptr> {
       auto& s = self->state;

@@ -41,6 +41,10 @@ using dial_atom = caf::atom_constant<caf::atom("dial")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 /// Ask a dialer to confirm that every earlier cancel has taken effect.
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+/// Ask a dialer for its direct path (see `direct_dialer`).
+using direct_atom = caf::atom_constant<caf::atom("direct")>;
+/// The answer to a dial started on a direct path.
+using dialed_atom = caf::atom_constant<caf::atom("dialed")>;
 /// Ask an address source for an address.
 using get_address_atom = caf::atom_constant<caf::atom("get_addr")>;
 /// Tell an acceptor where to deliver accepted connections.

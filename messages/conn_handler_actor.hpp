@@ -32,7 +32,7 @@ namespace connmgr {
 ///   and every connection the manager still owned is closed.
 /// Internal (from itself, listeners, connections and timers): `drain` (work
 /// that completed at once is still queued), `dial_deadline`, `inbound`,
-/// `slot_free`, `peer_gone`, `timer`.
+/// `slot_free`, `peer_gone`, `timer`, `dialed` (a direct dial's answer).
 using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<start_atom>,
   caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
@@ -47,6 +47,8 @@ using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<inbound_atom, uint32_t, connection_batch>,
   caf::reacts_to<slot_free_atom, uint64_t>,
   caf::reacts_to<peer_gone_atom, uint64_t, connection_ptr, caf::error>,
-  caf::reacts_to<timer_atom, uint64_t>>;
+  caf::reacts_to<timer_atom, uint64_t>,
+  caf::reacts_to<dialed_atom, uint64_t, connection_ptr>,
+  caf::reacts_to<dialed_atom, uint64_t, caf::error>>;
 
 } // namespace connmgr

@@ -8,6 +8,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
+#include "messages/direct_dialer.hpp"
 #include "net/connection.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::connection_ptr)
@@ -28,10 +29,14 @@ namespace connmgr {
 /// `(flush)` answers `true` once every cancel that reached the dialer before
 /// it has taken effect (its sockets are closed), so a stopping manager can
 /// promise that nothing it canceled is still open.
+///
+/// `(direct)` answers the dialer's `direct_dialer`, or null if it has none:
+/// requesters then start the dials it takes without a message per dial.
 using dialer_actor = caf::typed_actor<
   caf::replies_to<dial_atom, uint64_t, std::string,
                   caf::timespan>::with<connection_ptr>,
   caf::reacts_to<cancel_atom, uint64_t>,
-  caf::replies_to<flush_atom>::with<bool>>;
+  caf::replies_to<flush_atom>::with<bool>,
+  caf::replies_to<direct_atom>::with<direct_dialer_ptr>>;
 
 } // namespace connmgr

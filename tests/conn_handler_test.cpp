@@ -2,6 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/direct_dialer.hpp"
 #include "net/socket_ops.hpp"
 #include "tests/sim_fixture.hpp"
 
@@ -606,4 +611,99 @@ TEST_CASE_FIXTURE(sim_fixture,
   spawn(s);
   CHECK(descriptor_table_size()
         >= uint64_t{s.config.target_outbound} + 100 + 50);
+}
+
+namespace {
+
+/// A direct path that takes dials to 10.x addresses and answers only when
+/// told to, recording what it was asked.
+struct recording_path : direct_dialer {
+  std::vector<std::pair<uint64_t, std::string>> dials;
+  std::vector<uint64_t> cancels;
+  std::map<uint64_t, caf::strong_actor_ptr> reply_to;
+
+  uint64_t try_dial(uint64_t dial_id, const std::string& address,
+                    caf::timespan,
+                    const caf::strong_actor_ptr& requester) override {
+    if (address.rfind("10.", 0) != 0)
+      return 0;
+    dials.emplace_back(dial_id, address);
+    reply_to[dial_id] = requester;
+    return 1000 + dial_id;
+  }
+
+  void cancel(uint64_t token) override {
+    cancels.push_back(token);
+  }
+
+  template <class T>
+  void answer(size_t i, T result) {
+    auto id = dials.at(i).first;
+    reply_to[id]->enqueue(nullptr, caf::make_message_id(),
+                          caf::make_message(dialed_atom::value, id,
+                                            std::move(result)),
+                          nullptr);
+  }
+};
+
+/// A dialer actor that offers `path` and records the dials it gets itself.
+dialer_actor::behavior_type
+dialer_with_path(dialer_actor::pointer,
+                 std::shared_ptr<recording_path> path,
+                 std::shared_ptr<std::vector<std::string>> actor_dials) {
+  return {
+    [actor_dials](dial_atom, uint64_t, std::string& address,
+                  caf::timespan) -> caf::result<connection_ptr> {
+      actor_dials->push_back(address);
+      return make_memory_connection(address);
+    },
+    [](cancel_atom, uint64_t) {},
+    [](flush_atom) { return true; },
+    [path](direct_atom) { return direct_dialer_ptr{path}; },
+  };
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "direct path: dials it takes cost no message to the dialer, "
+                  "others go to the actor, and cancels go back the way their "
+                  "dial went") {
+  auto path = std::make_shared<recording_path>();
+  auto actor_dials = std::make_shared<std::vector<std::string>>();
+  auto s = setup();
+  s.dialer = sys.spawn(dialer_with_path, path, actor_dials);
+  spawn(s);
+  connect("10.0.0.1:8333", false);
+  REQUIRE(path->dials.size() == 1);
+  CHECK(path->dials[0].second == "10.0.0.1:8333");
+  CHECK(actor_dials->empty());
+  CHECK(log->connected.empty()); // no answer yet
+  path->answer(0, make_memory_connection("10.0.0.1:8333"));
+  run();
+  REQUIRE(log->connected.size() == 1);
+  CHECK(log->connected[0].request.address == "10.0.0.1:8333");
+  // Not taken by the path: through the actor.
+  connect("seed.example.org:8333", false);
+  CHECK(path->dials.size() == 1);
+  CHECK(*actor_dials == std::vector<std::string>{"seed.example.org:8333"});
+  CHECK(log->connected.size() == 2);
+  // Removed while dialing: the path is told, with its own token.
+  auto id = connect("10.0.0.2:8333", false);
+  REQUIRE(path->dials.size() == 2);
+  remove(id);
+  CHECK(path->cancels == std::vector<uint64_t>{1000 + path->dials[1].first});
+  // Its connection, if it comes anyway, is closed and counted.
+  auto late = make_memory_connection("10.0.0.2:8333");
+  path->answer(1, late);
+  run();
+  CHECK(late->closed());
+  CHECK(stats().late_connections_closed == 1);
+  CHECK(log->connected.size() == 2);
+  // An error on the path fails the dial like one from the actor.
+  connect("10.0.0.3:8333", false);
+  REQUIRE(path->dials.size() == 3);
+  path->answer(2, make_error(errc::refused, "connect: Connection refused"));
+  run();
+  CHECK(stats().dials_failed == 1);
 }

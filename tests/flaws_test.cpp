@@ -111,6 +111,7 @@ silent_dialer(dialer_actor::stateful_pointer<silent_dialer_state> self,
       // No cancel ever leaves anything open here.
       return true;
     },
+    [](direct_atom) { return direct_dialer_ptr{}; },
   };
 }
 

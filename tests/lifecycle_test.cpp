@@ -160,6 +160,7 @@ mute_flush_dialer(flush_holder_actor::stateful_pointer<
       self->state.push_back(promise);
       return promise;
     },
+    [](direct_atom) { return direct_dialer_ptr{}; },
   };
 }
 

@@ -389,3 +389,64 @@ TEST_CASE_FIXTURE(net_fixture,
   self->request(*accepted, caf::infinite, stop_atom::value)
     .receive([](const conn_stats&) {}, [](caf::error&) {});
 }
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: the direct path dials IP literals without the actor, "
+                  "leaves host names and bad addresses to it, and cancels") {
+  caf::scoped_actor self{sys};
+  direct_dialer_ptr path;
+  self->request(dialer, 10s, direct_atom::value)
+    .receive([&](direct_dialer_ptr& p) { path = std::move(p); },
+             [&](caf::error& err) { FAIL(describe(err)); });
+  REQUIRE(path);
+  auto me = caf::actor_cast<caf::strong_actor_ptr>(self);
+  auto addr = net_address::parse("127.0.0.1:0", true);
+  sockaddr_storage sa{};
+  auto len = addr->to_sockaddr(sa);
+  auto listener = open_tcp_listener(sa, *len, 16);
+  REQUIRE(listener);
+  auto address = "127.0.0.1:" + std::to_string(port_of(*listener));
+  CHECK(path->try_dial(7, address, 10s, me) != 0);
+  self->receive(
+    [&](dialed_atom, uint64_t id, connection_ptr& conn) {
+      CHECK(id == 7);
+      CHECK(!conn->closed());
+      CHECK(conn->remote_address() == address);
+    },
+    [&](dialed_atom, uint64_t, caf::error& err) { FAIL(describe(err)); },
+    caf::after(std::chrono::seconds{30}) >> [] { FAIL("no answer"); });
+  CHECK(path->try_dial(8, "localhost:1", 10s, me) == 0);
+  CHECK(path->try_dial(9, "not an address", 10s, me) == 0);
+  silent_peer peer;
+  auto token = path->try_dial(10, peer.address, 30s, me);
+  REQUIRE(token != 0);
+  path->cancel(token);
+  self->receive(
+    [&](dialed_atom, uint64_t id, caf::error& err) {
+      CHECK(id == 10);
+      CHECK(errc_of(err) == errc::canceled);
+    },
+    [&](dialed_atom, uint64_t, connection_ptr&) {
+      FAIL("a dial to a silent peer connected");
+    },
+    caf::after(std::chrono::seconds{30}) >> [] { FAIL("no answer"); });
+  ::close(*listener);
+}
+
+TEST_CASE_FIXTURE(net_fixture,
+                  "tcp: a dialer with a proxy offers no direct path") {
+  tcp_dialer_options options;
+  options.proxy = *net_address::parse("127.0.0.1:9050");
+  auto proxied = spawn_tcp_dialer(sys, io, names, options);
+  caf::scoped_actor self{sys};
+  bool answered = false;
+  self->request(proxied, 10s, direct_atom::value)
+    .receive(
+      [&](direct_dialer_ptr& p) {
+        answered = true;
+        CHECK(p == nullptr);
+      },
+      [&](caf::error& err) { FAIL(describe(err)); });
+  CHECK(answered);
+  caf::anon_send_exit(proxied, caf::exit_reason::user_shutdown);
+}
