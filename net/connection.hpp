@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -83,6 +84,7 @@ public:
 private:
   // The reactor asks `released_` from a close hook: a released descriptor is
   // still open while the hooks run, so it can leave the reactor's epoll set.
+  // It also keeps its watch token here.
   friend class reactor;
 
   /// Marks the connection closed and moves out its descriptor and hooks;
@@ -98,6 +100,9 @@ private:
   bool peer_gone_ = false;
   bool released_ = false;
   caf::error peer_reason_;
+  /// The reactor's watch of this connection (0: none); read and written on
+  /// the reactor thread only.
+  uint64_t watch_token_ = 0;
 };
 
 /// Connections travel in messages as shared handles: CAF 0.17 message payloads

@@ -8,6 +8,7 @@
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -123,8 +124,37 @@ struct reactor::mailbox {
 };
 
 struct reactor::impl {
+  /// A descriptor closed with its holder unless taken first.
+  struct owned_fd {
+    int fd = -1;
+    owned_fd() = default;
+    explicit owned_fd(int x) : fd(x) {}
+    owned_fd(owned_fd&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
+    owned_fd& operator=(owned_fd&& other) noexcept {
+      if (this != &other) {
+        reset();
+        fd = std::exchange(other.fd, -1);
+      }
+      return *this;
+    }
+    ~owned_fd() {
+      reset();
+    }
+    void reset() {
+      if (fd >= 0)
+        ::close(fd);
+      fd = -1;
+    }
+    int take() {
+      return std::exchange(fd, -1);
+    }
+  };
+
   struct connect_op {
     std::vector<sockaddr_storage> addrs;
+    /// The socket for `addrs[next]`, made on the thread that asked for the
+    /// connect (or none).
+    owned_fd premade;
     std::string remote_name;
     bool watch = true;
     size_t next = 0;
@@ -158,7 +188,9 @@ struct reactor::impl {
 
   struct watch_entry {
     std::weak_ptr<connection> conn;
-    /// Key in `watch_of`; only compared, never dereferenced.
+    /// The connection, only compared, never dereferenced: an entry whose
+    /// connection is gone must not be taken for a new one at the same
+    /// address.
     const connection* key;
   };
 
@@ -190,8 +222,6 @@ struct reactor::impl {
   std::weak_ptr<mailbox> box;
   std::unordered_map<uint64_t, connect_op> connects;
   std::unordered_map<uint64_t, watch_entry> watches;
-  /// The watch token of a connection (entries may be stale: check `key`).
-  std::unordered_map<const connection*, uint64_t> watch_of;
   std::unordered_map<uint64_t, stream_op> streams;
   /// Connections that carry a stream (each held by its stream_op).
   std::unordered_set<const connection*> streamed;
@@ -225,8 +255,10 @@ struct reactor::impl {
   void try_next_address(uint64_t token, connect_op& op) {
     while (op.next < op.addrs.size()) {
       auto& sa = op.addrs[op.next++];
-      int fd = ::socket(sa.ss_family,
-                        SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      int fd = op.premade.fd >= 0
+        ? op.premade.take()
+        : ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                   0);
       if (fd < 0) {
         op.last_error = errno_error(errno, "socket for " + print(sa));
         continue;
@@ -487,7 +519,7 @@ struct reactor::impl {
     if (::epoll_ctl(epfd, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev)
         == 0) {
       watches.emplace(token, watch_entry{conn, conn.get()});
-      watch_of[conn.get()] = token;
+      conn->watch_token_ = token;
       if (watches.size() >= sweep_at)
         sweep();
     } else if (registered) {
@@ -497,24 +529,19 @@ struct reactor::impl {
     return conn;
   }
 
-  /// Erases watch `i` and its reverse entry.
+  /// Erases watch `i` (its connection keeps the stale token: `unwatch`
+  /// finds no entry for it then).
   void erase_watch(decltype(watches)::iterator i) {
-    if (auto j = watch_of.find(i->second.key);
-        j != watch_of.end() && j->second == i->first)
-      watch_of.erase(j);
     watches.erase(i);
   }
 
   /// Forgets the watch of `conn` (if any), whose registration a stream took
   /// over with EPOLL_CTL_MOD: its token can never fire again.
-  void unwatch(const connection* conn) {
-    auto j = watch_of.find(conn);
-    if (j == watch_of.end())
+  void unwatch(connection* conn) {
+    auto token = conn->watch_token_;
+    if (token == 0)
       return;
-    auto token = j->second;
-    watch_of.erase(j);
-    // A stale reverse entry (an earlier connection at the same address)
-    // names a watch whose connection is gone: erasing it is right too.
+    conn->watch_token_ = 0;
     if (auto i = watches.find(token);
         i != watches.end() && i->second.key == conn)
       watches.erase(i);
@@ -899,7 +926,6 @@ struct reactor::impl {
     for (auto token : tokens)
       end_stream(token, make_error(errc::canceled, "reactor stopped"), false);
     watches.clear();
-    watch_of.clear();
   }
 };
 
@@ -986,6 +1012,13 @@ uint64_t reactor::connect(std::vector<sockaddr_storage> addrs,
   op.addrs = std::move(addrs);
   op.remote_name = std::move(remote_name);
   op.watch = watch;
+  // Made here rather than on the reactor thread, which is the one that runs
+  // out first under many dials: a failure leaves it to the reactor to try
+  // again and report.
+  if (!op.addrs.empty())
+    op.premade = impl::owned_fd{
+      ::socket(op.addrs.front().ss_family,
+               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   op.started = clock::now();
   op.deadline = deadline;
   op.handler = std::move(handler);

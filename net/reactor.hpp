@@ -96,6 +96,9 @@ public:
   /// reactor reports the peer closing or resetting it through
   /// `connection::peer_gone` for as long as it stays open (a `stream` on it
   /// takes that over).
+  /// The socket for the first address is opened here, on the calling
+  /// thread: many dials then spread that part of their cost over the threads
+  /// asking for them instead of adding it all to the reactor thread.
   /// Returns a token for `cancel`. The handler runs exactly once.
   uint64_t connect(std::vector<sockaddr_storage> addrs,
                    clock::time_point deadline, std::string remote_name,
