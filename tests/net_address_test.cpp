@@ -495,3 +495,23 @@ TEST_CASE("net_address: a value crosses CAF serialization and malformed text "
   CHECK(describe(err).find("\"01.2.3.4:80\"") != std::string::npos);
   CHECK(y == net_address{});
 }
+
+TEST_CASE("net_address: an IPv4 socket address prints like inet_ntop for "
+          "octets of one, two and three digits") {
+  const uint8_t samples[][4] = {{0, 0, 0, 0},       {1, 9, 10, 99},
+                                {100, 199, 200, 255}, {127, 0, 0, 1},
+                                {10, 20, 30, 40},   {255, 255, 255, 255}};
+  for (auto& octets : samples) {
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(8333);
+    std::memcpy(&sin.sin_addr, octets, 4);
+    char expected[INET_ADDRSTRLEN] = {};
+    REQUIRE(inet_ntop(AF_INET, &sin.sin_addr, expected, sizeof(expected)));
+    auto addr = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&sin),
+                                           sizeof(sin));
+    REQUIRE(addr);
+    CHECK(addr->host() == std::string{expected});
+    CHECK(addr->to_string() == std::string{expected} + ":8333");
+  }
+}
