@@ -1,5 +1,6 @@
 #include "actors/conn_machine.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include <fmt/format.h>
@@ -35,7 +36,7 @@ uint64_t next_dial_id() {
 conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
                            conn_effects& fx)
   : cfg_(cfg), has_source_(has_address_source), fx_(fx), policy_(cfg) {
-  // nop
+  entries_.reserve(cfg_.target_outbound);
 }
 
 // -- inputs -------------------------------------------------------------------
@@ -189,7 +190,7 @@ void conn_machine::peer_gone(uint64_t id, const connection_ptr& conn,
   close_established(i, true, false, reason, true, now);
 }
 
-void conn_machine::close_established(std::map<uint64_t, entry>::iterator i,
+void conn_machine::close_established(entry_map::iterator i,
                                      bool retry_wanted, bool trigger_reconnect,
                                      caf::error reason, bool by_peer,
                                      time_point now) {
@@ -293,9 +294,13 @@ void conn_machine::stop() {
   stopped_ = true;
   // Established connections belong to the user already; everything still in
   // flight is abandoned here and closed when (if) it arrives.
+  std::vector<std::pair<uint64_t, uint64_t>> dialing;
   for (auto& kvp : entries_)
     if (kvp.second.ph == phase::dialing)
-      fx_.cancel_dial(kvp.first, kvp.second.attempt);
+      dialing.emplace_back(kvp.first, kvp.second.attempt);
+  std::sort(dialing.begin(), dialing.end());
+  for (auto& [id, attempt] : dialing)
+    fx_.cancel_dial(id, attempt);
   entries_.clear();
   addresses_.clear();
   timers_.clear();
@@ -311,6 +316,10 @@ std::vector<conn_request> conn_machine::requests() const {
   result.reserve(entries_.size());
   for (auto& kvp : entries_)
     result.push_back(kvp.second.req);
+  std::sort(result.begin(), result.end(),
+            [](const conn_request& x, const conn_request& y) {
+              return x.id < y.id;
+            });
   return result;
 }
 
@@ -343,7 +352,7 @@ conn_machine::entry& conn_machine::create(uint64_t id, std::string address,
   return entries_.emplace(key, std::move(e)).first->second;
 }
 
-void conn_machine::forget(std::map<uint64_t, entry>::iterator i) {
+void conn_machine::forget(entry_map::iterator i) {
   auto& e = i->second;
   if (!e.req.address.empty()) {
     auto a = addresses_.find(e.req.address);
@@ -404,7 +413,7 @@ void conn_machine::wait(entry& e, caf::timespan delay, time_point now) {
   fx_.arm_timer(e.timer, now + delay);
 }
 
-void conn_machine::fail(std::map<uint64_t, entry>::iterator i,
+void conn_machine::fail(entry_map::iterator i,
                         const caf::error& reason, time_point now) {
   auto& e = i->second;
   e.req.state = conn_state::failing;
@@ -442,7 +451,7 @@ void conn_machine::replace(bool throttled, time_point now) {
   }
 }
 
-std::map<uint64_t, conn_machine::entry>::iterator
+conn_machine::entry_map::iterator
 conn_machine::dialing(uint64_t id, uint64_t attempt) {
   if (stopped_)
     return entries_.end();

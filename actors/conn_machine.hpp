@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -123,24 +122,28 @@ private:
     time_point established_at;
   };
 
+  /// Hashed: a node may hold many thousands, and no decision depends on
+  /// their order (`requests` and `stop` sort what they report or cancel).
+  using entry_map = std::unordered_map<uint64_t, entry>;
+
   entry& create(uint64_t id, std::string address, bool permanent,
                 bool automatic);
-  void forget(std::map<uint64_t, entry>::iterator i);
+  void forget(entry_map::iterator i);
   void fetch_or_dial(entry& e);
   void begin_dial(entry& e);
   void pump();
   void dial_ended(const entry& e);
   void wait(entry& e, caf::timespan delay, time_point now);
-  void fail(std::map<uint64_t, entry>::iterator i, const caf::error& reason,
+  void fail(entry_map::iterator i, const caf::error& reason,
             time_point now);
-  void close_established(std::map<uint64_t, entry>::iterator i,
+  void close_established(entry_map::iterator i,
                          bool retry_wanted, bool trigger_reconnect,
                          caf::error reason, bool by_peer, time_point now);
   bool count_failed_attempt(time_point now);
   bool lasted_since_failure(const entry& e, time_point now) const;
   void retry(entry& e, time_point now);
   void replace(bool throttled, time_point now);
-  std::map<uint64_t, entry>::iterator dialing(uint64_t id, uint64_t attempt);
+  entry_map::iterator dialing(uint64_t id, uint64_t attempt);
   bool address_in_use(const std::string& address) const;
 
   manager_config cfg_;
@@ -149,7 +152,7 @@ private:
   retry_policy policy_;
   bool started_ = false;
   bool stopped_ = false;
-  std::map<uint64_t, entry> entries_;
+  entry_map entries_;
   std::unordered_map<std::string, uint32_t> addresses_;
   std::unordered_map<uint64_t, uint64_t> timers_;
   std::deque<uint64_t> queue_;
