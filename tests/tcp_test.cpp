@@ -80,6 +80,16 @@ uint16_t port_of(int fd) {
   return addr->port();
 }
 
+/// A socket listening on an ephemeral loopback port.
+int loopback_listener(int backlog) {
+  auto addr = net_address::parse("127.0.0.1:0", true);
+  sockaddr_storage sa{};
+  auto len = addr->to_sockaddr(sa);
+  auto fd = open_tcp_listener(sa, *len, backlog);
+  REQUIRE(fd);
+  return *fd;
+}
+
 /// A listening socket nobody accepts from, its one-slot queue filled: SYNs
 /// to it are dropped, so dials to it hang until their deadline.
 struct silent_peer {
@@ -214,13 +224,9 @@ TEST_CASE_FIXTURE(net_fixture,
 }
 
 TEST_CASE_FIXTURE(net_fixture, "tcp: a closed port is refused") {
-  auto addr = net_address::parse("127.0.0.1:0", true);
-  sockaddr_storage sa{};
-  auto len = addr->to_sockaddr(sa);
-  auto fd = open_tcp_listener(sa, *len, 1);
-  REQUIRE(fd);
-  auto port = port_of(*fd);
-  ::close(*fd); // nobody listens there now
+  auto fd = loopback_listener(1);
+  auto port = port_of(fd);
+  ::close(fd); // nobody listens there now
   auto [result, took] = dial("127.0.0.1:" + std::to_string(port), 5s);
   REQUIRE(!result);
   CHECK(errc_of(result.error()) == errc::refused);
@@ -300,12 +306,8 @@ TEST_CASE_FIXTURE(net_fixture,
 TEST_CASE_FIXTURE(net_fixture,
                   "tcp: a peer reset mid-connection is seen as a disconnect "
                   "and a permanent peer is redialed") {
-  auto addr = net_address::parse("127.0.0.1:0", true);
-  sockaddr_storage sa{};
-  auto len = addr->to_sockaddr(sa);
-  auto lfd = open_tcp_listener(sa, *len, 16);
-  REQUIRE(lfd);
-  auto target = "127.0.0.1:" + std::to_string(port_of(*lfd));
+  auto lfd = loopback_listener(16);
+  auto target = "127.0.0.1:" + std::to_string(port_of(lfd));
   tally client;
   std::vector<caf::error> disconnects;
   auto cb = client.callbacks();
@@ -324,9 +326,9 @@ TEST_CASE_FIXTURE(net_fixture,
   cli->connect(target, true);
   REQUIRE(client.await([](auto& t) { return t.connected.size() == 1; }));
   // Accept on the raw listener and reset the connection (linger 0 → RST).
-  pollfd p{*lfd, POLLIN, 0};
+  pollfd p{lfd, POLLIN, 0};
   REQUIRE(::poll(&p, 1, 10'000) == 1);
-  int peer = ::accept(*lfd, nullptr, nullptr);
+  int peer = ::accept(lfd, nullptr, nullptr);
   REQUIRE(peer >= 0);
   linger lg{1, 0};
   ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -336,7 +338,7 @@ TEST_CASE_FIXTURE(net_fixture,
   // The permanent request comes back on its own.
   REQUIRE(client.await([](auto& t) { return t.connected.size() == 2; }, 10s));
   cli->stop().wait();
-  ::close(*lfd);
+  ::close(lfd);
 }
 
 TEST_CASE_FIXTURE(net_fixture,
@@ -400,12 +402,8 @@ TEST_CASE_FIXTURE(net_fixture,
              [&](caf::error& err) { FAIL(describe(err)); });
   REQUIRE(path);
   auto me = caf::actor_cast<caf::strong_actor_ptr>(self);
-  auto addr = net_address::parse("127.0.0.1:0", true);
-  sockaddr_storage sa{};
-  auto len = addr->to_sockaddr(sa);
-  auto listener = open_tcp_listener(sa, *len, 16);
-  REQUIRE(listener);
-  auto address = "127.0.0.1:" + std::to_string(port_of(*listener));
+  auto listener = loopback_listener(16);
+  auto address = "127.0.0.1:" + std::to_string(port_of(listener));
   CHECK(path->try_dial(7, address, 10s, me) != 0);
   self->receive(
     [&](dialed_atom, uint64_t id, connection_ptr& conn) {
@@ -430,7 +428,7 @@ TEST_CASE_FIXTURE(net_fixture,
       FAIL("a dial to a silent peer connected");
     },
     caf::after(std::chrono::seconds{30}) >> [] { FAIL("no answer"); });
-  ::close(*listener);
+  ::close(listener);
 }
 
 TEST_CASE_FIXTURE(net_fixture,
