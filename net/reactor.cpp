@@ -529,12 +529,6 @@ struct reactor::impl {
     return conn;
   }
 
-  /// Erases watch `i` (its connection keeps the stale token: `unwatch`
-  /// finds no entry for it then).
-  void erase_watch(decltype(watches)::iterator i) {
-    watches.erase(i);
-  }
-
   /// Forgets the watch of `conn` (if any), whose registration a stream took
   /// over with EPOLL_CTL_MOD: its token can never fire again.
   void unwatch(connection* conn) {
@@ -553,9 +547,7 @@ struct reactor::impl {
     for (auto i = watches.begin(); i != watches.end();) {
       auto conn = i->second.conn.lock();
       if (!conn || conn->closed()) {
-        auto next = std::next(i);
-        erase_watch(i);
-        i = next;
+        i = watches.erase(i);
       } else {
         ++i;
       }
@@ -568,7 +560,7 @@ struct reactor::impl {
     if (i == watches.end())
       return;
     auto conn = i->second.conn.lock();
-    erase_watch(i);
+    watches.erase(i);
     if (conn)
       conn->peer_gone(make_error(errc::connection_closed,
                                  (events & EPOLLERR) != 0
