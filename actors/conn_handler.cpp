@@ -594,16 +594,17 @@ caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
                           + "] = none, expected an acceptor actor");
   if (auto err = validate(setup.config))
     return err;
-  // Every connection costs a descriptor: refuse targets that cannot fit
-  // rather than failing with EMFILE later.
+  // Every connection and every listening socket costs a descriptor: refuse
+  // targets that cannot fit rather than failing with EMFILE later.
   auto limit = raise_fd_limit();
   auto wanted = uint64_t{setup.config.target_outbound}
-    + setup.config.max_inbound.value_or(0) + fd_reserve;
+    + setup.config.max_inbound.value_or(0) + setup.listeners.size()
+    + fd_reserve;
   if (limit > 0 && wanted > limit)
     return make_error(
       errc::invalid_config,
-      "target_outbound + max_inbound = " + std::to_string(wanted - fd_reserve)
-        + ", expected at most "
+      "target_outbound + max_inbound + listeners = "
+        + std::to_string(wanted - fd_reserve) + ", expected at most "
         + std::to_string(limit > fd_reserve ? limit - fd_reserve : 0)
         + " to fit the open-file limit of " + std::to_string(limit));
   // Room for every descriptor the configuration may hold, made now: growing
