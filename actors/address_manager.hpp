@@ -1,0 +1,426 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_clock.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/timespan.hpp>
+
+#include "net/address_class.hpp"
+#include "net/net_address.hpp"
+
+namespace connmgr {
+
+// -- configuration -------------------------------------------------------------
+
+/// Tuning of an `address_manager`. `validate` says whether a value is usable.
+///
+/// The defaults keep Bitcoin Core's proportions at a quarter of its size:
+/// Core has 1024 new buckets (64 reachable per source group, 1/16 of the
+/// table) and 256 tried buckets (8 per group, 1/32), each of 64 slots,
+/// i.e. room for 81 920 entries (~15 MB here). A small node rarely learns
+/// more than a few thousand addresses, so 256 x 64 new (16 per source group,
+/// still 1/16) and 64 x 64 tried (2 per group, still 1/32) hold 20 480
+/// entries (~4 MB when full, 80 kB of slot tables when empty) with the same
+/// bounds on what one source or one network can occupy.
+struct address_manager_config {
+  /// Buckets of the new table (addresses heard of, never connected); >= 1.
+  size_t new_bucket_count = 256;
+  /// Slots per new bucket; >= 1.
+  size_t new_bucket_size = 64;
+  /// How many new buckets one source network group can reach at most;
+  /// 1..new_bucket_count. Entries without a source (config, DNS, hello)
+  /// share one fixed source group, so they too reach at most this many.
+  size_t new_buckets_per_source_group = 16;
+  /// Buckets of the tried table (addresses we connected to); >= 1.
+  size_t tried_bucket_count = 64;
+  /// Slots per tried bucket; >= 1.
+  size_t tried_bucket_size = 64;
+  /// How many tried buckets the addresses of one network group can reach at
+  /// most; 1..tried_bucket_count.
+  size_t tried_buckets_per_group = 2;
+  /// Prefix length of an IPv4 (or IPv4-mapped) network group; 1..32.
+  /// Loopback tests use 32 (or 24) so that 127.0.0.x are distinct groups.
+  uint32_t netgroup_bits_ipv4 = 16;
+  /// Prefix length of an IPv6 network group; 1..128.
+  uint32_t netgroup_bits_ipv6 = 32;
+  /// Wait after the first consecutive failure of an address; > 0. Each
+  /// further consecutive failure doubles it.
+  caf::timespan backoff_base = std::chrono::seconds(10);
+  /// Longest wait after any number of consecutive failures; >=
+  /// `backoff_base`.
+  caf::timespan backoff_cap = std::chrono::minutes(10);
+  /// An entry with at least this many consecutive failures is "terrible"
+  /// (see `address_manager`); >= 1.
+  uint32_t max_failures = 10;
+  /// An entry that never connected is terrible after this many consecutive
+  /// failures; 1..max_failures.
+  uint32_t max_failures_never_connected = 3;
+  /// An entry neither learnt again nor connected for longer than this is
+  /// terrible; > 0.
+  caf::timespan horizon = std::chrono::hours(24 * 30);
+  /// A tried entry with at least this many consecutive failures gives its
+  /// slot to a newly connected address (and goes back to the new table);
+  /// one with fewer keeps it. >= 1.
+  uint32_t tried_replace_failures = 3;
+  /// The secret from which the hash key and the random choices derive: two
+  /// managers with the same seed and the same calls make the same decisions.
+  /// Anyone who knows it can compute where addresses land, so a node must
+  /// draw it from a secure random source at start-up; fixed values are for
+  /// tests. Every value, 0 included, is a valid seed.
+  uint64_t seed = 0;
+};
+
+/// No error when every field of `cfg` is in range; otherwise
+/// `errc::invalid_config` naming the first bad field, its value and what was
+/// expected, e.g. `invalid_config: new_bucket_count = 0, expected >= 1`.
+caf::error validate(const address_manager_config& cfg);
+
+// -- results and reports ---------------------------------------------------------
+
+/// What `address_manager::add` did.
+enum class add_result : uint8_t {
+  /// Stored in an empty slot of the new table.
+  added,
+  /// Stored in the new table in place of a terrible entry, which is gone.
+  replaced,
+  /// Already stored (in either table); its last-seen time was refreshed.
+  known,
+  /// Excluded with `address_manager::exclude`; nothing stored.
+  excluded,
+  /// Its slot holds an entry that is not terrible; nothing stored.
+  slot_taken,
+};
+
+/// "added", "replaced", "known", "excluded" or "slot_taken": short stable
+/// names for metrics.
+const char* to_string(add_result x) noexcept;
+
+/// What the manager knows about one stored address, as `snapshot` reports
+/// it.
+struct managed_address {
+  /// A point on the actor clock.
+  using time_point = caf::actor_clock::time_point;
+
+  /// The address itself.
+  net_address address;
+  /// The peer that gossiped it first; empty for config, DNS and hello
+  /// entries.
+  std::optional<net_address> source;
+  /// The address's network group (with the configured bit counts).
+  netgroup group;
+  /// Whether it is in the tried table (else the new table).
+  bool tried = false;
+  /// Its bucket in its table.
+  size_t bucket = 0;
+  /// Its slot in that bucket.
+  size_t slot = 0;
+  /// When it was first stored.
+  time_point added_at;
+  /// When it was last stored, learnt again or connected.
+  time_point last_seen;
+  /// How many times `take` handed it out.
+  uint32_t attempts = 0;
+  /// Consecutive failures since it was stored or last connected
+  /// (saturating). Zero means it is not backing off.
+  uint32_t failures = 0;
+  /// When `take` last handed it out; empty if never.
+  std::optional<time_point> last_attempt;
+  /// When it was last marked connected; empty if never.
+  std::optional<time_point> last_success;
+  /// When it last failed; empty if never.
+  std::optional<time_point> last_failure;
+  /// Set exactly when `failures > 0`: `*last_failure + backoff(failures)`,
+  /// the first instant at which `take` may hand it out again.
+  std::optional<time_point> retry_at;
+  /// Whether it is handed out or connected right now.
+  bool in_use = false;
+};
+
+/// Counters of the manager's decisions since construction, for metrics.
+struct address_manager_stats {
+  /// `add` calls per result, indexed by `add_result`.
+  std::array<uint64_t, 5> adds{};
+  /// Entries moved from new to tried by `mark_connected`.
+  uint64_t promoted = 0;
+  /// Connected addresses that stayed in new because their tried slot held
+  /// an entry with fewer than `tried_replace_failures` failures.
+  uint64_t tried_slot_kept = 0;
+  /// Tried entries moved back to new to make room for a connected one.
+  uint64_t demoted = 0;
+  /// Demoted entries dropped because their new slot held a better entry.
+  uint64_t demoted_dropped = 0;
+};
+
+// -- the manager -------------------------------------------------------------------
+
+/// The addresses a node knows of, kept so that no single source or network
+/// can fill the book or the node's outbound connections (an eclipse attack;
+/// Heilman et al., USENIX Security 2015). Modelled on the design of Bitcoin
+/// Core's addrman.
+///
+/// Layout: a "new" table for addresses heard of and a "tried" table for
+/// addresses we connected to, each of fixed-size buckets of slots. Each
+/// stored address occupies exactly one slot. With a secret key drawn from
+/// `seed`:
+/// - a new address's bucket is a keyed hash of (its network group, its
+///   source's network group), shaped so that one source group reaches at
+///   most `new_buckets_per_source_group` buckets;
+/// - a tried address's bucket is a keyed hash of (the address, its group),
+///   shaped so that one group reaches at most `tried_buckets_per_group`
+///   buckets;
+/// - the slot inside a bucket is a keyed hash of (table, bucket, address).
+///
+/// A plain value type: no actors, no locks (use it from one thread at a
+/// time) and no clock of its own; every call that needs the time takes
+/// `now`. Given the same config (seed included) and the same sequence of
+/// calls it makes the same decisions.
+///
+/// An entry is *terrible* at `now` when it is not in use and it has at
+/// least `max_failures` consecutive failures, or has never connected and has
+/// at least `max_failures_never_connected`, or was last seen more than
+/// `horizon` ago.
+///
+/// Guarantees:
+/// - `add` only ever writes the new table: gossip never removes or moves a
+///   tried entry, whatever its amount.
+/// - An address heard from one source network group lands in at most
+///   `new_buckets_per_source_group` buckets, i.e. occupies at most that many
+///   times `new_bucket_size` slots; all sourceless entries together likewise.
+/// - A new-slot collision keeps the existing entry unless it is terrible;
+///   one entry that is in use is never evicted.
+/// - `mark_connected` moves a stored new entry to tried. If its tried slot
+///   is taken, the occupant keeps it unless it is not in use and has at
+///   least `tried_replace_failures` consecutive failures; then the occupant
+///   goes back to the new table (into its own new slot, where it replaces
+///   an entry only if that one is terrible or never connected, and is
+///   dropped otherwise). Keeping healthy tried entries is this manager's
+///   stand-in for Core's "test before evict", which needs a connection.
+/// - `take` never returns an address that is in use, excluded, backing off
+///   (`n >= 1` consecutive failures: skipped until
+///   `last_failure + backoff(n)`, inclusive from then) or in one of the
+///   network groups in `avoid`.
+/// - `take` chooses the tried or the new table with equal chance when both
+///   have candidates, then a network group uniformly among that table's
+///   groups with candidates, then an address uniformly within that group.
+///   Choosing by group first means that many addresses in one network buy
+///   no more outbound chances than one.
+/// - `size() <= new_bucket_count * new_bucket_size + tried_bucket_count *
+///   tried_bucket_size` at all times.
+///
+/// Costs (n entries, a = `avoid.size()`): `add`, `contains`, `in_use`,
+/// `release` and `mark_connected` are O(1) expected (hash tables keyed with
+/// the secret, so colliding keys cannot be chosen from outside), plus
+/// O(log n) where an entry enters or leaves backoff; `remove`, `exclude`
+/// and `mark_failed` are O(log n); `take` is O(a log a) plus O(log n) for
+/// each entry whose backoff ended since the previous `take` (each failure
+/// is paid for once: O(log n) amortized); no operation scans the entries
+/// except `snapshot`, O(n log n).
+class address_manager {
+public:
+  /// A point on the actor clock.
+  using time_point = caf::actor_clock::time_point;
+
+  /// An empty manager. `cfg` should pass `validate`; values out of range are
+  /// clamped to the nearest usable one rather than trusted.
+  explicit address_manager(address_manager_config cfg = {});
+
+  /// The configuration in effect, after clamping.
+  const address_manager_config& config() const noexcept {
+    return cfg_;
+  }
+
+  /// The network group of `addr` with the configured bit counts; what
+  /// `take`'s `avoid` expects.
+  netgroup group_of(const net_address& addr) const;
+
+  // -- contents --------------------------------------------------------------
+
+  /// Learns `addr` at `now` from `source`: the gossiping peer's address, or
+  /// empty for config, DNS and hello entries. See `add_result` and the class
+  /// comment for what happens; the first source of an entry is the one it
+  /// keeps.
+  add_result add(const net_address& addr,
+                 const std::optional<net_address>& source, time_point now);
+
+  /// Forgets the entry of `addr`; returns whether there was one. An address
+  /// in use stays in use.
+  bool remove(const net_address& addr);
+
+  /// The number of stored entries, both tables.
+  size_t size() const noexcept {
+    return index_.size();
+  }
+
+  /// Entries in the new table.
+  size_t new_size() const noexcept {
+    return index_.size() - tried_count_;
+  }
+
+  /// Entries in the tried table.
+  size_t tried_size() const noexcept {
+    return tried_count_;
+  }
+
+  /// Whether `addr` is stored (in either table).
+  bool contains(const net_address& addr) const;
+
+  /// Every stored entry, ordered by address. Does not change the manager.
+  std::vector<managed_address> snapshot() const;
+
+  /// Counters of decisions since construction.
+  const address_manager_stats& stats() const noexcept {
+    return stats_;
+  }
+
+  // -- handing out -----------------------------------------------------------
+
+  /// Hands out a candidate at `now` (see the class comment), skipping the
+  /// network groups in `avoid` (the caller passes the groups of its current
+  /// automatic outbound connections, from `group_of`), marks it in use and
+  /// counts the attempt. When there is none, returns `errc::no_address`
+  /// whose context says how many entries are in use, backing off and in
+  /// avoided groups, and when the earliest backoff ends.
+  caf::expected<net_address> take(time_point now,
+                                  const std::vector<netgroup>& avoid = {});
+
+  /// A connection to `addr` is up: it counts as in use until `release` or
+  /// `mark_failed`, whether or not `take` handed it out. If it is stored,
+  /// its failures go back to 0, it counts as seen now and, if it was new,
+  /// it moves to tried (see the class comment). Returns whether `addr` is
+  /// stored; an address that is not stored is still marked in use.
+  bool mark_connected(const net_address& addr, time_point now);
+
+  /// An attempt to `addr` failed at `now` (or its connection broke before
+  /// it proved itself): one more consecutive failure (saturating), backoff
+  /// restarts from `now`, and it is no longer in use. Returns whether `addr`
+  /// is stored; an address that is not stored is still released.
+  bool mark_failed(const net_address& addr, time_point now);
+
+  /// `addr` is no longer in use (its connection ended normally); its failure
+  /// count stays. Returns whether it was in use.
+  bool release(const net_address& addr);
+
+  /// Whether `addr` is in use (handed out or connected, not yet released).
+  bool in_use(const net_address& addr) const;
+
+  /// Never stores nor hands out `addr` again (meant for the node's own
+  /// addresses); drops its entry if there is one and returns whether there
+  /// was. Permanent for this manager.
+  bool exclude(const net_address& addr);
+
+  /// Whether `addr` was excluded.
+  bool is_excluded(const net_address& addr) const;
+
+  /// The wait after `failures` consecutive failures: 0 for 0, else
+  /// `min(backoff_base * 2^(failures-1), backoff_cap)`. Never overflows.
+  caf::timespan backoff(uint32_t failures) const noexcept;
+
+private:
+  // -- internal types --------------------------------------------------------
+
+  static constexpr uint32_t npos = UINT32_MAX;
+
+  // Where an entry stands for `take`.
+  enum class state : uint8_t { ready, in_use, backing_off };
+
+  struct entry {
+    net_address address;
+    std::optional<net_address> source;
+    uint32_t group = npos;       // interned group id
+    uint32_t home_bucket = 0;    // its new bucket (from its source)
+    uint32_t bucket = 0;         // where it is now
+    uint32_t slot = 0;
+    uint32_t pool_pos = npos;    // index in its group's ready pool
+    bool tried = false;
+    state st = state::ready;
+    uint32_t attempts = 0;
+    uint32_t failures = 0;
+    time_point added_at;
+    time_point last_seen;
+    time_point retry_at;         // meaningful when failures > 0
+    std::optional<time_point> last_attempt;
+    std::optional<time_point> last_success;
+    std::optional<time_point> last_failure;
+  };
+
+  struct group_info {
+    netgroup group;
+    uint32_t refs = 0;
+    // Per table (0 new, 1 tried): ids of its ready entries, and its index in
+    // `ready_groups_[table]` (npos when its pool is empty).
+    std::array<std::vector<uint32_t>, 2> pool;
+    std::array<uint32_t, 2> ready_pos{{npos, npos}};
+  };
+
+  // Keyed hashes for the hash tables: entries are chosen by peers.
+  struct address_hash {
+    uint64_t k0;
+    uint64_t k1;
+    size_t operator()(const net_address& x) const noexcept;
+  };
+
+  struct group_hash {
+    uint64_t k0;
+    uint64_t k1;
+    size_t operator()(const netgroup& x) const noexcept;
+  };
+
+  // -- hashing and placement -------------------------------------------------
+
+  uint32_t new_bucket_of(const netgroup& group,
+                         const std::optional<netgroup>& source_group) const;
+  uint32_t tried_bucket_of(const net_address& addr,
+                           const netgroup& group) const;
+  uint32_t slot_of(bool tried, uint32_t bucket, const net_address& addr) const;
+  uint32_t& slot_ref(bool tried, uint32_t bucket, uint32_t slot);
+
+  // -- entry bookkeeping -----------------------------------------------------
+
+  uint32_t intern(const netgroup& group);
+  void unref(uint32_t gid);
+  void make_ready(uint32_t id);
+  void unready(uint32_t id);
+  void leave_state(uint32_t id);
+  void enter_state(uint32_t id, state st);
+  void erase_entry(uint32_t id);
+  void demote(uint32_t id, time_point now);
+  uint32_t pick(int table, const std::vector<uint32_t>& avoid);
+  bool terrible(const entry& e, time_point now) const;
+  void drain_backoff(time_point now);
+  uint64_t next_random() noexcept;
+  uint64_t below(uint64_t n) noexcept;
+
+  address_manager_config cfg_;
+  uint64_t key0_ = 0;
+  uint64_t key1_ = 0;
+  uint64_t rng_state_ = 0;
+  std::vector<entry> entries_;
+  std::vector<uint32_t> free_ids_;
+  std::unordered_map<net_address, uint32_t, address_hash> index_;
+  std::vector<uint32_t> new_slots_;
+  std::vector<uint32_t> tried_slots_;
+  size_t tried_count_ = 0;
+  std::vector<group_info> groups_;
+  std::vector<uint32_t> free_groups_;
+  std::unordered_map<netgroup, uint32_t, group_hash> group_ids_;
+  std::array<std::vector<uint32_t>, 2> ready_groups_;
+  std::set<std::pair<time_point, uint32_t>> backoff_;
+  size_t in_use_stored_ = 0;
+  std::unordered_set<net_address, address_hash> in_use_;
+  std::unordered_set<net_address, address_hash> excluded_;
+  address_manager_stats stats_;
+};
+
+} // namespace connmgr
