@@ -18,7 +18,13 @@ namespace connmgr {
 ///   closed a connection: self, duplicate, protocol error, handshake or ping
 ///   timeout), `peer_closed` (the peer went away or the connection ended);
 /// - address book: `learned` (addresses added from gossip or DNS), `seeded`
-///   (a DNS lookup finished).
+///   (a DNS lookup finished), `gossip_dropped` (gossiped addresses refused:
+///   `addr` is the gossiping peer, `reason_code` why, e.g. `hostname`,
+///   `loopback`, `private`, `multicast`, `port_zero`, `own_address`,
+///   `rate_limited`, and `count` how many addresses);
+/// - inbound policy: `rejected` (above) carries the rule in `reason_code`;
+///   `evicted` (an inbound peer closed to make room for a new one: `addr`
+///   is that peer, `reason_code` names the rule that chose it).
 struct node_event {
   /// The kind, one of the names above.
   std::string event;
@@ -45,7 +51,7 @@ struct node_event {
   uint64_t peer_node = 0;
   /// For `peer_*` events: whether this node dialed the connection.
   std::optional<bool> outbound;
-  /// For `learned` and `seeded`: how many addresses.
+  /// For `learned`, `seeded` and `gossip_dropped`: how many addresses.
   std::optional<uint64_t> count;
 };
 
