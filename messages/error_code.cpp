@@ -25,6 +25,7 @@ std::string to_string(errc x) {
     case errc::dial_failed: return "dial_failed";
     case errc::connection_closed: return "connection_closed";
     case errc::proxy_failed: return "proxy_failed";
+    case errc::slow_reader: return "slow_reader";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -47,6 +47,8 @@ enum class errc : uint8_t {
   connection_closed,
   /// The proxy refused or broke the protocol.
   proxy_failed,
+  /// The peer did not read what we sent within the allowed time.
+  slow_reader,
 };
 
 /// The category atom of our errors inside `caf::error`.

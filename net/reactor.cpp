@@ -5,6 +5,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -74,9 +75,11 @@ socklen_t length_of(const sockaddr_storage& sa) {
 
 } // namespace
 
-/// Shared by the reactor and the close hooks of streamed connections: a hook
-/// may run on any thread, also after the reactor is gone.
+/// Shared by the reactor and the close hooks and handles of streamed
+/// connections: they may use it on any thread, also after the reactor is gone.
 struct reactor::mailbox {
+  /// Sends refused by full send buffers (counted by the sending threads).
+  std::atomic<uint64_t> sends_refused{0};
   std::mutex mtx;
   std::vector<std::function<void(impl&)>> inbox;
   /// Posted by the thread holding `mtx` while it runs work; drained by it.
@@ -121,6 +124,42 @@ struct reactor::mailbox {
         f(*state);
     }
   }
+};
+
+/// The state one stream shares between the reactor thread, its handles
+/// (any thread) and the close hook of its connection (any thread).
+struct stream_link {
+  uint64_t token = 0;
+  stream_options opts;
+  std::weak_ptr<reactor::mailbox> box;
+  /// The descriptor number, set under `with_fd` when registered.
+  std::atomic<int> fd{-1};
+  /// Set once the reactor ends the stream: handles and the hook have
+  /// nothing to do then.
+  std::atomic<bool> ended{false};
+
+  // -- receiving ----------------------------------------------------------------
+
+  /// Delivered to on_data and not yet reported consumed.
+  std::atomic<size_t> unconsumed{0};
+  /// Mirrors `stream_op::read_paused` for the consuming threads.
+  std::atomic<bool> read_paused{false};
+  /// Whether a resume check waits for the reactor thread.
+  std::atomic<bool> resume_posted{false};
+
+  // -- sending ------------------------------------------------------------------
+
+  /// Bytes accepted by `send` and not yet written (pending + the reactor's
+  /// queue).
+  std::atomic<size_t> unsent{0};
+  /// When a send was first refused since the queue last drained to half
+  /// (steady clock, nanoseconds); 0 when none was.
+  std::atomic<int64_t> full_since{0};
+  std::mutex send_mtx;
+  /// Accepted bytes the reactor thread has not taken yet (send_mtx).
+  std::vector<uint8_t> pending;
+  /// Whether work to take `pending` waits for the reactor thread (send_mtx).
+  bool pull_posted = false;
 };
 
 struct reactor::impl {
@@ -194,19 +233,10 @@ struct reactor::impl {
     const connection* key;
   };
 
-  /// Shared between a stream and the close hook of its connection.
-  struct stream_link {
-    /// The descriptor number, set under `with_fd` when registered.
-    std::atomic<int> fd{-1};
-    /// Set once the reactor ends the stream itself: the hook has nothing
-    /// to report then.
-    std::atomic<bool> ended{false};
-  };
-
   struct stream_op {
     connection_ptr conn;
     stream_callbacks cb;
-    size_t max_send = 0;
+    /// Shared with the stream's handles and the close hook.
     std::shared_ptr<stream_link> link;
     std::deque<std::vector<uint8_t>> out;
     /// Bytes of `out.front()` already written.
@@ -215,6 +245,11 @@ struct reactor::impl {
     size_t queued = 0;
     /// Whether EPOLLOUT is part of the registration.
     bool want_out = false;
+    /// Whether reading stopped because the receive window is full.
+    bool read_paused = false;
+    /// When the pending slow-reader check runs (timers at other instants
+    /// for this stream are stale).
+    std::optional<clock::time_point> slow_check_at;
   };
 
   int epfd = -1;
@@ -231,6 +266,8 @@ struct reactor::impl {
   std::unordered_map<uint64_t, listener_op> listeners;
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
   reactor_stats st;
+  /// Streams whose reading is paused right now.
+  uint64_t paused_streams = 0;
 
   ~impl() {
     if (epfd >= 0)
@@ -571,8 +608,9 @@ struct reactor::impl {
   // -- streams ----------------------------------------------------------------
 
   void add_stream(uint64_t token, connection_ptr conn, stream_callbacks cb,
-                  size_t max_send) {
-    auto end_now = [&cb](caf::error reason) {
+                  std::shared_ptr<stream_link> link) {
+    auto end_now = [&cb, &link](caf::error reason) {
+      link->ended.store(true);
       if (cb.on_end)
         cb.on_end(reason);
     };
@@ -595,11 +633,9 @@ struct reactor::impl {
                          "the connection already carries a stream"));
       return;
     }
-    auto link = std::make_shared<stream_link>();
     auto& s = streams[token];
     s.conn = conn;
     s.cb = std::move(cb);
-    s.max_send = max_send;
     s.link = link;
     streamed.insert(conn.get());
     // The hook comes first: a close racing with the registration below
@@ -644,10 +680,14 @@ struct reactor::impl {
       return;
     }
     unwatch(conn.get());
-    if (err != 0)
+    if (err != 0) {
       end_stream(token, closed_error(std::string{"epoll_ctl: "}
                                      + std::strerror(err)),
                  false);
+      return;
+    }
+    // Sends made before the stream was registered wait in `pending`.
+    pull(token);
   }
 
   /// Ends stream `token` (if it still runs): see `reactor::stream`.
@@ -657,7 +697,16 @@ struct reactor::impl {
       return;
     auto conn = std::move(i->second.conn);
     auto on_end = std::move(i->second.cb.on_end);
-    i->second.link->ended.store(true);
+    auto link = std::move(i->second.link);
+    if (i->second.read_paused)
+      --paused_streams;
+    link->ended.store(true);
+    {
+      // Nobody may queue more, and what was queued goes now.
+      std::lock_guard<std::mutex> guard{link->send_mtx};
+      std::vector<uint8_t>{}.swap(link->pending);
+      link->unsent.store(0);
+    }
     streamed.erase(conn.get());
     streams.erase(i);
     // Leave the epoll set while the number is surely ours: should the
@@ -672,15 +721,34 @@ struct reactor::impl {
   }
 
   void on_stream_event(uint64_t token, uint32_t events) {
-    if (streams.count(token) == 0)
+    auto i = streams.find(token);
+    if (i == streams.end())
       return; // ended meanwhile
+    if (i->second.read_paused && (events & (EPOLLERR | EPOLLHUP)) != 0) {
+      // Not reading: an error or hang-up would keep a level-triggered
+      // registration firing. The peer is gone; what it sent is lost.
+      end_stream(token, socket_error(i->second), true);
+      return;
+    }
     // Reads first: bytes that arrived before a failure go out before it.
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0
         && !read_stream(token, events))
       return;
     if ((events & EPOLLOUT) != 0)
-      if (auto i = streams.find(token); i != streams.end())
-        flush(token, i->second);
+      if (auto j = streams.find(token); j != streams.end())
+        flush(token, j->second);
+  }
+
+  /// The pending error of the socket of `s`, as the reason its stream ends.
+  caf::error socket_error(stream_op& s) {
+    int so_error = 0;
+    s.conn->with_fd([&so_error](int fd) {
+      socklen_t len = sizeof(so_error);
+      if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
+        so_error = errno;
+    });
+    return so_error != 0 ? io_error(so_error, "recv")
+                         : closed_error("peer closed the connection");
   }
 
   enum class read_result {
@@ -688,27 +756,39 @@ struct reactor::impl {
     data,
     /// Nothing to read now.
     drained,
+    /// The receive window is full: reading paused.
+    paused,
     /// The stream ended (the peer left, or a read failed).
     ended,
     /// The stream is gone or its connection closed meanwhile.
     gone,
   };
 
-  /// Reads once from stream `token` and hands what arrived to on_data; at
-  /// the end of the byte stream or on a failed read, ends the stream.
+  /// Reads once from stream `token`, at most what its receive window
+  /// allows, and hands what arrived to on_data; at the end of the byte
+  /// stream or on a failed read, ends the stream.
   read_result read_once(uint64_t token) {
     // Look the stream up each time: on_data may have closed it.
     auto i = streams.find(token);
     if (i == streams.end())
       return read_result::gone;
     auto& s = i->second;
+    auto window = s.link->opts.receive_window;
+    auto outstanding = s.link->unconsumed.load();
+    if (outstanding >= window) {
+      pause_reading(token, s);
+      if (s.read_paused)
+        return read_result::paused;
+      outstanding = s.link->unconsumed.load();
+    }
+    auto room = std::min(read_chunk, window - std::min(window, outstanding));
     if (read_buf.size() != read_chunk)
       read_buf.resize(read_chunk);
     ssize_t n = -1;
     int err = 0;
     for (;;) {
       auto ran = s.conn->with_fd([&](int fd) {
-        n = ::recv(fd, read_buf.data(), read_buf.size(), MSG_DONTWAIT);
+        n = ::recv(fd, read_buf.data(), room, MSG_DONTWAIT);
         err = errno;
       });
       if (!ran)
@@ -719,6 +799,8 @@ struct reactor::impl {
     if (n > 0) {
       auto len = static_cast<size_t>(n);
       st.stream_bytes_read += len;
+      // Counted before the consumer can see (and report) the bytes.
+      s.link->unconsumed.fetch_add(len);
       if (s.cb.on_data)
         s.cb.on_data(std::vector<uint8_t>(
           read_buf.begin(), read_buf.begin() + static_cast<ptrdiff_t>(len)));
@@ -740,6 +822,8 @@ struct reactor::impl {
       switch (read_once(token)) {
         case read_result::data:
           continue;
+        case read_result::paused:
+          return true;
         case read_result::drained:
           break;
         default:
@@ -748,16 +832,7 @@ struct reactor::impl {
       // Drained. An error or hang-up that recv does not report would keep
       // a level-triggered registration firing: end the stream on it.
       if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
-        int so_error = 0;
-        streams.at(token).conn->with_fd([&so_error](int fd) {
-          socklen_t len = sizeof(so_error);
-          if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
-            so_error = errno;
-        });
-        end_stream(token,
-                   so_error != 0 ? io_error(so_error, "recv")
-                                 : closed_error("peer closed the connection"),
-                   true);
+        end_stream(token, socket_error(streams.at(token)), true);
         return false;
       }
       return true;
@@ -765,14 +840,64 @@ struct reactor::impl {
     return true; // more to read: level-triggered epoll reports it again
   }
 
-  /// Ends stream `token` after a failed write (or overflow), but first hands
-  /// on_data what the peer sent before (bounded, as the peer may go on).
+  /// Stops reading `s` until its consumer catches up (see `try_resume`).
+  void pause_reading(uint64_t token, stream_op& s) {
+    if (s.read_paused)
+      return;
+    s.read_paused = true;
+    ++paused_streams;
+    ++st.stream_pauses;
+    // The flag first, then the count: a consumer reporting meanwhile
+    // either sees the flag (and asks to resume) or is seen here.
+    s.link->read_paused.store(true);
+    update_events(token, s);
+    if (s.link->unconsumed.load() <= s.link->opts.receive_window / 2)
+      resume_reading(token, s);
+  }
+
+  void resume_reading(uint64_t token, stream_op& s) {
+    if (!s.read_paused)
+      return;
+    s.read_paused = false;
+    --paused_streams;
+    s.link->read_paused.store(false);
+    update_events(token, s);
+  }
+
+  /// A consumer caught up with stream `token`: read again if it did enough.
+  void try_resume(uint64_t token) {
+    auto i = streams.find(token);
+    if (i == streams.end())
+      return;
+    auto& s = i->second;
+    if (s.read_paused
+        && s.link->unconsumed.load() <= s.link->opts.receive_window / 2)
+      resume_reading(token, s);
+  }
+
+  /// Registers what stream `token` waits for now: input unless paused,
+  /// output while bytes wait.
+  void update_events(uint64_t token, stream_op& s) {
+    s.conn->with_fd([&](int fd) { set_events(fd, token, s); });
+  }
+
+  void set_events(int fd, uint64_t token, stream_op& s) {
+    epoll_event ev{};
+    ev.events = (s.read_paused ? 0u : stream_events)
+                | (s.want_out ? uint32_t{EPOLLOUT} : 0u);
+    ev.data.u64 = token;
+    ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+  }
+
+  /// Ends stream `token` after a failed write, but first hands on_data
+  /// what the peer sent before (bounded by the window and a count, as the
+  /// peer may go on).
   void fail_stream(uint64_t token, caf::error reason) {
     for (int round = 0; round < 4 * reads_per_wakeup; ++round) {
       auto res = read_once(token);
       if (res == read_result::ended || res == read_result::gone)
         return;
-      if (res == read_result::drained)
+      if (res != read_result::data)
         break;
     }
     end_stream(token, std::move(reason), true);
@@ -783,6 +908,7 @@ struct reactor::impl {
   /// its connection closed meanwhile.
   bool flush(uint64_t token, stream_op& s) {
     int err = 0;
+    size_t written = 0;
     auto ran = s.conn->with_fd([&](int fd) {
       while (!s.out.empty()) {
         iovec iov[max_iov];
@@ -805,7 +931,7 @@ struct reactor::impl {
           break;
         }
         auto left = static_cast<size_t>(n);
-        st.stream_bytes_written += left;
+        written += left;
         s.queued -= left;
         while (left > 0) {
           auto in_front = s.out.front().size() - s.out_pos;
@@ -820,13 +946,16 @@ struct reactor::impl {
       }
       bool want = !s.out.empty();
       if (err == 0 && want != s.want_out) {
-        epoll_event ev{};
-        ev.events = stream_events | (want ? uint32_t{EPOLLOUT} : 0u);
-        ev.data.u64 = token;
-        if (::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
-          s.want_out = want;
+        s.want_out = want;
+        set_events(fd, token, s);
       }
     });
+    if (written > 0) {
+      st.stream_bytes_written += written;
+      auto left = s.link->unsent.fetch_sub(written) - written;
+      if (left <= s.link->opts.max_send_buffer / 2)
+        s.link->full_since.store(0);
+    }
     if (!ran)
       return false; // closed locally: the close hook ends the stream
     if (err != 0) {
@@ -836,20 +965,70 @@ struct reactor::impl {
     return true;
   }
 
-  void queue_send(uint64_t token, std::vector<uint8_t> bytes) {
+  /// Takes the bytes the handles of stream `token` accepted and writes what
+  /// the socket takes.
+  void pull(uint64_t token) {
     auto i = streams.find(token);
-    if (i == streams.end() || bytes.empty())
+    if (i == streams.end())
       return;
     auto& s = i->second;
-    s.queued += bytes.size();
-    s.out.push_back(std::move(bytes));
-    if (!flush(token, s))
+    std::vector<uint8_t> chunk;
+    {
+      std::lock_guard<std::mutex> guard{s.link->send_mtx};
+      chunk.swap(s.link->pending);
+      s.link->pull_posted = false;
+    }
+    if (chunk.empty())
       return;
-    if (s.queued > s.max_send)
-      fail_stream(token, closed_error("send buffer overflow: "
-                                      + std::to_string(s.queued)
-                                      + " bytes queued, limit "
-                                      + std::to_string(s.max_send)));
+    s.queued += chunk.size();
+    s.out.push_back(std::move(chunk));
+    flush(token, s);
+  }
+
+  /// A send to stream `token` was refused: check in time whether its peer
+  /// reads again.
+  void arm_slow_reader_check(uint64_t token) {
+    auto i = streams.find(token);
+    if (i == streams.end() || i->second.slow_check_at)
+      return;
+    schedule_slow_reader_check(token, i->second);
+  }
+
+  void schedule_slow_reader_check(uint64_t token, stream_op& s) {
+    auto since = s.link->full_since.load();
+    if (since == 0)
+      return;
+    auto at = clock::time_point{clock::duration{since}}
+              + s.link->opts.slow_reader_timeout;
+    s.slow_check_at = at;
+    timers.push(timer{at, token});
+  }
+
+  /// The slow-reader timer of `s` fired at `now`.
+  void check_slow_reader(uint64_t token, stream_op& s, clock::time_point now) {
+    s.slow_check_at.reset();
+    auto& link = *s.link;
+    auto since = link.full_since.load();
+    if (since == 0)
+      return;
+    if (link.unsent.load() <= link.opts.max_send_buffer / 2) {
+      // Drained meanwhile (a refusal raced with the drain).
+      link.full_since.store(0);
+      return;
+    }
+    auto stalled = now - clock::time_point{clock::duration{since}};
+    if (stalled < link.opts.slow_reader_timeout) {
+      schedule_slow_reader_check(token, s);
+      return;
+    }
+    ++st.slow_readers;
+    auto waited = std::chrono::duration_cast<caf::timespan>(stalled);
+    end_stream(token,
+               make_error(errc::slow_reader,
+                          std::to_string(link.unsent.load())
+                            + " bytes unsent, send buffer full for "
+                            + to_string_duration(waited)),
+               true);
   }
 
   // -- dispatch ---------------------------------------------------------------
@@ -885,6 +1064,9 @@ struct reactor::impl {
                  l != listeners.end() && l->second.paused
                  && l->second.resume_at == t.at) {
         resume(l->second, t.token);
+      } else if (auto s = streams.find(t.token);
+                 s != streams.end() && s->second.slow_check_at == t.at) {
+        check_slow_reader(t.token, s->second, now);
       }
     }
   }
@@ -1039,19 +1221,21 @@ uint64_t reactor::listen(int fd, accept_handler handler, bool watch) {
   return token;
 }
 
-uint64_t reactor::stream(connection_ptr conn, stream_callbacks cb,
-                         size_t max_send_buffer) {
-  auto token = next_token_++;
+stream_handle reactor::stream(connection_ptr conn, stream_callbacks cb,
+                              stream_options opts) {
+  auto link = std::make_shared<stream_link>();
+  link->token = next_token_++;
+  opts.receive_window = std::max(opts.receive_window, size_t{1});
+  opts.max_send_buffer = std::max(opts.max_send_buffer, size_t{1});
+  opts.slow_reader_timeout = std::max(opts.slow_reader_timeout,
+                                      std::chrono::milliseconds{1});
+  link->opts = opts;
+  link->box = box_;
   auto shared = std::make_shared<stream_callbacks>(std::move(cb));
-  post([token, conn, shared, max_send_buffer](impl& m) {
-    m.add_stream(token, conn, std::move(*shared), max_send_buffer);
+  post([link, conn, shared](impl& m) {
+    m.add_stream(link->token, conn, std::move(*shared), link);
   });
-  return token;
-}
-
-void reactor::send(uint64_t token, std::vector<uint8_t> bytes) {
-  auto shared = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
-  post([token, shared](impl& m) { m.queue_send(token, std::move(*shared)); });
+  return stream_handle{link};
 }
 
 void reactor::unlisten(uint64_t token, std::function<void()> on_closed) {
@@ -1075,6 +1259,9 @@ reactor_stats reactor::stats() {
     st.listeners = m.listeners.size();
     st.watched = m.watches.size();
     st.streams = m.streams.size();
+    st.streams_paused = m.paused_streams;
+    if (auto b = m.box.lock())
+      st.stream_sends_refused = b->sends_refused.load();
     result.set_value(st);
   });
   return future.get();
@@ -1129,6 +1316,97 @@ void reactor::run() {
       fn(state);
     state.shutdown();
   });
+}
+
+// -- stream_handle --------------------------------------------------------------
+
+const char* to_string(send_status x) {
+  switch (x) {
+    case send_status::queued:
+      return "queued";
+    case send_status::full:
+      return "full";
+    case send_status::ended:
+      return "ended";
+  }
+  return "unknown";
+}
+
+send_status stream_handle::send(const uint8_t* data, size_t size) {
+  if (!link_ || link_->ended.load())
+    return send_status::ended;
+  if (size == 0)
+    return send_status::queued;
+  auto& l = *link_;
+  bool refused = false;
+  bool post_work = false;
+  {
+    std::lock_guard<std::mutex> guard{l.send_mtx};
+    if (l.ended.load())
+      return send_status::ended;
+    auto unsent = l.unsent.load();
+    auto limit = l.opts.max_send_buffer;
+    if (size > limit || unsent > limit - size) {
+      refused = true;
+      int64_t none = 0;
+      auto now = reactor::clock::now().time_since_epoch().count();
+      post_work = l.full_since.compare_exchange_strong(none, now);
+    } else {
+      l.pending.insert(l.pending.end(), data, data + size);
+      l.unsent.fetch_add(size);
+      post_work = !std::exchange(l.pull_posted, true);
+    }
+  }
+  auto box = l.box.lock();
+  if (!box)
+    return send_status::ended;
+  if (refused)
+    box->sends_refused.fetch_add(1);
+  if (post_work) {
+    auto token = l.token;
+    if (refused)
+      box->post([token](reactor::impl& m) { m.arm_slow_reader_check(token); });
+    else
+      box->post([token](reactor::impl& m) { m.pull(token); });
+  }
+  return refused ? send_status::full : send_status::queued;
+}
+
+void stream_handle::consumed(size_t size) {
+  if (!link_ || size == 0)
+    return;
+  auto& l = *link_;
+  auto prev = l.unconsumed.load();
+  size_t next = 0;
+  do {
+    next = prev > size ? prev - size : 0;
+  } while (!l.unconsumed.compare_exchange_weak(prev, next));
+  if (!l.read_paused.load() || next > l.opts.receive_window / 2
+      || l.resume_posted.exchange(true))
+    return;
+  if (auto box = l.box.lock()) {
+    auto link = link_;
+    box->post([link](reactor::impl& m) {
+      link->resume_posted.store(false);
+      m.try_resume(link->token);
+    });
+  }
+}
+
+size_t stream_handle::unsent() const noexcept {
+  return link_ ? link_->unsent.load() : 0;
+}
+
+size_t stream_handle::unconsumed() const noexcept {
+  return link_ ? link_->unconsumed.load() : 0;
+}
+
+uint64_t stream_handle::token() const noexcept {
+  return link_ ? link_->token : 0;
+}
+
+bool stream_handle::ended() const noexcept {
+  return !link_ || link_->ended.load();
 }
 
 } // namespace connmgr

@@ -15,6 +15,7 @@
 #include <caf/expected.hpp>
 
 #include "net/connection.hpp"
+#include "net/stream_handle.hpp"
 #include "net/stream_handshake.hpp"
 
 namespace connmgr {
@@ -40,6 +41,14 @@ struct reactor_stats {
   uint64_t stream_bytes_read = 0;
   /// Bytes of all streams written to their sockets, ever.
   uint64_t stream_bytes_written = 0;
+  /// Streams not read right now because their receive window is full.
+  uint64_t streams_paused = 0;
+  /// Times a stream stopped reading because its receive window was full.
+  uint64_t stream_pauses = 0;
+  /// Sends refused because a stream's send buffer was full.
+  uint64_t stream_sends_refused = 0;
+  /// Streams ended with `errc::slow_reader`.
+  uint64_t slow_readers = 0;
 };
 
 /// Callbacks of a byte stream (see `reactor::stream`); both run on the
@@ -51,8 +60,9 @@ struct stream_callbacks {
   /// then (unless it never had a descriptor). The reason is
   /// `errc::connection_closed` with a context saying why ("peer closed the
   /// connection", "connection reset by peer", "recv: ...", "send: ...",
-  /// "send buffer overflow: ...", "closed locally"), or `errc::canceled`
-  /// ("reactor stopped", or the connection already carries a stream).
+  /// "closed locally"), `errc::slow_reader` (the peer does not read what we
+  /// send), or `errc::canceled` ("reactor stopped", or the connection
+  /// already carries a stream).
   std::function<void(const caf::error&)> on_end;
 };
 
@@ -61,10 +71,10 @@ struct stream_callbacks {
 /// every byte stream given to it: the thread count stays the same whether
 /// 10 or 10 000 connects or streams are in flight. All member functions are
 /// thread-safe; handlers run on the reactor thread (or, after stop, on the
-/// caller's) and must be quick. They may call `send`, `stream`, `connect`,
-/// `cancel`, `listen`, `unlisten` and `barrier` (the work then runs after the
-/// handler returns) and may close connections, but must never call `stats`
-/// or `stop`, which wait for the reactor thread.
+/// caller's) and must be quick. They may call `stream`, `connect`,
+/// `cancel`, `listen`, `unlisten` and `barrier` and use stream handles (the
+/// work then runs after the handler returns), and may close connections,
+/// but must never call `stats` or `stop`, which wait for the reactor thread.
 ///
 /// This is operating-system plumbing with real time (steady_clock):
 /// decisions about what to dial and when live in the connection handler.
@@ -117,18 +127,21 @@ public:
   /// connected ones. Returns a token for `unlisten`.
   uint64_t listen(int fd, accept_handler handler, bool watch = true);
 
-  /// Starts reading and writing `conn` on the reactor thread; returns a
-  /// token for `send`. The reactor holds `conn` until the stream ends and
-  /// takes over watching it (a watch from `connect`/`listen` never reports
-  /// for it again). Every byte read goes to `cb.on_data`, in order; then
-  /// `cb.on_end` runs exactly once:
+  /// Starts reading and writing `conn` on the reactor thread; returns the
+  /// handle to send on it and to report consumed bytes. The reactor holds
+  /// `conn` until the stream ends and takes over watching it (a watch from
+  /// `connect`/`listen` never reports for it again). Every byte read goes
+  /// to `cb.on_data`, in order, but never more than `opts.receive_window`
+  /// bytes beyond what the handle reported consumed (flow control: see
+  /// `stream_options`); then `cb.on_end` runs exactly once:
   /// - the peer closes or resets the connection, or a read or write fails:
   ///   `conn->peer_gone(reason)` runs first (its hooks see the peer leave),
   ///   then `conn->close()`, then `on_end(reason)`. Bytes that arrived
-  ///   before the end are delivered first.
-  /// - more than `max_send_buffer` bytes wait unsent (a peer that does not
-  ///   read): handled like the peer leaving, with reason "send buffer
-  ///   overflow: N bytes queued, limit M".
+  ///   before the end are delivered first while the window allows.
+  /// - a send was refused as the send buffer was full, and the buffer has
+  ///   not drained to half of `opts.max_send_buffer` within
+  ///   `opts.slow_reader_timeout` (a peer that does not read): handled like
+  ///   the peer leaving, with `errc::slow_reader`.
   /// - anybody closes (or releases) `conn`, from any thread: `on_end` with
   ///   "closed locally".
   /// - the reactor stops: `conn` closes and `on_end` gets `errc::canceled`
@@ -140,13 +153,9 @@ public:
   ///   goes on.
   /// All reads and writes happen under `connection::with_fd`, so a
   /// descriptor number reused after a close never reaches this stream.
-  uint64_t stream(connection_ptr conn, stream_callbacks cb,
-                  size_t max_send_buffer = size_t{1} << 20);
-
-  /// Queues `bytes` for stream `token` and writes what the socket takes at
-  /// once; bytes of successive sends go out in order, the rest when the
-  /// socket drains. Ignored once the stream ended (or for an unknown token).
-  void send(uint64_t token, std::vector<uint8_t> bytes);
+  /// Options out of range are raised to their minimum.
+  stream_handle stream(connection_ptr conn, stream_callbacks cb,
+                       stream_options opts = {});
 
   /// Stops serving listener `token` and closes its socket. `on_closed` (if
   /// any) runs on the reactor thread once the socket is closed.
@@ -166,6 +175,9 @@ public:
   void stop();
 
 private:
+  friend class stream_handle;
+  friend struct stream_link;
+
   reactor() = default;
 
   struct impl;
