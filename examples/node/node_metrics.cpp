@@ -372,9 +372,11 @@ void metrics_server::impl::run() {
         std::clamp<int64_t>(ms.count(), 0, std::numeric_limits<int>::max()));
     }
     if (::poll(fds.data(), fds.size(), timeout) < 0) {
-      if (errno == EINTR || errno == ENOMEM || errno == EAGAIN)
-        continue;
-      break;
+      // Only `stop` ends the loop, so the eventfd it writes to is still
+      // ours; a failing poll (ENOMEM) is retried after a breath.
+      if (errno != EINTR)
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+      continue;
     }
     if (fds[0].revents != 0) {
       uint64_t count = 0;
