@@ -62,7 +62,7 @@ struct node_state : node_effects {
   /// One open connection.
   struct peer {
     connection_ptr conn;
-    uint64_t stream = 0;
+    stream_handle stream;
     /// The manager's request id; 0 for inbound connections.
     uint64_t request = 0;
     bool outbound = false;
@@ -341,7 +341,8 @@ struct node_state : node_effects {
     cb.on_end = [me, key](const caf::error& reason) {
       caf::anon_send(me, end_atom::value, key, reason);
     };
-    p.stream = parts.setup.io->stream(conn, std::move(cb));
+    p.stream = parts.setup.io->stream(conn, std::move(cb),
+                                      parts.setup.stream_limits);
     machine->opened(key, outbound,
                     req != nullptr ? req->address : conn->remote_address(),
                     now());
@@ -372,7 +373,10 @@ struct node_state : node_effects {
     auto node_id = machine->node_of(key);
     machine->closed(key);
     node_event ev;
-    ev.event = "peer_closed";
+    // The reactor dropped a peer that does not read: our decision, so it
+    // reads like any other drop.
+    ev.event = errc_of(reason) == errc::slow_reader ? "peer_dropped"
+                                                    : "peer_closed";
     ev.addr = i->second.conn->remote_address();
     ev.id = i->second.request;
     ev.outbound = i->second.outbound;
@@ -390,7 +394,31 @@ struct node_state : node_effects {
     auto i = peers.find(key);
     if (i == peers.end())
       return;
-    parts.setup.io->send(i->second.stream, node_frames::encode(msg));
+    // A frame refused by a full send buffer is lost: the peer does not
+    // read, and the reactor drops it as a slow reader unless it catches up.
+    i->second.stream.send(node_frames::encode(msg));
+  }
+
+  /// Bytes of `key` arrived: hand them to the protocol, then let the
+  /// reactor read that much more. Once stopping, nothing is read any more:
+  /// the backlog is discarded and the streams stay paused.
+  void received(uint64_t key, const std::vector<uint8_t>& bytes) {
+    if (stopping)
+      return;
+    machine->received(key, bytes.data(), bytes.size(), now());
+    if (auto i = peers.find(key); i != peers.end())
+      i->second.stream.consumed(bytes.size());
+  }
+
+  void gossip_limited(uint64_t key, size_t count) override {
+    auto i = peers.find(key);
+    node_event ev;
+    ev.event = "gossip_dropped";
+    ev.addr = i != peers.end() ? i->second.conn->remote_address()
+                               : std::string{"gossip"};
+    ev.reason_code = "rate_limited";
+    ev.count = count;
+    emit(std::move(ev));
   }
 
   void drop(uint64_t key, drop_reason why, const caf::error& reason) override {
@@ -427,10 +455,28 @@ struct node_state : node_effects {
       }
     }
     p.conn->close();
-    // A duplicate's node is still connected through the other connection,
-    // and our own address is excluded already: neither counts as failed.
-    forget(i, !p.ready && why != drop_reason::duplicate
-                && why != drop_reason::self);
+    forget(i, counts_as_failure(p, why));
+  }
+
+  /// Whether dropping `p` for `why` backs its dialed address off.
+  static bool counts_as_failure(const peer& p, drop_reason why) {
+    switch (why) {
+      case drop_reason::self:
+        // Excluded already.
+        return false;
+      case drop_reason::duplicate:
+        // The node is connected through the other connection. An automatic
+        // dial that found it backs off, or the manager would dial the
+        // same address again at once.
+        return p.outbound && !p.permanent;
+      case drop_reason::protocol:
+      case drop_reason::frame_rate:
+      case drop_reason::ping_rate:
+      case drop_reason::slow_reader:
+        return true;
+      default:
+        return !p.ready;
+    }
   }
 
   void ready(uint64_t key, uint64_t node_id,
@@ -594,8 +640,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
     },
     [self](get_address_atom) { return self->state.get_address(); },
     [self](data_atom, uint64_t key, const std::vector<uint8_t>& bytes) {
-      self->state.machine->received(key, bytes.data(), bytes.size(),
-                                    self->state.now());
+      self->state.received(key, bytes);
     },
     [self](end_atom, uint64_t key, const caf::error& reason) {
       self->state.stream_ended(key, reason);

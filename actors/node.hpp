@@ -12,6 +12,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/address_book.hpp"
+#include "net/stream_handle.hpp"
 #include "actors/node_settings.hpp"
 #include "messages/node_event.hpp"
 #include "net/net_address.hpp"
@@ -48,6 +49,10 @@ struct node_setup {
   std::function<void(const node_event&)> on_event;
   /// Called on the node's actor thread every `status_interval`.
   std::function<void(const node_status&)> on_status;
+  /// What each peer's connection may hold in memory (see `stream_options`):
+  /// input beyond the receive window waits in the kernel, output beyond the
+  /// send buffer is refused, and a peer that does not read is dropped.
+  stream_options stream_limits;
 };
 
 /// One peer-to-peer node: a connection manager (TCP dialer and listeners)

@@ -1,6 +1,7 @@
 #include "actors/node_machine.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,10 @@
 namespace connmgr {
 
 node_effects::~node_effects() {
+  // nop
+}
+
+void node_effects::gossip_limited(uint64_t, size_t) {
   // nop
 }
 
@@ -25,6 +30,12 @@ std::string to_string(drop_reason x) {
       return "handshake_timeout";
     case drop_reason::ping_timeout:
       return "ping_timeout";
+    case drop_reason::frame_rate:
+      return "frame_rate";
+    case drop_reason::ping_rate:
+      return "ping_rate";
+    case drop_reason::slow_reader:
+      return "slow_reader";
   }
   return "unknown";
 }
@@ -44,6 +55,10 @@ void node_machine::opened(uint64_t peer, bool outbound,
   p.remote_address = std::move(remote_address);
   p.opened_at = now;
   p.deadline = now + cfg_.handshake_timeout;
+  auto& lim = cfg_.limits;
+  p.frames = token_bucket{lim.frames_per_second, lim.frame_burst, now};
+  p.pings = token_bucket{lim.pings_per_second, lim.ping_burst, now};
+  p.addresses = token_bucket{lim.addresses_per_second, lim.address_burst, now};
   fx_.send(peer, node_frames::hello{cfg_.node_id, cfg_.listen_port});
   fx_.arm_timer(peer, p.deadline);
 }
@@ -121,6 +136,14 @@ std::optional<uint64_t> node_machine::node_of(uint64_t peer) const {
 
 void node_machine::on_frame(uint64_t key, peer_state& p,
                             node_frames::frame& msg, time_point now) {
+  if (!p.frames.take(1, now)) {
+    drop(key, drop_reason::frame_rate,
+         make_error(errc::connection_closed,
+                    fmt::format("{} sent more than {} frames at {}/s",
+                                p.remote_address, cfg_.limits.frame_burst,
+                                cfg_.limits.frames_per_second)));
+    return;
+  }
   if (auto hello = std::get_if<node_frames::hello>(&msg)) {
     if (p.ready) {
       drop(key, drop_reason::protocol,
@@ -137,14 +160,28 @@ void node_machine::on_frame(uint64_t key, peer_state& p,
     return;
   }
   if (auto ping = std::get_if<node_frames::ping>(&msg)) {
+    if (!p.pings.take(1, now)) {
+      drop(key, drop_reason::ping_rate,
+           make_error(errc::connection_closed,
+                      fmt::format("{} sent more than {} pings at {}/s",
+                                  p.remote_address, cfg_.limits.ping_burst,
+                                  cfg_.limits.pings_per_second)));
+      return;
+    }
     fx_.send(key, node_frames::pong{ping->nonce});
   } else if (auto pong = std::get_if<node_frames::pong>(&msg)) {
     // A pong for an older ping (or none) is harmless and changes nothing.
     if (p.awaiting_pong == pong->nonce)
       p.awaiting_pong.reset();
   } else if (auto addr = std::get_if<node_frames::addr>(&msg)) {
-    if (!addr->addresses.empty())
-      fx_.learned(key, std::move(addr->addresses));
+    auto& list = addr->addresses;
+    auto allowed = p.addresses.take_up_to(list.size(), now);
+    if (allowed < list.size()) {
+      fx_.gossip_limited(key, list.size() - allowed);
+      list.resize(allowed);
+    }
+    if (!list.empty())
+      fx_.learned(key, std::move(list));
   }
 }
 
@@ -163,7 +200,10 @@ void node_machine::on_hello(uint64_t key, peer_state& p,
     auto other_key = existing->second;
     auto& other = peers_.at(other_key);
     auto text = fmt::format("already connected to node {:016x}", msg.node_id);
-    if (keeps_first(other_key, other, key, p)) {
+    // Only a simultaneous open may replace the held connection: anybody
+    // can claim an id, and an established peer must not be displaced by it.
+    bool simultaneous = now - other.opened_at < cfg_.handshake_timeout;
+    if (!simultaneous || keeps_first(other_key, other, key, p)) {
       drop(key, drop_reason::duplicate,
            make_error(errc::connection_closed, std::move(text)));
       return;
@@ -181,7 +221,7 @@ void node_machine::become_ready(uint64_t key, peer_state& p, time_point now) {
   by_node_.emplace(p.node_id, key);
   p.deadline = now + cfg_.ping_interval;
   fx_.ready(key, p.node_id, p.listen_address);
-  // Tell the newcomer whom we know first-hand, and everyone else about it.
+  // Tell the newcomer whom we know first-hand, and a few others about it.
   node_frames::addr known;
   for (auto& [node, other_key] : by_node_) {
     if (other_key == key)
@@ -190,12 +230,38 @@ void node_machine::become_ready(uint64_t key, peer_state& p, time_point now) {
     if (other.listen_address
         && known.addresses.size() < node_frames::max_addresses)
       known.addresses.push_back(*other.listen_address);
-    if (p.listen_address)
-      fx_.send(other_key, node_frames::addr{{*p.listen_address}});
   }
   if (!known.addresses.empty())
     fx_.send(key, known);
+  if (p.listen_address)
+    relay(key, *p.listen_address);
   fx_.arm_timer(key, p.deadline);
+}
+
+void node_machine::relay(uint64_t newcomer, const net_address& addr) {
+  auto fanout = cfg_.limits.relay_fanout;
+  if (fanout == 0)
+    return;
+  // The peers with the highest keyed scores: a peer cannot tell whom else
+  // an address reaches, and nobody picks the relays by connecting often.
+  auto seed = std::hash<std::string>{}(addr.to_string()) ^ cfg_.node_id;
+  auto score = [seed](uint64_t key) {
+    auto x = seed + key * 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+  };
+  std::vector<std::pair<uint64_t, uint64_t>> best; // (score, key)
+  for (auto& [node, other_key] : by_node_) {
+    if (other_key == newcomer)
+      continue;
+    best.emplace_back(score(other_key), other_key);
+  }
+  auto count = std::min(fanout, best.size());
+  std::partial_sort(best.begin(), best.begin() + static_cast<ptrdiff_t>(count),
+                    best.end(), std::greater<>{});
+  for (size_t i = 0; i < count; ++i)
+    fx_.send(best[i].second, node_frames::addr{{addr}});
 }
 
 void node_machine::drop(uint64_t key, drop_reason why, caf::error reason) {

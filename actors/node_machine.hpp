@@ -11,6 +11,7 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/token_bucket.hpp"
 #include "net/net_address.hpp"
 #include "net/node_frames.hpp"
 
@@ -28,10 +29,38 @@ enum class drop_reason : uint8_t {
   handshake_timeout,
   /// No pong before the next ping was due.
   ping_timeout,
+  /// The peer sent more frames than `peer_limits` allow.
+  frame_rate,
+  /// The peer sent more pings than `peer_limits` allow.
+  ping_rate,
+  /// The peer did not read what we sent (`errc::slow_reader`).
+  slow_reader,
 };
 
-/// "self", "duplicate", "protocol", "handshake_timeout" or "ping_timeout".
+/// "self", "duplicate", "protocol", "handshake_timeout", "ping_timeout",
+/// "frame_rate", "ping_rate" or "slow_reader".
 std::string to_string(drop_reason x);
+
+/// What one peer may make the node do: each limit is a token bucket (a rate
+/// per second and a burst). A peer over the frame or ping limit is dropped
+/// (`frame_rate`, `ping_rate`); addresses over the address limit are
+/// ignored and reported (`node_effects::gossip_limited`), as Bitcoin Core
+/// does.
+struct peer_limits {
+  /// Frames of any kind.
+  double frames_per_second = 100;
+  double frame_burst = 1000;
+  /// Pings (each costs us a pong).
+  double pings_per_second = 10;
+  double ping_burst = 20;
+  /// Gossiped addresses (Bitcoin Core's reference: 0.1 per second, a burst
+  /// of 1000).
+  double addresses_per_second = 0.1;
+  double address_burst = 1000;
+  /// A newcomer's listening address is relayed to at most this many other
+  /// ready peers, so gossip costs the same whatever the peer count.
+  size_t relay_fanout = 2;
+};
 
 /// The node's own identity and protocol timing.
 struct node_machine_config {
@@ -45,6 +74,8 @@ struct node_machine_config {
   /// A ready peer gets a ping this often; when its pong is not back before
   /// the next ping is due it is dropped.
   caf::timespan ping_interval = std::chrono::seconds{30};
+  /// Per-peer rate limits.
+  peer_limits limits;
 };
 
 /// What the peer protocol asks the world to do. Implementations must not
@@ -74,6 +105,10 @@ public:
 
   /// Call `timer_fired(peer)` at `at` (or later).
   virtual void arm_timer(uint64_t peer, time_point at) = 0;
+
+  /// `peer` gossiped `count` addresses beyond its address rate limit; they
+  /// were ignored. Does nothing unless overridden.
+  virtual void gossip_limited(uint64_t peer, size_t count);
 };
 
 /// The decisions of the example node's peer protocol, without sockets,
@@ -153,6 +188,9 @@ private:
     time_point deadline;
     /// The nonce of the ping whose pong we still wait for.
     std::optional<uint64_t> awaiting_pong;
+    token_bucket frames;
+    token_bucket pings;
+    token_bucket addresses;
   };
 
   void on_frame(uint64_t key, peer_state& p, node_frames::frame& msg,
@@ -165,6 +203,7 @@ private:
                                                uint16_t port) const;
   bool keeps_first(uint64_t first_key, const peer_state& first,
                    uint64_t second_key, const peer_state& second) const;
+  void relay(uint64_t newcomer, const net_address& addr);
 
   node_machine_config cfg_;
   node_effects& fx_;

@@ -77,7 +77,7 @@ struct test_node {
   node_machine m;
 
   test_node(uint64_t id, uint16_t port, caf::timespan ping = 30s)
-    : m(node_machine_config{id, port, 10s, ping}, fx) {
+    : m(node_machine_config{id, port, 10s, ping, {}}, fx) {
     // nop
   }
 
@@ -341,4 +341,163 @@ TEST_CASE("node machine: a second connection dialed by the same side keeps "
   a.feed(3, node_frames::hello{9, 9002}, t0 + 2s);
   CHECK(a.fx.drops.size() == 1);
   CHECK(a.m.node_of(3) == std::optional<uint64_t>{9});
+}
+
+// -- attacks on the peer protocol ------------------------------------------------
+
+namespace {
+
+/// Counts the addresses sent to `peer` in addr frames, and forgets them.
+size_t addresses_sent(test_node& n, uint64_t peer) {
+  size_t count = 0;
+  for (auto& f : n.fx.take(peer))
+    if (auto a = std::get_if<node_frames::addr>(&f))
+      count += a->addresses.size();
+  return count;
+}
+
+/// `n` holds a ready inbound peer under `key` with node id `id`.
+void make_ready(test_node& n, uint64_t key, uint64_t id, time_point now) {
+  n.m.opened(key, false, "127.0.0.1:" + std::to_string(40000 + key), now);
+  n.feed(key, node_frames::hello{id, static_cast<uint16_t>(10000 + key)}, now);
+  n.fx.take(key);
+}
+
+struct limited_recorder : recorder {
+  std::vector<std::pair<uint64_t, size_t>> limited;
+  void gossip_limited(uint64_t peer, size_t count) override {
+    limited.emplace_back(peer, count);
+  }
+};
+
+} // namespace
+
+TEST_CASE("node machine: a peer over the frame rate is dropped; one within "
+          "it is not") {
+  test_node n{1, 9001};
+  make_ready(n, 1, 0x22, t0);
+  make_ready(n, 2, 0x33, t0);
+  auto& lim = n.m.config().limits;
+  // Peer 2 sends pongs at the sustained rate for 20 s: never dropped.
+  auto step = std::chrono::duration_cast<caf::timespan>(
+    std::chrono::duration<double>(1.0 / lim.frames_per_second));
+  auto now = t0;
+  for (int i = 0; i < 20 * static_cast<int>(lim.frames_per_second); ++i) {
+    now += step;
+    n.feed(2, node_frames::pong{7}, now);
+  }
+  CHECK(n.fx.drops.empty());
+  // Peer 1 sends its burst and one more at once.
+  for (int i = 0; i <= static_cast<int>(lim.frame_burst); ++i)
+    n.feed(1, node_frames::pong{7}, now);
+  REQUIRE(n.fx.drops.size() == 1);
+  CHECK(n.fx.drops[0].peer == 1);
+  CHECK(n.fx.drops[0].why == drop_reason::frame_rate);
+  CHECK(to_string(drop_reason::frame_rate) == "frame_rate");
+  CHECK(n.m.node_of(2).has_value());
+}
+
+TEST_CASE("node machine: a ping flood is dropped after the ping burst; every "
+          "ping before it is answered once") {
+  test_node n{1, 9001};
+  make_ready(n, 1, 0x22, t0);
+  auto burst = static_cast<int>(n.m.config().limits.ping_burst);
+  for (int i = 0; i < burst + 5; ++i)
+    n.feed(1, node_frames::ping{static_cast<uint64_t>(i)}, t0);
+  REQUIRE(n.fx.drops.size() == 1);
+  CHECK(n.fx.drops[0].why == drop_reason::ping_rate);
+  size_t pongs = 0;
+  for (auto& f : n.fx.take(1))
+    pongs += std::holds_alternative<node_frames::pong>(f) ? 1 : 0;
+  CHECK(pongs == static_cast<size_t>(burst));
+  // Pings at the allowed rate go on for ever.
+  test_node m{1, 9001};
+  make_ready(m, 1, 0x22, t0);
+  auto every = std::chrono::duration_cast<caf::timespan>(
+    std::chrono::duration<double>(1.0 / m.m.config().limits.pings_per_second));
+  for (int i = 0; i < 1000; ++i)
+    m.feed(1, node_frames::ping{1}, t0 + every * i);
+  CHECK(m.fx.drops.empty());
+}
+
+TEST_CASE("node machine: gossiped addresses beyond the address rate are "
+          "ignored and reported") {
+  limited_recorder fx;
+  node_machine m{node_machine_config{1, 9001, 10s, 30s, {}}, fx};
+  m.opened(1, false, "127.0.0.1:40001", t0);
+  auto hello = bytes_of(node_frames::hello{0x22, 9002});
+  m.received(1, hello.data(), hello.size(), t0);
+  auto frame_of = [](int base) {
+    node_frames::addr a;
+    for (int i = 0; i < 1000; ++i)
+      a.addresses.push_back(
+        addr("10." + std::to_string(base) + "." + std::to_string(i / 250)
+             + "." + std::to_string(i % 250 + 1) + ":8333"));
+    return bytes_of(a);
+  };
+  // The burst passes whole.
+  auto first = frame_of(1);
+  m.received(1, first.data(), first.size(), t0);
+  REQUIRE(fx.learnt.size() == 1);
+  CHECK(fx.learnt[0].second.size() == 1000);
+  CHECK(fx.limited.empty());
+  // A second frame a second later: nothing passes.
+  auto second = frame_of(2);
+  m.received(1, second.data(), second.size(), t0 + 1s);
+  CHECK(fx.learnt.size() == 1);
+  REQUIRE(fx.limited.size() == 1);
+  CHECK(fx.limited[0] == std::pair<uint64_t, size_t>{1, 1000});
+  // 100 s on, 10 more (0.1 per second).
+  auto third = frame_of(3);
+  m.received(1, third.data(), third.size(), t0 + 101s);
+  REQUIRE(fx.learnt.size() == 2);
+  CHECK(fx.learnt[1].second.size() == 10);
+  CHECK(fx.limited.back().second == 990);
+  CHECK(fx.drops.empty());
+}
+
+TEST_CASE("node machine: an impostor claiming a connected node's id never "
+          "displaces the established connection") {
+  // Node 5 holds a connection to honest node H. An attacker copies H's id
+  // and connects, in either direction and whatever the ids' order.
+  for (uint64_t h : {uint64_t{3}, uint64_t{9}}) {
+    for (bool honest_outbound : {true, false}) {
+      CAPTURE(h);
+      CAPTURE(honest_outbound);
+      test_node a{5, 9001};
+      a.m.opened(1, honest_outbound, "127.0.0.1:9002", t0);
+      a.feed(1, node_frames::hello{h, 9002}, t0);
+      REQUIRE(a.m.node_of(1) == std::optional<uint64_t>{h});
+      a.fx.take(1);
+      // A minute later (well past any simultaneous open).
+      a.m.opened(2, !honest_outbound, "127.0.0.66:40000", t0 + 60s);
+      a.feed(2, node_frames::hello{h, 9002}, t0 + 60s);
+      REQUIRE(a.fx.drops.size() == 1);
+      CHECK(a.fx.drops[0].peer == 2);
+      CHECK(a.fx.drops[0].why == drop_reason::duplicate);
+      CHECK(a.m.node_of(1) == std::optional<uint64_t>{h});
+      // Nothing was sent on the honest connection because of it.
+      CHECK(a.fx.take(1).empty());
+    }
+  }
+}
+
+TEST_CASE("node machine: a newcomer's address is relayed to at most two "
+          "ready peers, whatever their number") {
+  test_node seed{0x10, 9000};
+  for (uint64_t k = 1; k <= 50; ++k)
+    make_ready(seed, k, 0x100 + k, t0);
+  // Each newcomer went to 2 of the peers before it (the second to 1).
+  size_t total = 0;
+  for (uint64_t k = 1; k <= 50; ++k)
+    total += addresses_sent(seed, k);
+  CHECK(total == 1 + 48 * 2);
+  seed.m.opened(51, false, "127.0.0.1:40051", t0);
+  seed.feed(51, node_frames::hello{0x200, 10051}, t0);
+  size_t relayed = 0;
+  for (uint64_t k = 1; k <= 50; ++k)
+    relayed += addresses_sent(seed, k);
+  CHECK(relayed == 2);
+  // The newcomer itself still learns up to max_addresses peers at once.
+  CHECK(addresses_sent(seed, 51) == 50);
 }
