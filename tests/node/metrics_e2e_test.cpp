@@ -145,8 +145,9 @@ long long to_ms(clock_type::duration d) {
 
 TEST_CASE("metrics e2e: idle connections do not delay a scrape") {
   metrics_node n;
-  // More than the two worker threads the Exposer had (each idle connection
-  // held one for civetweb's 30 s request timeout), plus half a request.
+  // More idle connections than a thread-per-connection server would have
+  // threads for (each would hold one until a request timeout), plus half a
+  // request.
   auto idle = idle_clients(n.metrics_port, 4);
   idle.push_back(std::make_unique<tcp_client>(n.metrics_port));
   idle.back()->send_text("GET /metrics HTTP/1.1\r\n");
@@ -191,8 +192,8 @@ TEST_CASE("metrics e2e: idle connections at SIGTERM: exit 0 at once, no "
 }
 
 TEST_CASE("metrics e2e: an idle node with metrics stops without delay") {
-  // civetweb's listener thread polled in 2 s periods and stop waited for
-  // the current one to end: right after boot that is most of 2 s.
+  // Right after boot, so that a server whose stop waits for the end of a
+  // poll period (seconds long) would be caught in the middle of its first.
   metrics_node n;
   auto took = stop_clean(n);
   CAPTURE(to_ms(took));
