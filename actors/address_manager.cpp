@@ -176,10 +176,9 @@ address_manager::address_manager(address_manager_config cfg)
   key0_ = splitmix64(seed_state);
   key1_ = splitmix64(seed_state);
   rng_state_ = splitmix64(seed_state);
-  index_ = decltype(index_)(0, address_hash{key0_, key1_});
-  in_use_ = decltype(in_use_)(0, address_hash{key0_, key1_});
+  in_use_unstored_ = decltype(in_use_unstored_)(0,
+                                                address_hash{key0_, key1_});
   excluded_ = decltype(excluded_)(0, address_hash{key0_, key1_});
-  group_ids_ = decltype(group_ids_)(0, group_hash{key0_, key1_});
   new_slots_.assign(cfg_.new_bucket_count * cfg_.new_bucket_size, npos);
   tried_slots_.assign(cfg_.tried_bucket_count * cfg_.tried_bucket_size, npos);
 }
@@ -192,12 +191,68 @@ size_t address_manager::address_hash::operator()(
   return static_cast<size_t>(h.finish());
 }
 
-size_t
-address_manager::group_hash::operator()(const netgroup& x) const noexcept {
-  siphasher h{k0, k1};
+uint64_t address_manager::hash_of(const net_address& addr) const noexcept {
+  siphasher h{key0_, key1_};
+  h.write_u8(tag_address);
+  feed(h, addr);
+  return h.finish();
+}
+
+uint64_t address_manager::hash_of(const netgroup& group) const noexcept {
+  siphasher h{key0_, key1_};
   h.write_u8(tag_group);
-  feed(h, x);
-  return static_cast<size_t>(h.finish());
+  feed(h, group);
+  return h.finish();
+}
+
+uint32_t address_manager::find(const net_address& addr) const {
+  return index_.find(hash_of(addr), [&](uint32_t id) {
+    return entries_[id].address == addr;
+  });
+}
+
+// -- id_table ----------------------------------------------------------------------
+
+void address_manager::id_table::insert(uint64_t h, uint32_t id) {
+  // At most half full, so probe runs stay short.
+  if ((count_ + 1) * 2 > cells_.size()) {
+    std::vector<cell> old;
+    old.swap(cells_);
+    cells_.resize(std::max<size_t>(16, old.size() * 2));
+    mask_ = cells_.size() - 1;
+    count_ = 0;
+    for (const auto& c : old)
+      if (c.id != npos)
+        insert(c.hash, c.id);
+  }
+  auto i = h & mask_;
+  while (cells_[i].id != npos)
+    i = (i + 1) & mask_;
+  cells_[i] = cell{h, id};
+  ++count_;
+}
+
+void address_manager::id_table::erase(uint64_t h, uint32_t id) {
+  if (cells_.empty())
+    return;
+  auto i = h & mask_;
+  while (cells_[i].id != id) {
+    if (cells_[i].id == npos)
+      return;
+    i = (i + 1) & mask_;
+  }
+  // Backward-shift deletion: pull later cells of the run into the hole
+  // when that brings them no further from their home cell, so that no
+  // tombstones are needed.
+  for (auto j = (i + 1) & mask_; cells_[j].id != npos; j = (j + 1) & mask_) {
+    auto home = cells_[j].hash & mask_;
+    if (((j - home) & mask_) >= ((j - i) & mask_)) {
+      cells_[i] = cells_[j];
+      i = j;
+    }
+  }
+  cells_[i] = cell{};
+  --count_;
 }
 
 netgroup address_manager::group_of(const net_address& addr) const {
@@ -283,11 +338,13 @@ caf::timespan address_manager::backoff(uint32_t failures) const noexcept {
 
 // -- entry bookkeeping -------------------------------------------------------------
 
-uint32_t address_manager::intern(const netgroup& group) {
-  auto i = group_ids_.find(group);
-  if (i != group_ids_.end()) {
-    ++groups_[i->second].refs;
-    return i->second;
+uint32_t address_manager::intern(const netgroup& group, uint64_t h) {
+  auto found = group_ids_.find(h, [&](uint32_t gid) {
+    return groups_[gid].group == group;
+  });
+  if (found != npos) {
+    ++groups_[found].refs;
+    return found;
   }
   uint32_t gid;
   if (!free_groups_.empty()) {
@@ -298,8 +355,9 @@ uint32_t address_manager::intern(const netgroup& group) {
     groups_.emplace_back();
   }
   groups_[gid].group = group;
+  groups_[gid].hash = h;
   groups_[gid].refs = 1;
-  group_ids_.emplace(group, gid);
+  group_ids_.insert(h, gid);
   return gid;
 }
 
@@ -307,8 +365,9 @@ void address_manager::unref(uint32_t gid) {
   auto& g = groups_[gid];
   if (--g.refs > 0)
     return;
-  // Every entry of the group is gone, so its pools are empty.
-  group_ids_.erase(g.group);
+  // Every entry of the group is gone, so its pools are empty (their
+  // capacity stays for the next group that gets this id).
+  group_ids_.erase(g.hash, gid);
   g.group = netgroup{};
   free_groups_.push_back(gid);
 }
@@ -381,11 +440,13 @@ void address_manager::enter_state(uint32_t id, state st) {
 
 void address_manager::erase_entry(uint32_t id) {
   auto& e = entries_[id];
+  if (e.st == state::in_use)
+    in_use_unstored_.insert(e.address);
   leave_state(id);
   slot_ref(e.tried, e.bucket, e.slot) = npos;
   if (e.tried)
     --tried_count_;
-  index_.erase(e.address);
+  index_.erase(e.hash, id);
   unref(e.group);
   e = entry{};
   free_ids_.push_back(id);
@@ -418,21 +479,32 @@ add_result address_manager::add(const net_address& addr,
     ++stats_.adds[static_cast<size_t>(r)];
     return r;
   };
-  if (excluded_.count(addr) > 0)
+  if (!excluded_.empty() && excluded_.count(addr) > 0)
     return done(add_result::excluded);
-  if (auto i = index_.find(addr); i != index_.end()) {
-    auto& e = entries_[i->second];
-    e.last_seen = std::max(e.last_seen, now);
-    return done(add_result::known);
-  }
+  // The three tables touched below are far apart in memory at 100 000
+  // entries: their cells are fetched while the hashes are computed.
+  auto h = hash_of(addr);
+  index_.prefetch(h);
   auto group = group_of(addr);
+  auto group_h = hash_of(group);
+  group_ids_.prefetch(group_h);
   std::optional<netgroup> source_group;
   if (source)
     source_group = group_of(*source);
   auto bucket = new_bucket_of(group, source_group);
   auto slot = slot_of(false, bucket, addr);
+  auto& cell = slot_ref(false, bucket, slot);
+  __builtin_prefetch(&cell);
+  auto known = index_.find(h, [&](uint32_t id) {
+    return entries_[id].address == addr;
+  });
+  if (known != npos) {
+    auto& e = entries_[known];
+    e.last_seen = std::max(e.last_seen, now);
+    return done(add_result::known);
+  }
   auto result = add_result::added;
-  if (auto occupant = slot_ref(false, bucket, slot); occupant != npos) {
+  if (auto occupant = cell; occupant != npos) {
     if (!terrible(entries_[occupant], now))
       return done(add_result::slot_taken);
     erase_entry(occupant);
@@ -449,7 +521,8 @@ add_result address_manager::add(const net_address& addr,
   auto& e = entries_[id];
   e.address = addr;
   e.source = source;
-  e.group = intern(group);
+  e.hash = h;
+  e.group = intern(group, group_h);
   e.home_bucket = bucket;
   e.bucket = bucket;
   e.slot = slot;
@@ -457,28 +530,30 @@ add_result address_manager::add(const net_address& addr,
   e.added_at = now;
   e.last_seen = now;
   slot_ref(false, bucket, slot) = id;
-  index_.emplace(addr, id);
-  enter_state(id, in_use_.count(addr) > 0 ? state::in_use : state::ready);
+  index_.insert(h, id);
+  bool busy = !in_use_unstored_.empty() && in_use_unstored_.erase(addr) > 0;
+  enter_state(id, busy ? state::in_use : state::ready);
   return done(result);
 }
 
 bool address_manager::remove(const net_address& addr) {
-  auto i = index_.find(addr);
-  if (i == index_.end())
+  auto id = find(addr);
+  if (id == npos)
     return false;
-  erase_entry(i->second);
+  erase_entry(id);
   return true;
 }
 
 bool address_manager::contains(const net_address& addr) const {
-  return index_.count(addr) > 0;
+  return find(addr) != npos;
 }
 
 std::vector<managed_address> address_manager::snapshot() const {
   std::vector<managed_address> result;
   result.reserve(index_.size());
-  for (const auto& kv : index_) {
-    const auto& e = entries_[kv.second];
+  for (const auto& e : entries_) {
+    if (e.group == npos)
+      continue; // a free id
     managed_address m;
     m.address = e.address;
     m.source = e.source;
@@ -513,8 +588,8 @@ uint32_t address_manager::pick(int table, const std::vector<uint32_t>& avoid) {
     return npos;
   // Positions of the avoided groups among this table's candidate groups;
   // the r-th group that is not avoided is found by stepping r over them.
-  std::vector<uint32_t> skipped;
-  skipped.reserve(avoid.size());
+  auto& skipped = skipped_;
+  skipped.clear();
   for (auto gid : avoid)
     if (auto pos = groups_[gid].ready_pos[table]; pos != npos)
       skipped.push_back(pos);
@@ -532,13 +607,16 @@ uint32_t address_manager::pick(int table, const std::vector<uint32_t>& avoid) {
 caf::expected<net_address>
 address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
   drain_backoff(now);
-  std::vector<uint32_t> avoided;
-  avoided.reserve(avoid.size());
-  for (const auto& g : avoid)
-    if (auto i = group_ids_.find(g); i != group_ids_.end())
-      if (std::find(avoided.begin(), avoided.end(), i->second)
-          == avoided.end())
-        avoided.push_back(i->second);
+  auto& avoided = avoided_;
+  avoided.clear();
+  for (const auto& g : avoid) {
+    auto gid = group_ids_.find(hash_of(g), [&](uint32_t x) {
+      return groups_[x].group == g;
+    });
+    if (gid != npos
+        && std::find(avoided.begin(), avoided.end(), gid) == avoided.end())
+      avoided.push_back(gid);
+  }
   int first = 0;
   if (!ready_groups_[0].empty() && !ready_groups_[1].empty())
     first = static_cast<int>(below(2));
@@ -546,7 +624,7 @@ address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
   if (id == npos)
     id = pick(1 - first, avoided);
   if (id == npos) {
-    if (index_.empty())
+    if (index_.size() == 0)
       return make_error(errc::no_address, "the address manager is empty");
     size_t in_avoided = 0;
     for (auto gid : avoided)
@@ -565,7 +643,6 @@ address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
   if (e.attempts < std::numeric_limits<uint32_t>::max())
     ++e.attempts;
   e.last_attempt = now;
-  in_use_.insert(e.address);
   leave_state(id);
   enter_state(id, state::in_use);
   return e.address;
@@ -573,11 +650,11 @@ address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
 
 bool address_manager::mark_connected(const net_address& addr,
                                      time_point now) {
-  in_use_.insert(addr);
-  auto i = index_.find(addr);
-  if (i == index_.end())
+  auto id = find(addr);
+  if (id == npos) {
+    in_use_unstored_.insert(addr);
     return false;
-  auto id = i->second;
+  }
   auto& e = entries_[id];
   leave_state(id);
   e.failures = 0;
@@ -639,11 +716,11 @@ void address_manager::demote(uint32_t id, time_point now) {
 }
 
 bool address_manager::mark_failed(const net_address& addr, time_point now) {
-  in_use_.erase(addr);
-  auto i = index_.find(addr);
-  if (i == index_.end())
+  auto id = find(addr);
+  if (id == npos) {
+    in_use_unstored_.erase(addr);
     return false;
-  auto id = i->second;
+  }
   auto& e = entries_[id];
   leave_state(id);
   if (e.failures < std::numeric_limits<uint32_t>::max())
@@ -655,20 +732,23 @@ bool address_manager::mark_failed(const net_address& addr, time_point now) {
 }
 
 bool address_manager::release(const net_address& addr) {
-  bool was_in_use = in_use_.erase(addr) > 0;
-  auto i = index_.find(addr);
-  if (i != index_.end() && entries_[i->second].st == state::in_use) {
-    auto id = i->second;
-    leave_state(id);
-    // Past backoffs are moved to ready by the next take.
-    enter_state(id, entries_[id].failures > 0 ? state::backing_off
-                                              : state::ready);
-  }
-  return was_in_use;
+  auto id = find(addr);
+  if (id == npos)
+    return in_use_unstored_.erase(addr) > 0;
+  if (entries_[id].st != state::in_use)
+    return false;
+  leave_state(id);
+  // Past backoffs are moved to ready by the next take.
+  enter_state(id, entries_[id].failures > 0 ? state::backing_off
+                                            : state::ready);
+  return true;
 }
 
 bool address_manager::in_use(const net_address& addr) const {
-  return in_use_.count(addr) > 0;
+  auto id = find(addr);
+  if (id != npos)
+    return entries_[id].st == state::in_use;
+  return in_use_unstored_.count(addr) > 0;
 }
 
 bool address_manager::exclude(const net_address& addr) {

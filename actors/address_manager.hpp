@@ -7,7 +7,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -338,6 +337,7 @@ private:
   struct entry {
     net_address address;
     std::optional<net_address> source;
+    uint64_t hash = 0;           // keyed hash of `address`
     uint32_t group = npos;       // interned group id
     uint32_t home_bucket = 0;    // its new bucket (from its source)
     uint32_t bucket = 0;         // where it is now
@@ -357,6 +357,7 @@ private:
 
   struct group_info {
     netgroup group;
+    uint64_t hash = 0; // keyed hash of `group`
     uint32_t refs = 0;
     // Per table (0 new, 1 tried): ids of its ready entries, and its index in
     // `ready_groups_[table]` (npos when its pool is empty).
@@ -364,17 +365,50 @@ private:
     std::array<uint32_t, 2> ready_pos{{npos, npos}};
   };
 
-  // Keyed hashes for the hash tables: entries are chosen by peers.
+  // Ids keyed by a 64-bit keyed hash, open addressing with linear probing:
+  // no allocation per insert and one probe run per lookup, which matters at
+  // 100 000 entries where every pointer chased is a cache miss. The caller
+  // confirms a match with `eq(id)`.
+  class id_table {
+  public:
+    template <class Eq>
+    uint32_t find(uint64_t h, Eq&& eq) const {
+      if (cells_.empty())
+        return npos;
+      for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+        const auto& c = cells_[i];
+        if (c.id == npos)
+          return npos;
+        if (c.hash == h && eq(c.id))
+          return c.id;
+      }
+    }
+    void insert(uint64_t h, uint32_t id);
+    void erase(uint64_t h, uint32_t id);
+    /// Asks the CPU to load the first cell `find(h, ...)` will read.
+    void prefetch(uint64_t h) const noexcept {
+      if (!cells_.empty())
+        __builtin_prefetch(&cells_[h & mask_]);
+    }
+    size_t size() const noexcept {
+      return count_;
+    }
+
+  private:
+    struct cell {
+      uint64_t hash = 0;
+      uint32_t id = npos;
+    };
+    std::vector<cell> cells_;
+    size_t mask_ = 0;
+    size_t count_ = 0;
+  };
+
+  // Keyed hash for the set of unstored addresses in use.
   struct address_hash {
     uint64_t k0;
     uint64_t k1;
     size_t operator()(const net_address& x) const noexcept;
-  };
-
-  struct group_hash {
-    uint64_t k0;
-    uint64_t k1;
-    size_t operator()(const netgroup& x) const noexcept;
   };
 
   // -- hashing and placement -------------------------------------------------
@@ -388,7 +422,10 @@ private:
 
   // -- entry bookkeeping -----------------------------------------------------
 
-  uint32_t intern(const netgroup& group);
+  uint64_t hash_of(const net_address& addr) const noexcept;
+  uint64_t hash_of(const netgroup& group) const noexcept;
+  uint32_t find(const net_address& addr) const;
+  uint32_t intern(const netgroup& group, uint64_t hash);
   void unref(uint32_t gid);
   void make_ready(uint32_t id);
   void unready(uint32_t id);
@@ -408,18 +445,23 @@ private:
   uint64_t rng_state_ = 0;
   std::vector<entry> entries_;
   std::vector<uint32_t> free_ids_;
-  std::unordered_map<net_address, uint32_t, address_hash> index_;
+  id_table index_;
   std::vector<uint32_t> new_slots_;
   std::vector<uint32_t> tried_slots_;
   size_t tried_count_ = 0;
   std::vector<group_info> groups_;
   std::vector<uint32_t> free_groups_;
-  std::unordered_map<netgroup, uint32_t, group_hash> group_ids_;
+  id_table group_ids_;
   std::array<std::vector<uint32_t>, 2> ready_groups_;
   std::set<std::pair<time_point, uint32_t>> backoff_;
   size_t in_use_stored_ = 0;
-  std::unordered_set<net_address, address_hash> in_use_;
+  // In use but not stored (connected without being learnt, or removed
+  // while in use); stored entries keep their state themselves.
+  std::unordered_set<net_address, address_hash> in_use_unstored_;
   std::unordered_set<net_address, address_hash> excluded_;
+  // Scratch space of `take`, kept to spare an allocation per call.
+  std::vector<uint32_t> avoided_;
+  std::vector<uint32_t> skipped_;
   address_manager_stats stats_;
 };
 

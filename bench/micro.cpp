@@ -1,7 +1,7 @@
 // connmgr-bench-micro: the decision cost of the handler's state machine
 // (actors/conn_machine.hpp) per event, without actors, threads or sockets.
 //
-//   connmgr-bench-micro [--k=1000] [--rounds=31]
+//   connmgr-bench-micro [--k=1000] [--rounds=31] [--addrman-entries=100000]
 //
 // Effects are a no-op conn_effects that only remembers what the next input
 // needs (dial ids, timer keys, inbound slots) in pre-reserved vectors. Each
@@ -14,6 +14,19 @@
 //   timer_fired    timer_fired(key) -> redial -> start_dial
 //   remove         disconnect(id, no retry): close and forget
 //   inbound        inbound(listener, conn) -> accepted (slot)
+//
+// And the address manager (actors/address_manager.hpp) holding
+// --addrman-entries (default 100 000) entries, K operations a batch:
+//   addrman_insert  add(fresh address, gossiping source) to a new table of
+//                   4096 x 64 slots (38 % full): stored or refused for a
+//                   taken slot, as the hash decides (the stored ones are
+//                   removed again after the batch, untimed)
+//   addrman_select  take(now, avoid = 8 groups) (released after the batch,
+//                   untimed)
+//   addrman_evict   add(fresh address) to a new table of 1600 x 64 slots
+//                   (98 % full) one horizon after its entries were last
+//                   seen, so that nearly every add replaces a terrible
+//                   entry (addrman_evict_share says which share did)
 // Prints one JSON line: ns per event, median [min..max] over the rounds.
 
 #include <algorithm>
@@ -22,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/address_manager.hpp"
 #include "actors/conn_machine.hpp"
 #include "bench/common.hpp"
 
@@ -63,6 +77,107 @@ double time_batch_ns(size_t k, F&& f) {
          / static_cast<double>(k);
 }
 
+// The i-th of 2^32 distinct addresses, spread over all /16s so that groups
+// and sources vary as in real gossip.
+net_address nth_address(uint64_t i) {
+  auto x = static_cast<uint32_t>(i * 2654435761u); // a bijection of 2^32
+  auto parsed = net_address::parse(
+    std::to_string(x >> 24) + "." + std::to_string((x >> 16) & 0xff) + "."
+    + std::to_string((x >> 8) & 0xff) + "." + std::to_string(x & 0xff)
+    + ":8333");
+  if (!parsed)
+    die("nth_address: bad address");
+  return *parsed;
+}
+
+// Adds fresh addresses (counting on from `next`) until `m` holds `n`.
+void fill(address_manager& m, size_t n, uint64_t& next,
+          caf::actor_clock::time_point now) {
+  while (m.size() < n) {
+    auto i = next++;
+    m.add(nth_address(i), nth_address(i % 4096 + (uint64_t{1} << 31)), now);
+  }
+}
+
+// Times the address manager's insert, select and evict at `entries`
+// entries, appending ns per operation to `ns` once per round.
+void bench_address_manager(size_t entries, size_t k, size_t rounds,
+                           std::map<std::string, std::vector<double>>& ns,
+                           json_object& out) {
+  using namespace std::chrono;
+  caf::actor_clock::time_point now{};
+  now += hours(1000);
+  uint64_t next = 0;
+  // Fresh addresses and sources, made before timing (parsing is not timed).
+  auto fresh = [&next](size_t n) {
+    std::vector<std::pair<net_address, net_address>> result;
+    result.reserve(n);
+    for (size_t i = 0; i < n; ++i, ++next)
+      result.emplace_back(nth_address(next),
+                          nth_address(next % 4096 + (uint64_t{1} << 31)));
+    return result;
+  };
+  address_manager_config cfg;
+  cfg.new_bucket_count = 4096;
+  cfg.new_bucket_size = 64;
+  cfg.new_buckets_per_source_group = 64;
+  cfg.tried_bucket_count = 256;
+  cfg.tried_bucket_size = 64;
+  cfg.seed = 42;
+  address_manager m{cfg};
+  fill(m, entries, next, now);
+  std::vector<netgroup> avoid;
+  for (uint64_t i = 0; avoid.size() < 8; ++i)
+    if (m.contains(nth_address(i)))
+      avoid.push_back(m.group_of(nth_address(i)));
+  // The eviction book: nearly full, all of it a horizon old when timed.
+  auto ecfg = cfg;
+  ecfg.new_bucket_count = (entries + entries / 40) / 64 + 1;
+  ecfg.new_buckets_per_source_group = 64;
+  address_manager e{ecfg};
+  auto evict_now = now;
+  fill(e, entries, next, evict_now);
+  std::vector<net_address> taken;
+  taken.reserve(k);
+  uint64_t evict_adds = 0;
+  uint64_t evicted = 0;
+  for (size_t r = 0; r < rounds; ++r) {
+    auto batch = fresh(k);
+    std::vector<net_address> stored;
+    stored.reserve(k);
+    ns["addrman_insert"].push_back(time_batch_ns(k, [&] {
+      for (auto& [a, src] : batch)
+        if (m.add(a, src, now) == add_result::added)
+          stored.push_back(a);
+    }));
+    for (auto& a : stored)
+      m.remove(a);
+    taken.clear();
+    now += seconds(1);
+    ns["addrman_select"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        taken.push_back(*m.take(now, avoid));
+    }));
+    for (auto& a : taken)
+      m.release(a);
+    batch = fresh(k);
+    evict_now += ecfg.horizon + seconds(1);
+    auto replaced_before = e.stats().adds[static_cast<size_t>(add_result::replaced)];
+    ns["addrman_evict"].push_back(time_batch_ns(k, [&] {
+      for (auto& [a, src] : batch)
+        e.add(a, src, evict_now);
+    }));
+    evict_adds += k;
+    evicted += e.stats().adds[static_cast<size_t>(add_result::replaced)] - replaced_before;
+  }
+  if (m.size() != entries)
+    die("address manager: the insert book did not end at its size");
+  out.add("addrman_entries", entries);
+  out.add("addrman_evict_entries", e.size());
+  out.add("addrman_evict_share",
+          static_cast<double>(evicted) / static_cast<double>(evict_adds));
+}
+
 std::vector<connection_ptr> fresh_conns(size_t k) {
   std::vector<connection_ptr> result;
   result.reserve(k);
@@ -76,11 +191,14 @@ std::vector<connection_ptr> fresh_conns(size_t k) {
 int main(int argc, char** argv) {
   size_t k = 1000;
   size_t rounds = 31;
+  size_t addrman_entries = 100000;
   for (auto& [key, val] : parse_kv_args(argc, argv)) {
     if (key == "k")
       k = static_cast<size_t>(parse_num(key, val, 1));
     else if (key == "rounds")
       rounds = static_cast<size_t>(parse_num(key, val, 1));
+    else if (key == "addrman-entries")
+      addrman_entries = static_cast<size_t>(parse_num(key, val, 1));
     else
       die("connmgr-bench-micro: unknown option --" + key);
   }
@@ -163,6 +281,7 @@ int main(int argc, char** argv) {
   out.add("mode", "micro");
   out.add("k", k);
   out.add("rounds", rounds);
+  bench_address_manager(addrman_entries, k, rounds, ns, out);
   for (auto& [event, xs] : ns) {
     std::sort(xs.begin(), xs.end());
     out.add(event + "_ns", xs[xs.size() / 2]);

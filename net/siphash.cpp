@@ -48,14 +48,27 @@ siphasher::siphasher(uint64_t k0, uint64_t k1) noexcept
 
 siphasher& siphasher::write(const void* data, size_t n) noexcept {
   auto p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    tail_ |= uint64_t{p[i]} << (8 * (count_ % 8));
-    ++count_;
-    if (count_ % 8 == 0) {
+  auto end = p + n;
+  // Complete a pending partial word first.
+  while (count_ % 8 != 0 && p != end) {
+    tail_ |= uint64_t{*p++} << (8 * (count_ % 8));
+    if (++count_ % 8 == 0) {
       compress(v0_, v1_, v2_, v3_, tail_);
       tail_ = 0;
     }
   }
+  // Whole words, read little-endian whatever the host's byte order.
+  while (end - p >= 8) {
+    uint64_t m = 0;
+    for (unsigned i = 0; i < 8; ++i)
+      m |= uint64_t{p[i]} << (8 * i);
+    compress(v0_, v1_, v2_, v3_, m);
+    p += 8;
+    count_ += 8;
+  }
+  // The rest waits in the tail (count_ is a multiple of 8 here).
+  for (unsigned i = 0; p != end; ++i, ++count_)
+    tail_ |= uint64_t{*p++} << (8 * i);
   return *this;
 }
 
