@@ -319,8 +319,8 @@ def main():
           "byte back; MiB/s counts one direction; CPU = the server process only (getrusage), per MiB echoed. "
           "Goal: MiB/s and CPU per MiB within 1.3× raw.")
         p("")
-        p("| connections | ours MiB/s | raw MiB/s | MiB/s ours/raw | ours CPU µs/MiB | raw CPU µs/MiB | CPU ours/raw | within 1.3× | ours ctx switches/MiB | raw ctx switches/MiB | ours peak RSS kB | raw peak RSS kB | sends refused (ours) | load mismatches/errors |")
-        p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        p("| connections | ours MiB/s | raw MiB/s | MiB/s ours/raw | ours CPU µs/MiB | raw CPU µs/MiB | CPU ours/raw | within 1.3× | ours ctx switches/MiB | raw ctx switches/MiB | ours peak RSS kB | raw peak RSS kB | load CPU µs/MiB (ours/raw runs) | sends refused (ours) | load mismatches/errors |")
+        p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         sg = summary["scenarios"].setdefault("g", {})
         for k in sorted({int(r["conns"]) for r in echo_rows}):
             a_all, e_all = pick("stream", conns=k), pick("raw-stream", conns=k)
@@ -335,7 +335,8 @@ def main():
             p(f"| {k}{failed_note(a_all, e_all)} | {fmt(g(a,'mib_per_s'),0)} | {fmt(g(e,'mib_per_s'),0)} | {rnum(rt)} | "
               f"{fmt(g(a,'cpu_us_per_mib'),0)} | {fmt(g(e,'cpu_us_per_mib'),0)} | {rnum(rc)} | {within} | "
               f"{fmt(g(a,'ctx_switches_per_mib'),1)} | {fmt(g(e,'ctx_switches_per_mib'),1)} | "
-              f"{fmt(g(a,'peak_rss_kb'),0)} | {fmt(g(e,'peak_rss_kb'),0)} | {refused} | {bad} |")
+              f"{fmt(g(a,'peak_rss_kb'),0)} | {fmt(g(e,'peak_rss_kb'),0)} | "
+              f"{num(med(g(a,'load_cpu_us_per_mib')),0)} / {num(med(g(e,'load_cpu_us_per_mib')),0)} | {refused} | {bad} |")
             sg[f"echo-{k}"] = {
                 "ours": {x: stat(g(a, x)) for x in ("mib_per_s", "cpu_us_per_mib", "peak_rss_kb", "ctx_switches_per_mib")},
                 "raw": {x: stat(g(e, x)) for x in ("mib_per_s", "cpu_us_per_mib", "peak_rss_kb", "ctx_switches_per_mib")},
@@ -345,7 +346,8 @@ def main():
         p("")
         p("Sends refused = sends of ours refused by a full send buffer (1 MiB), summed over all runs; the actor then "
           "keeps the chunk unconsumed and retries after 1 ms. Mismatches/errors = reads whose bytes differed from "
-          "what was sent and connections that ended early, over all runs of both (must be 0/0).")
+          "what was sent and connections that ended early, over all runs of both (must be 0/0). Load CPU = the "
+          "load process's own CPU per MiB (medians): the figure to watch if MiB/s stops following the server.")
         p("")
     flood_rows = pick("flood") + pick("raw-flood")
     if flood_rows:
