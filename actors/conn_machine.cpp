@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "messages/error_code.hpp"
+#include "net/address_class.hpp"
+#include "net/net_address.hpp"
 
 namespace connmgr {
 
@@ -24,6 +26,10 @@ uint64_t next_request_id() {
 }
 
 namespace {
+
+// Enough for every address a node dials in a day; a bound, since a node that
+// churns through gossip would otherwise remember every address for ever.
+constexpr size_t max_proven_addresses = 4096;
 
 // Process-wide, so managers that share one dialer never reuse a dial id.
 uint64_t next_dial_id() {
@@ -134,6 +140,13 @@ void conn_machine::dial_succeeded(uint64_t id, uint64_t attempt,
   e.established_at = now;
   if (cfg_.stable_connection_period.count() == 0)
     e.req.retry_count = 0;
+  if (e.req.automatic && proven_.insert(e.req.address).second) {
+    proven_order_.push_back(e.req.address);
+    if (proven_order_.size() > max_proven_addresses) {
+      proven_.erase(proven_order_.front());
+      proven_order_.pop_front();
+    }
+  }
   fx_.connected(e.req, e.conn);
   pump();
 }
@@ -218,7 +231,8 @@ void conn_machine::close_established(entry_map::iterator i,
   // redialed at full speed forever. A disconnect the user asked for never
   // counts.
   if (snapshot.automatic)
-    replace(by_peer && !stable && count_failed_attempt(now), now);
+    replace(by_peer && !stable && count_failed_attempt(now, snapshot.address),
+            now);
 }
 
 bool conn_machine::lasted_since_failure(const entry& e,
@@ -233,21 +247,46 @@ bool conn_machine::lasted_since_failure(const entry& e,
   return now - since >= cfg_.stable_connection_period;
 }
 
-bool conn_machine::count_failed_attempt(time_point now) {
+bool conn_machine::count_failed_attempt(time_point now,
+                                        const std::string& address) {
+  // An address nobody ever reached failing says nothing about our network:
+  // it backs off in the address source, and the node dials on.
+  if (!address.empty() && !proven_.empty() && proven_.count(address) == 0)
+    return false;
   bool stable = stable_since_failure_;
   for (auto i = entries_.begin(); !stable && i != entries_.end(); ++i)
     stable = i->second.ph == phase::established
              && lasted_since_failure(i->second, now);
-  if (stable)
+  if (stable) {
     stats_.failed_attempts = 0;
+    first_failed_group_.reset();
+    failures_span_groups_ = false;
+  }
   stable_since_failure_ = false;
   last_failure_ = now;
   ++stats_.failed_attempts;
+  // No address at all throttles like failures in several networks: asking
+  // again at once would only spin.
+  auto group = address.empty() ? std::string{} : group_key(address);
+  if (group.empty() || (first_failed_group_ && *first_failed_group_ != group))
+    failures_span_groups_ = true;
+  if (!first_failed_group_)
+    first_failed_group_ = std::move(group);
   // Attempts still in flight count as failures-to-be, so a dead network
   // sees at most max_failed_attempts back-to-back dials, not that plus the
   // target.
-  return stats_.failed_attempts + automatic_dials_
-         >= cfg_.max_failed_attempts;
+  return failures_span_groups_
+         && stats_.failed_attempts + automatic_dials_
+              >= cfg_.max_failed_attempts;
+}
+
+std::string conn_machine::group_key(const std::string& address) const {
+  auto addr = net_address::parse(address);
+  if (!addr)
+    return address;
+  auto group = netgroup_of(*addr, cfg_.netgroup_bits_ipv4,
+                           cfg_.netgroup_bits_ipv6);
+  return group ? group->to_string() : address;
 }
 
 void conn_machine::timer_fired(uint64_t key, time_point) {
@@ -427,7 +466,7 @@ void conn_machine::fail(entry_map::iterator i,
   forget(i);
   fx_.failed(snapshot, reason);
   if (snapshot.automatic)
-    replace(count_failed_attempt(now), now);
+    replace(count_failed_attempt(now, snapshot.address), now);
 }
 
 void conn_machine::retry(entry& e, time_point now) {

@@ -139,7 +139,8 @@ private:
   void close_established(entry_map::iterator i,
                          bool retry_wanted, bool trigger_reconnect,
                          caf::error reason, bool by_peer, time_point now);
-  bool count_failed_attempt(time_point now);
+  bool count_failed_attempt(time_point now, const std::string& address);
+  std::string group_key(const std::string& address) const;
   bool lasted_since_failure(const entry& e, time_point now) const;
   void retry(entry& e, time_point now);
   void replace(bool throttled, time_point now);
@@ -165,6 +166,15 @@ private:
   // doing so (this flag) or one still open (checked at the next failure).
   bool stable_since_failure_ = false;
   std::optional<time_point> last_failure_;
+  // Addresses of automatic requests that connected (at most
+  // max_proven_addresses, the oldest forgotten first): only their failures
+  // say something about our network.
+  std::unordered_set<std::string> proven_;
+  std::deque<std::string> proven_order_;
+  // The network group of the first failure counted since the last reset,
+  // and whether a later one was of another group (or had no address).
+  std::optional<std::string> first_failed_group_;
+  bool failures_span_groups_ = false;
   conn_stats stats_;
 };
 

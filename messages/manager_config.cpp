@@ -62,6 +62,12 @@ caf::error validate(const manager_config& cfg) {
   if (cfg.stable_connection_period < timespan{0})
     return invalid("stable_connection_period",
                    to_string_duration(cfg.stable_connection_period), ">= 0");
+  if (cfg.netgroup_bits_ipv4 < 1 || cfg.netgroup_bits_ipv4 > 32)
+    return invalid("netgroup_bits_ipv4",
+                   std::to_string(cfg.netgroup_bits_ipv4), "1..32");
+  if (cfg.netgroup_bits_ipv6 < 1 || cfg.netgroup_bits_ipv6 > 128)
+    return invalid("netgroup_bits_ipv6",
+                   std::to_string(cfg.netgroup_bits_ipv6), "1..128");
   return caf::none;
 }
 

@@ -45,7 +45,23 @@ struct manager_config {
   /// stable_connection_period, never disconnects the user asked for; resets
   /// once a connection has lasted stable_connection_period without a new
   /// failure. Must be >= 1.
+  ///
+  /// Only failures that say something about our network count: once any
+  /// automatic connection was made, a failed dial counts only if its
+  /// address connected before (an address nobody ever reached, such as
+  /// gossip, backs off in the address source alone); and the throttle trips
+  /// only once the counted dial failures span at least two network groups
+  /// (see `netgroup_bits_ipv4`), or an address could not be had at all.
   uint32_t max_failed_attempts = 25;
+
+  /// Prefix length, in bits, of the network group of an IPv4 (or
+  /// IPv4-mapped IPv6) address, for decisions about network diversity.
+  /// 1..32; 16 by default. Loopback tests use 32 so 127.0.0.x differ.
+  uint32_t netgroup_bits_ipv4 = 16;
+
+  /// Prefix length, in bits, of the network group of an IPv6 address.
+  /// 1..128; 32 by default.
+  uint32_t netgroup_bits_ipv6 = 32;
 
   /// Deadline a dialer gets for one attempt. Must be > 0.
   caf::timespan dial_timeout = std::chrono::seconds{10};

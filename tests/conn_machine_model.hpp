@@ -367,6 +367,8 @@ inline std::vector<named_config> preset_configs() {
     c.max_retry_duration = 10s;
     c.max_failed_attempts = 3;
     c.stable_connection_period = 30s;
+    // Each pool address its own network, so failures span groups.
+    c.netgroup_bits_ipv4 = 32;
     result.push_back({"tight", c, true});
   }
   {
@@ -391,6 +393,7 @@ inline std::vector<named_config> preset_configs() {
     c.max_retry_duration = 5s;
     c.max_failed_attempts = 1;
     c.stable_connection_period = 0s;
+    c.netgroup_bits_ipv4 = 32;
     result.push_back({"one-slot", c, true});
   }
   {
@@ -435,6 +438,7 @@ inline named_config draw_config(choice_source& src) {
   c.retry_jitter = jitters[src.pick(4)];
   c.jitter_seed = 7;
   c.max_failed_attempts = static_cast<uint32_t>(1 + src.pick(5));
+  c.netgroup_bits_ipv4 = src.pick(2) == 0 ? 16 : 32;
   const caf::timespan periods[] = {0s, 1s, 30s, 60s};
   c.stable_connection_period = periods[src.pick(4)];
   result.has_source = src.pick(4) != 0;
@@ -723,6 +727,9 @@ private:
     failed_attempts_ = 0;
     stable_since_failure_ = false;
     last_failure_.reset();
+    proven_.clear();
+    first_group_.reset();
+    groups_span_ = false;
     prev_ = m_->stats();
     last_reqs_.clear();
   }
@@ -822,26 +829,49 @@ private:
   }
 
   /// An automatic request's attempt failed now (`except`: the request that
-  /// failed, gone by the time the machine counts). Predicts the count and
-  /// whether its replacement is throttled.
-  void automatic_failure(uint64_t except) {
+  /// failed, gone by the time the machine counts; `address`: what it
+  /// dialed, empty when it got no address). Predicts the count and whether
+  /// its replacement is throttled: once anything connected, only addresses
+  /// that connected count, and the throttle needs failures in two network
+  /// groups (or one without an address).
+  void automatic_failure(uint64_t except, const std::string& address) {
+    failure_predicted_ = true;
+    if (!address.empty() && !proven_.empty() && proven_.count(address) == 0) {
+      throttle_predicted_ = false;
+      return;
+    }
     bool stable = stable_since_failure_;
     for (auto& kvp : live_)
       if (kvp.first != except && kvp.second.phase == ph::established
           && lasted_since_failure(kvp.second))
         stable = true;
-    if (stable)
+    if (stable) {
       failed_attempts_ = 0;
+      first_group_.reset();
+      groups_span_ = false;
+    }
     stable_since_failure_ = false;
     last_failure_ = now_;
     ++failed_attempts_;
+    auto group = address.empty() ? std::string{} : group_of(address);
+    if (group.empty() || (first_group_ && *first_group_ != group))
+      groups_span_ = true;
+    if (!first_group_)
+      first_group_ = group;
     uint64_t automatic_dials = 0;
     for (auto& d : dials_)
       if (live_.at(d.second.id).automatic)
         ++automatic_dials;
-    failure_predicted_ = true;
-    throttle_predicted_ = failed_attempts_ + automatic_dials
-                          >= cfg_.max_failed_attempts;
+    throttle_predicted_ = groups_span_
+                          && failed_attempts_ + automatic_dials
+                               >= cfg_.max_failed_attempts;
+  }
+
+  /// The pool's addresses are 10.0.0.N:8333: one /16, N's own /32.
+  std::string group_of(const std::string& address) const {
+    if (cfg_.netgroup_bits_ipv4 >= 32)
+      return address.substr(0, address.find(':'));
+    return "10.0.0.0/16";
   }
 
   // -- applying an operation ------------------------------------------------
@@ -937,7 +967,7 @@ private:
           target_id_ = id;
           target_end_ = conn_state::failing;
           if (mr.automatic)
-            automatic_failure(id);
+            automatic_failure(id, std::string{});
         }
         break;
       }
@@ -974,7 +1004,7 @@ private:
             target_end_ = conn_state::failing;
           }
           if (mr.automatic)
-            automatic_failure(id);
+            automatic_failure(id, address);
           m_->dial_failed(id, attempt, make_error(errc::refused), now_);
         }
         break;
@@ -1024,7 +1054,7 @@ private:
             // A peer that hangs up before the stable period is a failure.
             if (mr.automatic
                 && now_ - mr.established_at < cfg_.stable_connection_period)
-              automatic_failure(id);
+              automatic_failure(id, mr.conn->remote_address());
           }
         } else if (!mr.old.empty()) {
           conn = mr.old[pick(mr.old.size())];
@@ -1280,6 +1310,8 @@ private:
           j->second.phase = ph::established;
           j->second.conn = e.conn;
           j->second.established_at = now_;
+          if (j->second.automatic)
+            proven_.insert(e.req.address);
           if (cfg_.stable_connection_period.count() == 0)
             j->second.retry_count = 0;
           CONNMGR_MODEL_CHECK(e.req.retry_count == j->second.retry_count);
@@ -1564,6 +1596,9 @@ private:
   uint64_t max_id_seen_ = 0;
   uint64_t max_attempt_seen_ = 0;
   uint64_t failed_attempts_ = 0;
+  std::set<std::string> proven_;
+  std::optional<std::string> first_group_;
+  bool groups_span_ = false;
   bool stable_since_failure_ = false;
   std::optional<time_point> last_failure_;
   uint64_t total_connected_all_ = 0;

@@ -394,6 +394,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   auto s = setup();
   s.config.target_outbound = 1;
   s.config.max_failed_attempts = 2;
+  // Every address its own network: a dead network fails in many groups.
+  s.config.netgroup_bits_ipv4 = 32;
   s.config.retry_duration = 1s;
   s.get_address = counting_addresses();
   spawn(s);
@@ -432,6 +434,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   auto s = setup();
   s.config.target_outbound = 2;
   s.config.max_failed_attempts = 2;
+  // Every address its own network: a dead network fails in many groups.
+  s.config.netgroup_bits_ipv4 = 32;
   s.config.retry_duration = 1s;
   s.get_address = counting_addresses();
   spawn(s);
@@ -466,6 +470,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   auto s = setup();
   s.config.target_outbound = 1;
   s.config.max_failed_attempts = 2;
+  // Every address its own network: a dead network fails in many groups.
+  s.config.netgroup_bits_ipv4 = 32;
   s.config.retry_duration = 1s;
   s.get_address = counting_addresses();
   spawn(s);

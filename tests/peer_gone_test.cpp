@@ -49,6 +49,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   auto s = setup();
   s.config.target_outbound = 1;
   s.config.max_failed_attempts = 3;
+  // Every address its own network: a dead network fails in many groups.
+  s.config.netgroup_bits_ipv4 = 32;
   s.config.retry_duration = 100ms;
   s.get_address = counting_addresses();
   spawn(s);
@@ -75,6 +77,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   auto s = setup();
   s.config.target_outbound = 1;
   s.config.max_failed_attempts = 3;
+  // Every address its own network: a dead network fails in many groups.
+  s.config.netgroup_bits_ipv4 = 32;
   s.get_address = counting_addresses();
   spawn(s);
   start();
