@@ -1,9 +1,10 @@
 #include "actors/node_settings.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -14,6 +15,11 @@
 #include <caf/config_value.hpp>
 #include <caf/pec.hpp>
 #include <caf/settings.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -42,50 +48,76 @@ struct key_info {
   /// For lists and addresses: whether port 0 is allowed (only where we
   /// listen: 0 asks the system for a free port, reported at start-up).
   bool allow_port_zero;
-  /// For counts: the smallest allowed value.
+  /// For counts: the smallest allowed value. For lists: the most entries.
   uint32_t min;
   const char* help;
+  /// For durations: the shortest allowed value (the longest is
+  /// `max_duration` for all).
+  caf::timespan min_duration;
 };
 
 constexpr uint32_t uint32_max = std::numeric_limits<uint32_t>::max();
 
+/// The longest duration any key takes: far beyond a useful value, and far
+/// from the overflow of CAF's 64-bit nanoseconds when added to a clock.
+constexpr caf::timespan max_duration = std::chrono::hours{168};
+
+/// Shortest backoff step and dial deadline: below 1ms a retry schedule only
+/// floods the handler with timer events.
+constexpr caf::timespan min_retry_duration = std::chrono::milliseconds{1};
+
+/// Shortest period of the per-peer timers and the status line.
+constexpr caf::timespan min_period = std::chrono::milliseconds{10};
+
+constexpr caf::timespan no_duration{};
+
+constexpr auto list_cap = static_cast<uint32_t>(max_address_list_entries);
+
 // The order is the order of `--help` and of the "expected one of" list.
 const key_info keys[] = {
-  {"listen", key_kind::address_list, true, 0,
+  {"listen", key_kind::address_list, true, list_cap,
    "addresses to accept connections on, e.g. [\"0.0.0.0:8333\"] (port 0: "
-   "any free port)"},
-  {"connect", key_kind::address_list, false, 0,
-   "permanent peers, always kept connected"},
-  {"peers", key_kind::address_list, false, 0,
-   "initial address pool for automatic outbound connections"},
-  {"dns-seeds", key_kind::address_list, false, 0,
-   "host:port names whose every resolved address joins the pool"},
+   "any free port)",
+   no_duration},
+  {"connect", key_kind::address_list, false, list_cap,
+   "permanent peers, always kept connected", no_duration},
+  {"peers", key_kind::address_list, false,
+   static_cast<uint32_t>(max_peers_entries),
+   "initial address pool for automatic outbound connections", no_duration},
+  {"dns-seeds", key_kind::address_list, false, list_cap,
+   "host:port names whose every resolved address joins the pool",
+   no_duration},
   {"target-outbound", key_kind::count, false, 0,
-   "automatic outbound connections to keep (default 8)"},
+   "automatic outbound connections to keep (default 8)", no_duration},
   {"max-inbound", key_kind::optional_count, false, 0,
-   "inbound connections at once (default unlimited, 0 = none)"},
+   "inbound connections at once (default 114, 0 = none, or \"unlimited\")",
+   no_duration},
   {"retry-duration", key_kind::duration, false, 0,
-   "backoff step between retries (default 5s)"},
+   "backoff step between retries (default 5s, 1ms..168h)",
+   min_retry_duration},
   {"max-retry-duration", key_kind::duration, false, 0,
-   "backoff cap (default 5min)"},
+   "backoff cap (default 5min, up to 168h)", min_retry_duration},
   {"dial-timeout", key_kind::duration, false, 0,
-   "deadline of one dial attempt (default 10s)"},
+   "deadline of one dial attempt (default 10s, 1ms..168h)",
+   min_retry_duration},
   {"max-failed-attempts", key_kind::count, false, 1,
-   "consecutive failures before throttling (default 25)"},
+   "consecutive failures before throttling (default 25)", no_duration},
   {"max-pending-dials", key_kind::count, false, 1,
-   "dials in flight at once (default 128)"},
+   "dials in flight at once (default 128)", no_duration},
   {"proxy", key_kind::address, false, 0,
-   "SOCKS5 proxy host:port for outbound dials (default none)"},
+   "SOCKS5 proxy host:port for outbound dials (default none)", no_duration},
   {"handshake-timeout", key_kind::duration, false, 0,
-   "deadline of the handshake (default 10s)"},
+   "deadline of the handshake (default 10s, 10ms..168h)", min_period},
   {"status-interval", key_kind::duration, false, 0,
-   "period of the status report (default 5s)"},
+   "period of the status report (default 5s, 10ms..168h)", min_period},
   {"ping-interval", key_kind::duration, false, 0,
-   "keep-alive period; a peer silent for one period is dropped (default 30s)"},
+   "keep-alive period; a peer silent for one period is dropped (default "
+   "30s, 10ms..168h)",
+   min_period},
   {"metrics-listen", key_kind::address, true, 0,
-   "host:port of the metrics endpoint (default none)"},
+   "host:port of the metrics endpoint (default none)", no_duration},
   {"log-format", key_kind::log_format, false, 0,
-   "text or json (default text)"},
+   "text or json (default text)", no_duration},
 };
 
 const key_info* find_key(std::string_view name) {
@@ -100,8 +132,10 @@ std::string expectation(const key_info& k) {
     case key_kind::address_list:
       return R"(expected a list of quoted addresses like ["1.2.3.4:8333"])";
     case key_kind::count:
-    case key_kind::optional_count:
       return fmt::format("expected an integer in {}..{}", k.min, uint32_max);
+    case key_kind::optional_count:
+      return fmt::format("expected an integer in {}..{} or \"unlimited\"",
+                         k.min, uint32_max);
     case key_kind::duration:
       return "expected a duration like 5s or 250ms";
     case key_kind::address:
@@ -176,7 +210,14 @@ read_address_list(const key_info& k, const caf::config_value& x) {
   auto list = caf::get_if<caf::config_value::list>(&x);
   if (list == nullptr)
     return bad_value(k.name, render(x), expectation(k));
+  // Before parsing a single entry: a huge list fails at once.
+  if (list->size() > k.min)
+    return make_error(errc::invalid_config,
+                      fmt::format("{} = [{} entries]: expected at most {} "
+                                  "entries",
+                                  qualified(k.name), list->size(), k.min));
   std::vector<net_address> result;
+  result.reserve(list->size());
   for (size_t i = 0; i < list->size(); ++i) {
     auto name = fmt::format("{}[{}]", k.name, i);
     auto addr = read_address(name, (*list)[i], k.allow_port_zero,
@@ -197,6 +238,108 @@ caf::expected<uint32_t> read_count(const key_info& k,
   return static_cast<uint32_t>(*num);
 }
 
+/// A count, or the word `unlimited` (quoted in a file, as every string
+/// there; bare or quoted on the command line): nothing.
+caf::expected<std::optional<uint32_t>>
+read_optional_count(const key_info& k, const caf::config_value& x) {
+  if (render(x) == "unlimited"
+      && (caf::holds_alternative<std::string>(x)
+          || caf::holds_alternative<caf::atom_value>(x)))
+    return std::optional<uint32_t>{};
+  auto num = read_count(k, x);
+  if (!num)
+    return std::move(num.error());
+  return std::optional<uint32_t>{*num};
+}
+
+/// How `parse_span` read a text.
+enum class span_text : uint8_t {
+  /// A duration that fits a `caf::timespan`.
+  ok,
+  /// A duration too large (or too small) for 64-bit nanoseconds.
+  overflow,
+  /// Not a duration in CAF's syntax.
+  invalid,
+};
+
+/// Reads `text` (blanks around it, and one pair of quotes, allowed) in CAF's
+/// duration syntax, an integer and one of ns, us, ms, s, min, h, checking
+/// what CAF's parser does not: that the nanoseconds fit 64 bits.
+span_text parse_span(std::string_view text, caf::timespan& out) {
+  auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos)
+    return span_text::invalid;
+  text = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+  if (text.size() >= 2 && (text.front() == '"' || text.front() == '\'')
+      && text.back() == text.front())
+    text = text.substr(1, text.size() - 2);
+  bool negative = false;
+  size_t pos = 0;
+  if (pos < text.size() && (text[pos] == '-' || text[pos] == '+'))
+    negative = text[pos++] == '-';
+  // Magnitudes up to 2^63 (the most negative value) are representable.
+  constexpr uint64_t limit = uint64_t{1} << 63;
+  uint64_t mag = 0;
+  bool overflow = false;
+  auto digits_begin = pos;
+  for (; pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos) {
+    auto digit = static_cast<uint64_t>(text[pos] - '0');
+    if (mag > (limit - digit) / 10)
+      overflow = true;
+    else
+      mag = mag * 10 + digit;
+  }
+  if (pos == digits_begin)
+    return span_text::invalid;
+  auto unit = text.substr(pos);
+  uint64_t factor = 0;
+  if (unit == "ns")
+    factor = 1;
+  else if (unit == "us")
+    factor = 1'000;
+  else if (unit == "ms")
+    factor = 1'000'000;
+  else if (unit == "s")
+    factor = 1'000'000'000;
+  else if (unit == "min")
+    factor = 60'000'000'000;
+  else if (unit == "h")
+    factor = 3'600'000'000'000;
+  else
+    return span_text::invalid;
+  if (overflow || mag > limit / factor)
+    return span_text::overflow;
+  mag *= factor;
+  if (mag > limit - (negative ? 0 : 1))
+    return span_text::overflow;
+  // -2^63 is no negated int64_t: negate one less, then subtract one.
+  auto ns = negative && mag > 0 ? -static_cast<int64_t>(mag - 1) - 1
+                                : static_cast<int64_t>(mag);
+  out = caf::timespan{ns};
+  return span_text::ok;
+}
+
+/// "expected a duration in 1ms..168h".
+std::string duration_range(const key_info& k) {
+  return fmt::format("expected a duration in {}..{}",
+                     to_string_duration(k.min_duration),
+                     to_string_duration(max_duration));
+}
+
+/// Fails when `text`, the value of duration key `k`, is a duration that
+/// does not fit 64-bit nanoseconds (CAF would silently wrap it around).
+caf::error check_span_text(const key_info& k, std::string_view text) {
+  caf::timespan span{};
+  if (parse_span(text, span) != span_text::overflow)
+    return caf::none;
+  auto shown = std::string{text};
+  auto first = shown.find_first_not_of(" \t\r\"'");
+  auto last = shown.find_last_not_of(" \t\r\"'");
+  if (first != std::string::npos)
+    shown = shown.substr(first, last - first + 1);
+  return bad_value(k.name, shown, duration_range(k));
+}
+
 caf::expected<caf::timespan> read_duration(const key_info& k,
                                            const caf::config_value& x) {
   const caf::timespan* span = caf::get_if<caf::timespan>(&x);
@@ -210,9 +353,8 @@ caf::expected<caf::timespan> read_duration(const key_info& k,
   }
   if (span == nullptr)
     return bad_value(k.name, render(x), expectation(k));
-  if (span->count() <= 0)
-    return bad_value(k.name, render(x),
-                     "expected a duration > 0 like 5s or 250ms");
+  if (*span < k.min_duration || *span > max_duration)
+    return bad_value(k.name, render(x), duration_range(k));
   return *span;
 }
 
@@ -252,15 +394,19 @@ caf::error apply(const key_info& k, const caf::config_value& x,
       }
       return caf::none;
     }
-    case key_kind::count:
     case key_kind::optional_count: {
+      auto num = read_optional_count(k, x);
+      if (!num)
+        return std::move(num.error());
+      mgr.max_inbound = *num;
+      return caf::none;
+    }
+    case key_kind::count: {
       auto num = read_count(k, x);
       if (!num)
         return std::move(num.error());
       if (name == "target-outbound")
         mgr.target_outbound = *num;
-      else if (name == "max-inbound")
-        mgr.max_inbound = *num;
       else if (name == "max-failed-attempts")
         mgr.max_failed_attempts = *num;
       else
@@ -429,6 +575,45 @@ caf::error unterminated_list(const std::string& content) {
   return check();
 }
 
+/// Finds a duration key of the `[connmgr]` section of `content` whose value
+/// does not fit 64-bit nanoseconds. CAF's parser wraps such a value around
+/// (99999999h reads as about -2.5 million hours), so the text is checked
+/// before CAF reads it.
+caf::error overflowing_duration(const std::string& content) {
+  std::istringstream in{content};
+  std::string line;
+  std::string section;
+  while (std::getline(in, line)) {
+    std::string key;
+    std::string value;
+    if (auto name = section_of(line)) {
+      section = *name;
+    } else if (section == node_settings_category
+               && split_key_line(line, key, value)) {
+      auto k = find_key(key);
+      if (k == nullptr || k->kind != key_kind::duration)
+        continue;
+      // A ';' outside quotes starts a comment.
+      char quote = 0;
+      size_t end = 0;
+      for (; end < value.size(); ++end) {
+        char c = value[end];
+        if (quote != 0) {
+          if (c == quote)
+            quote = 0;
+        } else if (c == '"' || c == '\'') {
+          quote = c;
+        } else if (c == ';') {
+          break;
+        }
+      }
+      if (auto err = check_span_text(*k, value.substr(0, end)))
+        return err;
+    }
+  }
+  return caf::none;
+}
+
 /// Turns a syntax error of CAF's config parser into one line. When the bad
 /// line is a `key=value` line of the `[connmgr]` section, names the key and
 /// its expectation, like a type error would.
@@ -548,8 +733,12 @@ void declare_node_options(caf::config_option_set& opts) {
         adder.add<std::vector<std::string>>(name, help);
         break;
       case key_kind::count:
-      case key_kind::optional_count:
         adder.add<uint32_t>(name, help);
+        break;
+      case key_kind::optional_count:
+        // A string for CAF, so that `unlimited` passes its command-line
+        // parser; `read_node_settings` checks the value.
+        adder.add<std::string>(name, help);
         break;
       case key_kind::duration:
         adder.add<caf::timespan>(name, help);
@@ -566,27 +755,102 @@ node_actor_system_config::node_actor_system_config() {
   declare_node_options(custom_options_);
 }
 
+config_file_source find_config_file(const std::vector<std::string>& args) {
+  const std::string flag = "--config-file=";
+  for (auto& arg : args) {
+    if (arg == "--" || arg.empty() || arg.front() != '-')
+      break;
+    if (arg.compare(0, flag.size(), flag) == 0)
+      return {arg.substr(flag.size()), true};
+  }
+  return {"caf-application.ini", false};
+}
+
+caf::expected<std::string> read_config_file(const std::string& path,
+                                            bool required) {
+  // O_NONBLOCK: opening a FIFO for reading must not wait for a writer. It
+  // has no effect on reading a regular file, the only kind read below.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    auto code = errno;
+    if (code == ENOENT && !required)
+      return std::string{};
+    return make_error(errc::invalid_config,
+                      fmt::format("cannot open config file \"{}\": {}", path,
+                                  std::strerror(code)));
+  }
+  struct closer {
+    int fd;
+    ~closer() {
+      ::close(fd);
+    }
+  } guard{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return make_error(errc::invalid_config,
+                      fmt::format("cannot read config file \"{}\": {}", path,
+                                  std::strerror(errno)));
+  // The null device reads as the empty file it is meant as.
+  if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3)
+    return std::string{};
+  if (!S_ISREG(st.st_mode)) {
+    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                                              : "not a file";
+    return make_error(errc::invalid_config,
+                      fmt::format("config file \"{}\": not a regular file "
+                                  "({})",
+                                  path, what));
+  }
+  auto too_large = [&](uint64_t size) {
+    return make_error(errc::invalid_config,
+                      fmt::format("config file \"{}\": {} bytes, expected at "
+                                  "most {} (1 MiB)",
+                                  path, size, max_config_file_size));
+  };
+  if (st.st_size > static_cast<off_t>(max_config_file_size))
+    return too_large(static_cast<uint64_t>(st.st_size));
+  // Read one byte past the cap: the file may have grown since fstat.
+  std::string content;
+  content.resize(max_config_file_size + 1);
+  size_t got = 0;
+  while (got < content.size()) {
+    auto n = ::read(fd, content.data() + got, content.size() - got);
+    if (n == 0)
+      break;
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return make_error(errc::invalid_config,
+                        fmt::format("cannot read config file \"{}\": {}",
+                                    path, std::strerror(errno)));
+    }
+    got += static_cast<size_t>(n);
+  }
+  if (got > max_config_file_size)
+    return too_large(got);
+  content.resize(got);
+  return content;
+}
+
 caf::expected<node_settings>
-read_node_settings(const std::string& config_file, bool config_file_required,
-                   const std::vector<std::string>& args) {
+parse_node_settings(const std::string& content, const std::string& file_name,
+                    const std::vector<std::string>& args) {
   // Values by key, file first, then command line on top.
   std::map<std::string, caf::config_value> values;
   // 1. The file, parsed by CAF without type checks so nothing is dropped.
-  std::ifstream file{config_file};
-  if (!file) {
-    if (config_file_required)
-      return make_error(errc::invalid_config,
-                        fmt::format("cannot open config file \"{}\"",
-                                    config_file));
-  } else {
-    std::string content{std::istreambuf_iterator<char>{file},
-                        std::istreambuf_iterator<char>{}};
+  if (!content.empty()) {
     if (auto err = unterminated_list(content))
+      return err;
+    if (auto err = overflowing_duration(content))
       return err;
     std::istringstream in{content};
     auto parsed = caf::actor_system_config::parse_config(in);
     if (!parsed)
-      return syntax_error(config_file, content, parsed.error());
+      return syntax_error(file_name, content, parsed.error());
     auto section = parsed->find(node_settings_category);
     if (section != parsed->end()) {
       auto dict = caf::get_if<caf::config_value::dictionary>(&section->second);
@@ -623,10 +887,19 @@ read_node_settings(const std::string& config_file, bool config_file_required,
                         fmt::format("{}: missing value, expected {}{}=VALUE",
                                     qualified(key), prefix, key));
     auto text = rest.substr(eq + 1);
-    auto opt = opts.qualified_name_lookup(node_settings_category, key);
-    auto value = opt != nullptr ? opt->parse(text)
-                                : caf::expected<caf::config_value>{
-                                  caf::config_value{std::string{text}}};
+    if (k->kind == key_kind::duration)
+      if (auto err = check_span_text(*k, text))
+        return err;
+    caf::expected<caf::config_value> value{caf::config_value{}};
+    if (k->kind == key_kind::optional_count) {
+      // Read like a file value: an integer, or the word unlimited.
+      value = caf::config_value::parse(text);
+    } else {
+      auto opt = opts.qualified_name_lookup(node_settings_category, key);
+      value = opt != nullptr ? opt->parse(text)
+                             : caf::expected<caf::config_value>{
+                               caf::config_value{std::string{text}}};
+    }
     if (!value)
       return bad_value(key, text, expectation(*k));
     values[std::string{key}] = std::move(*value);
@@ -646,15 +919,101 @@ read_node_settings(const std::string& config_file, bool config_file_required,
 }
 
 caf::expected<node_settings>
+read_node_settings(const std::string& config_file, bool config_file_required,
+                   const std::vector<std::string>& args) {
+  auto content = read_config_file(config_file, config_file_required);
+  if (!content)
+    return std::move(content.error());
+  return parse_node_settings(*content, config_file, args);
+}
+
+caf::expected<node_settings>
 read_node_settings(const std::vector<std::string>& args) {
-  const std::string flag = "--config-file=";
-  for (auto& arg : args) {
-    if (arg == "--" || arg.empty() || arg.front() != '-')
-      break;
-    if (arg.compare(0, flag.size(), flag) == 0)
-      return read_node_settings(arg.substr(flag.size()), true, args);
+  auto src = find_config_file(args);
+  return read_node_settings(src.path, src.required, args);
+}
+
+caf::error check_descriptor_budget(const node_settings& s, size_t fd_limit) {
+  if (fd_limit == 0)
+    return caf::none;
+  auto& mgr = s.manager;
+  uint64_t inbound = mgr.max_inbound.value_or(0);
+  auto wanted = uint64_t{mgr.target_outbound} + inbound + s.listen.size()
+                + s.connect.size();
+  auto room = fd_limit > node_descriptor_reserve
+                ? uint64_t{fd_limit - node_descriptor_reserve}
+                : uint64_t{0};
+  if (wanted <= room)
+    return caf::none;
+  return make_error(
+    errc::invalid_config,
+    fmt::format("{} + {} + {} + {} = {} + {} + {} + {} = {}, expected at most "
+                "{} to fit the open-file limit of {} ({} kept for the node "
+                "itself)",
+                qualified("target-outbound"), qualified("max-inbound"),
+                qualified("listen"), qualified("connect"), mgr.target_outbound,
+                mgr.max_inbound ? std::to_string(*mgr.max_inbound)
+                                : std::string{"unlimited (0)"},
+                s.listen.size(), s.connect.size(), wanted, room, fd_limit,
+                node_descriptor_reserve));
+}
+
+size_t max_scheduler_threads(size_t cores) {
+  return std::max(size_t{64}, 4 * cores);
+}
+
+caf::error check_scheduler_settings(const caf::settings& caf_content,
+                                    size_t cores) {
+  // The value of `category.key`, or null when absent.
+  auto find = [&](std::string_view category,
+                  std::string_view key) -> const caf::config_value* {
+    auto cat = caf_content.find(category);
+    if (cat == caf_content.end())
+      return nullptr;
+    auto dict = caf::get_if<caf::config_value::dictionary>(&cat->second);
+    if (dict == nullptr)
+      return nullptr;
+    auto i = dict->find(key);
+    return i == dict->end() ? nullptr : &i->second;
+  };
+  auto bad = [](std::string_view category, std::string_view key,
+                const caf::config_value& x, const std::string& expected) {
+    return make_error(errc::invalid_config,
+                      fmt::format("{}.{} = \"{}\": {}", category, key,
+                                  render(x), expected));
+  };
+  struct int_key {
+    const char* category;
+    const char* key;
+    uint64_t min;
+    uint64_t max;
+  };
+  auto max_int = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  const int_key int_keys[] = {
+    {"scheduler", "max-threads", 1, max_scheduler_threads(cores)},
+    {"scheduler", "max-throughput", 1, max_int},
+    {"work-stealing", "aggressive-steal-interval", 1, max_int},
+    {"work-stealing", "moderate-steal-interval", 1, max_int},
+    {"work-stealing", "relaxed-steal-interval", 1, max_int},
+  };
+  for (auto& k : int_keys) {
+    auto x = find(k.category, k.key);
+    if (x == nullptr)
+      continue;
+    auto num = caf::get_if<caf::config_value::integer>(x);
+    if (num == nullptr || *num < 0 || static_cast<uint64_t>(*num) < k.min
+        || static_cast<uint64_t>(*num) > k.max)
+      return bad(k.category, k.key, *x,
+                 fmt::format("expected an integer in {}..{}", k.min, k.max));
   }
-  return read_node_settings("caf-application.ini", false, args);
+  if (auto x = find("scheduler", "policy")) {
+    auto text = render(*x);
+    bool textual = caf::holds_alternative<std::string>(*x)
+                   || caf::holds_alternative<caf::atom_value>(*x);
+    if (!textual || (text != "stealing" && text != "sharing"))
+      return bad("scheduler", "policy", *x, "expected stealing or sharing");
+  }
+  return caf::none;
 }
 
 } // namespace connmgr

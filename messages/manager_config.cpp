@@ -1,5 +1,7 @@
 #include "messages/manager_config.hpp"
 
+#include <cstdint>
+
 #include <fmt/format.h>
 
 #include "messages/error_code.hpp"
@@ -7,26 +9,36 @@
 namespace connmgr {
 
 std::string to_string_duration(caf::timespan x) {
-  using namespace std::chrono;
   auto ns = x.count();
+  if (ns == 0)
+    return "0ns";
+  // The magnitude as unsigned: the negation of INT64_MIN is no int64_t.
+  auto mag = ns < 0 ? uint64_t{0} - static_cast<uint64_t>(ns)
+                    : static_cast<uint64_t>(ns);
+  const char* sign = ns < 0 ? "-" : "";
   struct unit {
-    int64_t ns;
+    uint64_t ns;
     const char* name;
+    /// Decimal digits of a fraction of this unit; 0 where one nanosecond is
+    /// no finite decimal fraction of it (h, min).
+    int digits;
   };
-  static constexpr unit units[] = {{3'600'000'000'000, "h"},
-                                   {60'000'000'000, "min"},
-                                   {1'000'000'000, "s"},
-                                   {1'000'000, "ms"},
-                                   {1'000, "us"}};
+  static constexpr unit units[] = {{3'600'000'000'000, "h", 0},
+                                   {60'000'000'000, "min", 0},
+                                   {1'000'000'000, "s", 9},
+                                   {1'000'000, "ms", 6},
+                                   {1'000, "us", 3}};
   for (auto& u : units) {
-    if (ns != 0 && ns % u.ns == 0)
-      return fmt::format("{}{}", ns / u.ns, u.name);
-    if (ns >= u.ns || -ns >= u.ns)
-      return fmt::format("{:g}{}", static_cast<double>(ns)
-                                     / static_cast<double>(u.ns),
-                         u.name);
+    if (mag % u.ns == 0)
+      return fmt::format("{}{}{}", sign, mag / u.ns, u.name);
+    if (u.digits > 0 && mag >= u.ns) {
+      // Exact: every digit of the fraction, trailing zeros dropped.
+      auto frac = fmt::format("{:0{}}", mag % u.ns, u.digits);
+      frac.erase(frac.find_last_not_of('0') + 1);
+      return fmt::format("{}{}.{}{}", sign, mag / u.ns, frac, u.name);
+    }
   }
-  return fmt::format("{}ns", ns);
+  return fmt::format("{}{}ns", sign, mag);
 }
 
 namespace {

@@ -86,7 +86,11 @@ struct manager_config {
 /// "retry_duration = 0ns, expected > 0".
 caf::error validate(const manager_config& cfg);
 
-/// Prints a duration compactly: "250ms", "5s", "1.5s", "0ns".
+/// Prints a duration compactly and exactly, for every value including
+/// negative ones and the extremes: in the largest unit (h, min, s, ms, us,
+/// ns) that divides it ("250ms", "5s", "90min", "0ns"), else as an exact
+/// decimal of the largest of s, ms, us it reaches ("1.5s",
+/// "9223372036.854775807s").
 std::string to_string_duration(caf::timespan x);
 
 } // namespace connmgr

@@ -205,6 +205,26 @@ TEST_CASE("config: to_string_duration prints compact durations") {
   CHECK(to_string_duration(1500ms) == "1.5s");
 }
 
+TEST_CASE("config: to_string_duration is exact for every value") {
+  using namespace std::chrono_literals;
+  CHECK(to_string_duration(1h) == "1h");
+  CHECK(to_string_duration(90min) == "90min");
+  CHECK(to_string_duration(168h) == "168h");
+  CHECK(to_string_duration(-5s) == "-5s");
+  CHECK(to_string_duration(1500us) == "1.5ms");
+  CHECK(to_string_duration(999ns) == "999ns");
+  CHECK(to_string_duration(-1ns) == "-1ns");
+  // No digit lost to rounding.
+  CHECK(to_string_duration(1'000'000'001ns) == "1.000000001s");
+  CHECK(to_string_duration(3601s) == "3601s");
+  CHECK(to_string_duration(1h + 1ns) == "3600.000000001s");
+  // The extremes of 64-bit nanoseconds (negating the minimum overflows).
+  auto max = caf::timespan{std::numeric_limits<int64_t>::max()};
+  auto min = caf::timespan{std::numeric_limits<int64_t>::min()};
+  CHECK(to_string_duration(max) == "9223372036.854775807s");
+  CHECK(to_string_duration(min) == "-9223372036.854775808s");
+}
+
 TEST_CASE("config: enum and error names print as documented") {
   CHECK(to_string(errc::refused) == "refused");
   CHECK(to_string(conn_state::established) == "established");

@@ -9,8 +9,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <caf/actor_system_config.hpp>
 
 #include "actors/node_settings.hpp"
 #include "messages/error_code.hpp"
@@ -148,7 +154,7 @@ TEST_CASE("node settings: absent keys and absent files give the defaults") {
     CHECK(s.connect.empty());
     CHECK(s.peers.empty());
     CHECK(s.manager.target_outbound == def.target_outbound);
-    CHECK_FALSE(s.manager.max_inbound.has_value());
+    CHECK(s.manager.max_inbound == std::optional<uint32_t>{114});
     CHECK(s.manager.retry_duration == def.retry_duration);
     CHECK(s.manager.max_retry_duration == def.max_retry_duration);
     CHECK(s.manager.dial_timeout == def.dial_timeout);
@@ -183,7 +189,8 @@ TEST_CASE("node settings: absent keys and absent files give the defaults") {
     auto res = read_node_settings(missing, true, {});
     REQUIRE_FALSE(res);
     CHECK(describe(res.error())
-          == "invalid_config: cannot open config file \"" + missing + "\"");
+          == "invalid_config: cannot open config file \"" + missing
+               + "\": No such file or directory");
   }
 }
 
@@ -255,12 +262,12 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
                    "an integer in 0..4294967295");
     CHECK(error_of("[connmgr]\n", {"--connmgr.max-inbound=4294967296"})
           == pre + "max-inbound = \"4294967296\": expected an integer in "
-                   "0..4294967295");
+                   "0..4294967295 or \"unlimited\"");
   }
   SUBCASE("negative and zero integers") {
     CHECK(error_of_line("max-inbound=-1")
           == pre + "max-inbound = \"-1\": expected an integer in "
-                   "0..4294967295");
+                   "0..4294967295 or \"unlimited\"");
     CHECK(error_of("[connmgr]\n", {"--connmgr.target-outbound=-1"})
           == pre + "target-outbound = \"-1\": expected an integer in "
                    "0..4294967295");
@@ -281,8 +288,8 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
     CHECK(error_of("[connmgr]\n", {"--connmgr.status-interval=5"})
           == pre + "status-interval = \"5\"" + exp);
     CHECK(error_of_line("handshake-timeout=0s")
-          == pre + "handshake-timeout = \"0s\": expected a duration > 0 "
-                   "like 5s or 250ms");
+          == pre + "handshake-timeout = \"0s\": expected a duration in "
+                   "10ms..168h");
   }
   SUBCASE("bad address in a list or alone") {
     CHECK(error_of_line("listen=[\"1.2.3.4:1\", \"1.2.3.4:99999\"]")
@@ -347,4 +354,294 @@ TEST_CASE("node settings: options are declared for CAF's --help") {
   for (auto& key : node_settings_keys())
     CHECK_MESSAGE(opts.qualified_name_lookup("connmgr", key) != nullptr, key);
   CHECK(node_settings_keys().size() == 17);
+}
+
+TEST_CASE("node settings: only regular files of at most 1 MiB are read") {
+  temp_dir dir;
+  const std::string pre = "invalid_config: config file \"";
+  SUBCASE("a directory") {
+    auto sub = dir.path("sub.ini");
+    REQUIRE(::mkdir(sub.c_str(), 0700) == 0);
+    for (bool required : {true, false}) {
+      auto res = read_node_settings(sub, required, {});
+      REQUIRE_FALSE(res);
+      CHECK(describe(res.error())
+            == pre + sub + "\": not a regular file (a directory)");
+    }
+  }
+  SUBCASE("a FIFO is refused without waiting for a writer") {
+    auto fifo = dir.path("fifo.ini");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    auto res = read_node_settings(fifo, true, {});
+    REQUIRE_FALSE(res);
+    CHECK(describe(res.error())
+          == pre + fifo + "\": not a regular file (a FIFO)");
+  }
+  SUBCASE("an endless device") {
+    auto res = read_node_settings("/dev/zero", true, {});
+    REQUIRE_FALSE(res);
+    CHECK(describe(res.error())
+          == pre + "/dev/zero\": not a regular file (a character device)");
+  }
+  SUBCASE("the null device reads as an empty file") {
+    auto res = read_node_settings("/dev/null", true, {"--connmgr.target-outbound=3"});
+    REQUIRE_MESSAGE(res, describe(res.error()));
+    CHECK(res->manager.target_outbound == 3);
+  }
+  SUBCASE("the size cap") {
+    CHECK(max_config_file_size == 1024 * 1024);
+    // Exactly at the cap: read (comment lines are ignored).
+    std::string body = "[connmgr]\ntarget-outbound=5\n";
+    std::string at_cap = body + std::string(max_config_file_size - body.size()
+                                              - 1,
+                                            ';')
+                         + "\n";
+    REQUIRE(at_cap.size() == max_config_file_size);
+    auto ok = read_node_settings(dir.write("cap.ini", at_cap), true, {});
+    REQUIRE_MESSAGE(ok, describe(ok.error()));
+    CHECK(ok->manager.target_outbound == 5);
+    // One byte more: refused, naming the file and the size.
+    auto big = dir.write("big.ini", at_cap + ";");
+    auto res = read_node_settings(big, true, {});
+    REQUIRE_FALSE(res);
+    CHECK(describe(res.error())
+          == pre + big + "\": 1048577 bytes, expected at most 1048576 (1 MiB)");
+  }
+  SUBCASE("find_config_file finds the file the way CAF does") {
+    auto a = find_config_file({"--connmgr.x=1", "--config-file=a.ini"});
+    CHECK(a.path == "a.ini");
+    CHECK(a.required);
+    auto b = find_config_file({"pos", "--config-file=a.ini"});
+    CHECK(b.path == "caf-application.ini");
+    CHECK_FALSE(b.required);
+  }
+}
+
+TEST_CASE("node settings: durations are range- and overflow-checked") {
+  const std::string pre = "invalid_config: connmgr.";
+  SUBCASE("too large for 64-bit nanoseconds: named as written, not wrapped") {
+    const std::string exp = ": expected a duration in 1ms..168h";
+    CHECK(error_of_line("retry-duration=99999999h")
+          == pre + "retry-duration = \"99999999h\"" + exp);
+    CHECK(error_of_line("retry-duration=\"99999999h\" ; quoted")
+          == pre + "retry-duration = \"99999999h\"" + exp);
+    CHECK(error_of_line("max-retry-duration=153722867281min")
+          == pre + "max-retry-duration = \"153722867281min\"" + exp);
+    CHECK(error_of_line("dial-timeout=99999999999999999999ns")
+          == pre + "dial-timeout = \"99999999999999999999ns\"" + exp);
+    CHECK(error_of("[connmgr]\n", {"--connmgr.retry-duration=99999999h"})
+          == pre + "retry-duration = \"99999999h\"" + exp);
+    // 2^64 ns + 1 wraps around to 1ns in CAF's arithmetic.
+    CHECK(error_of_line("ping-interval=18446744073709551617ns")
+          == pre + "ping-interval = \"18446744073709551617ns\": expected a "
+                   "duration in 10ms..168h");
+  }
+  SUBCASE("below the minimum or above the maximum") {
+    CHECK(error_of_line("retry-duration=1ns")
+          == pre + "retry-duration = \"1ns\": expected a duration in "
+                   "1ms..168h");
+    CHECK(error_of("[connmgr]\n", {"--connmgr.dial-timeout=999us"})
+          == pre + "dial-timeout = \"999us\": expected a duration in "
+                   "1ms..168h");
+    CHECK(error_of_line("status-interval=9ms")
+          == pre + "status-interval = \"9ms\": expected a duration in "
+                   "10ms..168h");
+    CHECK(error_of_line("ping-interval=-5s")
+          == pre + "ping-interval = \"-5s\": expected a duration in "
+                   "10ms..168h");
+    CHECK(error_of_line("handshake-timeout=169h")
+          == pre + "handshake-timeout = \"169h\": expected a duration in "
+                   "10ms..168h");
+    CHECK(error_of("[connmgr]\n", {"--connmgr.max-retry-duration=10081min"})
+          == pre + "max-retry-duration = \"10081min\": expected a duration "
+                   "in 1ms..168h");
+  }
+  SUBCASE("the bounds themselves are accepted") {
+    temp_dir dir;
+    auto file = dir.write("b.ini", "[connmgr]\nretry-duration=1ms\n"
+                                   "dial-timeout=1ms\nstatus-interval=10ms\n"
+                                   "handshake-timeout=10ms\n"
+                                   "max-retry-duration=168h\n");
+    auto res = read_node_settings(file, true, {"--connmgr.ping-interval=168h"});
+    REQUIRE_MESSAGE(res, describe(res.error()));
+    CHECK(res->manager.retry_duration == 1ms);
+    CHECK(res->manager.dial_timeout == 1ms);
+    CHECK(res->status_interval == 10ms);
+    CHECK(res->handshake_timeout == 10ms);
+    CHECK(res->manager.max_retry_duration == 168h);
+    CHECK(res->ping_interval == 168h);
+  }
+}
+
+TEST_CASE("node settings: max-inbound is 114 unless set; unlimited unsets "
+          "it") {
+  temp_dir dir;
+  CHECK(node_settings{}.manager.max_inbound == std::optional<uint32_t>{114});
+  // Strings are quoted in the file (CAF's parser rejects a bare word).
+  for (auto line : {"max-inbound=\"unlimited\"", "max-inbound='unlimited'"}) {
+    CAPTURE(line);
+    auto res = read_node_settings(
+      dir.write("u.ini", std::string{"[connmgr]\n"} + line + "\n"), true, {});
+    REQUIRE_MESSAGE(res, describe(res.error()));
+    CHECK_FALSE(res->manager.max_inbound.has_value());
+  }
+  auto cli = read_node_settings(dir.write("e.ini", ""), true,
+                                {"--connmgr.max-inbound=unlimited"});
+  REQUIRE_MESSAGE(cli, describe(cli.error()));
+  CHECK_FALSE(cli->manager.max_inbound.has_value());
+  // The largest count is a count like any other (the descriptor budget
+  // decides whether it fits).
+  auto max = read_node_settings(dir.write("m.ini", ""), true,
+                                {"--connmgr.max-inbound=4294967295"});
+  REQUIRE_MESSAGE(max, describe(max.error()));
+  CHECK(max->manager.max_inbound == std::optional<uint32_t>{4294967295u});
+  CHECK(error_of("[connmgr]\n", {"--connmgr.max-inbound=\"8\""})
+        == "invalid_config: connmgr.max-inbound = \"8\": expected an integer "
+           "in 0..4294967295 or \"unlimited\"");
+  CHECK(error_of_line("max-inbound=unlimited")
+        == "invalid_config: connmgr.max-inbound = \"unlimited\": expected an "
+           "integer in 0..4294967295 or \"unlimited\"");
+  CHECK(error_of_line("max-inbound=\"limitless\"")
+        == "invalid_config: connmgr.max-inbound = \"limitless\": expected an "
+           "integer in 0..4294967295 or \"unlimited\"");
+}
+
+namespace {
+
+/// A list of `n` distinct quoted loopback addresses.
+std::string address_list(size_t n) {
+  std::string out = "[";
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0)
+      out += ",";
+    out += "\"127.0.0.1:" + std::to_string(1 + i % 65535) + "\"";
+  }
+  return out + "]";
+}
+
+} // namespace
+
+TEST_CASE("node settings: address lists are capped") {
+  CHECK(max_address_list_entries == 1024);
+  for (auto key : {"listen", "connect", "dns-seeds"}) {
+    CAPTURE(key);
+    CHECK(error_of_line(std::string{key} + "=" + address_list(1025))
+          == "invalid_config: connmgr." + std::string{key}
+               + " = [1025 entries]: expected at most 1024 entries");
+  }
+  CHECK(error_of("[connmgr]\n",
+                 {"--connmgr.connect=" + address_list(100000)})
+        == "invalid_config: connmgr.connect = [100000 entries]: expected at "
+           "most 1024 entries");
+  temp_dir dir;
+  auto res = read_node_settings(
+    dir.write("ok.ini", "[connmgr]\nconnect=" + address_list(1024) + "\n"),
+    true, {});
+  REQUIRE_MESSAGE(res, describe(res.error()));
+  CHECK(res->connect.size() == 1024);
+  // On the command line: so many entries exceed the file's size cap.
+  CHECK(error_of("[connmgr]\n", {"--connmgr.peers="
+                                   + address_list(max_peers_entries + 1)})
+        == "invalid_config: connmgr.peers = [65537 entries]: expected at "
+           "most 65536 entries");
+}
+
+TEST_CASE("node settings: the descriptor budget counts connections, "
+          "listeners and permanent peers") {
+  node_settings s;
+  // Defaults: 8 + 114 + 0 + 0 = 122 needs 122 + 64 descriptors.
+  CHECK_FALSE(check_descriptor_budget(s, 186));
+  auto err = check_descriptor_budget(s, 185);
+  REQUIRE(err);
+  CHECK(errc_of(err) == errc::invalid_config);
+  CHECK(describe(err)
+        == "invalid_config: connmgr.target-outbound + connmgr.max-inbound + "
+           "connmgr.listen + connmgr.connect = 8 + 114 + 0 + 0 = 122, "
+           "expected at most 121 to fit the open-file limit of 185 (64 kept "
+           "for the node itself)");
+  // Every listen and connect entry counts.
+  s.manager.target_outbound = 0;
+  s.manager.max_inbound = 0;
+  s.listen.resize(100);
+  s.connect.resize(900);
+  CHECK_FALSE(check_descriptor_budget(s, 1064));
+  CHECK(describe(check_descriptor_budget(s, 1063))
+        == "invalid_config: connmgr.target-outbound + connmgr.max-inbound + "
+           "connmgr.listen + connmgr.connect = 0 + 0 + 100 + 900 = 1000, "
+           "expected at most 999 to fit the open-file limit of 1063 (64 kept "
+           "for the node itself)");
+  // Unlimited inbound reserves nothing; a limit below the reserve fits
+  // nothing; an unknown limit (0) fits everything.
+  s = node_settings{};
+  s.manager.max_inbound.reset();
+  CHECK_FALSE(check_descriptor_budget(s, 72));
+  CHECK(check_descriptor_budget(s, 71));
+  s.manager.max_inbound = 4294967295u;
+  CHECK(describe(check_descriptor_budget(s, 1u << 20)).find(
+          "= 8 + 4294967295 + 0 + 0 = 4294967303, expected at most 1048512")
+        != std::string::npos);
+  CHECK_FALSE(check_descriptor_budget(s, 0));
+}
+
+namespace {
+
+/// The untyped settings of config text `ini` (as CAF's parser gives them).
+caf::settings settings_of(const std::string& ini) {
+  std::istringstream in{ini};
+  auto res = caf::actor_system_config::parse_config(in);
+  REQUIRE(res);
+  return std::move(*res);
+}
+
+std::string scheduler_error(const std::string& ini, size_t cores = 2) {
+  auto err = check_scheduler_settings(settings_of(ini), cores);
+  REQUIRE(err);
+  CHECK(errc_of(err) == errc::invalid_config);
+  return describe(err);
+}
+
+} // namespace
+
+TEST_CASE("node settings: CAF's scheduler values that crash or hang it are "
+          "refused") {
+  const std::string pre = "invalid_config: ";
+  CHECK(max_scheduler_threads(2) == 64);
+  CHECK(max_scheduler_threads(32) == 128);
+  CHECK(scheduler_error("[scheduler]\nmax-threads=0\n")
+        == pre + "scheduler.max-threads = \"0\": expected an integer in "
+                 "1..64");
+  CHECK(scheduler_error("[scheduler]\nmax-threads=100000\n")
+        == pre + "scheduler.max-threads = \"100000\": expected an integer in "
+                 "1..64");
+  CHECK(scheduler_error("[scheduler]\nmax-threads=-1\n")
+        == pre + "scheduler.max-threads = \"-1\": expected an integer in "
+                 "1..64");
+  CHECK(scheduler_error("[scheduler]\nmax-threads=\"x\"\n")
+        == pre + "scheduler.max-threads = \"x\": expected an integer in "
+                 "1..64");
+  CHECK(scheduler_error("[scheduler]\nmax-threads=129\n", 32)
+        == pre + "scheduler.max-threads = \"129\": expected an integer in "
+                 "1..128");
+  CHECK(scheduler_error("[scheduler]\nmax-throughput=0\n").find(
+          "scheduler.max-throughput = \"0\": expected an integer in 1..")
+        != std::string::npos);
+  CHECK(scheduler_error("[scheduler]\npolicy='testing'\n")
+        == pre + "scheduler.policy = \"testing\": expected stealing or "
+                 "sharing");
+  for (auto key : {"aggressive-steal-interval", "moderate-steal-interval",
+                   "relaxed-steal-interval"}) {
+    CAPTURE(key);
+    CHECK(scheduler_error("[work-stealing]\n" + std::string{key} + "=0\n")
+            .find("work-stealing." + std::string{key} + " = \"0\"")
+          != std::string::npos);
+  }
+  // Valid values, CAF's defaults (absent keys) and the bounds pass.
+  CHECK_FALSE(check_scheduler_settings(caf::settings{}, 2));
+  CHECK_FALSE(check_scheduler_settings(
+    settings_of("[scheduler]\nmax-threads=1\npolicy='sharing'\n"
+                "max-throughput=1\n[work-stealing]\naggressive-poll-attempts=0\n"
+                "moderate-poll-attempts=0\nrelaxed-steal-interval=1\n"),
+    2));
+  CHECK_FALSE(check_scheduler_settings(
+    settings_of("[scheduler]\nmax-threads=64\npolicy=\"stealing\"\n"), 2));
 }

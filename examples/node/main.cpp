@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -105,6 +107,8 @@ int serve(caf::actor_system& sys, const node_settings& settings,
     out.event(ev);
   }
   n->start();
+  // Up and running: a signal from now on stops the node gracefully.
+  signals.startup_done();
   int sig = signals.wait();
   n->stop(sig == SIGINT ? "SIGINT" : "SIGTERM").wait();
   server.reset();
@@ -128,14 +132,22 @@ int run_node(caf::actor_system& sys, const node_settings& settings,
 int main(int argc, char** argv) {
   // Before any thread exists, so that every thread inherits the mask.
   stop_signals signals;
+  signals.watch_startup();
   std::vector<std::string> args(argv + 1, argv + argc);
   // Our own flags first; what remains goes to CAF.
   auto swarm = take_swarm_options(args);
   if (!swarm)
     return usage_error(describe(swarm.error()));
+  // The config file is read once, checked, and handed to CAF as text: CAF
+  // would open whatever the path names (a directory aborts it, /dev/zero
+  // never ends, a FIFO blocks).
+  auto source = find_config_file(args);
+  auto config_text = read_config_file(source.path, source.required);
+  if (!config_text)
+    return usage_error(describe(config_text.error()));
   node_settings settings;
   if (swarm->nodes == 0) {
-    auto res = read_node_settings(args);
+    auto res = parse_node_settings(*config_text, source.path, args);
     if (!res)
       return usage_error(describe(res.error()));
     settings = std::move(*res);
@@ -145,7 +157,9 @@ int main(int argc, char** argv) {
   std::vector<char*> caf_argv{argv[0]};
   for (auto& arg : args)
     caf_argv.push_back(arg.data());
-  if (auto err = cfg.parse(static_cast<int>(caf_argv.size()), caf_argv.data()))
+  std::istringstream config_stream{*config_text};
+  if (auto err = cfg.parse(static_cast<int>(caf_argv.size()), caf_argv.data(),
+                           config_stream))
     return usage_error("command line: " + describe(err));
   if (cfg.cli_helptext_printed) {
     std::printf("\nswarm mode:\n  --swarm=N             run N nodes on loopback "
@@ -161,8 +175,23 @@ int main(int argc, char** argv) {
                 "read (default D/5)\n");
     return 0;
   }
+  // CAF's scheduler divides by, loops on or spawns what these say before
+  // any check of its own. The file's values are checked as written too: CAF
+  // silently drops one of the wrong type.
+  auto cores = std::thread::hardware_concurrency();
+  std::istringstream untyped_stream{*config_text};
+  if (auto untyped = caf::actor_system_config::parse_config(untyped_stream))
+    if (auto err = check_scheduler_settings(*untyped, cores))
+      return usage_error(describe(err));
+  if (auto err = check_scheduler_settings(caf::content(cfg), cores))
+    return usage_error(describe(err));
+  if (swarm->nodes == 0)
+    if (auto err = check_descriptor_budget(settings, raise_fd_limit()))
+      return usage_error(describe(err));
   caf::actor_system sys{cfg};
-  if (swarm->nodes > 0)
+  if (swarm->nodes > 0) {
+    signals.startup_done();
     return run_swarm(sys, *swarm, signals);
+  }
   return run_node(sys, settings, signals);
 }
