@@ -156,8 +156,9 @@ struct stream_link {
   /// (steady clock, nanoseconds); 0 when none was.
   std::atomic<int64_t> full_since{0};
   std::mutex send_mtx;
-  /// Accepted bytes the reactor thread has not taken yet (send_mtx).
-  std::vector<uint8_t> pending;
+  /// Accepted bytes the reactor thread has not taken yet (send_mtx): small
+  /// sends share a chunk, large ones keep their own buffer.
+  std::deque<std::vector<uint8_t>> pending;
   /// Whether work to take `pending` waits for the reactor thread (send_mtx).
   bool pull_posted = false;
 };
@@ -704,7 +705,7 @@ struct reactor::impl {
     {
       // Nobody may queue more, and what was queued goes now.
       std::lock_guard<std::mutex> guard{link->send_mtx};
-      std::vector<uint8_t>{}.swap(link->pending);
+      std::deque<std::vector<uint8_t>>{}.swap(link->pending);
       link->unsent.store(0);
     }
     streamed.erase(conn.get());
@@ -972,16 +973,18 @@ struct reactor::impl {
     if (i == streams.end())
       return;
     auto& s = i->second;
-    std::vector<uint8_t> chunk;
+    std::deque<std::vector<uint8_t>> chunks;
     {
       std::lock_guard<std::mutex> guard{s.link->send_mtx};
-      chunk.swap(s.link->pending);
+      chunks.swap(s.link->pending);
       s.link->pull_posted = false;
     }
-    if (chunk.empty())
+    if (chunks.empty())
       return;
-    s.queued += chunk.size();
-    s.out.push_back(std::move(chunk));
+    for (auto& chunk : chunks) {
+      s.queued += chunk.size();
+      s.out.push_back(std::move(chunk));
+    }
     flush(token, s);
   }
 
@@ -1332,7 +1335,34 @@ const char* to_string(send_status x) {
   return "unknown";
 }
 
+namespace {
+
+/// Sends up to this size share a pending chunk; larger ones keep their own.
+constexpr size_t small_send = 4096;
+
+} // namespace
+
 send_status stream_handle::send(const uint8_t* data, size_t size) {
+  if (size > small_send)
+    return send(std::vector<uint8_t>(data, data + size));
+  return enqueue(size, [data, size](std::deque<std::vector<uint8_t>>& q) {
+    if (q.empty() || q.back().size() + size > small_send * 4)
+      q.emplace_back().reserve(small_send * 4);
+    q.back().insert(q.back().end(), data, data + size);
+  });
+}
+
+send_status stream_handle::send(std::vector<uint8_t>&& bytes) {
+  auto size = bytes.size();
+  if (size <= small_send)
+    return send(bytes.data(), size);
+  return enqueue(size, [&bytes](std::deque<std::vector<uint8_t>>& q) {
+    q.push_back(std::move(bytes));
+  });
+}
+
+template <class Append>
+send_status stream_handle::enqueue(size_t size, Append append) {
   if (!link_ || link_->ended.load())
     return send_status::ended;
   if (size == 0)
@@ -1352,7 +1382,7 @@ send_status stream_handle::send(const uint8_t* data, size_t size) {
       auto now = reactor::clock::now().time_since_epoch().count();
       post_work = l.full_since.compare_exchange_strong(none, now);
     } else {
-      l.pending.insert(l.pending.end(), data, data + size);
+      append(l.pending);
       l.unsent.fetch_add(size);
       post_work = !std::exchange(l.pull_posted, true);
     }

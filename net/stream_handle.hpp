@@ -61,6 +61,10 @@ public:
     return send(bytes.data(), bytes.size());
   }
 
+  /// Like `send(bytes.data(), bytes.size())`, but a large buffer is queued
+  /// as it is instead of copied. `bytes` is left empty if it was queued.
+  send_status send(std::vector<uint8_t>&& bytes);
+
   /// Reports that `size` bytes handed to `on_data` have been dealt with, so
   /// the reactor may read that much more (see
   /// `stream_options::receive_window`). Reporting more than was delivered
@@ -87,6 +91,9 @@ public:
 
 private:
   friend class reactor;
+
+  template <class Append>
+  send_status enqueue(size_t size, Append append);
 
   explicit stream_handle(std::shared_ptr<stream_link> link)
     : link_(std::move(link)) {

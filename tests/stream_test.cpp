@@ -888,3 +888,30 @@ TEST_CASE("stream: sends after the end are ignored") {
   CHECK_FALSE(rec.data_after_end);
   CHECK(fx.io->stats().streams == 0);
 }
+
+TEST_CASE("stream: small and large sends, copied or moved, keep their order") {
+  fixture fx;
+  auto [conn, peer] = fx.dial_with_raw_peer(true);
+  auto& rec = fx.make_recorder();
+  auto token = fx.io->stream(conn, rec.callbacks());
+  std::string expected;
+  for (int i = 0; i < 200; ++i) {
+    // Sizes around the point where sends stop sharing a chunk.
+    auto size = static_cast<size_t>(1 + (i * 997) % 9000);
+    std::string part(size, static_cast<char>('a' + i % 26));
+    expected += part;
+    auto buf = to_bytes(part);
+    auto res = i % 2 == 0 ? token.send(buf) : token.send(std::move(buf));
+    REQUIRE(res == send_status::queued);
+  }
+  std::string got;
+  while (got.size() < expected.size()) {
+    auto part = read_raw(peer, std::min<size_t>(expected.size() - got.size(),
+                                                65536));
+    REQUIRE_FALSE(part.empty());
+    got += part;
+  }
+  CHECK(got == expected);
+  ::close(peer);
+  REQUIRE(rec.await_end());
+}
