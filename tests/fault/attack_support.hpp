@@ -9,6 +9,8 @@
 //   127.0.0.0/8 source address, with a small receive buffer on request;
 //   sends frames, reads frames, notices the node's close.
 // - `hello_frame`, `ping_frame`, `addr_frame`: encoded frames.
+// - `send_queued_to`, `unread_bytes`: what the node sent a peer that does
+//   not read, still in the kernel's queues.
 // - `rss_sampler`: the node's peak VmRSS, sampled on a thread.
 // - `attack_binary`: the node the attacks run against.
 //
@@ -18,10 +20,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +36,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -334,21 +341,66 @@ hello_latency_ms(uint16_t port, const std::string& source,
   return ms_between(start, clock_type::now());
 }
 
+// -- bytes in flight ----------------------------------------------------------------
+
+/// Bytes the kernel holds that process `pid`'s TCP sockets wrote towards
+/// any of `remotes` ("127.0.0.x:port", the remote ends as /proc names them)
+/// and the other end has not read yet: the sockets' send queues
+/// (tx_queue of /proc/<pid>/net/tcp: written, not yet acknowledged by a
+/// receiver whose window is closed).
+inline uint64_t send_queued_to(pid_t pid, const std::set<std::string>& remotes) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/net/tcp"};
+  std::string line;
+  std::getline(in, line); // header
+  uint64_t total = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields{line};
+    std::string sl, local, remote, st, queues;
+    fields >> sl >> local >> remote >> st >> queues;
+    if (!fields || remotes.count(proc_address(remote)) == 0)
+      continue;
+    auto colon = queues.find(':');
+    if (colon != std::string::npos)
+      total += std::stoull(queues.substr(0, colon), nullptr, 16);
+  }
+  return total;
+}
+
+/// Bytes waiting unread in the receive queue of socket `fd`.
+inline uint64_t unread_bytes(int fd) {
+  int n = 0;
+  if (::ioctl(fd, FIONREAD, &n) != 0 || n < 0)
+    return 0;
+  return static_cast<uint64_t>(n);
+}
+
 // -- memory ----------------------------------------------------------------------
 
 /// Samples a process's VmRSS every 10 ms on its own thread until destroyed
-/// (or `stop`); keeps the peak.
+/// (or `stop`); keeps the peak. With `kill_above_kib` > 0 it kills the
+/// process (SIGKILL) once its RSS exceeds that: a node that lost its
+/// bounds would otherwise grow by gigabytes a second under attack and take
+/// the machine down with it (the test then fails on the peak).
 class rss_sampler {
 public:
-  explicit rss_sampler(pid_t pid) : pid_(pid) {
-    thread_ = std::thread{[this] {
+  explicit rss_sampler(pid_t pid, uint64_t kill_above_kib = 0) : pid_(pid) {
+    thread_ = std::thread{[this, kill_above_kib] {
       while (!stop_) {
         auto rss = rss_kib(pid_);
         if (rss > peak_)
           peak_ = rss;
+        if (kill_above_kib > 0 && rss > kill_above_kib && !killed_) {
+          ::kill(pid_, SIGKILL);
+          killed_ = true;
+        }
         std::this_thread::sleep_for(10ms);
       }
     }};
+  }
+
+  /// Whether it killed the process for its memory.
+  bool killed() const {
+    return killed_;
   }
 
   ~rss_sampler() {
@@ -373,6 +425,7 @@ private:
   pid_t pid_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> peak_{0};
+  std::atomic<bool> killed_{false};
   std::thread thread_;
 };
 
