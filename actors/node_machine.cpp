@@ -200,9 +200,10 @@ void node_machine::on_hello(uint64_t key, peer_state& p,
     auto other_key = existing->second;
     auto& other = peers_.at(other_key);
     auto text = fmt::format("already connected to node {:016x}", msg.node_id);
-    // Only a simultaneous open may replace the held connection: anybody
-    // can claim an id, and an established peer must not be displaced by it.
-    bool simultaneous = now - other.opened_at < cfg_.handshake_timeout;
+    // Only a simultaneous open may replace the held connection (the two
+    // handshakes overlapped): anybody can claim an id, and an established
+    // peer must not be displaced by it.
+    bool simultaneous = p.opened_at <= other.ready_at;
     if (!simultaneous || keeps_first(other_key, other, key, p)) {
       drop(key, drop_reason::duplicate,
            make_error(errc::connection_closed, std::move(text)));
@@ -218,6 +219,7 @@ void node_machine::on_hello(uint64_t key, peer_state& p,
 
 void node_machine::become_ready(uint64_t key, peer_state& p, time_point now) {
   p.ready = true;
+  p.ready_at = now;
   by_node_.emplace(p.node_id, key);
   p.deadline = now + cfg_.ping_interval;
   fx_.ready(key, p.node_id, p.listen_address);

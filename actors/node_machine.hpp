@@ -180,6 +180,8 @@ private:
     bool outbound = false;
     std::string remote_address;
     time_point opened_at;
+    /// When the hello arrived (ready).
+    time_point ready_at;
     bool ready = false;
     uint64_t node_id = 0;
     std::optional<net_address> listen_address;
