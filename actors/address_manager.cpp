@@ -686,6 +686,17 @@ bool address_manager::mark_connected(const net_address& addr,
   return true;
 }
 
+bool address_manager::mark_in_use(const net_address& addr) {
+  auto id = find(addr);
+  if (id == npos) {
+    in_use_unstored_.insert(addr);
+    return false;
+  }
+  leave_state(id);
+  enter_state(id, state::in_use);
+  return true;
+}
+
 void address_manager::demote(uint32_t id, time_point now) {
   auto& o = entries_[id];
   auto home = o.home_bucket;

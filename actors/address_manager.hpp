@@ -301,6 +301,13 @@ public:
   /// stored; an address that is not stored is still marked in use.
   bool mark_connected(const net_address& addr, time_point now);
 
+  /// `addr` is in use without our having connected to it (e.g. the
+  /// listening address an inbound peer announced): `take` skips it until
+  /// `release` or `mark_failed`, but it stays in its table; an inbound
+  /// connection proves nothing about the address, so it never moves to
+  /// tried. Returns whether `addr` is stored.
+  bool mark_in_use(const net_address& addr);
+
   /// An attempt to `addr` failed at `now` (or its connection broke before
   /// it proved itself): one more consecutive failure (saturating), backoff
   /// restarts from `now`, and it is no longer in use. Returns whether `addr`

@@ -15,6 +15,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/conn_handler.hpp"
+#include "actors/dial_policy.hpp"
 #include "actors/node_machine.hpp"
 #include "actors/tcp_acceptor.hpp"
 #include "actors/tcp_dialer.hpp"
@@ -37,6 +38,12 @@ using tick_atom = caf::atom_constant<caf::atom("node_tick")>;
 using status_atom = caf::atom_constant<caf::atom("node_stat")>;
 using report_atom = caf::atom_constant<caf::atom("node_rep")>;
 using seeded_atom = caf::atom_constant<caf::atom("node_seed")>;
+
+/// 64 bits from the operating system's random source.
+uint64_t random_secret() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
 
 // How long an empty address book waits before asking the DNS seeds again.
 constexpr auto reseed_interval = std::chrono::seconds{30};
@@ -69,6 +76,8 @@ struct node_state : node_effects {
     bool permanent = false;
     /// The address the book holds for this connection (dialed address).
     std::optional<net_address> held;
+    /// Whether the manager dialed it for an automatic request.
+    bool automatic = false;
     /// The peer's listening address, held once it is ready.
     std::optional<net_address> listen_held;
     bool ready = false;
@@ -77,7 +86,12 @@ struct node_state : node_effects {
   caf::stateful_actor<node_state>* self = nullptr;
   node_parts parts;
   std::unique_ptr<node_machine> machine;
-  address_book book;
+  address_manager book;
+  /// What gossip may make us dial.
+  dial_policy policy;
+  /// The network group of every address handed out for an automatic
+  /// request still alive: one automatic outbound connection per group.
+  std::map<net_address, netgroup> automatic;
   conn_handler_actor handler;
   /// Ours: it goes after the handler, and the node is gone only once the
   /// dialer is (it holds the reactor and may hold sockets).
@@ -130,9 +144,16 @@ struct node_state : node_effects {
 
   // -- address book bookkeeping ----------------------------------------------
 
-  void hold(const net_address& addr) {
-    if (holds[addr]++ == 0)
+  /// An open connection holds `addr` in use: a dialed one proves it
+  /// (`connected`: it moves to tried), the announced address of an inbound
+  /// peer does not.
+  void hold(const net_address& addr, bool connected) {
+    if (holds[addr]++ > 0)
+      return;
+    if (connected)
       book.mark_connected(addr, now());
+    else
+      book.mark_in_use(addr);
   }
 
   void unhold(const net_address& addr, bool failed) {
@@ -148,13 +169,39 @@ struct node_state : node_effects {
       book.release(addr);
   }
 
+  /// Stores `addrs`, learnt from `source` (a gossiping peer; none for
+  /// configuration, DNS and hellos); returns how many are new.
   size_t learn(const std::vector<net_address>& addrs,
-               const std::string& source) {
+               const std::optional<net_address>& source) {
     size_t added = 0;
-    for (auto& addr : addrs)
-      if (book.add(addr, source, now()))
+    for (auto& addr : addrs) {
+      auto res = book.add(addr, source, now());
+      if (res == add_result::added || res == add_result::replaced)
         ++added;
+    }
     return added;
+  }
+
+  /// Keeps what `policy` lets us dial of what `from` told us; reports the
+  /// rest as `gossip_dropped` events, one per reason.
+  std::vector<net_address> admissible(std::vector<net_address> addrs,
+                                      const std::string& from) {
+    std::map<std::string, size_t> refused;
+    auto kept = policy.filter(std::move(addrs), refused);
+    for (auto& [why, count] : refused) {
+      node_event ev;
+      ev.event = "gossip_dropped";
+      ev.addr = from;
+      ev.reason_code = why;
+      ev.count = count;
+      emit(std::move(ev));
+    }
+    return kept;
+  }
+
+  /// Releases the automatic request's claim on `addr`'s network group.
+  void automatic_done(const net_address& addr) {
+    automatic.erase(addr);
   }
 
   // -- start and stop ---------------------------------------------------------
@@ -269,7 +316,7 @@ struct node_state : node_effects {
     for (auto& text : found)
       if (auto addr = net_address::parse(text))
         addrs.push_back(std::move(*addr));
-    ev.count = learn(addrs, "dns:" + seed_name);
+    ev.count = learn(addrs, std::nullopt);
     emit(std::move(ev));
   }
 
@@ -279,12 +326,22 @@ struct node_state : node_effects {
     if (book.size() == 0 && !settings().dns_seeds.empty()
         && (!last_seeding || now() - *last_seeding >= reseed_interval))
       seed();
-    auto addr = book.take(now());
+    // Few automatic connections per network group: an attacker who owns a
+    // few networks gets at most that many of our outbound slots.
+    std::map<netgroup, uint32_t> per_group;
+    for (auto& kvp : automatic)
+      ++per_group[kvp.second];
+    std::vector<netgroup> avoid;
+    for (auto& [group, count] : per_group)
+      if (count >= settings().outbound_per_netgroup)
+        avoid.push_back(group);
+    auto addr = book.take(now(), avoid);
     if (!addr)
       return std::move(addr.error());
     // `take` marked it in use; the request holds it until it fails or its
     // connection closes.
     ++holds[*addr];
+    automatic[*addr] = book.group_of(*addr);
     empty_book_reported = false;
     return addr->to_string();
   }
@@ -326,10 +383,14 @@ struct node_state : node_effects {
     if (req != nullptr) {
       p.request = req->id;
       p.permanent = req->permanent;
+      p.automatic = req->automatic;
       if (auto addr = net_address::parse(req->address)) {
-        // An automatic request's address is held since `take`.
+        // An automatic request's address is held since `take`; the dial
+        // proved it either way.
         if (!req->automatic)
-          hold(*addr);
+          hold(*addr, true);
+        else
+          book.mark_connected(*addr, now());
         p.held = std::move(*addr);
       }
     }
@@ -342,7 +403,7 @@ struct node_state : node_effects {
       caf::anon_send(me, end_atom::value, key, reason);
     };
     p.stream = parts.setup.io->stream(conn, std::move(cb),
-                                      parts.setup.stream_limits);
+                                      settings().streams);
     machine->opened(key, outbound,
                     req != nullptr ? req->address : conn->remote_address(),
                     now());
@@ -359,8 +420,11 @@ struct node_state : node_effects {
   /// as failed when `address_failed`.
   void forget(std::map<uint64_t, peer>::iterator i, bool address_failed) {
     auto& p = i->second;
-    if (p.held)
+    if (p.held) {
+      if (p.automatic)
+        automatic_done(*p.held);
       unhold(*p.held, address_failed);
+    }
     if (p.listen_held)
       unhold(*p.listen_held, false);
     peers.erase(i);
@@ -487,9 +551,13 @@ struct node_state : node_effects {
     auto& p = i->second;
     p.ready = true;
     if (listen_address) {
-      learn({*listen_address}, "hello");
-      hold(*listen_address);
-      p.listen_held = *listen_address;
+      auto from = p.conn->remote_address();
+      auto kept = admissible({*listen_address}, from);
+      if (!kept.empty()) {
+        learn(kept, std::nullopt);
+        hold(*listen_address, false);
+        p.listen_held = *listen_address;
+      }
     }
     node_event ev;
     ev.event = "peer_ready";
@@ -504,7 +572,11 @@ struct node_state : node_effects {
     auto i = peers.find(key);
     auto source = i != peers.end() ? i->second.conn->remote_address()
                                    : std::string{"gossip"};
-    auto added = learn(addresses, source);
+    auto kept = admissible(std::move(addresses), source);
+    std::optional<net_address> from;
+    if (auto parsed = net_address::parse(source))
+      from = std::move(*parsed);
+    auto added = learn(kept, from);
     if (added == 0)
       return;
     node_event ev;
@@ -576,6 +648,7 @@ struct node_state : node_effects {
     auto addr = net_address::parse(ev.request.address);
     if (!addr)
       return;
+    automatic_done(*addr);
     switch (errc_of(ev.reason)) {
       case errc::duplicate_address:
       case errc::duplicate_request:
@@ -602,14 +675,24 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
   mcfg.ping_interval = parts.setup.settings.ping_interval;
   st.parts = std::move(parts);
   st.machine = std::make_unique<node_machine>(mcfg, st);
-  address_book_config bcfg;
+  address_manager_config bcfg;
   bcfg.backoff_base = st.settings().manager.retry_duration;
   bcfg.backoff_cap = std::max(st.settings().manager.max_retry_duration,
                               bcfg.backoff_base);
-  bcfg.seed = st.parts.node_id;
-  st.book = address_book{bcfg};
-  // Never hand out our own addresses, nor those dialed permanently anyway.
-  for (auto& addr : st.parts.bound) {
+  bcfg.netgroup_bits_ipv4 = st.settings().manager.netgroup_bits_ipv4;
+  bcfg.netgroup_bits_ipv6 = st.settings().manager.netgroup_bits_ipv6;
+  // Secret: whoever knows it can aim gossip at our buckets (the node id
+  // is public, it travels in every hello).
+  bcfg.seed = random_secret();
+  st.book = address_manager{bcfg};
+  // Never dial ourselves: our listening and other endpoints, and for a
+  // wildcard listener every loopback address on its port.
+  dial_policy_config pcfg;
+  pcfg.allow_local_addresses = st.settings().allow_local_addresses;
+  pcfg.own_endpoints = st.parts.bound;
+  for (auto& addr : st.parts.setup.own_endpoints)
+    pcfg.own_endpoints.push_back(addr);
+  for (auto& addr : pcfg.own_endpoints) {
     st.book.exclude(addr);
     if (addr.host() == "0.0.0.0" || addr.host() == "::") {
       for (auto loop : {"127.0.0.1", "[::1]"})
@@ -618,11 +701,13 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
           st.book.exclude(*a);
     }
   }
+  st.policy = dial_policy{std::move(pcfg)};
+  // Dialed permanently anyway.
   for (auto& addr : st.settings().connect)
     st.book.exclude(addr);
   for (auto& text : st.settings().peers)
     if (auto addr = net_address::parse(text))
-      st.book.add(*addr, "config", st.now());
+      st.book.add(*addr, std::nullopt, st.now());
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st2 = self->state;
     if (msg.source == st2.handler.address())
@@ -710,10 +795,9 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
 }
 
 uint64_t random_node_id() {
-  std::random_device rd;
   uint64_t id = 0;
   while (id == 0)
-    id = (uint64_t{rd()} << 32) ^ rd();
+    id = random_secret();
   return id;
 }
 

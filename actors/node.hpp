@@ -11,8 +11,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/address_book.hpp"
-#include "net/stream_handle.hpp"
+#include "actors/address_manager.hpp"
 #include "actors/node_settings.hpp"
 #include "messages/node_event.hpp"
 #include "net/net_address.hpp"
@@ -49,10 +48,9 @@ struct node_setup {
   std::function<void(const node_event&)> on_event;
   /// Called on the node's actor thread every `status_interval`.
   std::function<void(const node_status&)> on_status;
-  /// What each peer's connection may hold in memory (see `stream_options`):
-  /// input beyond the receive window waits in the kernel, output beyond the
-  /// send buffer is refused, and a peer that does not read is dropped.
-  stream_options stream_limits;
+  /// Other endpoints of this node (its metrics address, say): never dialed,
+  /// whatever gossip says. Listening addresses count without being listed.
+  std::vector<net_address> own_endpoints;
 };
 
 /// One peer-to-peer node: a connection manager (TCP dialer and listeners)

@@ -39,6 +39,7 @@ enum class key_kind : uint8_t {
   duration, // positive caf::timespan
   address,
   log_format,
+  flag, // bool: a bare flag on the command line, true/false in a file
 };
 
 /// One key of the `connmgr` category.
@@ -118,6 +119,27 @@ const key_info keys[] = {
    "host:port of the metrics endpoint (default none)", no_duration},
   {"log-format", key_kind::log_format, false, 0,
    "text or json (default text)", no_duration},
+  {"netgroup-bits-ipv4", key_kind::count, false, 1,
+   "prefix bits of an IPv4 network group, for diversity and inbound limits "
+   "(default 16, 1..32)",
+   no_duration},
+  {"netgroup-bits-ipv6", key_kind::count, false, 1,
+   "prefix bits of an IPv6 network group (default 32, 1..128)", no_duration},
+  {"allow-local-addresses", key_kind::flag, false, 0,
+   "accept gossip of loopback, private and link-local addresses (default "
+   "off)",
+   no_duration},
+  {"outbound-per-netgroup", key_kind::count, false, 1,
+   "automatic outbound connections per network group (default 1)",
+   no_duration},
+  {"receive-window", key_kind::count, false, 4096,
+   "bytes per peer read ahead of processing (default 262144)", no_duration},
+  {"send-buffer", key_kind::count, false, 4096,
+   "bytes per peer queued for sending (default 1048576)", no_duration},
+  {"slow-reader-timeout", key_kind::duration, false, 0,
+   "a peer whose send buffer stays full this long is dropped (default 30s, "
+   "10ms..168h)",
+   min_period},
 };
 
 const key_info* find_key(std::string_view name) {
@@ -142,6 +164,8 @@ std::string expectation(const key_info& k) {
       return R"(expected a quoted address like "127.0.0.1:9050")";
     case key_kind::log_format:
       return "expected text or json";
+    case key_kind::flag:
+      return "expected true or false";
   }
   return "expected a valid value";
 }
@@ -409,6 +433,16 @@ caf::error apply(const key_info& k, const caf::config_value& x,
         mgr.target_outbound = *num;
       else if (name == "max-failed-attempts")
         mgr.max_failed_attempts = *num;
+      else if (name == "netgroup-bits-ipv4")
+        mgr.netgroup_bits_ipv4 = *num;
+      else if (name == "netgroup-bits-ipv6")
+        mgr.netgroup_bits_ipv6 = *num;
+      else if (name == "outbound-per-netgroup")
+        out.outbound_per_netgroup = *num;
+      else if (name == "receive-window")
+        out.streams.receive_window = *num;
+      else if (name == "send-buffer")
+        out.streams.max_send_buffer = *num;
       else
         mgr.max_pending_dials = *num;
       return caf::none;
@@ -427,6 +461,9 @@ caf::error apply(const key_info& k, const caf::config_value& x,
         out.handshake_timeout = *span;
       else if (name == "ping-interval")
         out.ping_interval = *span;
+      else if (name == "slow-reader-timeout")
+        out.streams.slow_reader_timeout
+          = std::chrono::duration_cast<std::chrono::milliseconds>(*span);
       else
         out.status_interval = *span;
       return caf::none;
@@ -446,6 +483,13 @@ caf::error apply(const key_info& k, const caf::config_value& x,
       if (!fmt)
         return std::move(fmt.error());
       out.format = *fmt;
+      return caf::none;
+    }
+    case key_kind::flag: {
+      auto flag = caf::get_if<bool>(&x);
+      if (flag == nullptr)
+        return bad_value(k.name, render(x), expectation(k));
+      out.allow_local_addresses = *flag;
       return caf::none;
     }
   }
@@ -747,6 +791,9 @@ void declare_node_options(caf::config_option_set& opts) {
       case key_kind::log_format:
         adder.add<std::string>(name, help);
         break;
+      case key_kind::flag:
+        adder.add<bool>(name, help);
+        break;
     }
   }
 }
@@ -882,6 +929,11 @@ parse_node_settings(const std::string& content, const std::string& file_name,
     auto k = find_key(key);
     if (k == nullptr)
       return unknown_key(key);
+    if (eq == std::string_view::npos && k->kind == key_kind::flag) {
+      // A bare flag, as CAF takes a bool on the command line.
+      values[std::string{key}] = caf::config_value{true};
+      continue;
+    }
     if (eq == std::string_view::npos)
       return make_error(errc::invalid_config,
                         fmt::format("{}: missing value, expected {}{}=VALUE",

@@ -16,6 +16,7 @@
 
 #include "messages/manager_config.hpp"
 #include "net/net_address.hpp"
+#include "net/stream_handle.hpp"
 
 namespace connmgr {
 
@@ -37,8 +38,8 @@ struct node_settings {
 
   /// The manager's tunables. Keys `target-outbound`, `max-inbound`,
   /// `retry-duration`, `max-retry-duration`, `dial-timeout`,
-  /// `max-failed-attempts` and `max-pending-dials` set the fields of the same
-  /// name; every other field keeps the default of `manager_config`, except
+  /// `max-failed-attempts`, `max-pending-dials`, `netgroup-bits-ipv4` and
+  /// `netgroup-bits-ipv6` set the fields of the same name; every other field keeps the default of `manager_config`, except
   /// `max_inbound`, which is `default_max_inbound` (`max-inbound` =
   /// `"unlimited"` unsets it).
   manager_config manager = [] {
@@ -90,6 +91,28 @@ struct node_settings {
 
   /// Log line format (key `log-format`, "text" or "json"); text by default.
   log_format format = log_format::text;
+
+  /// Whether gossip may name loopback, private, shared, link-local and
+  /// documentation addresses (key `allow-local-addresses`, a bare flag on
+  /// the command line, `true`/`false` in a file). Off by default: on an open
+  /// network such gossip would make the node a reflector against hosts next
+  /// to it. Swarms on one machine and loopback tests turn it on.
+  bool allow_local_addresses = false;
+
+  /// Automatic outbound connections per network group (key
+  /// `outbound-per-netgroup`, at least 1; default 1): an attacker who owns
+  /// a few networks gets at most that many of our outbound slots. Groups
+  /// are `netgroup-bits-ipv4`/`-ipv6` prefixes; nodes that all listen on
+  /// one address (a swarm on 127.0.0.1) need more. Permanent (`connect`)
+  /// peers do not count.
+  uint32_t outbound_per_netgroup = 1;
+
+  /// What each peer's connection may hold in memory: keys `receive-window`
+  /// (bytes read and not yet processed, default 256 KiB, 4096 at least),
+  /// `send-buffer` (bytes queued for the peer, default 1 MiB, 4096 at
+  /// least) and `slow-reader-timeout` (how long the send buffer may stay
+  /// full before the peer is dropped, default 30s, 10ms..168h).
+  stream_options streams;
 };
 
 /// "text" or "json".

@@ -230,7 +230,9 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
     "listen, connect, peers, dns-seeds, target-outbound, max-inbound, "
     "retry-duration, max-retry-duration, dial-timeout, max-failed-attempts, "
     "max-pending-dials, proxy, handshake-timeout, status-interval, "
-    "ping-interval, metrics-listen, log-format";
+    "ping-interval, metrics-listen, log-format, netgroup-bits-ipv4, "
+    "netgroup-bits-ipv6, allow-local-addresses, outbound-per-netgroup, "
+    "receive-window, send-buffer, slow-reader-timeout";
   SUBCASE("unknown key") {
     CHECK(error_of_line("colour=\"red\"")
           == pre + "colour: unknown key, expected one of " + all_keys);
@@ -353,7 +355,7 @@ TEST_CASE("node settings: options are declared for CAF's --help") {
   declare_node_options(opts);
   for (auto& key : node_settings_keys())
     CHECK_MESSAGE(opts.qualified_name_lookup("connmgr", key) != nullptr, key);
-  CHECK(node_settings_keys().size() == 17);
+  CHECK(node_settings_keys().size() == 24);
 }
 
 TEST_CASE("node settings: only regular files of at most 1 MiB are read") {
@@ -644,4 +646,57 @@ TEST_CASE("node settings: CAF's scheduler values that crash or hang it are "
     2));
   CHECK_FALSE(check_scheduler_settings(
     settings_of("[scheduler]\nmax-threads=64\npolicy=\"stealing\"\n"), 2));
+}
+
+TEST_CASE("node settings: the safety keys read, default and refuse bad "
+          "values by key") {
+  temp_dir dir;
+  auto read = [&](const std::string& ini,
+                  const std::vector<std::string>& args = {}) {
+    auto file = dir.write("caf-application.ini", "[connmgr]\n" + ini);
+    auto res = read_node_settings(file, true, args);
+    REQUIRE_MESSAGE(res, describe(res.error()));
+    return *res;
+  };
+  auto def = read("");
+  CHECK_FALSE(def.allow_local_addresses);
+  CHECK(def.outbound_per_netgroup == 1);
+  CHECK(def.manager.netgroup_bits_ipv4 == 16);
+  CHECK(def.manager.netgroup_bits_ipv6 == 32);
+  CHECK(def.streams.receive_window == 256 * 1024);
+  CHECK(def.streams.max_send_buffer == 1024 * 1024);
+  CHECK(def.streams.slow_reader_timeout == std::chrono::seconds{30});
+  auto s = read("allow-local-addresses=true\noutbound-per-netgroup=3\n"
+                "netgroup-bits-ipv4=32\nnetgroup-bits-ipv6=64\n"
+                "receive-window=65536\nsend-buffer=131072\n"
+                "slow-reader-timeout=2s\n");
+  CHECK(s.allow_local_addresses);
+  CHECK(s.outbound_per_netgroup == 3);
+  CHECK(s.manager.netgroup_bits_ipv4 == 32);
+  CHECK(s.manager.netgroup_bits_ipv6 == 64);
+  CHECK(s.streams.receive_window == 65536);
+  CHECK(s.streams.max_send_buffer == 131072);
+  CHECK(s.streams.slow_reader_timeout == std::chrono::seconds{2});
+  // A bare flag on the command line, as CAF takes bools; =false undoes it.
+  CHECK(read("", {"--connmgr.allow-local-addresses"}).allow_local_addresses);
+  CHECK_FALSE(read("allow-local-addresses=true\n",
+                   {"--connmgr.allow-local-addresses=false"})
+                .allow_local_addresses);
+  const std::string pre = "invalid_config: connmgr.";
+  CHECK(error_of_line("allow-local-addresses=\"yes\"")
+        == pre + "allow-local-addresses = \"yes\": expected true or false");
+  CHECK(error_of_line("receive-window=100")
+        == pre
+             + "receive-window = \"100\": expected an integer in "
+               "4096..4294967295");
+  CHECK(error_of_line("outbound-per-netgroup=0")
+        == pre
+             + "outbound-per-netgroup = \"0\": expected an integer in "
+               "1..4294967295");
+  CHECK(error_of_line("netgroup-bits-ipv4=33")
+        == pre + "netgroup-bits-ipv4 = \"33\": expected 1..32");
+  CHECK(error_of_line("slow-reader-timeout=1ms")
+        == pre
+             + "slow-reader-timeout = \"1ms\": expected a duration in "
+               "10ms..168h");
 }

@@ -75,20 +75,22 @@ int serve(caf::actor_system& sys, const node_settings& settings,
     if (m != nullptr)
       m->update(st);
   };
-  auto n = node::make(sys, std::move(setup));
-  if (!n) {
-    (*io)->stop();
-    return runtime_error(describe(n.error()));
-  }
+  // The metrics endpoint first: the node must know it, never to dial it.
   std::unique_ptr<metrics_server> server;
   if (settings.metrics_listen) {
     auto srv = metrics_server::start(*settings.metrics_listen, registry);
     if (!srv) {
-      n->stop().wait();
       (*io)->stop();
       return runtime_error(describe(srv.error()));
     }
     server = std::move(*srv);
+    setup.own_endpoints.push_back(server->address());
+  }
+  auto n = node::make(sys, std::move(setup));
+  if (!n) {
+    server.reset();
+    (*io)->stop();
+    return runtime_error(describe(n.error()));
   }
   node_event started;
   started.event = "started";
@@ -122,6 +124,8 @@ int run_node(caf::actor_system& sys, const node_settings& settings,
              stop_signals& signals) {
   auto fds_before = open_descriptors();
   auto status = serve(sys, settings, signals);
+  // A start-up that failed must keep its status, not turn into a stop.
+  signals.startup_done();
   if (status != 0)
     return status;
   return check_descriptors(fds_before);

@@ -174,6 +174,10 @@ private:
     st.handshake_timeout = 2s;
     st.ping_interval = 2s;
     st.status_interval = 1h; // the swarm polls instead
+    // Every node on 127.0.0.1: loopback gossip is all there is, and one
+    // address is one network group.
+    st.allow_local_addresses = true;
+    st.outbound_per_netgroup = std::max<uint32_t>(target_, 1);
     return st;
   }
 

@@ -173,6 +173,11 @@ private:
       out.push_back(binary);
     }
     out.push_back(opt("log-format", "json"));
+    // Every test node lives on loopback, usually all on 127.0.0.1: gossip
+    // of loopback addresses is what they exchange, and one address is one
+    // network group. Tests of the policies themselves override both.
+    out.push_back("--connmgr.allow-local-addresses");
+    out.push_back(opt("outbound-per-netgroup", "64"));
     for (auto& a : args)
       out.push_back(std::move(a));
     return out;
