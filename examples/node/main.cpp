@@ -92,6 +92,9 @@ int serve(caf::actor_system& sys, const node_settings& settings,
     (*io)->stop();
     return runtime_error(describe(n.error()));
   }
+  // Up: once "started" is out, a signal stops the node gracefully (it
+  // waits in the mask until `wait` below takes it).
+  signals.startup_done();
   node_event started;
   started.event = "started";
   started.peer_node = n->id();
@@ -109,8 +112,6 @@ int serve(caf::actor_system& sys, const node_settings& settings,
     out.event(ev);
   }
   n->start();
-  // Up and running: a signal from now on stops the node gracefully.
-  signals.startup_done();
   int sig = signals.wait();
   n->stop(sig == SIGINT ? "SIGINT" : "SIGTERM").wait();
   server.reset();
