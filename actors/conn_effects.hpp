@@ -57,10 +57,16 @@ public:
                         const connection_ptr& conn)
     = 0;
 
-  /// Inbound `conn` on `listener` was refused; it is closed already.
+  /// Inbound `conn` on `listener` was refused by `rule` (see
+  /// `rejected_event`); it is closed already.
   virtual void rejected(uint32_t listener, const connection_ptr& conn,
-                        const caf::error& reason)
+                        const caf::error& reason, const std::string& rule)
     = 0;
+
+  /// The inbound connection of `slot` (from `remote_address`) was closed to
+  /// make room by `rule`; its slot is free. Does nothing unless overridden.
+  virtual void evicted(uint64_t slot, const std::string& remote_address,
+                       const caf::error& reason, const std::string& rule);
 };
 
 } // namespace connmgr

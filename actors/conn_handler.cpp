@@ -453,13 +453,19 @@ struct handler_state : conn_effects {
       if (auto c = weak_conn.lock())
         c->close();
     });
-    emit(accepted_event{listener, conn});
+    emit(accepted_event{listener, conn, slot});
   }
 
   void rejected(uint32_t listener, const connection_ptr& conn,
-                const caf::error& reason) override {
+                const caf::error& reason, const std::string& rule) override {
     if (setup.subscribe.rejected)
-      emit(rejected_event{listener, conn->remote_address(), reason});
+      emit(rejected_event{listener, conn->remote_address(), reason, rule});
+  }
+
+  void evicted(uint64_t slot, const std::string& remote_address,
+               const caf::error& reason, const std::string& rule) override {
+    if (setup.subscribe.evicted)
+      emit(evicted_event{slot, remote_address, reason, rule});
   }
 };
 
@@ -544,8 +550,21 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
     },
     [self](inbound_atom, uint32_t listener, connection_batch& batch) {
       handler_state::after_message guard{self->state};
+      auto now = self->state.now();
       for (auto& conn : batch)
-        self->state.machine->inbound(listener, conn);
+        self->state.machine->inbound(listener, conn, now);
+    },
+    [self](inbound_ready_atom, uint64_t slot) {
+      handler_state::after_message guard{self->state};
+      self->state.machine->inbound_ready(slot, self->state.now());
+    },
+    [self](inbound_ping_atom, uint64_t slot, caf::timespan rtt) {
+      handler_state::after_message guard{self->state};
+      self->state.machine->inbound_ping(slot, rtt);
+    },
+    [self](inbound_useful_atom, uint64_t slot) {
+      handler_state::after_message guard{self->state};
+      self->state.machine->inbound_useful(slot, self->state.now());
     },
     [self](slot_free_atom, uint64_t slot) {
       handler_state::after_message guard{self->state};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -12,6 +13,11 @@
 namespace connmgr {
 
 conn_effects::~conn_effects() {
+  // nop
+}
+
+void conn_effects::evicted(uint64_t, const std::string&, const caf::error&,
+                           const std::string&) {
   // nop
 }
 
@@ -31,6 +37,12 @@ namespace {
 // churns through gossip would otherwise remember every address for ever.
 constexpr size_t max_proven_addresses = 4096;
 
+// The secret that keeps eviction's netgroup protection unpredictable.
+uint64_t admission_secret() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
+
 // Process-wide, so managers that share one dialer never reuse a dial id.
 uint64_t next_dial_id() {
   static std::atomic<uint64_t> last{0};
@@ -41,7 +53,11 @@ uint64_t next_dial_id() {
 
 conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
                            conn_effects& fx)
-  : cfg_(cfg), has_source_(has_address_source), fx_(fx), policy_(cfg) {
+  : cfg_(cfg),
+    has_source_(has_address_source),
+    fx_(fx),
+    policy_(cfg),
+    admission_(inbound_limits_of(cfg), admission_secret()) {
   entries_.reserve(cfg_.target_outbound);
 }
 
@@ -304,27 +320,65 @@ void conn_machine::timer_fired(uint64_t key, time_point) {
   fetch_or_dial(i->second);
 }
 
-void conn_machine::inbound(uint32_t listener, const connection_ptr& conn) {
-  caf::error reason;
-  if (stopped_)
-    reason = make_error(errc::stopped, "inbound after stop");
-  else if (cfg_.max_inbound && slots_.size() >= *cfg_.max_inbound)
-    reason = make_error(errc::inbound_limit,
-                        fmt::format("max_inbound = {}", *cfg_.max_inbound));
-  if (reason) {
+void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
+                           time_point now) {
+  if (stopped_) {
     conn->close();
     ++stats_.inbound_rejected;
-    fx_.rejected(listener, conn, reason);
+    fx_.rejected(listener, conn, make_error(errc::stopped, "inbound after stop"),
+                 "stopped");
     return;
   }
-  auto slot = ++next_slot_;
+  auto slot = next_slot_ + 1;
+  auto decision = admission_.admit(slot, conn->remote_address(), now);
+  if (!decision.admits()) {
+    conn->close();
+    ++stats_.inbound_rejected;
+    fx_.rejected(listener, conn, decision.error(), to_string(decision.reason));
+    return;
+  }
+  if (decision.verdict == admission_verdict::evict_then_admit) {
+    auto victim = decision.victim;
+    slots_.erase(victim);
+    ++stats_.inbound_evicted;
+    std::string remote;
+    if (auto i = inbound_conns_.find(victim); i != inbound_conns_.end()) {
+      if (auto c = i->second.lock()) {
+        remote = c->remote_address();
+        c->close();
+      }
+      inbound_conns_.erase(i);
+    }
+    fx_.evicted(victim, remote,
+                make_error(errc::inbound_limit,
+                           fmt::format("{}: room for {}",
+                                       to_string(decision.reason),
+                                       conn->remote_address())),
+                to_string(decision.reason));
+  }
+  next_slot_ = slot;
   slots_.insert(slot);
+  inbound_conns_.emplace(slot, conn);
   ++stats_.inbound_accepted;
   fx_.accepted(listener, slot, conn);
 }
 
 void conn_machine::inbound_closed(uint64_t slot) {
   slots_.erase(slot);
+  inbound_conns_.erase(slot);
+  admission_.closed(slot);
+}
+
+void conn_machine::inbound_ready(uint64_t slot, time_point now) {
+  admission_.ready(slot, now);
+}
+
+void conn_machine::inbound_ping(uint64_t slot, caf::timespan rtt) {
+  admission_.ping(slot, rtt);
+}
+
+void conn_machine::inbound_useful(uint64_t slot, time_point now) {
+  admission_.useful(slot, now);
 }
 
 void conn_machine::stop() {

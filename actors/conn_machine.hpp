@@ -13,6 +13,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/conn_effects.hpp"
+#include "actors/inbound_admission.hpp"
 #include "actors/retry_policy.hpp"
 #include "messages/conn_request.hpp"
 #include "messages/conn_stats.hpp"
@@ -89,11 +90,27 @@ public:
   /// The timer armed with `key` is due. Stale keys are ignored.
   void timer_fired(uint64_t key, time_point now);
 
-  /// An inbound connection arrived on `listener`.
-  void inbound(uint32_t listener, const connection_ptr& conn);
+  /// An inbound connection arrived on `listener`: admitted (`accepted`),
+  /// refused (`rejected`), or admitted after another inbound connection
+  /// was closed to make room for it (`evicted`, then `accepted`); see
+  /// `inbound_admission` for the rules of `manager_config`.
+  void inbound(uint32_t listener, const connection_ptr& conn,
+               time_point now);
 
   /// The inbound connection that held `slot` closed. Releases the slot once.
   void inbound_closed(uint64_t slot);
+
+  /// The inbound connection of `slot` finished the application's handshake
+  /// (it no longer counts against `max_pending_inbound`).
+  void inbound_ready(uint64_t slot, time_point now);
+
+  /// A ping round trip of the inbound connection of `slot` (the fastest
+  /// peers are protected from eviction).
+  void inbound_ping(uint64_t slot, caf::timespan rtt);
+
+  /// The inbound connection of `slot` did something useful (the most
+  /// recently useful peers are protected from eviction).
+  void inbound_useful(uint64_t slot, time_point now);
 
   /// Cancels every dial, drops every timer and pending request, and turns
   /// every later input into a no-op (late connections are closed).
@@ -158,6 +175,9 @@ private:
   std::unordered_map<uint64_t, uint64_t> timers_;
   std::deque<uint64_t> queue_;
   std::unordered_set<uint64_t> slots_;
+  // Admitted inbound connections, to close one that is evicted.
+  std::unordered_map<uint64_t, std::weak_ptr<connection>> inbound_conns_;
+  inbound_admission admission_;
   uint64_t next_timer_ = 0;
   uint64_t next_slot_ = 0;
   uint64_t automatic_dials_ = 0;

@@ -65,7 +65,8 @@ struct noop_effects : conn_effects {
   void accepted(uint32_t, uint64_t slot, const connection_ptr&) override {
     slots.push_back(slot);
   }
-  void rejected(uint32_t, const connection_ptr&, const caf::error&) override {}
+  void rejected(uint32_t, const connection_ptr&, const caf::error&,
+                const std::string&) override {}
 };
 
 template <class F>
@@ -186,6 +187,18 @@ std::vector<connection_ptr> fresh_conns(size_t k) {
   return result;
 }
 
+/// Inbound connections from `k` distinct hosts, so every one is admitted.
+std::vector<connection_ptr> inbound_conns_from_distinct_hosts(size_t k) {
+  std::vector<connection_ptr> result;
+  result.reserve(k);
+  for (size_t i = 0; i < k; ++i)
+    result.push_back(make_memory_connection(
+      "10." + std::to_string(i / 65536 % 256) + "."
+      + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256)
+      + ":8333"));
+  return result;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -209,6 +222,10 @@ int main(int argc, char** argv) {
   cfg.stable_connection_period = caf::timespan{0};
   cfg.max_pending_dials = static_cast<uint32_t>(k + 1);
   cfg.reject_duplicate_addresses = true; // the default: the check is timed
+  // Every inbound connection admitted, per-IP and rate checks timed; no
+  // eviction (its cost is a full node's, not one decision's).
+  cfg.max_inbound = static_cast<uint32_t>(k + 1);
+  cfg.max_pending_inbound = std::nullopt;
   if (auto err = validate(cfg))
     die("bad config");
   noop_effects fx;
@@ -266,12 +283,14 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < k; ++i)
         m.disconnect(ids[i], false, false, now);
     }));
-    auto inbound_conns = fresh_conns(k);
+    auto inbound_conns = inbound_conns_from_distinct_hosts(k);
     fx.slots.clear();
     ns["inbound"].push_back(time_batch_ns(k, [&] {
       for (size_t i = 0; i < k; ++i)
-        m.inbound(0, inbound_conns[i]);
+        m.inbound(0, inbound_conns[i], now);
     }));
+    if (fx.slots.size() != k)
+      die("inbound did not admit K connections");
     for (auto slot : fx.slots)
       m.inbound_closed(slot);
     if (m.stats().live_requests != 0 || m.stats().inbound_live != 0)

@@ -51,5 +51,14 @@ using get_address_atom = caf::atom_constant<caf::atom("get_addr")>;
 using listen_atom = caf::atom_constant<caf::atom("listen")>;
 /// An acceptor accepted a connection.
 using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
+/// `(in_ready, slot)`: the inbound connection of `slot` finished the
+/// application's handshake.
+using inbound_ready_atom = caf::atom_constant<caf::atom("in_ready")>;
+/// `(in_ping, slot, rtt)`: a ping round trip of the inbound connection of
+/// `slot`.
+using inbound_ping_atom = caf::atom_constant<caf::atom("in_ping")>;
+/// `(in_useful, slot)`: the inbound connection of `slot` just did something
+/// useful for the application.
+using inbound_useful_atom = caf::atom_constant<caf::atom("in_useful")>;
 
 } // namespace connmgr

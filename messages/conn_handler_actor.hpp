@@ -30,6 +30,11 @@ namespace connmgr {
 /// - `(stats) -> counters`.
 /// - `(stop) -> final counters`: answered only once every child actor is gone
 ///   and every connection the manager still owned is closed.
+/// - `(inbound_ready, slot)`, `(inbound_ping, slot, rtt)`,
+///   `(inbound_useful, slot)`: what the application knows of the inbound
+///   connection of `slot` (see `accepted_event`), for admission and
+///   eviction: a ready peer no longer counts as a pending handshake, and
+///   the fastest and most recently useful peers are protected.
 /// Internal (from itself, listeners, connections and timers): `drain` (work
 /// that completed at once is still queued), `dial_deadline`, `inbound`,
 /// `slot_free`, `peer_gone`, `timer`, `dialed` (a direct dial's answer).
@@ -42,6 +47,9 @@ using conn_handler_actor = caf::typed_actor<
   caf::replies_to<requests_atom>::with<std::vector<conn_request>>,
   caf::replies_to<stats_atom>::with<conn_stats>,
   caf::replies_to<stop_atom>::with<conn_stats>,
+  caf::reacts_to<inbound_ready_atom, uint64_t>,
+  caf::reacts_to<inbound_ping_atom, uint64_t, caf::timespan>,
+  caf::reacts_to<inbound_useful_atom, uint64_t>,
   caf::reacts_to<drain_atom>,
   caf::reacts_to<dial_deadline_atom>,
   caf::reacts_to<inbound_atom, uint32_t, connection_batch>,

@@ -31,6 +31,8 @@ struct conn_stats {
   uint64_t inbound_accepted = 0;
   /// Counter: inbound connections rejected (limit reached or stopping).
   uint64_t inbound_rejected = 0;
+  /// Counter: admitted inbound connections closed to make room.
+  uint64_t inbound_evicted = 0;
   /// Gauge: requests alive (any state but terminal).
   uint64_t live_requests = 0;
   /// Gauge: established outbound connections.
@@ -52,7 +54,8 @@ typename Inspector::result_type inspect(Inspector& f, conn_stats& x) {
            x.late_connections_closed, x.retries_scheduled, x.throttled,
            x.disconnections, x.inbound_accepted, x.inbound_rejected,
            x.live_requests, x.outbound_established, x.dials_in_flight,
-           x.dials_queued, x.inbound_live, x.failed_attempts);
+           x.dials_queued, x.inbound_live, x.failed_attempts,
+           x.inbound_evicted);
 }
 
 } // namespace connmgr

@@ -56,6 +56,9 @@ struct retry_event {
 struct accepted_event {
   uint32_t listener;
   connection_ptr conn;
+  /// The inbound slot, for the reports of `conn_handler_actor`
+  /// (`inbound_ready`, `inbound_ping`, `inbound_useful`).
+  uint64_t slot = 0;
 };
 
 /// An inbound connection was refused (and closed) on listener `listener`.
@@ -63,6 +66,20 @@ struct rejected_event {
   uint32_t listener;
   std::string remote_address;
   caf::error reason;
+  /// The rule that refused it: "inbound_limit", "per_ip_limit",
+  /// "per_netgroup_limit", "pending_limit", "rate_limit" or "stopped".
+  std::string rule;
+};
+
+/// An admitted inbound connection (slot `slot`) was closed by the manager
+/// to make room for a newcomer, by the rule `rule` ("evicted_for_newcomer":
+/// inbound slots were full; "evicted_slow_handshake": handshake slots were
+/// full). Its slot is free.
+struct evicted_event {
+  uint64_t slot = 0;
+  std::string remote_address;
+  caf::error reason;
+  std::string rule;
 };
 
 /// The manager stopped; nothing follows. Carries the final counters.
@@ -78,6 +95,7 @@ struct event_subscription {
   bool failed = true;
   bool retry = true;
   bool rejected = true;
+  bool evicted = true;
 };
 
 } // namespace connmgr
@@ -88,4 +106,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::failed_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::retry_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::accepted_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::rejected_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::evicted_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::stopped_event)

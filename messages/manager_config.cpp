@@ -52,6 +52,20 @@ caf::error invalid(const char* field, const std::string& value,
 
 } // namespace
 
+inbound_limits inbound_limits_of(const manager_config& cfg) {
+  inbound_limits x;
+  x.max_inbound = cfg.max_inbound;
+  x.max_inbound_per_ip = cfg.max_inbound_per_ip;
+  x.max_inbound_per_netgroup = cfg.max_inbound_per_netgroup;
+  x.max_pending_inbound = cfg.max_pending_inbound;
+  x.inbound_rate_per_ip = cfg.inbound_rate_per_ip;
+  x.inbound_burst_per_ip = cfg.inbound_burst_per_ip;
+  x.netgroup_bits_ipv4 = cfg.netgroup_bits_ipv4;
+  x.netgroup_bits_ipv6 = cfg.netgroup_bits_ipv6;
+  x.evict_when_full = cfg.evict_inbound;
+  return x;
+}
+
 caf::error validate(const manager_config& cfg) {
   using caf::timespan;
   if (cfg.retry_duration <= timespan{0})
@@ -80,7 +94,8 @@ caf::error validate(const manager_config& cfg) {
   if (cfg.netgroup_bits_ipv6 < 1 || cfg.netgroup_bits_ipv6 > 128)
     return invalid("netgroup_bits_ipv6",
                    std::to_string(cfg.netgroup_bits_ipv6), "1..128");
-  return caf::none;
+  // Same field names as ours.
+  return validate(inbound_limits_of(cfg));
 }
 
 } // namespace connmgr

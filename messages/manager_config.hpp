@@ -8,6 +8,8 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
+#include "messages/inbound_limits.hpp"
+
 namespace connmgr {
 
 /// Every tunable of the connection manager. Defaults follow the reference
@@ -19,8 +21,34 @@ struct manager_config {
   uint32_t target_outbound = 8;
 
   /// Inbound connections held at once: unset = unlimited, 0 = refuse all.
-  /// A slot is held until the accepted connection is closed.
-  std::optional<uint32_t> max_inbound;
+  /// A slot is held until the accepted connection is closed. 114 by
+  /// default (Bitcoin Core's 125 less its 11 outbound).
+  std::optional<uint32_t> max_inbound = 114;
+
+  // -- inbound admission (see `inbound_limits` for the rules) -----------------
+
+  /// Inbound connections per source IP (IPv6: per /64); unset = unlimited.
+  std::optional<uint32_t> max_inbound_per_ip = 4;
+
+  /// Inbound connections per network group; unset (default) = unlimited
+  /// (eviction already takes from the biggest group).
+  std::optional<uint32_t> max_inbound_per_netgroup;
+
+  /// Inbound connections that have not finished the application's
+  /// handshake (reported with `inbound_ready`); unset = unlimited.
+  std::optional<uint32_t> max_pending_inbound = 32;
+
+  /// New inbound connections per second per source IP (a token bucket of
+  /// `inbound_burst_per_ip`); unset = unlimited.
+  std::optional<double> inbound_rate_per_ip = 1.0;
+
+  /// Burst of the per-IP rate; >= 1.
+  double inbound_burst_per_ip = 10.0;
+
+  /// When inbound slots are full, a newcomer evicts an existing inbound
+  /// peer the way Bitcoin Core does (see `inbound_admission`) instead of
+  /// being refused.
+  bool evict_inbound = true;
 
   /// Base of the linear backoff: retry n waits n × retry_duration. Also the
   /// pause of the failed-attempts throttle. Must be > 0.
@@ -80,6 +108,9 @@ struct manager_config {
   /// connected. Disable only for benchmarks that dial one sink many times.
   bool reject_duplicate_addresses = true;
 };
+
+/// The admission rules `cfg` asks for.
+inbound_limits inbound_limits_of(const manager_config& cfg);
 
 /// Checks every field of `cfg`. Returns `errc::invalid_config` whose context
 /// names the first bad field, its value and what was expected, e.g.

@@ -48,7 +48,13 @@ struct listener_fixture : sim_fixture {
 
   handler_setup with_listeners(size_t n, std::optional<uint32_t> max_inbound) {
     auto s = setup();
+    // The reference's one inbound rule; the others (per IP, rate, pending,
+    // eviction) have their own scenarios.
     s.config.max_inbound = max_inbound;
+    s.config.max_inbound_per_ip = std::nullopt;
+    s.config.max_pending_inbound = std::nullopt;
+    s.config.inbound_rate_per_ip = std::nullopt;
+    s.config.evict_inbound = false;
     for (size_t i = 0; i < n; ++i) {
       records.push_back(std::make_shared<fake_acceptor_record>());
       acceptors.push_back(spawn_fake_acceptor(sys, records.back()));

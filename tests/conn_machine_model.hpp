@@ -164,7 +164,7 @@ struct log_effects : conn_effects {
     e.conn = conn;
   }
   void rejected(uint32_t, const connection_ptr& conn,
-                const caf::error& reason) override {
+                const caf::error& reason, const std::string&) override {
     auto& e = add(fx_kind::rejected);
     e.conn = conn;
     e.err = reason;
@@ -353,13 +353,26 @@ struct named_config {
   bool has_source = true;
 };
 
+/// A configuration whose only inbound rule is `max_inbound`: the model
+/// predicts that one; the other admission rules and eviction have their own
+/// tests (tests/inbound_admission_test.cpp).
+inline manager_config model_config() {
+  manager_config c;
+  c.max_inbound = std::nullopt;
+  c.max_inbound_per_ip = std::nullopt;
+  c.max_pending_inbound = std::nullopt;
+  c.inbound_rate_per_ip = std::nullopt;
+  c.evict_inbound = false;
+  return c;
+}
+
 /// The hand-picked configurations of the doctest.
 inline std::vector<named_config> preset_configs() {
   using namespace std::chrono_literals;
   std::vector<named_config> result;
   {
     // Small target, few dial slots, tight inbound limit, quick throttle.
-    manager_config c;
+    manager_config c = model_config();
     c.target_outbound = 4;
     c.max_pending_dials = 2;
     c.max_inbound = 3;
@@ -373,7 +386,7 @@ inline std::vector<named_config> preset_configs() {
   }
   {
     // No address source, duplicates allowed, unlimited inbound.
-    manager_config c;
+    manager_config c = model_config();
     c.target_outbound = 3;
     c.max_pending_dials = 3;
     c.reject_duplicate_addresses = false;
@@ -383,7 +396,7 @@ inline std::vector<named_config> preset_configs() {
   }
   {
     // One dial slot, jitter, no inbound at all, reset on every success.
-    manager_config c;
+    manager_config c = model_config();
     c.target_outbound = 8;
     c.max_pending_dials = 1;
     c.max_inbound = 0;
@@ -398,7 +411,7 @@ inline std::vector<named_config> preset_configs() {
   }
   {
     // Plenty of slots, duplicates allowed, default-ish throttle.
-    manager_config c;
+    manager_config c = model_config();
     c.target_outbound = 2;
     c.max_pending_dials = 128;
     c.max_inbound = 5;
@@ -420,6 +433,7 @@ inline std::vector<named_config> preset_configs() {
 inline named_config draw_config(choice_source& src) {
   using namespace std::chrono_literals;
   named_config result;
+  result.cfg = model_config();
   auto& c = result.cfg;
   c.target_outbound = static_cast<uint32_t>(src.pick(6));
   const uint32_t slots[] = {1, 2, 3, 128};
@@ -1109,7 +1123,7 @@ private:
         inbound_reject_ = stopped_
                           || (cfg_.max_inbound
                               && slots_.size() >= *cfg_.max_inbound);
-        m_->inbound(static_cast<uint32_t>(pick(3)), inbound_conn_);
+        m_->inbound(static_cast<uint32_t>(pick(3)), inbound_conn_, now_);
         break;
       case op::inbound_closed: {
         auto i = pick_from(slots_);

@@ -164,7 +164,8 @@ struct recording_effects : conn_effects {
   void accepted(uint32_t, uint64_t, const connection_ptr&) override {
     // not used here
   }
-  void rejected(uint32_t, const connection_ptr&, const caf::error&) override {
+  void rejected(uint32_t, const connection_ptr&, const caf::error&,
+                const std::string&) override {
     // not used here
   }
 };

@@ -33,6 +33,7 @@ struct event_log {
   std::vector<retry_event> retries;
   std::vector<accepted_event> accepted;
   std::vector<rejected_event> rejected;
+  std::vector<evicted_event> evicted;
   std::vector<stopped_event> stopped;
   /// Event kinds in arrival order, for checks on ordering.
   std::vector<std::string> order;
@@ -64,6 +65,10 @@ inline caf::behavior event_recorder(caf::event_based_actor*,
     [log](rejected_event& ev) {
       log->order.emplace_back("rejected");
       log->rejected.push_back(std::move(ev));
+    },
+    [log](evicted_event& ev) {
+      log->order.emplace_back("evicted");
+      log->evicted.push_back(std::move(ev));
     },
     [log](stopped_event& ev) {
       log->order.emplace_back("stopped");

@@ -177,6 +177,11 @@ TEST_CASE_FIXTURE(net_fixture,
   handler_setup server_setup;
   server_setup.dialer = dialer;
   server_setup.config.target_outbound = 0;
+  // n connections from one host at once: admission by count alone.
+  server_setup.config.max_inbound = std::nullopt;
+  server_setup.config.max_inbound_per_ip = std::nullopt;
+  server_setup.config.max_pending_inbound = std::nullopt;
+  server_setup.config.inbound_rate_per_ip = std::nullopt;
   server_setup.listeners.push_back(listener->acceptor);
   auto srv = manager::make(sys, server_setup, server.callbacks());
   REQUIRE(srv);
