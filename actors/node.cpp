@@ -78,6 +78,8 @@ struct node_state : node_effects {
     std::optional<net_address> held;
     /// Whether the manager dialed it for an automatic request.
     bool automatic = false;
+    /// The manager's inbound slot; 0 for outbound connections.
+    uint64_t slot = 0;
     /// The peer's listening address, held once it is ready.
     std::optional<net_address> listen_held;
     bool ready = false;
@@ -375,11 +377,13 @@ struct node_state : node_effects {
 
   // -- connections --------------------------------------------------------------
 
-  void open(connection_ptr conn, bool outbound, const conn_request* req) {
+  void open(connection_ptr conn, bool outbound, const conn_request* req,
+            uint64_t slot = 0) {
     auto key = ++next_key;
     auto& p = peers[key];
     p.conn = conn;
     p.outbound = outbound;
+    p.slot = slot;
     if (req != nullptr) {
       p.request = req->id;
       p.permanent = req->permanent;
@@ -474,6 +478,13 @@ struct node_state : node_effects {
       i->second.stream.consumed(bytes.size());
   }
 
+  void ping_answered(uint64_t key, caf::timespan rtt) override {
+    // Eviction spares the fastest inbound peers.
+    auto i = peers.find(key);
+    if (i != peers.end() && i->second.slot != 0)
+      self->send(handler, inbound_ping_atom::value, i->second.slot, rtt);
+  }
+
   void gossip_limited(uint64_t key, size_t count) override {
     auto i = peers.find(key);
     node_event ev;
@@ -559,6 +570,10 @@ struct node_state : node_effects {
         p.listen_held = *listen_address;
       }
     }
+    // A handshake done: the manager's admission counts it no longer as
+    // pending.
+    if (p.slot != 0)
+      self->send(handler, inbound_ready_atom::value, p.slot);
     node_event ev;
     ev.event = "peer_ready";
     ev.id = p.request;
@@ -577,6 +592,9 @@ struct node_state : node_effects {
     if (auto parsed = net_address::parse(source))
       from = std::move(*parsed);
     auto added = learn(kept, from);
+    // Eviction spares the peers that most recently brought news.
+    if (i != peers.end() && i->second.slot != 0 && added > 0)
+      self->send(handler, inbound_useful_atom::value, i->second.slot);
     if (added == 0)
       return;
     node_event ev;
@@ -626,7 +644,7 @@ struct node_state : node_effects {
       ev.conn->close();
       return;
     }
-    open(std::move(ev.conn), false, nullptr);
+    open(std::move(ev.conn), false, nullptr, ev.slot);
   }
 
   void on_failed(const failed_event& ev) {
@@ -785,7 +803,15 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
       out.event = "rejected";
       out.addr = ev.remote_address;
       out.reason = describe(ev.reason);
-      out.reason_code = reason_code(ev.reason);
+      out.reason_code = ev.rule.empty() ? reason_code(ev.reason) : ev.rule;
+      self->state.emit(std::move(out));
+    },
+    [self](evicted_event& ev) {
+      node_event out;
+      out.event = "evicted";
+      out.addr = ev.remote_address;
+      out.reason = describe(ev.reason);
+      out.reason_code = ev.rule;
       self->state.emit(std::move(out));
     },
     [](stopped_event&) {

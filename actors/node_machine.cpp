@@ -18,6 +18,10 @@ void node_effects::gossip_limited(uint64_t, size_t) {
   // nop
 }
 
+void node_effects::ping_answered(uint64_t, caf::timespan) {
+  // nop
+}
+
 std::string to_string(drop_reason x) {
   switch (x) {
     case drop_reason::self:
@@ -122,6 +126,7 @@ void node_machine::timer_fired(uint64_t peer, time_point now) {
   }
   auto nonce = ++next_nonce_;
   p.awaiting_pong = nonce;
+  p.ping_sent_at = now;
   p.deadline = now + cfg_.ping_interval;
   fx_.send(peer, node_frames::ping{nonce});
   fx_.arm_timer(peer, p.deadline);
@@ -171,8 +176,10 @@ void node_machine::on_frame(uint64_t key, peer_state& p,
     fx_.send(key, node_frames::pong{ping->nonce});
   } else if (auto pong = std::get_if<node_frames::pong>(&msg)) {
     // A pong for an older ping (or none) is harmless and changes nothing.
-    if (p.awaiting_pong == pong->nonce)
+    if (p.awaiting_pong == pong->nonce) {
       p.awaiting_pong.reset();
+      fx_.ping_answered(key, now - p.ping_sent_at);
+    }
   } else if (auto addr = std::get_if<node_frames::addr>(&msg)) {
     auto& list = addr->addresses;
     auto allowed = p.addresses.take_up_to(list.size(), now);

@@ -109,6 +109,9 @@ public:
   /// `peer` gossiped `count` addresses beyond its address rate limit; they
   /// were ignored. Does nothing unless overridden.
   virtual void gossip_limited(uint64_t peer, size_t count);
+
+  /// `peer` answered our ping after `rtt`. Does nothing unless overridden.
+  virtual void ping_answered(uint64_t peer, caf::timespan rtt);
 };
 
 /// The decisions of the example node's peer protocol, without sockets,
@@ -188,8 +191,10 @@ private:
     node_frames::frame_reader reader;
     /// The handshake deadline, then the time the next ping is due.
     time_point deadline;
-    /// The nonce of the ping whose pong we still wait for.
+    /// The nonce of the ping whose pong we still wait for, and when it
+    /// went out.
     std::optional<uint64_t> awaiting_pong;
+    time_point ping_sent_at;
     token_bucket frames;
     token_bucket pings;
     token_bucket addresses;

@@ -132,6 +132,24 @@ const key_info keys[] = {
   {"outbound-per-netgroup", key_kind::count, false, 1,
    "automatic outbound connections per network group (default 1)",
    no_duration},
+  {"max-inbound-per-ip", key_kind::optional_count, false, 1,
+   "inbound connections per source IP, IPv6 per /64 (default 4, or "
+   "\"unlimited\")",
+   no_duration},
+  {"max-inbound-per-netgroup", key_kind::optional_count, false, 1,
+   "inbound connections per network group (default unlimited)",
+   no_duration},
+  {"max-pending-inbound", key_kind::optional_count, false, 1,
+   "inbound connections still in their handshake (default 32, or "
+   "\"unlimited\")",
+   no_duration},
+  {"inbound-rate-per-ip", key_kind::optional_count, false, 1,
+   "new inbound connections per minute per source IP (default 60, or "
+   "\"unlimited\")",
+   no_duration},
+  {"inbound-burst-per-ip", key_kind::count, false, 1,
+   "burst of new inbound connections per source IP (default 10)",
+   no_duration},
   {"receive-window", key_kind::count, false, 4096,
    "bytes per peer read ahead of processing (default 262144)", no_duration},
   {"send-buffer", key_kind::count, false, 4096,
@@ -422,7 +440,18 @@ caf::error apply(const key_info& k, const caf::config_value& x,
       auto num = read_optional_count(k, x);
       if (!num)
         return std::move(num.error());
-      mgr.max_inbound = *num;
+      if (name == "max-inbound-per-ip")
+        mgr.max_inbound_per_ip = *num;
+      else if (name == "max-inbound-per-netgroup")
+        mgr.max_inbound_per_netgroup = *num;
+      else if (name == "max-pending-inbound")
+        mgr.max_pending_inbound = *num;
+      else if (name == "inbound-rate-per-ip")
+        mgr.inbound_rate_per_ip
+          = num->has_value() ? std::optional<double>{**num / 60.0}
+                             : std::nullopt;
+      else
+        mgr.max_inbound = *num;
       return caf::none;
     }
     case key_kind::count: {
@@ -439,6 +468,8 @@ caf::error apply(const key_info& k, const caf::config_value& x,
         mgr.netgroup_bits_ipv6 = *num;
       else if (name == "outbound-per-netgroup")
         out.outbound_per_netgroup = *num;
+      else if (name == "inbound-burst-per-ip")
+        mgr.inbound_burst_per_ip = *num;
       else if (name == "receive-window")
         out.streams.receive_window = *num;
       else if (name == "send-buffer")

@@ -38,8 +38,11 @@ struct node_settings {
 
   /// The manager's tunables. Keys `target-outbound`, `max-inbound`,
   /// `retry-duration`, `max-retry-duration`, `dial-timeout`,
-  /// `max-failed-attempts`, `max-pending-dials`, `netgroup-bits-ipv4` and
-  /// `netgroup-bits-ipv6` set the fields of the same name; every other field keeps the default of `manager_config`, except
+  /// `max-failed-attempts`, `max-pending-dials`, `netgroup-bits-ipv4`,
+  /// `netgroup-bits-ipv6`, `max-inbound-per-ip`, `max-inbound-per-netgroup`,
+  /// `max-pending-inbound` and `inbound-burst-per-ip` set the fields of the
+  /// same name, `inbound-rate-per-ip` (per minute) sets
+  /// `inbound_rate_per_ip` (per second); every other field keeps the default of `manager_config`, except
   /// `max_inbound`, which is `default_max_inbound` (`max-inbound` =
   /// `"unlimited"` unsets it).
   manager_config manager = [] {

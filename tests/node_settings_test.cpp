@@ -232,7 +232,9 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
     "max-pending-dials, proxy, handshake-timeout, status-interval, "
     "ping-interval, metrics-listen, log-format, netgroup-bits-ipv4, "
     "netgroup-bits-ipv6, allow-local-addresses, outbound-per-netgroup, "
-    "receive-window, send-buffer, slow-reader-timeout";
+    "max-inbound-per-ip, max-inbound-per-netgroup, max-pending-inbound, "
+    "inbound-rate-per-ip, inbound-burst-per-ip, receive-window, send-buffer, "
+    "slow-reader-timeout";
   SUBCASE("unknown key") {
     CHECK(error_of_line("colour=\"red\"")
           == pre + "colour: unknown key, expected one of " + all_keys);
@@ -355,7 +357,7 @@ TEST_CASE("node settings: options are declared for CAF's --help") {
   declare_node_options(opts);
   for (auto& key : node_settings_keys())
     CHECK_MESSAGE(opts.qualified_name_lookup("connmgr", key) != nullptr, key);
-  CHECK(node_settings_keys().size() == 24);
+  CHECK(node_settings_keys().size() == 29);
 }
 
 TEST_CASE("node settings: only regular files of at most 1 MiB are read") {
@@ -666,6 +668,21 @@ TEST_CASE("node settings: the safety keys read, default and refuse bad "
   CHECK(def.streams.receive_window == 256 * 1024);
   CHECK(def.streams.max_send_buffer == 1024 * 1024);
   CHECK(def.streams.slow_reader_timeout == std::chrono::seconds{30});
+  CHECK(def.manager.max_inbound_per_ip == std::optional<uint32_t>{4});
+  CHECK_FALSE(def.manager.max_inbound_per_netgroup.has_value());
+  CHECK(def.manager.max_pending_inbound == std::optional<uint32_t>{32});
+  CHECK(def.manager.inbound_rate_per_ip == std::optional<double>{1.0});
+  CHECK(def.manager.inbound_burst_per_ip == 10.0);
+  auto adm = read("max-inbound-per-ip=2\nmax-inbound-per-netgroup=5\n"
+                  "max-pending-inbound=\"unlimited\"\n"
+                  "inbound-rate-per-ip=30\ninbound-burst-per-ip=3\n");
+  CHECK(adm.manager.max_inbound_per_ip == std::optional<uint32_t>{2});
+  CHECK(adm.manager.max_inbound_per_netgroup == std::optional<uint32_t>{5});
+  CHECK_FALSE(adm.manager.max_pending_inbound.has_value());
+  CHECK(adm.manager.inbound_rate_per_ip == std::optional<double>{0.5});
+  CHECK(adm.manager.inbound_burst_per_ip == 3.0);
+  CHECK_FALSE(read("", {"--connmgr.inbound-rate-per-ip=unlimited"})
+                .manager.inbound_rate_per_ip.has_value());
   auto s = read("allow-local-addresses=true\noutbound-per-netgroup=3\n"
                 "netgroup-bits-ipv4=32\nnetgroup-bits-ipv6=64\n"
                 "receive-window=65536\nsend-buffer=131072\n"

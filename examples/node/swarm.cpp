@@ -177,6 +177,8 @@ private:
     // Every node on 127.0.0.1: loopback gossip is all there is, and one
     // address is one network group.
     st.allow_local_addresses = true;
+    st.manager.max_inbound_per_ip = std::nullopt;
+    st.manager.inbound_rate_per_ip = std::nullopt;
     st.outbound_per_netgroup = std::max<uint32_t>(target_, 1);
     return st;
   }

@@ -175,14 +175,18 @@ private:
     out.push_back(opt("log-format", "json"));
     // Every test node lives on loopback, usually all on 127.0.0.1: gossip
     // of loopback addresses is what they exchange, and one address is one
-    // network group. Tests of the policies themselves override the group
-    // cap, and pass `opt("allow-local-addresses", "false")` (not a node
+    // network group. Tests of the policies themselves override these caps,
+    // and pass `opt("allow-local-addresses", "false")` (not a node
     // option: CAF takes bools only as bare flags) to leave the flag out.
     auto no_local = opt("allow-local-addresses", "false");
     auto keep_local = std::find(args.begin(), args.end(), no_local) == args.end();
     if (keep_local)
       out.push_back("--connmgr.allow-local-addresses");
     out.push_back(opt("outbound-per-netgroup", "64"));
+    // Likewise, every inbound connection comes from 127.0.0.1 unless a
+    // test binds its clients elsewhere: no per-IP cap or rate by default.
+    out.push_back(opt("max-inbound-per-ip", "unlimited"));
+    out.push_back(opt("inbound-rate-per-ip", "unlimited"));
     for (auto& a : args)
       if (a != no_local)
         out.push_back(std::move(a));
