@@ -611,7 +611,9 @@ namespace {
 /// descriptor on the dialing side. Closing one resets its connections.
 class backlog_servers {
 public:
-  explicit backlog_servers(size_t n) {
+  /// `n` servers on 127.0.0.1; with `listening` false they are bound but
+  /// refuse connections until `start`.
+  explicit backlog_servers(size_t n, bool listening = true) {
     for (size_t i = 0; i < n; ++i) {
       int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       sockaddr_in sa{};
@@ -619,7 +621,7 @@ public:
       sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
       socklen_t len = sizeof(sa);
       if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0
-          || ::listen(fd, 16) != 0
+          || (listening && ::listen(fd, 16) != 0)
           || ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
         if (fd >= 0)
           ::close(fd);
@@ -641,6 +643,13 @@ public:
     return addrs_;
   }
 
+  /// Starts listening on every server not closed yet.
+  void start() {
+    for (auto fd : fds_)
+      if (fd >= 0)
+        REQUIRE(::listen(fd, 16) == 0);
+  }
+
   /// Closes server `i` (its queued connections get an RST).
   void close(size_t i) {
     if (fds_[i] >= 0)
@@ -657,16 +666,19 @@ private:
 
 TEST_CASE("fault: descriptor exhaustion") {
   // A runs with RLIMIT_NOFILE 80 (soft and hard, so it cannot raise it) and
-  // 100 permanent peers: more than its descriptors allow. The dials beyond
-  // the limit fail with a clear "Too many open files" and are retried; a
-  // peer connecting in meanwhile waits in the backlog (the listener pauses
+  // 100 permanent peers: more than its descriptors allow. A refuses that
+  // configuration at start, naming the keys; so it starts with a limit that
+  // fits them while they still refuse, and the limit drops to 80 (prlimit
+  // on the running process) before they listen. The dials beyond the limit
+  // then fail with a clear "Too many open files" and are retried; a peer
+  // connecting in meanwhile waits in the backlog (the listener pauses
   // instead of spinning). When half the peers go away, A connects to every
   // peer left, accepts the waiting one, and ends where it started.
   constexpr size_t limit = 80;
   constexpr size_t peers = 100;
   REQUIRE_MESSAGE(::access(tool("prlimit").c_str(), X_OK) == 0,
                   "this test needs prlimit (Debian package util-linux)");
-  backlog_servers servers{peers};
+  backlog_servers servers{peers, false};
   REQUIRE(servers.addrs().size() == peers);
   auto nofile = "--nofile=" + std::to_string(limit) + ":"
                 + std::to_string(limit);
@@ -678,7 +690,7 @@ TEST_CASE("fault: descriptor exhaustion") {
                           opt("max-inbound", "10")},
                          wrapper};
     REQUIRE_MESSAGE(too_big.ok(), too_big.error());
-    CHECK(too_big.wait_exit(exit_timeout) == 1);
+    CHECK(too_big.wait_exit(exit_timeout) == 2);
     auto err = too_big.err_lines();
     REQUIRE_MESSAGE(err.size() == 1, too_big.tail());
     CHECK_MESSAGE(err[0].find("open-file limit of " + std::to_string(limit))
@@ -686,34 +698,59 @@ TEST_CASE("fault: descriptor exhaustion") {
                   err[0]);
     MESSAGE("refused at start: " << err[0]);
   }
-  node_process a{{opt("listen", list({"127.0.0.1:0"})),
-                  opt("connect", list(servers.addrs())),
-                  opt("target-outbound", "0"), opt("retry-duration", "500ms"),
-                  opt("max-retry-duration", "2s"),
-                  opt("handshake-timeout", "5min"),
-                  opt("status-interval", "500ms")},
-                 wrapper,
+  auto a_args = [&] {
+    return std::vector<std::string>{
+      opt("listen", list({"127.0.0.1:0"})),
+      opt("connect", list(servers.addrs())), opt("target-outbound", "0"),
+      opt("max-inbound", "unlimited"), opt("max-pending-inbound", "unlimited"),
+      opt("retry-duration", "500ms"), opt("max-retry-duration", "2s"),
+      opt("handshake-timeout", "5min"), opt("status-interval", "500ms")};
+  };
+  {
+    node_process refused{a_args(), wrapper};
+    REQUIRE_MESSAGE(refused.ok(), refused.error());
+    CHECK(refused.wait_exit(exit_timeout) == 2);
+    auto err = refused.err_lines();
+    REQUIRE_MESSAGE(err.size() == 1, refused.tail());
+    CHECK_MESSAGE(err[0].find("connmgr.connect") != std::string::npos, err[0]);
+  }
+  auto roomy = "--nofile=256:256";
+  node_process a{a_args(),
+                 {tool("prlimit"), roomy, "--"},
                  {},
                  // Under UBSan: the node without the vptr check, whose
                  // memory probe needs a descriptor (see CMakeLists.txt).
                  CONNMGR_STARVED_NODE_BINARY};
   a.boot();
-  // Every peer is dialed; those beyond the limit fail, and are redialed on
-  // the backoff schedule (failing again while descriptors are short).
-  auto emfile = expect_event(a, "failed");
+  // Every peer refuses for now; then the limit drops and they listen.
+  expect_event(a, "failed");
+  auto lowered = run_command(tool("prlimit") + " --pid "
+                             + std::to_string(a.pid()) + " " + nofile
+                             + " 2>&1");
+  REQUIRE_MESSAGE(lowered.second == 0, lowered.first);
+  servers.start();
+  // Every peer is redialed; those beyond the limit fail, and are redialed
+  // on the backoff schedule (failing again while descriptors are short).
+  auto is_emfile = [](const std::string& l) {
+    return json_event(l) == "failed"
+           && json_get(l, "reason").value_or("").find("Too many open files")
+                != std::string::npos;
+  };
+  auto emfile_line = a.wait_for(is_emfile, eventually);
+  REQUIRE_MESSAGE(emfile_line, a.tail(30));
+  auto emfile = *emfile_line;
   CHECK_MESSAGE(json_get(emfile, "reason").value_or("").find(
                   "Too many open files")
                   != std::string::npos,
                 emfile);
   CHECK_MESSAGE(json_get(emfile, "reason_code") == "dial_failed", emfile);
   MESSAGE("first dial beyond the limit: " << emfile);
-  auto again = expect_schedule(a, id_of(emfile), {500, 1000, 1500},
-                               {"failed", "connected"});
-  for (auto& l : again)
-    CHECK_MESSAGE(json_get(l, "reason").value_or("").find(
-                    "Too many open files")
-                    != std::string::npos,
-                  l);
+  // The same peer is tried again (its backoff is past its refusals by now).
+  auto same_again = [&](const std::string& l) {
+    return is_emfile(l) && json_get(l, "id") == json_get(emfile, "id")
+           && json_get(l, "ts") != json_get(emfile, "ts");
+  };
+  CHECK_MESSAGE(a.wait_for(same_again, eventually), a.tail(30));
   // Saturated: every descriptor in use, the rest failing and retried.
   // (Descriptors the node inherited numbered above the limit do not count
   // against it.)
