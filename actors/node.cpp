@@ -691,6 +691,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
                                          : parts.bound.front().port();
   mcfg.handshake_timeout = parts.setup.settings.handshake_timeout;
   mcfg.ping_interval = parts.setup.settings.ping_interval;
+  mcfg.relay_secret = random_secret();
   st.parts = std::move(parts);
   st.machine = std::make_unique<node_machine>(mcfg, st);
   address_manager_config bcfg;

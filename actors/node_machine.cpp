@@ -253,7 +253,7 @@ void node_machine::relay(uint64_t newcomer, const net_address& addr) {
     return;
   // The peers with the highest keyed scores: a peer cannot tell whom else
   // an address reaches, and nobody picks the relays by connecting often.
-  auto seed = std::hash<std::string>{}(addr.to_string()) ^ cfg_.node_id;
+  auto seed = std::hash<std::string>{}(addr.to_string()) ^ cfg_.relay_secret;
   auto score = [seed](uint64_t key) {
     auto x = seed + key * 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;

@@ -76,6 +76,9 @@ struct node_machine_config {
   caf::timespan ping_interval = std::chrono::seconds{30};
   /// Per-peer rate limits.
   peer_limits limits;
+  /// Keys the choice of relays; secret, so that no peer can tell or steer
+  /// whom an address reaches (the node id is public).
+  uint64_t relay_secret = 0;
 };
 
 /// What the peer protocol asks the world to do. Implementations must not
@@ -123,15 +126,19 @@ public:
 ///   else is accepted (anything else is a protocol error), and it must come
 ///   within `handshake_timeout`.
 /// - A hello with our own id drops the connection (`self`). A hello from a
-///   node we already hold a ready connection to keeps exactly one of the two,
-///   the same one on both sides: the one dialed by the smaller node id; if
-///   both were dialed by the same side, the older one. The other is dropped
-///   (`duplicate`).
+///   node we already hold a ready connection to never displaces that
+///   connection (anybody can claim any id): the new one is dropped
+///   (`duplicate`), unless the two are a simultaneous open, i.e. the new one
+///   opened before the held one's hello arrived. Then both sides keep the
+///   same one: the one dialed by the smaller node id; if both were dialed by
+///   the same side, the older one.
 /// - Once ready, the peer gets an `addr` with the listening addresses of our
 ///   other ready peers (at most `node_frames::max_addresses`), and its own
-///   listening address is relayed to every other ready peer. Addresses
+///   listening address is relayed to at most `limits.relay_fanout` other
+///   ready peers, chosen by a hash keyed with `relay_secret`. Addresses
 ///   learned from `addr` are handed on through `learned` but never relayed,
 ///   so gossip cannot circulate.
+/// - Every peer is held to `config().limits` (see `peer_limits`).
 /// - Every `ping_interval` a ready peer gets a ping; a peer whose pong for
 ///   the previous ping has not arrived by then is dropped (`ping_timeout`).
 ///   Pings are answered with a pong of the same nonce.

@@ -37,7 +37,9 @@ enum class errc : uint8_t {
   duplicate_address,
   /// The request id is already in use.
   duplicate_request,
-  /// An inbound connection arrived while every inbound slot was taken.
+  /// An inbound connection was refused, or evicted, by an admission rule
+  /// (slots, per-IP or per-group caps, rate, pending handshakes); the
+  /// context names the rule.
   inbound_limit,
   /// The address is malformed.
   invalid_address,

@@ -38,8 +38,10 @@ struct node_event {
   /// `peer_dropped` and `peer_closed` (the error's full description).
   std::string reason;
   /// Short machine-readable cause: the error code name (`refused`,
-  /// `timed_out`, ...) or the drop reason (`self`, `duplicate`, `protocol`,
-  /// `handshake_timeout`, `ping_timeout`). Empty when there is none.
+  /// `timed_out`, ...), the drop reason (`self`, `duplicate`, `protocol`,
+  /// `handshake_timeout`, `ping_timeout`, `frame_rate`, `ping_rate`,
+  /// `slow_reader`) or the rule of a refusal, an eviction or dropped
+  /// gossip. Empty when there is none.
   std::string reason_code;
   /// For `retry`: the delay before the next attempt, in milliseconds.
   std::optional<int64_t> delay_ms;

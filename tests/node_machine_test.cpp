@@ -77,7 +77,7 @@ struct test_node {
   node_machine m;
 
   test_node(uint64_t id, uint16_t port, caf::timespan ping = 30s)
-    : m(node_machine_config{id, port, 10s, ping, {}}, fx) {
+    : m(node_machine_config{id, port, 10s, ping, {}, 0}, fx) {
     // nop
   }
 
@@ -423,7 +423,7 @@ TEST_CASE("node machine: a ping flood is dropped after the ping burst; every "
 TEST_CASE("node machine: gossiped addresses beyond the address rate are "
           "ignored and reported") {
   limited_recorder fx;
-  node_machine m{node_machine_config{1, 9001, 10s, 30s, {}}, fx};
+  node_machine m{node_machine_config{1, 9001, 10s, 30s, {}, 0}, fx};
   m.opened(1, false, "127.0.0.1:40001", t0);
   auto hello = bytes_of(node_frames::hello{0x22, 9002});
   m.received(1, hello.data(), hello.size(), t0);

@@ -694,7 +694,9 @@ TEST_CASE("node settings: the safety keys read, default and refuse bad "
   CHECK(s.streams.receive_window == 65536);
   CHECK(s.streams.max_send_buffer == 131072);
   CHECK(s.streams.slow_reader_timeout == std::chrono::seconds{2});
-  // A bare flag on the command line, as CAF takes bools; =false undoes it.
+  // A bare flag on the command line, as CAF takes bools. The reader also
+  // takes =false (a later option undoes an earlier one), though CAF's own
+  // command-line parser, which the node runs too, refuses it.
   CHECK(read("", {"--connmgr.allow-local-addresses"}).allow_local_addresses);
   CHECK_FALSE(read("allow-local-addresses=true\n",
                    {"--connmgr.allow-local-addresses=false"})
