@@ -39,7 +39,9 @@ caf::behavior event_bridge(caf::event_based_actor* self,
         cb.on_disconnection(ev.request, ev.reason);
     },
     [cb](accepted_event& ev) {
-      if (cb.on_accept)
+      if (cb.on_inbound)
+        cb.on_inbound(ev.listener, ev.slot, std::move(ev.conn));
+      else if (cb.on_accept)
         cb.on_accept(ev.listener, std::move(ev.conn));
     },
     [cb](rejected_event& ev) {
@@ -93,6 +95,8 @@ caf::expected<manager> manager::make(caf::actor_system& sys,
   setup.subscribe.failed = static_cast<bool>(callbacks.on_failure);
   setup.subscribe.retry = static_cast<bool>(callbacks.on_retry);
   setup.subscribe.rejected = static_cast<bool>(callbacks.on_reject);
+  // No callback reports evictions (the evicted connection is closed).
+  setup.subscribe.evicted = false;
   auto done = std::make_shared<stop_signal>();
   auto bridge = sys.spawn(event_bridge, std::move(callbacks), done);
   setup.events = bridge;
@@ -158,6 +162,10 @@ void manager::disconnect(uint64_t id, bool trigger_reconnect) {
 
 void manager::remove(uint64_t id) {
   caf::anon_send(impl_->handler, remove_atom::value, id);
+}
+
+void manager::inbound_ready(uint64_t slot) {
+  caf::anon_send(impl_->handler, inbound_ready_atom::value, slot);
 }
 
 std::vector<conn_request> manager::requests() {

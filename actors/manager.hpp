@@ -28,6 +28,11 @@ struct manager_callbacks {
   std::function<void(const conn_request&, const caf::error&)> on_disconnection;
   /// An inbound connection on listener `index` was admitted.
   std::function<void(uint32_t index, connection_ptr)> on_accept;
+  /// An inbound connection on listener `index` was admitted into inbound
+  /// slot `slot`: the slot to pass to `manager::inbound_ready` once its
+  /// handshake is done. When set, it is called instead of `on_accept`.
+  std::function<void(uint32_t index, uint64_t slot, connection_ptr)>
+    on_inbound;
   /// An inbound connection on listener `index` was refused and closed.
   std::function<void(uint32_t index, const std::string& remote,
                      const caf::error&)>
@@ -79,6 +84,12 @@ public:
 
   /// Disconnects or cancels `id` without retry.
   void remove(uint64_t id);
+
+  /// Marks the inbound connection of `slot` (from `on_inbound`) as having
+  /// finished the application's handshake: it stops counting against
+  /// `max_pending_inbound`, so it is never evicted as a slow handshake.
+  /// Ignored for a slot that is already free.
+  void inbound_ready(uint64_t slot);
 
   /// Snapshot of every live request; empty once stopped. Blocks briefly:
   /// not for use inside callbacks.

@@ -269,6 +269,31 @@ sockaddr_in loopback(uint16_t port) {
   return sa;
 }
 
+sockaddr_in loopback_source(size_t index) {
+  if (index >= max_loopback_sources)
+    die("loopback source index " + std::to_string(index) + " >= "
+        + std::to_string(max_loopback_sources));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  auto third = static_cast<uint32_t>(index / 250);
+  auto fourth = static_cast<uint32_t>(1 + index % 250);
+  sa.sin_addr.s_addr = htonl((127u << 24) | (10u << 16) | (third << 8) | fourth);
+  return sa;
+}
+
+long env_num(const char* name, long fallback, long lo) {
+  const char* val = std::getenv(name);
+  if (val == nullptr || *val == '\0')
+    return fallback;
+  char* end = nullptr;
+  errno = 0;
+  auto v = std::strtol(val, &end, 10);
+  if (errno != 0 || end == val || *end != '\0' || v < lo)
+    die(std::string{"bad value for $"} + name + ": '" + val
+        + "', expected an integer >= " + std::to_string(lo));
+  return v;
+}
+
 std::vector<std::pair<std::string, std::string>> parse_kv_args(int argc,
                                                                char** argv) {
   std::vector<std::pair<std::string, std::string>> result;

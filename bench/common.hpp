@@ -126,6 +126,18 @@ void abort_on_close(int fd);
 
 sockaddr_in loopback(uint16_t port);
 
+/// Most distinct source addresses `loopback_source` hands out.
+constexpr size_t max_loopback_sources = 250 * 256;
+
+/// The `index`-th of the load's distinct loopback source addresses
+/// (`index` < max_loopback_sources), port 0: 127.10.(index / 250).(1 +
+/// index % 250), inside 127.0.0.0/8 and never a .0 or .255 address.
+sockaddr_in loopback_source(size_t index);
+
+/// The integer environment variable `name` (>= lo), or `fallback` when it
+/// is unset or empty; dies naming the variable on anything else.
+long env_num(const char* name, long fallback, long lo);
+
 /// Parses `--key=value` arguments into pairs; dies on anything else.
 std::vector<std::pair<std::string, std::string>> parse_kv_args(int argc,
                                                                char** argv);

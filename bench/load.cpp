@@ -1,6 +1,7 @@
 // connmgr-bench-load: the load dialer of scenario c, in its own process.
 //
 //   connmgr-bench-load --port=P --n=N [--workers=50] [--threads=2]
+//                      [--sources=S]
 //
 // Like 50 goroutines each dialing in a loop under GOMAXPROCS = 2 (the
 // reference's load): --workers connects are in flight at any time, each
@@ -13,7 +14,12 @@
 //
 // Prints "ready" once its threads wait, starts on a line on stdin ("go"),
 // makes N connections to 127.0.0.1:P in total (a failed connect is counted
-// and retried; at most N failures) and holds its ends. Then it prints
+// and retried from the same source; at most N failures) and holds its ends.
+// With --sources=S > 0, connection k comes from source address k mod S
+// (`loopback_source`: 127.10.x.y), so each of S sources opens N / S
+// connections, spread over the run as many peers would; a server with a
+// per-IP cap and rate sees distinct peers. 0 (default): every connection
+// from 127.0.0.1, the kernel's choice. Then it prints
 // "done <ms> <connected> <errors>" and waits for stdin to close; then it
 // closes every connection with a reset (no TIME_WAIT left behind) and exits.
 // It also exits when stdin closes earlier.
@@ -44,12 +50,24 @@ namespace {
 struct shared_state {
   sockaddr_in sa{};
   size_t n = 0;
+  size_t sources = 0;
   std::atomic<size_t> next{0};
   std::atomic<size_t> errors{0};
   std::mutex mtx;
   std::condition_variable cv;
   bool go = false;
 };
+
+/// Binds `fd` to the loopback source `index`; the port is chosen at
+/// connect time (IP_BIND_ADDRESS_NO_PORT), per destination, so 10 000
+/// binds do not exhaust or scan the ephemeral range.
+bool bind_source(int fd, size_t index) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  auto src = loopback_source(index);
+  return ::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof(src))
+         == 0;
+}
 
 /// One OS thread driving `workers` connect loops; returns the held fds.
 void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
@@ -61,14 +79,19 @@ void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
   if (ep < 0)
     die("connmgr-bench-load: epoll_create1 failed");
   size_t in_flight = 0;
-  // Takes one connection's worth of the budget and starts it; false once
-  // all N are taken.
-  auto start_one = [&]() -> bool {
+  // Starts connection number k (from its source); false once too many
+  // failed.
+  auto start_one = [&](size_t k) -> bool {
     for (;;) {
       if (st.errors.load() >= st.n)
         return false;
       int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) {
+        st.errors.fetch_add(1);
+        continue;
+      }
+      if (st.sources > 0 && !bind_source(fd, k % st.sources)) {
+        ::close(fd);
         st.errors.fetch_add(1);
         continue;
       }
@@ -85,7 +108,8 @@ void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
       }
       epoll_event ev{};
       ev.events = EPOLLOUT;
-      ev.data.fd = fd;
+      ev.data.u64 = (static_cast<uint64_t>(k) << 32)
+                    | static_cast<uint32_t>(fd);
       epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
       ++in_flight;
       return true;
@@ -93,9 +117,12 @@ void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
   };
   // Each worker: take a number, connect, repeat.
   auto next_for_worker = [&]() {
-    while (st.next.fetch_add(1) < st.n) {
+    for (;;) {
+      auto k = st.next.fetch_add(1);
+      if (k >= st.n)
+        return;
       auto before = in_flight;
-      if (!start_one())
+      if (!start_one(k))
         return;
       if (in_flight > before)
         return; // in flight: its completion starts the next
@@ -108,7 +135,8 @@ void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
   while (in_flight > 0) {
     int k = epoll_wait(ep, events, 64, 1000);
     for (int i = 0; i < k; ++i) {
-      int fd = events[i].data.fd;
+      auto num = static_cast<size_t>(events[i].data.u64 >> 32);
+      auto fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
       int err = 0;
       socklen_t len = sizeof(err);
       ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -123,7 +151,7 @@ void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
       st.errors.fetch_add(1);
       // Retry this worker's connection (its number is already taken).
       auto before = in_flight;
-      if (start_one() && in_flight == before)
+      if (start_one(num) && in_flight == before)
         next_for_worker(); // connected at once: on to the next number
     }
   }
@@ -148,11 +176,16 @@ int main(int argc, char** argv) {
       workers = static_cast<size_t>(parse_num(key, val, 1));
     else if (key == "threads")
       threads = static_cast<size_t>(parse_num(key, val, 1));
+    else if (key == "sources")
+      st.sources = static_cast<size_t>(parse_num(key, val, 0));
     else
       die("connmgr-bench-load: unknown option --" + key);
   }
   if (port <= 0 || port > 65535 || st.n == 0)
     die("connmgr-bench-load: needs --port and --n");
+  if (st.sources > max_loopback_sources)
+    die("connmgr-bench-load: --sources must be at most "
+        + std::to_string(max_loopback_sources));
   if (threads > workers)
     threads = workers;
   st.sa = loopback(static_cast<uint16_t>(port));

@@ -189,40 +189,66 @@ def main():
         workers = sorted({r.get("workers") for r in acc})
         lthreads = sorted({r.get("load_threads") for r in acc if r.get("load_threads")})
         backlogs = sorted({r.get("backlog") for r in acc if r.get("backlog")})
+        sources = sorted({r.get("sources") for r in acc if r.get("sources") is not None})
+
+        # Ours records its admission mode; raw records the mode of the ours
+        # runs it was paired with (it does no admission itself). Rows of
+        # older runs have neither: None.
+        def adm_of(r):
+            return r.get("admission", r.get("paired_with_admission"))
+
+        adm_rows = [r for r in acc if r.get("mode") == "accept"]
+        pend = sorted({r.get("max_pending_inbound") for r in adm_rows if r.get("admission")})
         p(f"### Scenario c (inbound accept) vs e (raw epoll accept loop): median [min..max] of {args.runs} fresh-process runs")
         p("")
         p(f"A load process (connmgr-bench-load: {'/'.join(map(str, workers))} workers, each a connect loop with one "
           f"connect in flight, over {'/'.join(map(str, lthreads)) or '?'} OS threads, like goroutines under GOMAXPROCS 2) opens "
-          f"{'/'.join(map(str, n_c))} connections; ours = manager + tcp_acceptor, the on_accept callback holds "
+          f"{'/'.join(map(str, n_c))} connections from {'/'.join(map(str, sources)) or '1'} distinct source addresses "
+          "(127.10.x.y; 0 = 127.0.0.1 only); ours = manager + tcp_acceptor, the accept callback holds "
           f"or closes each connection; raw = plain non-blocking epoll accept4 loop; both listen with backlog "
           f"{'/'.join(map(str, backlogs)) or '?'} (net.core.somaxconn, as Go does). "
-          "Time from \"go\" to the N-th accept; CPU = the server process only. "
+          "Admission on = the library's defaults (per-IP cap 4, rate 1/s burst 10, eviction on, "
+          f"max_pending_inbound {'/'.join(map(str, pend)) or '?'}) with max_inbound = N, and in hold each "
+          "connection reported ready at once; off = every admission rule off. Raw does no admission either way. "
+          "Time from \"go\" to the N-th accept; CPU = the server process only. A run fails if any connection was "
+          "rejected (or, in hold, evicted). "
           "Overflows = TcpExt ListenOverflows during the runs (system-wide; each one costs a 1 s handshake retransmission).")
         p("")
-        p("| action | ours accepted/s | raw accepted/s | accepted/s ours/raw | ours CPU µs/conn | raw CPU µs/conn | CPU ours/raw | load errors | overflows (ours/raw) | btcd (ref.) | raw Go (ref.) |")
-        p("|---|---|---|---|---|---|---|---|---|---|---|")
+        p("| action | admission | ours accepted/s | raw accepted/s | accepted/s ours/raw | ours CPU µs/conn | raw CPU µs/conn | CPU ours/raw | rejected/evicted (ours) | load errors | overflows (ours/raw) | btcd (ref.) | raw Go (ref.) |")
+        p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         sc = summary["scenarios"].setdefault("c", {})
-        for action in ("hold", "close"):
-            a_all, e_all = pick("accept", action=action), pick("raw-accept", action=action)
-            if not a_all and not e_all:
-                continue
-            a, e = ok(a_all), ok(e_all)
-            lerr = sum(int(r.get("load_errors", 0)) for r in a_all + e_all)
-            ref = REF_C[action]
-            ovf = f"{sum(max(0, int(r.get('listen_overflows', 0))) for r in a_all)}/{sum(max(0, int(r.get('listen_overflows', 0))) for r in e_all)}"
-            p(f"| {action}{failed_note(a_all, e_all)} | {fmt(g(a,'accepted_per_s'),0)} | {fmt(g(e,'accepted_per_s'),0)} | "
-              f"{rnum(ratio(g(a,'accepted_per_s'), g(e,'accepted_per_s')))} | {fmt(g(a,'cpu_us_per_conn'))} | "
-              f"{fmt(g(e,'cpu_us_per_conn'))} | {rnum(ratio(g(a,'cpu_us_per_conn'), g(e,'cpu_us_per_conn')))} | {lerr} | {ovf} | "
-              f"{num(ref[0],0)}/s, {ref[1]} µs | {num(ref[2],0)}/s, {ref[3]} µs |")
-            sc[action] = {
-                "ours": {k: stat(g(a, k)) for k in ("accepted_per_s", "cpu_us_per_conn")},
-                "raw": {k: stat(g(e, k)) for k in ("accepted_per_s", "cpu_us_per_conn")},
-                "ratio_accepted_per_s": ratio(g(a, "accepted_per_s"), g(e, "accepted_per_s")),
-                "ratio_cpu": ratio(g(a, "cpu_us_per_conn"), g(e, "cpu_us_per_conn")),
-                "load_errors": lerr, "listen_overflows": ovf, "ref": ref,
-            }
+        modes = sorted({adm_of(r) for r in acc}, key=lambda x: (x is None, not x))
+        for adm in modes:
+            for action in ("hold", "close"):
+                a_all = [r for r in pick("accept", action=action) if adm_of(r) == adm]
+                e_all = [r for r in pick("raw-accept", action=action) if adm_of(r) == adm]
+                if not a_all and not e_all:
+                    continue
+                a, e = ok(a_all), ok(e_all)
+                lerr = sum(int(r.get("load_errors", 0)) for r in a_all + e_all)
+                rej = sum(int(r.get("inbound_rejected", 0)) for r in a_all)
+                evi = sum(int(r.get("inbound_evicted", 0)) for r in a_all)
+                ref = REF_C[action]
+                label = {True: "on", False: "off", None: "n/a"}[adm]
+                ovf = f"{sum(max(0, int(r.get('listen_overflows', 0))) for r in a_all)}/{sum(max(0, int(r.get('listen_overflows', 0))) for r in e_all)}"
+                p(f"| {action}{failed_note(a_all, e_all)} | {label} | {fmt(g(a,'accepted_per_s'),0)} | {fmt(g(e,'accepted_per_s'),0)} | "
+                  f"{rnum(ratio(g(a,'accepted_per_s'), g(e,'accepted_per_s')))} | {fmt(g(a,'cpu_us_per_conn'))} | "
+                  f"{fmt(g(e,'cpu_us_per_conn'))} | {rnum(ratio(g(a,'cpu_us_per_conn'), g(e,'cpu_us_per_conn')))} | {rej}/{evi} | {lerr} | {ovf} | "
+                  f"{num(ref[0],0)}/s, {ref[1]} µs | {num(ref[2],0)}/s, {ref[3]} µs |")
+                key = action if adm is not False else f"{action}-admission-off"
+                sc[key] = {
+                    "admission": adm,
+                    "ours": {k: stat(g(a, k)) for k in ("accepted_per_s", "cpu_us_per_conn")},
+                    "raw": {k: stat(g(e, k)) for k in ("accepted_per_s", "cpu_us_per_conn")},
+                    "ratio_accepted_per_s": ratio(g(a, "accepted_per_s"), g(e, "accepted_per_s")),
+                    "ratio_cpu": ratio(g(a, "cpu_us_per_conn"), g(e, "cpu_us_per_conn")),
+                    "inbound_rejected": rej, "inbound_evicted": evi,
+                    "load_errors": lerr, "listen_overflows": ovf, "ref": ref,
+                    "failed_runs": (len(a_all) - len(a)) + (len(e_all) - len(e)),
+                }
         p("")
-        p("Inbound rate is bounded by the load process and the kernel: compare CPU per connection.")
+        p("Inbound rate is bounded by the load process and the kernel: compare CPU per connection. "
+          "Totals of rejected/evicted and load errors are over all runs.")
         p("")
 
     # --- d -------------------------------------------------------------------

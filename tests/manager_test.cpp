@@ -15,6 +15,7 @@
 #include "actors/fake_dialer.hpp"
 #include "actors/manager.hpp"
 #include "messages/error_code.hpp"
+#include "net/connection.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -204,4 +205,62 @@ TEST_CASE_FIXTURE(threaded_fixture,
     auto done = mgr->stop();
     REQUIRE(done.wait_for(30s) == std::future_status::ready);
   }
+}
+
+TEST_CASE_FIXTURE(threaded_fixture,
+                  "manager: inbound_ready for the slot of on_inbound keeps a "
+                  "peer from eviction as a slow handshake") {
+  // One pending slot: each newcomer evicts the oldest connection that has
+  // not been reported ready. A (reported ready) must survive; B (not
+  // reported) makes room for C.
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<std::pair<uint64_t, connection_ptr>> inbound;
+  manager_callbacks cb;
+  cb.on_inbound = [&](uint32_t, uint64_t slot, connection_ptr c) {
+    std::lock_guard<std::mutex> guard{mtx};
+    inbound.emplace_back(slot, std::move(c));
+    cv.notify_all();
+  };
+  auto await_inbound = [&](size_t n) {
+    std::unique_lock<std::mutex> guard{mtx};
+    return cv.wait_for(guard, 30s, [&] { return inbound.size() == n; });
+  };
+  auto acceptor =
+    spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
+  auto s = setup(0);
+  s.listeners.push_back(acceptor);
+  s.config.max_pending_inbound = 1;
+  auto mgr = manager::make(sys, s, cb);
+  REQUIRE(mgr);
+  mgr->start();
+  auto a = make_memory_connection("127.3.0.1:18333");
+  auto b = make_memory_connection("127.3.0.2:18333");
+  auto c = make_memory_connection("127.3.0.3:18333");
+  caf::anon_send(acceptor, inject_atom::value, a);
+  REQUIRE(await_inbound(1));
+  uint64_t slot_a = 0;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    slot_a = inbound[0].first;
+  }
+  CHECK(slot_a != 0);
+  // Enqueued at the handler before B's arrival can be.
+  mgr->inbound_ready(slot_a);
+  caf::anon_send(acceptor, inject_atom::value, b);
+  REQUIRE(await_inbound(2));
+  caf::anon_send(acceptor, inject_atom::value, c);
+  REQUIRE(await_inbound(3));
+  auto st = mgr->stats();
+  CHECK(st.inbound_accepted == 3);
+  CHECK(st.inbound_evicted == 1);
+  CHECK(!a->closed());
+  CHECK(b->closed());
+  CHECK(!c->closed());
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    CHECK(inbound[1].first != slot_a);
+    CHECK(inbound[2].first != inbound[1].first);
+  }
+  mgr->stop().wait();
 }
