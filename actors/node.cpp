@@ -547,6 +547,7 @@ struct node_state : node_effects {
       case drop_reason::protocol:
       case drop_reason::frame_rate:
       case drop_reason::ping_rate:
+      case drop_reason::addr_rate:
       case drop_reason::slow_reader:
         return true;
       default:

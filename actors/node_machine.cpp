@@ -38,6 +38,8 @@ std::string to_string(drop_reason x) {
       return "frame_rate";
     case drop_reason::ping_rate:
       return "ping_rate";
+    case drop_reason::addr_rate:
+      return "addr_rate";
     case drop_reason::slow_reader:
       return "slow_reader";
   }
@@ -62,6 +64,8 @@ void node_machine::opened(uint64_t peer, bool outbound,
   auto& lim = cfg_.limits;
   p.frames = token_bucket{lim.frames_per_second, lim.frame_burst, now};
   p.pings = token_bucket{lim.pings_per_second, lim.ping_burst, now};
+  p.addr_frames = token_bucket{lim.addr_frames_per_second,
+                               lim.addr_frame_burst, now};
   p.addresses = token_bucket{lim.addresses_per_second, lim.address_burst, now};
   fx_.send(peer, node_frames::hello{cfg_.node_id, cfg_.listen_port});
   fx_.arm_timer(peer, p.deadline);
@@ -181,6 +185,15 @@ void node_machine::on_frame(uint64_t key, peer_state& p,
       fx_.ping_answered(key, now - p.ping_sent_at);
     }
   } else if (auto addr = std::get_if<node_frames::addr>(&msg)) {
+    if (!p.addr_frames.take(1, now)) {
+      drop(key, drop_reason::addr_rate,
+           make_error(errc::connection_closed,
+                      fmt::format("{} sent more than {} addr frames at {}/s",
+                                  p.remote_address,
+                                  cfg_.limits.addr_frame_burst,
+                                  cfg_.limits.addr_frames_per_second)));
+      return;
+    }
     auto& list = addr->addresses;
     auto allowed = p.addresses.take_up_to(list.size(), now);
     if (allowed < list.size()) {

@@ -33,19 +33,21 @@ enum class drop_reason : uint8_t {
   frame_rate,
   /// The peer sent more pings than `peer_limits` allow.
   ping_rate,
+  /// The peer sent more addr frames than `peer_limits` allow.
+  addr_rate,
   /// The peer did not read what we sent (`errc::slow_reader`).
   slow_reader,
 };
 
 /// "self", "duplicate", "protocol", "handshake_timeout", "ping_timeout",
-/// "frame_rate", "ping_rate" or "slow_reader".
+/// "frame_rate", "ping_rate", "addr_rate" or "slow_reader".
 std::string to_string(drop_reason x);
 
 /// What one peer may make the node do: each limit is a token bucket (a rate
 /// per second and a burst). A peer over the frame or ping limit is dropped
 /// (`frame_rate`, `ping_rate`); addresses over the address limit are
 /// ignored and reported (`node_effects::gossip_limited`), as Bitcoin Core
-/// does.
+/// does; a peer over the addr frame limit is dropped (`addr_rate`).
 struct peer_limits {
   /// Frames of any kind.
   double frames_per_second = 100;
@@ -53,6 +55,11 @@ struct peer_limits {
   /// Pings (each costs us a pong).
   double pings_per_second = 10;
   double ping_burst = 20;
+  /// Addr frames: a peer tells of newcomers now and then; one that sends
+  /// full frames as fast as the frame limit allows costs us a parse of
+  /// each.
+  double addr_frames_per_second = 1;
+  double addr_frame_burst = 100;
   /// Gossiped addresses (Bitcoin Core's reference: 0.1 per second, a burst
   /// of 1000).
   double addresses_per_second = 0.1;
@@ -204,6 +211,7 @@ private:
     time_point ping_sent_at;
     token_bucket frames;
     token_bucket pings;
+    token_bucket addr_frames;
     token_bucket addresses;
   };
 

@@ -39,7 +39,7 @@ struct node_event {
   std::string reason;
   /// Short machine-readable cause: the error code name (`refused`,
   /// `timed_out`, ...), the drop reason (`self`, `duplicate`, `protocol`,
-  /// `handshake_timeout`, `ping_timeout`, `frame_rate`, `ping_rate`,
+  /// `handshake_timeout`, `ping_timeout`, `frame_rate`, `ping_rate`, `addr_rate`,
   /// `slow_reader`) or the rule of a refusal, an eviction or dropped
   /// gossip. Empty when there is none.
   std::string reason_code;

@@ -501,3 +501,29 @@ TEST_CASE("node machine: a newcomer's address is relayed to at most two "
   // The newcomer itself still learns up to max_addresses peers at once.
   CHECK(addresses_sent(seed, 51) == 50);
 }
+
+TEST_CASE("node machine: a peer sending addr frames beyond their limit is "
+          "dropped, however few frames it sends in all") {
+  test_node n{1, 9001};
+  make_ready(n, 1, 0x22, t0);
+  make_ready(n, 2, 0x33, t0);
+  auto& lim = n.m.config().limits;
+  CHECK(lim.addr_frames_per_second < lim.frames_per_second);
+  // Peer 2 relays one newcomer a second for a minute: never dropped.
+  for (int i = 0; i < 60; ++i)
+    n.feed(2, node_frames::addr{{addr("127.0.0.9:" + std::to_string(9000 + i))}},
+           t0 + std::chrono::seconds{i});
+  CHECK(n.fx.drops.empty());
+  // Peer 1 sends 50 addr frames a second, far below the frame limit.
+  auto step = std::chrono::milliseconds{20};
+  auto now = t0;
+  for (int i = 0; i < 1000 && n.fx.drops.empty(); ++i) {
+    now += step;
+    n.feed(1, node_frames::addr{{addr("127.0.0.8:9000")}}, now);
+  }
+  REQUIRE(n.fx.drops.size() == 1);
+  CHECK(n.fx.drops[0].peer == 1);
+  CHECK(n.fx.drops[0].why == drop_reason::addr_rate);
+  CHECK(to_string(drop_reason::addr_rate) == "addr_rate");
+  CHECK(n.m.node_of(2).has_value());
+}
