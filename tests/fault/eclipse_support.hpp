@@ -89,8 +89,11 @@ public:
     auto result = made.get_future();
     thread_ = std::thread{[this, ips = std::move(ips), ports_per_ip,
                            made = std::move(made)]() mutable {
-      made.set_value(setup(ips, ports_per_ip));
-      if (error.empty())
+      // `error` belongs to the constructing thread once the value is set.
+      auto err = setup(ips, ports_per_ip);
+      bool fine = err.empty();
+      made.set_value(std::move(err));
+      if (fine)
         loop();
       cleanup();
     }};
