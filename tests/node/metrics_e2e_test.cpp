@@ -18,62 +18,13 @@
 
 #include "net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
+#include "tests/node/raw_client.hpp"
 
 using namespace connmgr::e2e;
 
 namespace {
 
-/// A plain TCP client of 127.0.0.1:`port`. Closes its socket when destroyed.
-class tcp_client {
-public:
-  explicit tcp_client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-  }
-
-  tcp_client(const tcp_client&) = delete;
-  tcp_client& operator=(const tcp_client&) = delete;
-
-  ~tcp_client() {
-    ::close(fd_);
-  }
-
-  void send_text(const std::string& text) {
-    REQUIRE(::send(fd_, text.data(), text.size(), MSG_NOSIGNAL)
-            == static_cast<ssize_t>(text.size()));
-  }
-
-  /// What the server sends until it closes the connection; nothing when it
-  /// has not closed it within `timeout`.
-  std::optional<std::string> read_to_end(clock_type::duration timeout) {
-    std::string out;
-    auto deadline = clock_type::now() + timeout;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - clock_type::now());
-      if (left.count() <= 0)
-        return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        continue;
-      char buf[4096];
-      auto n = ::recv(fd_, buf, sizeof(buf), 0);
-      if (n == 0)
-        return out;
-      if (n < 0)
-        return std::nullopt;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-
-private:
-  int fd_ = -1;
-};
+using connmgr::test::raw_client;
 
 /// A node that dials nothing, listens nowhere and serves metrics on
 /// 127.0.0.1 at a free port; running, with that port read from its log.
@@ -102,11 +53,11 @@ public:
 };
 
 /// Opens `n` connections to `port` that never send a byte.
-std::vector<std::unique_ptr<tcp_client>> idle_clients(uint16_t port,
+std::vector<std::unique_ptr<raw_client>> idle_clients(uint16_t port,
                                                       size_t n) {
-  std::vector<std::unique_ptr<tcp_client>> out;
+  std::vector<std::unique_ptr<raw_client>> out;
   for (size_t i = 0; i < n; ++i)
-    out.push_back(std::make_unique<tcp_client>(port));
+    out.push_back(std::make_unique<raw_client>(port));
   return out;
 }
 
@@ -115,7 +66,7 @@ std::vector<std::unique_ptr<tcp_client>> idle_clients(uint16_t port,
 std::pair<std::optional<std::string>, clock_type::duration>
 scrape(uint16_t port) {
   auto t0 = clock_type::now();
-  tcp_client c{port};
+  raw_client c{port};
   c.send_text("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   auto reply = c.read_to_end(40s);
   return {reply, clock_type::now() - t0};
@@ -149,7 +100,7 @@ TEST_CASE("metrics e2e: idle connections do not delay a scrape") {
   // threads for (each would hold one until a request timeout), plus half a
   // request.
   auto idle = idle_clients(n.metrics_port, 4);
-  idle.push_back(std::make_unique<tcp_client>(n.metrics_port));
+  idle.push_back(std::make_unique<raw_client>(n.metrics_port));
   idle.back()->send_text("GET /metrics HTTP/1.1\r\n");
   auto [reply, took] = scrape(n.metrics_port);
   REQUIRE_MESSAGE(reply, "no reply within 40 s\n" << n.tail());
@@ -173,7 +124,7 @@ TEST_CASE("metrics e2e: idle connections at SIGTERM: exit 0 at once, no "
   auto held = connmgr::held_descriptor_count(n.pid());
   REQUIRE(held > 0);
   auto idle = idle_clients(n.metrics_port, 6);
-  idle.push_back(std::make_unique<tcp_client>(n.metrics_port));
+  idle.push_back(std::make_unique<raw_client>(n.metrics_port));
   idle.back()->send_text("GET /met");
   // Wait until the node accepted every one (its descriptor count shows
   // them), so SIGTERM finds them in the server and not in the backlog.

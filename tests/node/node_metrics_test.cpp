@@ -21,6 +21,7 @@
 #include "examples/node/node_metrics.hpp"
 #include "messages/error_code.hpp"
 #include "net/socket_ops.hpp"
+#include "tests/node/raw_client.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -78,79 +79,7 @@ net_address addr(const std::string& text) {
 
 using test_clock = std::chrono::steady_clock;
 
-/// A plain TCP client of a server on 127.0.0.1, for requests curl cannot
-/// make (idle, partial or malformed ones). Closes its socket when destroyed.
-class raw_client {
-public:
-  explicit raw_client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-  }
-
-  raw_client(const raw_client&) = delete;
-  raw_client& operator=(const raw_client&) = delete;
-
-  ~raw_client() {
-    ::close(fd_);
-  }
-
-  void send_text(const std::string& text) {
-    REQUIRE(::send(fd_, text.data(), text.size(), MSG_NOSIGNAL)
-            == static_cast<ssize_t>(text.size()));
-  }
-
-  /// Everything the server sends until it closes the connection, or nothing
-  /// when it is still open after `timeout` (or resets it).
-  std::optional<std::string> read_to_end(test_clock::duration timeout) {
-    std::string out;
-    auto deadline = test_clock::now() + timeout;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - test_clock::now());
-      if (left.count() <= 0)
-        return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        continue;
-      char buf[4096];
-      auto n = ::recv(fd_, buf, sizeof(buf), 0);
-      if (n == 0)
-        return out;
-      if (n < 0)
-        return std::nullopt;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-
-  /// Whether the server closed the connection within `timeout`: an end of
-  /// stream, or a reset (a close with our request still unread).
-  bool closed_within(test_clock::duration timeout) {
-    auto deadline = test_clock::now() + timeout;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - test_clock::now());
-      if (left.count() <= 0)
-        return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        continue;
-      char buf[4096];
-      auto n = ::recv(fd_, buf, sizeof(buf), 0);
-      if (n == 0 || (n < 0 && errno == ECONNRESET))
-        return true;
-      if (n < 0)
-        return false;
-    }
-  }
-
-private:
-  int fd_ = -1;
-};
+using test::raw_client;
 
 /// Waits up to `timeout` for `server.clients()` to read `n`.
 bool wait_for_clients(const metrics_server& server, size_t n,
