@@ -32,24 +32,16 @@ struct node_settings {
     json,
   };
 
-  /// Inbound connections a node holds unless `max-inbound` says otherwise:
-  /// Bitcoin Core's default (125 connections less its 11 outbound).
-  static constexpr uint32_t default_max_inbound = 114;
-
   /// The manager's tunables. Keys `target-outbound`, `max-inbound`,
   /// `retry-duration`, `max-retry-duration`, `dial-timeout`,
   /// `max-failed-attempts`, `max-pending-dials`, `netgroup-bits-ipv4`,
   /// `netgroup-bits-ipv6`, `max-inbound-per-ip`, `max-inbound-per-netgroup`,
   /// `max-pending-inbound` and `inbound-burst-per-ip` set the fields of the
   /// same name, `inbound-rate-per-ip` (per minute) sets
-  /// `inbound_rate_per_ip` (per second); every other field keeps the default of `manager_config`, except
-  /// `max_inbound`, which is `default_max_inbound` (`max-inbound` =
-  /// `"unlimited"` unsets it).
-  manager_config manager = [] {
-    manager_config cfg;
-    cfg.max_inbound = default_max_inbound;
-    return cfg;
-  }();
+  /// `inbound_rate_per_ip` (per second); every other field keeps the
+  /// default of `manager_config` (`max-inbound` = `"unlimited"` unsets
+  /// `max_inbound`, 114 by default).
+  manager_config manager;
 
   /// Addresses to accept inbound connections on (key `listen`); port 0
   /// asks the system for a free port. Empty (default): the node accepts
