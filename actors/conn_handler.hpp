@@ -15,6 +15,7 @@
 #include "messages/dialer_actor.hpp"
 #include "messages/events.hpp"
 #include "messages/manager_config.hpp"
+#include "net/connection.hpp"
 
 namespace connmgr {
 

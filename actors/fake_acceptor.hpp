@@ -6,6 +6,7 @@
 #include <caf/fwd.hpp>
 
 #include "messages/acceptor_actor.hpp"
+#include "net/connection.hpp"
 
 namespace connmgr {
 

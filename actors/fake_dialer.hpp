@@ -12,6 +12,7 @@
 #include <caf/fwd.hpp>
 
 #include "messages/dialer_actor.hpp"
+#include "net/connection.hpp"
 
 namespace connmgr {
 

@@ -9,9 +9,8 @@
 
 #include "messages/atoms.hpp"
 #include "messages/direct_dialer.hpp"
-#include "net/connection.hpp"
+#include "messages/connection_ptr.hpp"
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::connection_ptr)
 
 namespace connmgr {
 

@@ -11,6 +11,8 @@
 
 #include <caf/error.hpp>
 
+#include "messages/connection_ptr.hpp"
+
 namespace connmgr {
 
 /// A connection handed out by the manager: owns one descriptor (or none, for
@@ -104,10 +106,6 @@ private:
   /// the reactor thread only.
   uint64_t watch_token_ = 0;
 };
-
-/// Connections travel in messages as shared handles: CAF 0.17 message payloads
-/// must be copyable, and the last handle to go closes the descriptor.
-using connection_ptr = std::shared_ptr<connection>;
 
 /// Creates a connection without a descriptor, for tests and in-memory dialers.
 connection_ptr make_memory_connection(std::string remote_address);
