@@ -40,10 +40,13 @@
 // --timeout-s=T (default 120), --load=PATH. Any --KEY=VALUE whose KEY has a
 // dot is a CAF option of ours (bench/run passes $CAF_OPTS).
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -53,6 +56,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -129,12 +133,75 @@ std::vector<std::string> load_args(const g_options& o, uint16_t port) {
           std::string{"--mode="} + (o.flood() ? "flood" : "echo")};
 }
 
+/// CPU time of every thread of this process (utime + stime of
+/// /proc/self/task/*/stat, in clock ticks) by thread id, with its name.
+using thread_times = std::map<long, std::pair<std::string, long>>;
+
+thread_times thread_cpu() {
+  thread_times out;
+  auto* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr)
+    return out;
+  while (auto* ent = ::readdir(dir)) {
+    if (ent->d_name[0] == '.')
+      continue;
+    auto path = std::string{"/proc/self/task/"} + ent->d_name + "/stat";
+    auto* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr)
+      continue;
+    char buf[1024];
+    auto n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    std::string line{buf};
+    auto open = line.find('(');
+    auto close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos)
+      continue;
+    std::istringstream rest{line.substr(close + 2)};
+    std::string field;
+    long utime = 0;
+    long stime = 0;
+    // Fields 3..13, then utime (14) and stime (15).
+    for (int i = 3; i <= 13; ++i)
+      rest >> field;
+    rest >> utime >> stime;
+    out[std::stol(ent->d_name)] = {line.substr(open + 1, close - open - 1),
+                                   utime + stime};
+  }
+  ::closedir(dir);
+  return out;
+}
+
+/// CPU ms per thread name between two snapshots (threads of one name
+/// summed): "name=ms name=ms ...", busiest first.
+std::string thread_cpu_diff(const thread_times& t0, const thread_times& t1) {
+  std::map<std::string, long> by_name;
+  for (auto& [tid, v] : t1) {
+    auto i = t0.find(tid);
+    by_name[v.first] += v.second - (i != t0.end() ? i->second.second : 0);
+  }
+  std::vector<std::pair<long, std::string>> sorted;
+  auto tick_ms = 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  for (auto& [name, ticks] : by_name)
+    sorted.emplace_back(ticks, name);
+  std::sort(sorted.rbegin(), sorted.rend());
+  std::string out;
+  for (auto& [ticks, name] : sorted)
+    out += (out.empty() ? "" : " ") + name + "="
+           + std::to_string(
+             static_cast<long>(static_cast<double>(ticks) * tick_ms));
+  return out;
+}
+
 /// The figures every mode reports.
 struct measured {
   bool ok = false;
   double ms = 0;
   rusage ru0{};
   rusage ru1{};
+  thread_times threads0;
+  thread_times threads1;
   long rss_before_kb = 0;
   load_result load;
 };
@@ -150,6 +217,7 @@ void add_common(json_object& out, const g_options& o, const measured& m) {
   out.add("mib_per_s", mib / (m.ms / 1000.0));
   out.add("cpu_us_total", cpu);
   out.add("cpu_us_per_mib", cpu / mib);
+  out.add("thread_cpu_ms", thread_cpu_diff(m.threads0, m.threads1));
   out.add("ctx_switches_per_mib",
           static_cast<double>(ctx_switches(m.ru1) - ctx_switches(m.ru0))
             / mib);
@@ -232,14 +300,17 @@ void count_consumed(progress& prog, size_t n) {
 bool flush_backlog(relay_stream& s, progress& prog) {
   while (!s.backlog.empty()) {
     auto& front = s.backlog.front();
-    auto st = s.handle.send(front);
+    auto size = front.size();
+    // Handed over as it is: the reactor writes this very buffer (and may
+    // read into it again). A refused send leaves it as it was.
+    auto st = s.handle.send(std::move(front));
     if (st == send_status::full) {
       std::lock_guard<std::mutex> guard{prog.mtx};
       ++prog.sends_full;
       return false;
     }
     // Queued (or the stream ended: nothing more to do with it).
-    s.handle.consumed(front.size());
+    s.handle.consumed(size);
     s.backlog.pop_front();
   }
   return true;
@@ -367,6 +438,7 @@ int run_ours(const g_options& o) {
   measured m;
   m.rss_before_kb = current_rss_kb();
   perf_window(true);
+  m.threads0 = thread_cpu();
   m.ru0 = self_usage();
   auto t0 = steady::now();
   load.write_line("go");
@@ -383,6 +455,7 @@ int run_ours(const g_options& o) {
     guard.unlock();
     m.ms = ms_between(t0, steady::now());
     m.ru1 = self_usage();
+    m.threads1 = thread_cpu();
     perf_window(false);
     if (m.ok)
       m.load = parse_done(load.read_line(10s, "the load process"));
@@ -391,6 +464,7 @@ int run_ours(const g_options& o) {
       load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
     m.ms = ms_between(t0, steady::now());
     m.ru1 = self_usage();
+    m.threads1 = thread_cpu();
     perf_window(false);
     m.ok = m.load.bytes == o.bytes && m.load.mismatches == 0
            && m.load.errors == 0;
@@ -470,6 +544,7 @@ int run_raw(const g_options& o) {
   measured m;
   m.rss_before_kb = current_rss_kb();
   perf_window(true);
+  m.threads0 = thread_cpu();
   m.ru0 = self_usage();
   auto t0 = steady::now();
   load.write_line("go");
@@ -551,12 +626,14 @@ int run_raw(const g_options& o) {
         load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
     m.ms = ms_between(t0, steady::now());
     m.ru1 = self_usage();
+    m.threads1 = thread_cpu();
     perf_window(false);
     m.ok = errors == 0 && m.load.bytes == o.bytes && m.load.mismatches == 0
            && m.load.errors == 0;
   } else {
     m.ms = ms_between(t0, steady::now());
     m.ru1 = self_usage();
+    m.threads1 = thread_cpu();
     perf_window(false);
     m.ok = errors == 0 && done();
     if (m.ok)

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -35,13 +36,22 @@ constexpr int max_events = 256;
 constexpr int accept_batch = 64;
 constexpr auto min_accept_pause = std::chrono::milliseconds{10};
 constexpr auto max_accept_pause = std::chrono::milliseconds{1000};
-/// A stream reads at most this much per system call...
-constexpr size_t read_chunk = 64 * 1024;
+/// A stream reads at most this much per system call (into a buffer that
+/// goes to on_data as it is), and at most half its receive window unless
+/// that is below `min_split_read`, so that the consumer works on one half
+/// while the next is read...
+constexpr size_t read_chunk = 256 * 1024;
+constexpr size_t min_split_read = 64 * 1024;
 /// ... and this many times per wake-up, so one busy stream cannot starve
 /// the others (level-triggered epoll reports the rest next round).
 constexpr int reads_per_wakeup = 8;
 /// Buffers handed to one sendmsg.
 constexpr size_t max_iov = 64;
+/// Written-out send buffers of about the read size kept for later reads,
+/// so that bytes echoed back (or forwarded) cost no allocation (nor page
+/// faults on fresh memory): at most this many, each of at most twice
+/// `read_chunk`.
+constexpr size_t max_spare_buffers = 64;
 /// What a stream always listens for.
 constexpr uint32_t stream_events = EPOLLIN | EPOLLRDHUP;
 
@@ -158,7 +168,7 @@ struct stream_link {
   std::mutex send_mtx;
   /// Accepted bytes the reactor thread has not taken yet (send_mtx): small
   /// sends share a chunk, large ones keep their own buffer.
-  std::deque<std::vector<uint8_t>> pending;
+  std::vector<std::vector<uint8_t>> pending;
   /// Whether work to take `pending` waits for the reactor thread (send_mtx).
   bool pull_posted = false;
 };
@@ -248,6 +258,10 @@ struct reactor::impl {
     bool want_out = false;
     /// Whether reading stopped because the receive window is full.
     bool read_paused = false;
+    /// Whether input is part of the registration. Pausing leaves it in
+    /// until epoll reports input the stream does not take: a consumer that
+    /// catches up before then costs no epoll_ctl at all.
+    bool want_in = true;
     /// When the pending slow-reader check runs (timers at other instants
     /// for this stream are stale).
     std::optional<clock::time_point> slow_check_at;
@@ -261,7 +275,13 @@ struct reactor::impl {
   std::unordered_map<uint64_t, stream_op> streams;
   /// Connections that carry a stream (each held by its stream_op).
   std::unordered_set<const connection*> streamed;
+  /// The buffer the next read goes into (handed to on_data when the read
+  /// fills at least half of it).
   std::vector<uint8_t> read_buf;
+  /// Written-out send buffers for later reads (see `max_spare_buffers`).
+  std::vector<std::vector<uint8_t>> spare_bufs;
+  /// What `pull` swaps with a stream's pending sends (keeps its capacity).
+  std::vector<std::vector<uint8_t>> pulled;
   size_t sweep_at = 1024;
   uint64_t next_watch = 0;
   std::unordered_map<uint64_t, listener_op> listeners;
@@ -705,7 +725,7 @@ struct reactor::impl {
     {
       // Nobody may queue more, and what was queued goes now.
       std::lock_guard<std::mutex> guard{link->send_mtx};
-      std::deque<std::vector<uint8_t>>{}.swap(link->pending);
+      std::vector<std::vector<uint8_t>>{}.swap(link->pending);
       link->unsent.store(0);
     }
     streamed.erase(conn.get());
@@ -725,16 +745,25 @@ struct reactor::impl {
     auto i = streams.find(token);
     if (i == streams.end())
       return; // ended meanwhile
-    if (i->second.read_paused && (events & (EPOLLERR | EPOLLHUP)) != 0) {
-      // Not reading: an error or hang-up would keep a level-triggered
-      // registration firing. The peer is gone; what it sent is lost.
-      end_stream(token, socket_error(i->second), true);
+    auto& s = i->second;
+    if (s.read_paused) {
+      if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+        // Not reading: an error or hang-up would keep a level-triggered
+        // registration firing. The peer is gone; what it sent is lost.
+        end_stream(token, socket_error(s), true);
+        return;
+      }
+      if ((events & stream_events) != 0 && s.want_in) {
+        // Input the window does not take: stop hearing about it until
+        // the consumer catches up.
+        s.want_in = false;
+        update_events(token, s);
+      }
+    } else if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0
+               && !read_stream(token, events)) {
+      // Reads first: bytes that arrived before a failure go out before it.
       return;
     }
-    // Reads first: bytes that arrived before a failure go out before it.
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0
-        && !read_stream(token, events))
-      return;
     if ((events & EPOLLOUT) != 0)
       if (auto j = streams.find(token); j != streams.end())
         flush(token, j->second);
@@ -782,9 +811,10 @@ struct reactor::impl {
         return read_result::paused;
       outstanding = s.link->unconsumed.load();
     }
-    auto room = std::min(read_chunk, window - std::min(window, outstanding));
-    if (read_buf.size() != read_chunk)
-      read_buf.resize(read_chunk);
+    auto per_read = std::min(
+      read_chunk, std::max(window / 2, std::min(window, min_split_read)));
+    auto room = std::min(per_read, window - std::min(window, outstanding));
+    prepare_read_buf(room);
     ssize_t n = -1;
     int err = 0;
     for (;;) {
@@ -803,8 +833,7 @@ struct reactor::impl {
       // Counted before the consumer can see (and report) the bytes.
       s.link->unconsumed.fetch_add(len);
       if (s.cb.on_data)
-        s.cb.on_data(std::vector<uint8_t>(
-          read_buf.begin(), read_buf.begin() + static_cast<ptrdiff_t>(len)));
+        s.cb.on_data(take_read(len));
       return read_result::data;
     }
     if (n == 0) {
@@ -815,6 +844,46 @@ struct reactor::impl {
       return read_result::drained;
     end_stream(token, io_error(err, "recv"), true);
     return read_result::ended;
+  }
+
+  /// Makes `read_buf` hold `size` bytes to read into: a spare (or new)
+  /// buffer unless the current one is large enough.
+  void prepare_read_buf(size_t size) {
+    if (read_buf.capacity() < size) {
+      if (!spare_bufs.empty() && spare_bufs.back().capacity() >= size) {
+        read_buf = std::move(spare_bufs.back());
+        spare_bufs.pop_back();
+      } else {
+        read_buf = std::vector<uint8_t>{};
+        read_buf.reserve(std::max(size, min_split_read));
+      }
+    }
+    // Only bytes past the current size are zeroed: a reused buffer costs
+    // next to nothing here.
+    read_buf.resize(size);
+  }
+
+  /// The first `len` bytes of `read_buf`, for on_data: the buffer itself
+  /// when they fill at least a quarter of it (the next read gets another),
+  /// a copy otherwise, so that a buffer never takes more than four times
+  /// the bytes handed over.
+  std::vector<uint8_t> take_read(size_t len) {
+    if (len >= read_buf.capacity() / 4) {
+      read_buf.resize(len);
+      return std::exchange(read_buf, std::vector<uint8_t>{});
+    }
+    return std::vector<uint8_t>(read_buf.begin(),
+                                read_buf.begin()
+                                  + static_cast<ptrdiff_t>(len));
+  }
+
+  /// Keeps a written-out send buffer of about the read size for a later
+  /// read (its size stays: resizing it back costs nothing).
+  void recycle(std::vector<uint8_t>&& buf) {
+    auto cap = buf.capacity();
+    if (cap >= min_split_read && cap <= 2 * read_chunk
+        && spare_bufs.size() < max_spare_buffers)
+      spare_bufs.push_back(std::move(buf));
   }
 
   /// Reads a bounded number of times; false if the stream ended or closed.
@@ -849,9 +918,10 @@ struct reactor::impl {
     ++paused_streams;
     ++st.stream_pauses;
     // The flag first, then the count: a consumer reporting meanwhile
-    // either sees the flag (and asks to resume) or is seen here.
+    // either sees the flag (and asks to resume) or is seen here. The
+    // registration stays as it is until epoll reports input (see
+    // `stream_op::want_in`).
     s.link->read_paused.store(true);
-    update_events(token, s);
     if (s.link->unconsumed.load() <= s.link->opts.receive_window / 2)
       resume_reading(token, s);
   }
@@ -862,7 +932,10 @@ struct reactor::impl {
     s.read_paused = false;
     --paused_streams;
     s.link->read_paused.store(false);
-    update_events(token, s);
+    if (!s.want_in) {
+      s.want_in = true;
+      update_events(token, s);
+    }
   }
 
   /// A consumer caught up with stream `token`: read again if it did enough.
@@ -876,15 +949,15 @@ struct reactor::impl {
       resume_reading(token, s);
   }
 
-  /// Registers what stream `token` waits for now: input unless paused,
-  /// output while bytes wait.
+  /// Registers what stream `token` waits for now: input unless paused (see
+  /// `stream_op::want_in`), output while bytes wait.
   void update_events(uint64_t token, stream_op& s) {
     s.conn->with_fd([&](int fd) { set_events(fd, token, s); });
   }
 
   void set_events(int fd, uint64_t token, stream_op& s) {
     epoll_event ev{};
-    ev.events = (s.read_paused ? 0u : stream_events)
+    ev.events = (s.want_in ? stream_events : 0u)
                 | (s.want_out ? uint32_t{EPOLLOUT} : 0u);
     ev.data.u64 = token;
     ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
@@ -941,6 +1014,7 @@ struct reactor::impl {
             break;
           }
           left -= in_front;
+          recycle(std::move(s.out.front()));
           s.out.pop_front();
           s.out_pos = 0;
         }
@@ -973,18 +1047,18 @@ struct reactor::impl {
     if (i == streams.end())
       return;
     auto& s = i->second;
-    std::deque<std::vector<uint8_t>> chunks;
     {
       std::lock_guard<std::mutex> guard{s.link->send_mtx};
-      chunks.swap(s.link->pending);
+      pulled.swap(s.link->pending);
       s.link->pull_posted = false;
     }
-    if (chunks.empty())
+    if (pulled.empty())
       return;
-    for (auto& chunk : chunks) {
+    for (auto& chunk : pulled) {
       s.queued += chunk.size();
       s.out.push_back(std::move(chunk));
     }
+    pulled.clear();
     flush(token, s);
   }
 
@@ -1285,6 +1359,8 @@ void reactor::stop() {
 }
 
 void reactor::run() {
+  // Named so that per-thread figures (top -H, perf) tell it apart.
+  ::pthread_setname_np(::pthread_self(), "connmgr.reactor");
   auto& m = *impl_;
   auto& box = *box_;
   epoll_event events[max_events];
@@ -1345,7 +1421,7 @@ constexpr size_t small_send = 4096;
 send_status stream_handle::send(const uint8_t* data, size_t size) {
   if (size > small_send)
     return send(std::vector<uint8_t>(data, data + size));
-  return enqueue(size, [data, size](std::deque<std::vector<uint8_t>>& q) {
+  return enqueue(size, [data, size](std::vector<std::vector<uint8_t>>& q) {
     if (q.empty() || q.back().size() + size > small_send * 4)
       q.emplace_back().reserve(small_send * 4);
     q.back().insert(q.back().end(), data, data + size);
@@ -1356,7 +1432,7 @@ send_status stream_handle::send(std::vector<uint8_t>&& bytes) {
   auto size = bytes.size();
   if (size <= small_send)
     return send(bytes.data(), size);
-  return enqueue(size, [&bytes](std::deque<std::vector<uint8_t>>& q) {
+  return enqueue(size, [&bytes](std::vector<std::vector<uint8_t>>& q) {
     q.push_back(std::move(bytes));
   });
 }
