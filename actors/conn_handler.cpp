@@ -14,6 +14,7 @@
 
 #include "actors/conn_machine.hpp"
 #include "actors/listener_worker.hpp"
+#include "actors/worker_context.hpp"
 #include "messages/error_code.hpp"
 #include "messages/events.hpp"
 #include "net/socket_ops.hpp"
@@ -445,7 +446,7 @@ struct handler_state : conn_effects {
     auto weak = self->address();
     conn->on_close([weak, slot] {
       if (auto handler = caf::actor_cast<conn_handler_actor>(weak))
-        caf::anon_send(handler, slot_free_atom::value, slot);
+        send_here(handler, slot_free_atom::value, slot);
     });
     // An inbound peer that goes away gives its slot back at once.
     std::weak_ptr<connection> weak_conn = conn;

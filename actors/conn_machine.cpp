@@ -59,6 +59,8 @@ conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
     policy_(cfg),
     admission_(inbound_limits_of(cfg), admission_secret()) {
   entries_.reserve(cfg_.target_outbound);
+  inbound_conns_.reserve(
+    std::min<size_t>(cfg_.max_inbound.value_or(0), 65'536));
 }
 
 // -- inputs -------------------------------------------------------------------
@@ -329,6 +331,17 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
                  "stopped");
     return;
   }
+  // A connection the user closed still holds its slot until the close
+  // report arrives; at the pending cap that would make it the victim of an
+  // eviction that evicts nobody. Release such slots first.
+  while (auto victim = admission_.slow_handshake_victim()) {
+    auto held = inbound_conns_.find(*victim);
+    if (held == nullptr)
+      break;
+    if (auto c = held->lock(); c && !c->closed())
+      break;
+    inbound_closed(*victim);
+  }
   auto slot = next_slot_ + 1;
   auto decision = admission_.admit(slot, conn->remote_address(), now);
   if (!decision.admits()) {
@@ -339,15 +352,15 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
   }
   if (decision.verdict == admission_verdict::evict_then_admit) {
     auto victim = decision.victim;
-    slots_.erase(victim);
     ++stats_.inbound_evicted;
     std::string remote;
-    if (auto i = inbound_conns_.find(victim); i != inbound_conns_.end()) {
-      if (auto c = i->second.lock()) {
+    if (auto i = inbound_conns_.find(victim)) {
+      auto c = i->lock();
+      inbound_conns_.erase(victim);
+      if (c) {
         remote = c->remote_address();
         c->close();
       }
-      inbound_conns_.erase(i);
     }
     fx_.evicted(victim, remote,
                 make_error(errc::inbound_limit,
@@ -357,14 +370,12 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
                 to_string(decision.reason));
   }
   next_slot_ = slot;
-  slots_.insert(slot);
-  inbound_conns_.emplace(slot, conn);
+  *inbound_conns_.try_emplace(slot).first = conn;
   ++stats_.inbound_accepted;
   fx_.accepted(listener, slot, conn);
 }
 
 void conn_machine::inbound_closed(uint64_t slot) {
-  slots_.erase(slot);
   inbound_conns_.erase(slot);
   admission_.closed(slot);
 }
@@ -425,7 +436,7 @@ conn_stats conn_machine::stats() const {
     else if (kvp.second.ph == phase::queued)
       ++result.dials_queued;
   }
-  result.inbound_live = slots_.size();
+  result.inbound_live = inbound_conns_.size();
   return result;
 }
 

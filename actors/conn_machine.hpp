@@ -93,7 +93,9 @@ public:
   /// An inbound connection arrived on `listener`: admitted (`accepted`),
   /// refused (`rejected`), or admitted after another inbound connection
   /// was closed to make room for it (`evicted`, then `accepted`); see
-  /// `inbound_admission` for the rules of `manager_config`.
+  /// `inbound_admission` for the rules of `manager_config`. A slot whose
+  /// connection is closed already (its `inbound_closed` still to come) is
+  /// released first, never evicted.
   void inbound(uint32_t listener, const connection_ptr& conn,
                time_point now);
 
@@ -174,9 +176,8 @@ private:
   std::unordered_map<std::string, uint32_t> addresses_;
   std::unordered_map<uint64_t, uint64_t> timers_;
   std::deque<uint64_t> queue_;
-  std::unordered_set<uint64_t> slots_;
-  // Admitted inbound connections, to close one that is evicted.
-  std::unordered_map<uint64_t, std::weak_ptr<connection>> inbound_conns_;
+  // Admitted inbound connections by slot, to close one that is evicted.
+  flat_table<uint64_t, std::weak_ptr<connection>, int_hash> inbound_conns_;
   inbound_admission admission_;
   uint64_t next_timer_ = 0;
   uint64_t next_slot_ = 0;

@@ -1,8 +1,11 @@
 #include "actors/inbound_admission.hpp"
 
 #include <algorithm>
+#include <array>
 #include <tuple>
 #include <utility>
+
+#include <arpa/inet.h>
 
 #include <fmt/format.h>
 
@@ -69,22 +72,84 @@ uint64_t derive(uint64_t secret, uint8_t purpose) {
   return siphasher{secret, 0x696e626f756e64ULL}.write_u8(purpose).finish();
 }
 
+/// Family codes of `source_key::meta`.
+constexpr uint32_t family_ipv4 = 4;
+constexpr uint32_t family_ipv6 = 6;
+constexpr uint32_t family_text = 3;
+
+/// Reads a decimal number of 1 to `max_digits` digits without a leading
+/// zero (a lone "0" included) from the front of `s`; false if there is none
+/// or it exceeds `max`.
+bool read_decimal(std::string_view& s, size_t max_digits, uint32_t max,
+                  uint32_t& out) {
+  size_t n = 0;
+  uint32_t v = 0;
+  while (n < s.size() && n < max_digits + 1 && s[n] >= '0' && s[n] <= '9') {
+    v = v * 10 + static_cast<uint32_t>(s[n] - '0');
+    ++n;
+  }
+  if (n == 0 || n > max_digits || v > max || (n > 1 && s[0] == '0'))
+    return false;
+  s.remove_prefix(n);
+  out = v;
+  return true;
+}
+
+/// Parses "a.b.c.d" or "a.b.c.d:port" (port 1..65535), each number in its
+/// shortest form: the form connections print, and one that
+/// `net_address::parse` reads as the same IPv4 address. Anything else is
+/// left to the full parser.
+bool parse_dotted_quad(std::string_view s, uint32_t& out) {
+  uint32_t ip = 0;
+  for (int i = 0; i < 4; ++i) {
+    uint32_t octet = 0;
+    if (!read_decimal(s, 3, 255, octet))
+      return false;
+    ip = (ip << 8) | octet;
+    if (i < 3) {
+      if (s.empty() || s.front() != '.')
+        return false;
+      s.remove_prefix(1);
+    }
+  }
+  if (!s.empty()) {
+    uint32_t port = 0;
+    if (s.front() != ':')
+      return false;
+    s.remove_prefix(1);
+    if (!read_decimal(s, 5, 65535, port) || port == 0 || !s.empty())
+      return false;
+  }
+  out = ip;
+  return true;
+}
+
+uint64_t load_be64(const uint8_t* p) noexcept {
+  uint64_t x = 0;
+  for (int i = 0; i < 8; ++i)
+    x = (x << 8) | p[i];
+  return x;
+}
+
 } // namespace
 
 inbound_admission::inbound_admission(inbound_limits limits, uint64_t secret)
   : limits_(std::move(limits)),
-    table_hash_{derive(secret, 1), derive(secret, 2)},
-    rank_hash_{derive(secret, 3), derive(secret, 4)},
-    peers_(),
-    per_ip_(0, table_hash_),
-    per_group_(0, table_hash_),
-    rate_index_(0, table_hash_) {
-  // nop
-}
-
-size_t inbound_admission::keyed_hash::operator()(
-  std::string_view x) const noexcept {
-  return static_cast<size_t>(siphasher{k0, k1}.write_str(x).finish());
+    table_k0_(derive(secret, 1)),
+    table_k1_(derive(secret, 2)),
+    rank_k0_(derive(secret, 3)),
+    rank_k1_(derive(secret, 4)),
+    text_k0_(derive(secret, 5)),
+    text_k1_(derive(secret, 6)) {
+  if (limits_.max_inbound) {
+    // Room for every slot up front (as the descriptor table is): growing a
+    // table while connections arrive moves every entry and faults in fresh
+    // pages. Past 65 536 slots the tables grow as they fill.
+    auto n = std::min<size_t>(*limits_.max_inbound, 65'536);
+    peers_.reserve(n);
+    per_ip_.reserve(n);
+    per_group_.reserve(n);
+  }
 }
 
 // -- decisions --------------------------------------------------------------------
@@ -92,7 +157,7 @@ size_t inbound_admission::keyed_hash::operator()(
 admission_decision inbound_admission::admit(uint64_t slot,
                                             std::string_view remote_address,
                                             time_point now) {
-  if (peers_.count(slot) != 0)
+  if (peers_.find(slot) != nullptr)
     closed(slot);
   auto src = source_of(remote_address);
   // Every arrival costs a token, rejected ones too: a source hammering a
@@ -102,20 +167,23 @@ admission_decision inbound_admission::admit(uint64_t slot,
                   fmt::format("inbound_rate_per_ip = {}/s, "
                               "inbound_burst_per_ip = {} for {}",
                               *limits_.inbound_rate_per_ip,
-                              limits_.inbound_burst_per_ip, src.ip));
+                              limits_.inbound_burst_per_ip,
+                              print(src.ip, src.text)));
   if (limits_.max_inbound_per_ip) {
-    auto i = per_ip_.find(src.ip);
-    if (i != per_ip_.end() && i->second >= *limits_.max_inbound_per_ip)
+    auto held = per_ip_.find(src.ip);
+    if (held != nullptr && *held >= *limits_.max_inbound_per_ip)
       return reject(admission_reason::per_ip_limit,
                     fmt::format("max_inbound_per_ip = {} for {}",
-                                *limits_.max_inbound_per_ip, src.ip));
+                                *limits_.max_inbound_per_ip,
+                                print(src.ip, src.text)));
   }
   if (limits_.max_inbound_per_netgroup) {
-    auto i = per_group_.find(src.group);
-    if (i != per_group_.end() && i->second >= *limits_.max_inbound_per_netgroup)
+    auto held = per_group_.find(src.group);
+    if (held != nullptr && *held >= *limits_.max_inbound_per_netgroup)
       return reject(admission_reason::per_netgroup_limit,
                     fmt::format("max_inbound_per_netgroup = {} for {}",
-                                *limits_.max_inbound_per_netgroup, src.group));
+                                *limits_.max_inbound_per_netgroup,
+                                print(src.group, src.text)));
   }
   if (limits_.max_inbound && *limits_.max_inbound == 0)
     return reject(admission_reason::inbound_limit, "max_inbound = 0");
@@ -133,10 +201,11 @@ admission_decision inbound_admission::admit(uint64_t slot,
                                 limits_.evict_when_full
                                   ? ", every pending peer protected"
                                   : ""));
+    auto* v = peers_.find(*victim);
     result.verdict = admission_verdict::evict_then_admit;
     result.reason = admission_reason::evicted_slow_handshake;
     result.victim = *victim;
-    result.context = peers_.at(*victim).group;
+    result.context = print(v->group, v->text);
     evict(*victim, admission_reason::evicted_slow_handshake);
   } else if (limits_.max_inbound && peers_.size() >= *limits_.max_inbound) {
     if (!limits_.evict_when_full)
@@ -147,86 +216,163 @@ admission_decision inbound_admission::admit(uint64_t slot,
       return reject(admission_reason::inbound_limit,
                     fmt::format("max_inbound = {}, every peer protected",
                                 *limits_.max_inbound));
-    auto& group = peers_.at(*victim).group;
+    auto* v = peers_.find(*victim);
+    auto group = print(v->group, v->text);
     // Eviction only moves a slot from a netgroup to a smaller one, so no
     // netgroup grows by it (not even one whose peers are all protected) and
     // the biggest one cannot churn its own slots.
     auto held = per_group_.find(src.group);
-    auto newcomer_group_size = held == per_group_.end() ? 0u : held->second;
-    if (newcomer_group_size >= per_group_.at(group))
+    auto newcomer_group_size = held == nullptr ? 0u : *held;
+    if (newcomer_group_size >= *per_group_.find(v->group))
       return reject(admission_reason::inbound_limit,
                     fmt::format("max_inbound = {}, netgroup {} holds {}, "
                                 "no fewer than the victim's {}",
-                                *limits_.max_inbound, src.group,
+                                *limits_.max_inbound,
+                                print(src.group, src.text),
                                 newcomer_group_size, group));
     result.verdict = admission_verdict::evict_then_admit;
     result.reason = admission_reason::evicted_for_newcomer;
     result.victim = *victim;
-    result.context = group;
+    result.context = std::move(group);
     evict(*victim, admission_reason::evicted_for_newcomer);
   }
-  ++per_ip_[src.ip];
-  ++per_group_[src.group];
-  peer p;
-  p.group_rank = rank_hash_(src.group);
-  p.ip = std::move(src.ip);
-  p.group = std::move(src.group);
+  ++*per_ip_.try_emplace(src.ip).first;
+  ++*per_group_.try_emplace(src.group).first;
+  auto& p = *peers_.try_emplace(slot).first;
+  p = peer{};
+  p.ip = src.ip;
+  p.group = src.group;
+  p.text = std::move(src.text);
   p.connected_at = now;
-  peers_.emplace(slot, std::move(p));
+  p.seq = ++next_seq_;
   ++pending_;
+  if (limits_.max_pending_inbound) {
+    // Only the pending cap asks for the oldest pending peer.
+    pending_order_.push_back(pending_mark{now, slot, p.seq});
+    std::push_heap(pending_order_.begin(), pending_order_.end(), later_mark);
+    if (pending_order_.size() > 2 * pending_ + 64)
+      compact_pending_order();
+  }
   ++counts_[static_cast<size_t>(admission_reason::admitted)];
   return result;
+}
+
+std::optional<uint64_t> inbound_admission::slow_handshake_victim() {
+  if (!limits_.max_pending_inbound || !limits_.evict_when_full
+      || pending_ < *limits_.max_pending_inbound)
+    return std::nullopt;
+  return oldest_pending();
 }
 
 // -- reports from the embedder ----------------------------------------------------
 
 void inbound_admission::ready(uint64_t slot, time_point) {
-  auto i = peers_.find(slot);
-  if (i == peers_.end() || i->second.ready)
+  auto p = peers_.find(slot);
+  if (p == nullptr || p->ready)
     return;
-  i->second.ready = true;
+  p->ready = true;
   --pending_;
 }
 
 void inbound_admission::ping(uint64_t slot, caf::timespan rtt) {
-  auto i = peers_.find(slot);
-  if (i == peers_.end())
+  auto p = peers_.find(slot);
+  if (p == nullptr)
     return;
-  auto& best = i->second.min_ping;
+  auto& best = p->min_ping;
   if (!best || rtt < *best)
     best = rtt;
 }
 
 void inbound_admission::useful(uint64_t slot, time_point now) {
-  auto i = peers_.find(slot);
-  if (i == peers_.end())
+  auto p = peers_.find(slot);
+  if (p == nullptr)
     return;
-  auto& last = i->second.last_useful;
+  auto& last = p->last_useful;
   if (!last || now > *last)
     last = now;
 }
 
 void inbound_admission::protect(uint64_t slot) {
-  auto i = peers_.find(slot);
-  if (i != peers_.end())
-    i->second.is_protected = true;
+  if (auto p = peers_.find(slot))
+    p->is_protected = true;
 }
 
 void inbound_admission::closed(uint64_t slot) {
-  auto i = peers_.find(slot);
-  if (i == peers_.end())
+  auto p = peers_.find(slot);
+  if (p == nullptr)
     return;
-  dec(per_ip_, i->second.ip);
-  dec(per_group_, i->second.group);
-  if (!i->second.ready)
+  dec(per_ip_, p->ip);
+  dec(per_group_, p->group);
+  if (!p->ready)
     --pending_;
-  peers_.erase(i);
+  peers_.erase(slot);
 }
 
 // -- helpers ------------------------------------------------------------------------
 
+inbound_admission::source_key
+inbound_admission::hashed(source_key k) const {
+  k.hash = siphasher{table_k0_, table_k1_}
+             .write_u64(k.hi)
+             .write_u64(k.lo)
+             .write_u64(k.meta)
+             .finish();
+  return k;
+}
+
+inbound_admission::source_key
+inbound_admission::text_key(std::string_view text) const {
+  // 128 keyed bits: two texts share a key with negligible probability, and
+  // a peer cannot pick texts that do.
+  source_key k;
+  k.hi = siphasher{text_k0_, text_k1_}.write_u8(1).write_str(text).finish();
+  k.lo = siphasher{text_k0_, text_k1_}.write_u8(2).write_str(text).finish();
+  k.meta = family_text << 8;
+  return hashed(k);
+}
+
+std::string inbound_admission::print(const source_key& k,
+                                     const std::string& text) {
+  auto bits = k.meta & 0xffu;
+  switch (k.meta >> 8) {
+    case family_ipv4:
+      return fmt::format("{}.{}.{}.{}/{}", (k.hi >> 56) & 0xff,
+                         (k.hi >> 48) & 0xff, (k.hi >> 40) & 0xff,
+                         (k.hi >> 32) & 0xff, bits);
+    case family_ipv6: {
+      std::array<uint8_t, 16> bytes{};
+      for (int i = 0; i < 8; ++i) {
+        bytes[static_cast<size_t>(i)]
+          = static_cast<uint8_t>(k.hi >> (56 - 8 * i));
+        bytes[static_cast<size_t>(8 + i)]
+          = static_cast<uint8_t>(k.lo >> (56 - 8 * i));
+      }
+      char buf[INET6_ADDRSTRLEN];
+      inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
+      return fmt::format("{}/{}", buf, bits);
+    }
+    default:
+      return text;
+  }
+}
+
 inbound_admission::source
 inbound_admission::source_of(std::string_view remote_address) const {
+  source result;
+  if (uint32_t v4 = 0; parse_dotted_quad(remote_address, v4)) {
+    // The form every accepted IPv4 connection prints: no parser, no string.
+    auto gbits = limits_.netgroup_bits_ipv4;
+    auto mask = gbits >= 32 ? ~uint32_t{0} : ~(~uint32_t{0} >> gbits);
+    source_key ip;
+    ip.hi = uint64_t{v4} << 32;
+    ip.meta = family_ipv4 << 8 | 32;
+    source_key group;
+    group.hi = uint64_t{v4 & mask} << 32;
+    group.meta = family_ipv4 << 8 | gbits;
+    result.ip = hashed(ip);
+    result.group = hashed(group);
+    return result;
+  }
   std::optional<net_address> addr;
   if (auto x = net_address::parse(remote_address))
     addr = std::move(*x);
@@ -244,13 +390,33 @@ inbound_admission::source_of(std::string_view remote_address) const {
     auto ip = netgroup_of(*addr, 32, 64);
     auto group = netgroup_of(*addr, limits_.netgroup_bits_ipv4,
                              limits_.netgroup_bits_ipv6);
-    if (ip && group)
-      return {ip->to_string(), group->to_string()};
+    if (ip && group) {
+      if (ip->type() == netgroup::family::hostname) {
+        result.text = ip->name();
+        result.ip = text_key(result.text);
+        result.group = result.ip;
+        return result;
+      }
+      auto key_of = [this](const netgroup& g) {
+        source_key k;
+        k.hi = load_be64(g.prefix().data());
+        k.lo = load_be64(g.prefix().data() + 8);
+        auto family = g.type() == netgroup::family::ipv4 ? family_ipv4
+                                                         : family_ipv6;
+        k.meta = family << 8 | g.bits();
+        return hashed(k);
+      };
+      result.ip = key_of(*ip);
+      result.group = key_of(*group);
+      return result;
+    }
   }
   // "text:" cannot start a printed netgroup (host names have no colon).
-  std::string key = "text:";
-  key += remote_address;
-  return {key, key};
+  result.text = "text:";
+  result.text += remote_address;
+  result.ip = text_key(result.text);
+  result.group = result.ip;
+  return result;
 }
 
 bool inbound_admission::bucket_full(rate_entry& e, time_point now) const {
@@ -258,7 +424,7 @@ bool inbound_admission::bucket_full(rate_entry& e, time_point now) const {
   return e.bucket.tokens() >= limits_.inbound_burst_per_ip;
 }
 
-bool inbound_admission::take_token(const std::string& key, time_point now) {
+bool inbound_admission::take_token(const source_key& key, time_point now) {
   // Forget buckets that refilled: the least recently used come first, and
   // two per call outpace the one entry a call can add.
   for (int i = 0; i < 2 && !rate_lru_.empty(); ++i) {
@@ -268,10 +434,9 @@ bool inbound_admission::take_token(const std::string& key, time_point now) {
     rate_index_.erase(last.key);
     rate_lru_.pop_back();
   }
-  auto i = rate_index_.find(key);
-  if (i != rate_index_.end()) {
-    rate_lru_.splice(rate_lru_.begin(), rate_lru_, i->second);
-    return i->second->bucket.take(1, now);
+  if (auto i = rate_index_.find(key)) {
+    rate_lru_.splice(rate_lru_.begin(), rate_lru_, *i);
+    return (*i)->bucket.take(1, now);
   }
   if (rate_index_.size() >= limits_.max_rate_tracked_ips) {
     // Full of buckets still refilling: forget the least recently used one.
@@ -286,35 +451,54 @@ bool inbound_admission::take_token(const std::string& key, time_point now) {
   rate_lru_.push_front(rate_entry{
     key, token_bucket{*limits_.inbound_rate_per_ip,
                       limits_.inbound_burst_per_ip, now}});
-  auto it = rate_lru_.begin();
-  rate_index_.emplace(std::string_view{it->key}, it);
-  return it->bucket.take(1, now);
+  *rate_index_.try_emplace(key).first = rate_lru_.begin();
+  return rate_lru_.front().bucket.take(1, now);
 }
 
-std::optional<uint64_t> inbound_admission::oldest_pending() const {
-  std::optional<uint64_t> best;
-  time_point best_at;
-  for (auto& [slot, p] : peers_) {
-    if (p.ready || p.is_protected)
-      continue;
-    if (!best || std::tie(p.connected_at, slot) < std::tie(best_at, *best)) {
-      best = slot;
-      best_at = p.connected_at;
-    }
+bool inbound_admission::later_mark(const pending_mark& x,
+                                   const pending_mark& y) noexcept {
+  return std::tie(x.at, x.slot) > std::tie(y.at, y.slot);
+}
+
+bool inbound_admission::mark_valid(const pending_mark& m) const noexcept {
+  auto p = peers_.find(m.slot);
+  return p != nullptr && p->seq == m.seq && !p->ready && !p->is_protected;
+}
+
+void inbound_admission::compact_pending_order() {
+  pending_order_.erase(std::remove_if(pending_order_.begin(),
+                                      pending_order_.end(),
+                                      [this](const pending_mark& m) {
+                                        return !mark_valid(m);
+                                      }),
+                       pending_order_.end());
+  std::make_heap(pending_order_.begin(), pending_order_.end(), later_mark);
+}
+
+std::optional<uint64_t> inbound_admission::oldest_pending() {
+  // Ready and protected are for good, so a stale mark never turns valid.
+  while (!pending_order_.empty()) {
+    auto& top = pending_order_.front();
+    if (mark_valid(top))
+      return top.slot;
+    std::pop_heap(pending_order_.begin(), pending_order_.end(), later_mark);
+    pending_order_.pop_back();
   }
-  return best;
+  return std::nullopt;
 }
 
 std::optional<uint64_t> inbound_admission::select_victim() const {
   struct candidate {
     uint64_t slot;
     const peer* p;
+    uint64_t rank;
   };
   std::vector<candidate> cs;
   cs.reserve(peers_.size());
-  for (auto& [slot, p] : peers_)
+  peers_.for_each([&cs](uint64_t slot, const peer& p) {
     if (!p.is_protected)
-      cs.push_back(candidate{slot, &p});
+      cs.push_back(candidate{slot, &p, 0});
+  });
   if (cs.empty())
     return std::nullopt;
   auto cap = static_cast<size_t>(cs.size() / protection_share);
@@ -334,17 +518,23 @@ std::optional<uint64_t> inbound_admission::select_victim() const {
   // 1. One peer, the longest-connected, of each of the netgroups ranking
   // highest by keyed hash.
   if (auto k = std::min<size_t>(limits_.protect_netgroups, cap); k > 0) {
+    for (auto& c : cs)
+      c.rank = siphasher{rank_k0_, rank_k1_}
+                 .write_u64(c.p->group.hi)
+                 .write_u64(c.p->group.lo)
+                 .write_u64(c.p->group.meta)
+                 .finish();
     std::sort(cs.begin(), cs.end(),
               [&older](const candidate& x, const candidate& y) {
-                if (x.p->group_rank != y.p->group_rank)
-                  return x.p->group_rank > y.p->group_rank;
+                if (x.rank != y.rank)
+                  return x.rank > y.rank;
                 if (x.p->group != y.p->group)
                   return x.p->group < y.p->group;
                 return older(x, y);
               });
     std::vector<candidate> rest;
     rest.reserve(cs.size());
-    const std::string* last_group = nullptr;
+    const source_key* last_group = nullptr;
     size_t taken = 0;
     for (auto& c : cs) {
       if (taken < k && (last_group == nullptr || *last_group != c.p->group)) {
@@ -393,20 +583,20 @@ std::optional<uint64_t> inbound_admission::select_victim() const {
     size_t count = 0;
     const candidate* youngest = nullptr;
   };
-  std::unordered_map<std::string_view, group_stat, keyed_hash> groups(
-    cs.size(), table_hash_);
+  flat_table<source_key, group_stat, key_hash> groups;
+  groups.reserve(cs.size());
   for (auto& c : cs) {
-    auto& g = groups[c.p->group];
+    auto& g = *groups.try_emplace(c.p->group).first;
     ++g.count;
     if (g.youngest == nullptr || older(*g.youngest, c))
       g.youngest = &c;
   }
   const group_stat* best = nullptr;
-  for (auto& [name, g] : groups) {
+  groups.for_each([&](const source_key&, const group_stat& g) {
     if (best == nullptr || g.count > best->count
         || (g.count == best->count && older(*best->youngest, *g.youngest)))
       best = &g;
-  }
+  });
   return best->youngest->slot;
 }
 
@@ -425,12 +615,12 @@ admission_decision inbound_admission::reject(admission_reason why,
   return result;
 }
 
-void inbound_admission::dec(count_map& m, const std::string& key) {
-  auto i = m.find(key);
-  if (i == m.end())
+void inbound_admission::dec(count_map& m, const source_key& key) {
+  auto n = m.find(key);
+  if (n == nullptr)
     return;
-  if (--i->second == 0)
-    m.erase(i);
+  if (--*n == 0)
+    m.erase(key);
 }
 
 } // namespace connmgr

@@ -7,13 +7,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <caf/actor_clock.hpp>
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/flat_table.hpp"
 #include "actors/token_bucket.hpp"
 #include "messages/inbound_limits.hpp"
 
@@ -120,9 +120,12 @@ std::string to_string(const admission_decision& x);
 /// - Memory is bounded: per-peer state lives until `closed` (or eviction),
 ///   per-IP and per-netgroup counts only while a connection from there is
 ///   held, and at most `max_rate_tracked_ips` rate buckets.
-/// - `admit` costs O(1) expected, plus O(n log n) in the inbound count n
-///   when it has to pick a victim. Tables are keyed with a hash seeded from
-///   the secret, so chosen addresses cannot degrade them.
+/// - `admit` costs O(1) expected (amortized O(log p) in the pending count p
+///   when it evicts a slow handshake), plus O(n log n) in the inbound count
+///   n when it has to pick a victim at a full node; it allocates nothing
+///   per connection for IP sources once its tables have grown. Tables are
+///   keyed by fixed-size binary addresses with a hash seeded from the
+///   secret, so chosen addresses cannot degrade them.
 ///
 /// Eviction at a full node follows Bitcoin Core's AttemptToEvictConnection.
 /// Of the unprotected peers (n of them), keep:
@@ -179,6 +182,13 @@ public:
   admission_decision admit(uint64_t slot, std::string_view remote_address,
                            time_point now);
 
+  /// The slot `admit` would evict as a slow handshake if a newcomer came
+  /// now: the oldest unprotected pending peer while `max_pending_inbound`
+  /// peers are pending and `evict_when_full` is set; none otherwise. Lets
+  /// the embedder release a slot whose connection already closed (its
+  /// report still on the way) instead of having it evicted.
+  std::optional<uint64_t> slow_handshake_victim();
+
   // -- reports from the embedder ---------------------------------------------
 
   /// The connection in `slot` finished the protocol handshake at `now`: it
@@ -216,7 +226,7 @@ public:
 
   /// Whether `slot` is held.
   bool contains(uint64_t slot) const noexcept {
-    return peers_.count(slot) != 0;
+    return peers_.find(slot) != nullptr;
   }
 
   /// For `admitted`: newcomers that got in. For a rejection reason:
@@ -254,27 +264,60 @@ public:
 private:
   // -- member types ----------------------------------------------------------
 
-  /// A hash keyed with the secret (SipHash), for tables keyed by
-  /// attacker-chosen addresses.
-  struct keyed_hash {
-    uint64_t k0;
-    uint64_t k1;
-    size_t operator()(std::string_view x) const noexcept;
+  /// A source (an IPv4 address or IPv6 /64, or a netgroup) as fixed bytes:
+  /// the prefix in network byte order (`hi`, `lo`, bits past the prefix
+  /// zero) and `meta` = family << 8 | prefix bits. A source that is not an
+  /// IP (a host name, or text that does not parse) is keyed by a 128-bit
+  /// hash of its text keyed with the secret. `hash` is the table hash of
+  /// the rest, computed once when the key is made.
+  struct source_key {
+    uint64_t hi = 0;
+    uint64_t lo = 0;
+    uint32_t meta = 0;
+    uint64_t hash = 0;
+
+    friend bool operator==(const source_key& x, const source_key& y) noexcept {
+      return x.hi == y.hi && x.lo == y.lo && x.meta == y.meta;
+    }
+
+    friend bool operator!=(const source_key& x, const source_key& y) noexcept {
+      return !(x == y);
+    }
+
+    friend bool operator<(const source_key& x, const source_key& y) noexcept {
+      if (x.meta != y.meta)
+        return x.meta < y.meta;
+      if (x.hi != y.hi)
+        return x.hi < y.hi;
+      return x.lo < y.lo;
+    }
   };
 
-  /// Where a connection comes from: its IP (or /64) and its netgroup, as
-  /// printable keys.
+  /// Takes the precomputed hash of a key.
+  struct key_hash {
+    size_t operator()(const source_key& x) const noexcept {
+      return static_cast<size_t>(x.hash);
+    }
+  };
+
+  /// Where a connection comes from: its IP (or /64) and its netgroup. For a
+  /// source that is not an IP, both keys are the same and `text` holds the
+  /// name, for messages (empty for IPs: they print from their keys).
   struct source {
-    std::string ip;
-    std::string group;
+    source_key ip;
+    source_key group;
+    std::string text;
   };
 
   struct peer {
-    std::string ip;
-    std::string group;
-    /// Keyed hash of `group`, ranking netgroups for protection.
-    uint64_t group_rank = 0;
+    source_key ip;
+    source_key group;
+    /// The name of a source that is not an IP; empty for IPs.
+    std::string text;
     time_point connected_at;
+    /// Tells this admission of the slot from earlier ones (see
+    /// `pending_order_`).
+    uint64_t seq = 0;
     std::optional<caf::timespan> min_ping;
     std::optional<time_point> last_useful;
     bool ready = false;
@@ -282,18 +325,36 @@ private:
   };
 
   struct rate_entry {
-    std::string key;
+    source_key key;
     token_bucket bucket;
   };
 
-  using count_map = std::unordered_map<std::string, uint32_t, keyed_hash>;
+  /// A pending admission in `pending_order_`: valid while the slot holds
+  /// the same admission (`seq`) and it is still pending and unprotected.
+  struct pending_mark {
+    time_point at;
+    uint64_t slot;
+    uint64_t seq;
+  };
+
+  using count_map = flat_table<source_key, uint32_t, key_hash>;
+  using rate_list = std::list<rate_entry>;
 
   // -- helpers ---------------------------------------------------------------
 
   source source_of(std::string_view remote_address) const;
 
+  /// Keys `text` (a host name or an unparsed address).
+  source_key text_key(std::string_view text) const;
+
+  /// Completes `k` with its table hash.
+  source_key hashed(source_key k) const;
+
+  /// "1.2.3.4/32", "2001:db8::/32", or `text` for a source that is no IP.
+  static std::string print(const source_key& k, const std::string& text);
+
   /// Takes one token from `key`'s bucket at `now`; false if there was none.
-  bool take_token(const std::string& key, time_point now);
+  bool take_token(const source_key& key, time_point now);
 
   /// Whether `e`'s bucket is full at `now` (forgetting it loses nothing).
   bool bucket_full(rate_entry& e, time_point now) const;
@@ -301,30 +362,48 @@ private:
   /// The peer to evict for a newcomer at a full node, if any.
   std::optional<uint64_t> select_victim() const;
 
-  /// The oldest unprotected pending peer, if any.
-  std::optional<uint64_t> oldest_pending() const;
+  /// The oldest unprotected pending peer, if any (drops stale marks).
+  std::optional<uint64_t> oldest_pending();
+
+  /// Heap order of `pending_order_`: the earliest (then lowest slot) on top.
+  static bool later_mark(const pending_mark& x, const pending_mark& y) noexcept;
+
+  /// Whether `m` still stands for a pending, unprotected peer.
+  bool mark_valid(const pending_mark& m) const noexcept;
+
+  /// Rebuilds `pending_order_` from the valid marks once stale ones
+  /// outnumber them, so it stays O(pending) in size.
+  void compact_pending_order();
 
   /// Forgets `slot` (which must be held) and counts an eviction for `why`.
   void evict(uint64_t slot, admission_reason why);
 
   admission_decision reject(admission_reason why, std::string context);
 
-  static void dec(count_map& m, const std::string& key);
+  static void dec(count_map& m, const source_key& key);
 
   // -- state -----------------------------------------------------------------
 
   inbound_limits limits_;
-  keyed_hash table_hash_;
-  keyed_hash rank_hash_;
-  std::unordered_map<uint64_t, peer> peers_;
+  /// Keys of the table hash, the netgroup ranking and the two text hashes.
+  uint64_t table_k0_;
+  uint64_t table_k1_;
+  uint64_t rank_k0_;
+  uint64_t rank_k1_;
+  uint64_t text_k0_;
+  uint64_t text_k1_;
+  /// Slots are the embedder's numbers, not chosen by peers.
+  flat_table<uint64_t, peer, int_hash> peers_;
   count_map per_ip_;
   count_map per_group_;
   size_t pending_ = 0;
-  /// Most recently used first; `rate_index_` views the keys stored here.
-  std::list<rate_entry> rate_lru_;
-  std::unordered_map<std::string_view, std::list<rate_entry>::iterator,
-                     keyed_hash>
-    rate_index_;
+  uint64_t next_seq_ = 0;
+  /// A min-heap by (admission time, slot) of pending admissions; marks of
+  /// peers that got ready, protected or closed are dropped lazily.
+  std::vector<pending_mark> pending_order_;
+  /// Most recently used first; `rate_index_` points into it.
+  rate_list rate_lru_;
+  flat_table<source_key, rate_list::iterator, key_hash> rate_index_;
   uint64_t rate_dropped_ = 0;
   std::array<uint64_t, admission_reason_count> counts_{};
 };

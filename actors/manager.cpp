@@ -9,6 +9,7 @@
 #include <caf/send.hpp>
 
 #include "actors/conn_machine.hpp"
+#include "actors/worker_context.hpp"
 #include "messages/error_code.hpp"
 #include "messages/events.hpp"
 
@@ -18,7 +19,9 @@ namespace {
 
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
-// Calls the user's callbacks in event order. Its down message for the handler
+// Calls the user's callbacks in event order, each inside a `worker_scope`:
+// what a callback sends the handler (inbound_ready, a connection's close
+// hook) is then scheduled on this worker instead of waking another one. Its down message for the handler
 // arrives after every event the handler sent, so firing the stop signal there
 // means no callback runs after stop completes.
 caf::behavior event_bridge(caf::event_based_actor* self,
@@ -30,29 +33,35 @@ caf::behavior event_bridge(caf::event_based_actor* self,
   });
   return {
     [self](watch_atom, caf::actor& handler) { self->monitor(handler); },
-    [cb](connected_event& ev) {
+    [self, cb](connected_event& ev) {
+      worker_scope here{self->context()};
       if (cb.on_connection)
         cb.on_connection(ev.request, std::move(ev.conn));
     },
-    [cb](disconnected_event& ev) {
+    [self, cb](disconnected_event& ev) {
+      worker_scope here{self->context()};
       if (cb.on_disconnection)
         cb.on_disconnection(ev.request, ev.reason);
     },
-    [cb](accepted_event& ev) {
+    [self, cb](accepted_event& ev) {
+      worker_scope here{self->context()};
       if (cb.on_inbound)
         cb.on_inbound(ev.listener, ev.slot, std::move(ev.conn));
       else if (cb.on_accept)
         cb.on_accept(ev.listener, std::move(ev.conn));
     },
-    [cb](rejected_event& ev) {
+    [self, cb](rejected_event& ev) {
+      worker_scope here{self->context()};
       if (cb.on_reject)
         cb.on_reject(ev.listener, ev.remote_address, ev.reason);
     },
-    [cb](failed_event& ev) {
+    [self, cb](failed_event& ev) {
+      worker_scope here{self->context()};
       if (cb.on_failure)
         cb.on_failure(ev.request, ev.reason);
     },
-    [cb](retry_event& ev) {
+    [self, cb](retry_event& ev) {
+      worker_scope here{self->context()};
       if (cb.on_retry)
         cb.on_retry(ev.request, ev.delay);
     },
@@ -165,7 +174,7 @@ void manager::remove(uint64_t id) {
 }
 
 void manager::inbound_ready(uint64_t slot) {
-  caf::anon_send(impl_->handler, inbound_ready_atom::value, slot);
+  send_here(impl_->handler, inbound_ready_atom::value, slot);
 }
 
 std::vector<conn_request> manager::requests() {

@@ -959,3 +959,104 @@ TEST_CASE("inbound admission: random traffic never breaks a limit nor "
   CHECK(n.adm.count(admission_reason::per_netgroup_limit) > 0);
   CHECK(n.adm.count(admission_reason::rate_limit) > 0);
 }
+
+TEST_CASE("inbound admission: the slow-handshake victim is the oldest "
+          "unprotected pending peer, ties by slot, over long runs") {
+  // A reference model next to the real thing, with slots the embedder picks
+  // out of order, many arrivals at the same instant, and enough peers that
+  // got ready, protected or closed for stale bookkeeping to pile up.
+  auto limits = open_limits();
+  limits.max_pending_inbound = 16;
+  inbound_admission adm{limits, 99};
+  struct model_peer {
+    time_point at;
+    bool ready = false;
+    bool is_protected = false;
+  };
+  std::map<uint64_t, model_peer> model;
+  std::mt19937_64 rng{11};
+  auto pick = [&]() -> uint64_t {
+    auto i = model.begin();
+    std::advance(i, static_cast<long>(rng() % model.size()));
+    return i->first;
+  };
+  size_t evictions = 0;
+  for (unsigned step = 0; step < 20'000; ++step) {
+    auto now = t0 + (step / 4) * 10ms; // four steps share each instant
+    auto op = rng() % 8;
+    if (op < 4 || model.empty()) {
+      uint64_t slot;
+      do
+        slot = 1 + rng() % 1'000'000;
+      while (model.count(slot) != 0);
+      std::optional<uint64_t> expected;
+      size_t pending = 0;
+      for (auto& [s, p] : model) {
+        if (p.ready)
+          continue;
+        ++pending;
+        if (p.is_protected)
+          continue;
+        if (!expected
+            || std::tie(p.at, s) < std::tie(model.at(*expected).at, *expected))
+          expected = s;
+      }
+      auto d = adm.admit(slot, netgroup_addr(step % 40'000), now);
+      if (pending >= 16) {
+        if (expected) {
+          REQUIRE(d.verdict == admission_verdict::evict_then_admit);
+          REQUIRE(d.reason == admission_reason::evicted_slow_handshake);
+          REQUIRE(d.victim == *expected);
+          model.erase(*expected);
+          ++evictions;
+        } else {
+          REQUIRE(d.reason == admission_reason::pending_limit);
+          continue;
+        }
+      } else {
+        REQUIRE(d.verdict == admission_verdict::admit);
+      }
+      model[slot] = model_peer{now};
+    } else if (op < 6) {
+      auto s = pick();
+      adm.ready(s, now);
+      model[s].ready = true;
+    } else if (op == 6) {
+      if (auto s = pick(); rng() % 16 == 0) {
+        adm.protect(s);
+        model[s].is_protected = true;
+      }
+    } else {
+      auto s = pick();
+      adm.closed(s);
+      model.erase(s);
+    }
+    REQUIRE(adm.size() == model.size());
+  }
+  CHECK(evictions > 100);
+}
+
+TEST_CASE("inbound admission: an IPv4 address is one source however it is "
+          "printed") {
+  auto limits = open_limits();
+  limits.max_inbound_per_ip = 3;
+  limits.max_inbound_per_netgroup = 5;
+  node n{limits};
+  CHECK(n.connect("198.51.100.7:8333", t0) != 0);
+  CHECK(n.connect("198.51.100.7", t0) != 0);
+  CHECK(n.connect("[::ffff:198.51.100.7]:9000", t0) != 0);
+  CHECK(n.connect("198.51.100.7:1", t0) == 0);
+  CHECK(n.last.context == "max_inbound_per_ip = 3 for 198.51.100.7/32");
+  CHECK(n.connect("[::ffff:198.51.100.7]:9001", t0) == 0);
+  CHECK(n.adm.ips() == 1);
+  // The netgroup is the /16 whatever the form.
+  CHECK(n.connect("198.51.0.1:65535", t0) != 0);
+  CHECK(n.connect("[::ffff:198.51.255.255]:2", t0) != 0);
+  CHECK(n.connect("198.51.9.9:3", t0) == 0);
+  CHECK(n.last.context == "max_inbound_per_netgroup = 5 for 198.51.0.0/16");
+  CHECK(n.adm.netgroups() == 1);
+  // Not addresses: text, each its own source.
+  CHECK(n.connect("198.51.100.256:1", t0) != 0);
+  CHECK(n.connect("198.51.100.7:65536", t0) != 0);
+  CHECK(n.adm.netgroups() == 3);
+}
