@@ -29,34 +29,145 @@ enum hash_tag : uint8_t {
   tag_slot = 'S',
 };
 
-void feed(siphasher& h, const netgroup& g) {
-  h.write_u8(static_cast<uint8_t>(g.type()));
-  if (g.type() == netgroup::family::hostname) {
-    h.write_str(g.name());
-    return;
-  }
-  h.write_u8(static_cast<uint8_t>(g.bits()));
-  h.write(g.prefix().data(), g.type() == netgroup::family::ipv4 ? 4 : 16);
+__extension__ typedef unsigned __int128 uint128;
+
+// A uniform 64-bit value mapped into 0..n-1: the high half of x * n, which
+// is as even as `x % n` (bias below n / 2^64) and spares a division.
+uint64_t scale(uint64_t x, uint64_t n) noexcept {
+  return static_cast<uint64_t>((static_cast<uint128>(x) * n) >> 64);
 }
 
-// The host text is canonical (see net_address), so it identifies the host.
-void feed(siphasher& h, const net_address& a) {
-  h.write_u8(static_cast<uint8_t>(a.type()));
-  h.write_str(a.host());
-  uint8_t port[2] = {static_cast<uint8_t>(a.port() >> 8),
-                     static_cast<uint8_t>(a.port() & 0xff)};
-  h.write(port, 2);
+// `scale` for a table index, which always fits 32 bits (see
+// max_table_slots).
+uint32_t reduce(uint64_t hash, size_t n) noexcept {
+  return static_cast<uint32_t>(scale(hash, n));
 }
 
-// Sourceless entries (config, DNS, hello) form one source group of their
-// own, which no network group can equal: it hashes a different marker.
-void feed_source(siphasher& h, const std::optional<netgroup>& source_group) {
-  if (!source_group) {
-    h.write_u8(0);
-    return;
+uint64_t load_le(const uint8_t* p, size_t n) noexcept {
+  uint64_t x = 0;
+  for (size_t i = 0; i < n; ++i)
+    x |= uint64_t{p[i]} << (8 * i);
+  return x;
+}
+
+// Every input starts with a word whose low byte is the tag and whose next
+// byte is the family, so inputs of different uses or families never equal.
+// IP addresses and groups hash their bytes as whole words (one word for
+// IPv4): no text, no byte-by-byte feeding.
+uint64_t hash_address(uint64_t k0, uint64_t k1, const net_address& a,
+                      bool ip, const std::array<uint8_t, 16>& b) noexcept {
+  auto head = uint64_t{tag_address}
+              | uint64_t{static_cast<uint8_t>(a.type())} << 8
+              | uint64_t{a.port()} << 16;
+  siphasher h{k0, k1};
+  if (!ip) {
+    // The host text is canonical (see net_address), so it identifies the
+    // host.
+    h.write_u64(head);
+    h.write_str(a.host());
+    return h.finish();
   }
-  h.write_u8(1);
-  feed(h, *source_group);
+  if (a.type() == net_address::kind::ipv4)
+    return h.write_u64(head | load_le(b.data(), 4) << 32).finish();
+  h.write_u64(head);
+  h.write_u64(load_le(b.data(), 8));
+  h.write_u64(load_le(b.data() + 8, 8));
+  return h.finish();
+}
+
+uint64_t hash_address(uint64_t k0, uint64_t k1,
+                      const net_address& a) noexcept {
+  std::array<uint8_t, 16> b;
+  bool ip = ip_bytes(a, b);
+  return hash_address(k0, k1, a, ip, b);
+}
+
+uint64_t group_head(const netgroup& g) noexcept {
+  return uint64_t{tag_group} | uint64_t{static_cast<uint8_t>(g.type())} << 8
+         | uint64_t{static_cast<uint8_t>(g.bits())} << 16;
+}
+
+// An IPv4 group as one word (tag, family, bits, prefix; never 0), equal
+// for two groups exactly when they are equal; 0 for other families.
+uint64_t ipv4_key(const netgroup& g) noexcept {
+  if (g.type() != netgroup::family::ipv4)
+    return 0;
+  return group_head(g) | load_le(g.prefix().data(), 4) << 24;
+}
+
+// `ipv4_key(netgroup_of(a, bits_ipv4, ...))` computed from the address's
+// bytes `b` without building the netgroup: IPv4 and IPv4-mapped IPv6
+// addresses group by their first `bits_ipv4` bits (1..32); 0 for others.
+uint64_t ipv4_key_of(const net_address& a, bool ip,
+                     const std::array<uint8_t, 16>& b,
+                     uint32_t bits_ipv4) noexcept {
+  if (!ip)
+    return 0;
+  const uint8_t* v4 = b.data();
+  if (a.type() != net_address::kind::ipv4) {
+    for (size_t i = 0; i < 10; ++i)
+      if (b[i] != 0)
+        return 0;
+    if (b[10] != 0xff || b[11] != 0xff)
+      return 0;
+    v4 = b.data() + 12;
+  }
+  uint32_t prefix = uint32_t{v4[0]} << 24 | uint32_t{v4[1]} << 16
+                    | uint32_t{v4[2]} << 8 | uint32_t{v4[3]};
+  if (bits_ipv4 < 32)
+    prefix &= ~(UINT32_MAX >> bits_ipv4);
+  // The bytes in address order, as `load_le` reads the netgroup's prefix.
+  uint64_t le = uint64_t{prefix >> 24} | uint64_t{(prefix >> 16) & 0xff} << 8
+                | uint64_t{(prefix >> 8) & 0xff} << 16
+                | uint64_t{prefix & 0xff} << 24;
+  return uint64_t{tag_group}
+         | uint64_t{static_cast<uint8_t>(netgroup::family::ipv4)} << 8
+         | uint64_t{static_cast<uint8_t>(bits_ipv4)} << 16 | le << 24;
+}
+
+// The keyed hash of an IPv4 group has its lowest bit set, that of any other
+// group clear: two groups with equal hashes are of the same kind, so that an
+// IPv4 group is identified by its hash and its prefix (see `find_group`).
+uint64_t hash_ipv4_key(uint64_t k0, uint64_t k1, uint64_t key) noexcept {
+  return siphasher{k0, k1}.write_u64(key).finish() | 1;
+}
+
+// The part of an IPv4 key that differs between groups of one manager (tag,
+// family and bit count are the same for all).
+uint32_t ipv4_prefix(uint64_t key) noexcept {
+  return static_cast<uint32_t>(key >> 24);
+}
+
+uint64_t hash_group(uint64_t k0, uint64_t k1, const netgroup& g) noexcept {
+  siphasher h{k0, k1};
+  switch (g.type()) {
+    case netgroup::family::ipv4:
+      return hash_ipv4_key(k0, k1, ipv4_key(g));
+    case netgroup::family::ipv6:
+      h.write_u64(group_head(g));
+      h.write_u64(load_le(g.prefix().data(), 8));
+      h.write_u64(load_le(g.prefix().data() + 8, 8));
+      return h.finish() & ~uint64_t{1};
+    case netgroup::family::hostname:
+      break;
+  }
+  h.write_u64(group_head(g));
+  h.write_str(g.name());
+  return h.finish() & ~uint64_t{1};
+}
+
+// The keyed hash of a tag word and one or two earlier keyed hashes. The
+// earlier hashes stand for their inputs: two different inputs give equal
+// hashes with chance 2^-64, and without the key nobody can tell which.
+uint64_t hash_words(uint64_t k0, uint64_t k1, uint64_t head,
+                    uint64_t x) noexcept {
+  return siphasher{k0, k1}.write_u64(head).write_u64(x).finish();
+}
+
+uint64_t hash_words(uint64_t k0, uint64_t k1, uint64_t head, uint64_t x,
+                    uint64_t y) noexcept {
+  return siphasher{k0, k1}.write_u64(head).write_u64(x).write_u64(y)
+    .finish();
 }
 
 uint64_t splitmix64(uint64_t& state) noexcept {
@@ -179,41 +290,86 @@ address_manager::address_manager(address_manager_config cfg)
   in_use_unstored_ = decltype(in_use_unstored_)(0,
                                                 address_hash{key0_, key1_});
   excluded_ = decltype(excluded_)(0, address_hash{key0_, key1_});
-  new_slots_.assign(cfg_.new_bucket_count * cfg_.new_bucket_size, npos);
-  tried_slots_.assign(cfg_.tried_bucket_count * cfg_.tried_bucket_size, npos);
+  new_slots_.assign(cfg_.new_bucket_count * cfg_.new_bucket_size,
+                    slot_cell{});
+  tried_slots_.assign(cfg_.tried_bucket_count * cfg_.tried_bucket_size,
+                      slot_cell{});
 }
 
 size_t address_manager::address_hash::operator()(
   const net_address& x) const noexcept {
-  siphasher h{k0, k1};
-  h.write_u8(tag_address);
-  feed(h, x);
-  return static_cast<size_t>(h.finish());
+  return static_cast<size_t>(hash_address(k0, k1, x));
 }
 
 uint64_t address_manager::hash_of(const net_address& addr) const noexcept {
-  siphasher h{key0_, key1_};
-  h.write_u8(tag_address);
-  feed(h, addr);
-  return h.finish();
+  return hash_address(key0_, key1_, addr);
 }
 
 uint64_t address_manager::hash_of(const netgroup& group) const noexcept {
-  siphasher h{key0_, key1_};
-  h.write_u8(tag_group);
-  feed(h, group);
-  return h.finish();
+  return hash_group(key0_, key1_, group);
 }
 
 uint32_t address_manager::find(const net_address& addr) const {
-  return index_.find(hash_of(addr), [&](uint32_t id) {
-    return entries_[id].address == addr;
+  return index_.find(hash_of(addr), [&](uint32_t id, uint32_t) {
+    return infos_[id].address == addr;
   });
+}
+
+uint32_t address_manager::find_group(const netgroup* group, uint64_t h,
+                                     uint64_t v4_key) const {
+  // Equal hashes mean groups of the same kind (see `hash_ipv4_key`).
+  return group_ids_.find(h, [&](uint32_t gid, uint32_t check) {
+    if (v4_key != 0)
+      return check == ipv4_prefix(v4_key);
+    return group_names_[gid] == *group;
+  });
+}
+
+// -- id_pool -------------------------------------------------------------------------
+
+address_manager::id_pool::id_pool(id_pool&& other) noexcept
+  : size_(other.size_), cap_(other.cap_) {
+  if (cap_ <= inline_cap) {
+    std::copy(other.inline_, other.inline_ + inline_cap, inline_);
+  } else {
+    heap_ = other.heap_;
+    other.cap_ = inline_cap;
+  }
+  other.size_ = 0;
+}
+
+address_manager::id_pool&
+address_manager::id_pool::operator=(id_pool&& other) noexcept {
+  if (this != &other) {
+    this->~id_pool();
+    new (this) id_pool(std::move(other));
+  }
+  return *this;
+}
+
+address_manager::id_pool::~id_pool() {
+  if (cap_ > inline_cap)
+    delete[] heap_;
+}
+
+void address_manager::id_pool::push_back(uint32_t id) {
+  if (size_ == cap_) {
+    // Capacity stays below 2^32: ids are far fewer (see max_table_slots).
+    auto cap = cap_ * 2;
+    auto grown = new uint32_t[cap];
+    std::copy(data(), data() + size_, grown);
+    if (cap_ > inline_cap)
+      delete[] heap_;
+    heap_ = grown;
+    cap_ = cap;
+  }
+  data()[size_++] = id;
 }
 
 // -- id_table ----------------------------------------------------------------------
 
-void address_manager::id_table::insert(uint64_t h, uint32_t id) {
+void address_manager::id_table::insert(uint64_t h, uint32_t id,
+                                       uint32_t check) {
   // At most half full, so probe runs stay short.
   if ((count_ + 1) * 2 > cells_.size()) {
     std::vector<cell> old;
@@ -223,12 +379,12 @@ void address_manager::id_table::insert(uint64_t h, uint32_t id) {
     count_ = 0;
     for (const auto& c : old)
       if (c.id != npos)
-        insert(c.hash, c.id);
+        insert(c.hash, c.id, c.check);
   }
   auto i = h & mask_;
   while (cells_[i].id != npos)
     i = (i + 1) & mask_;
-  cells_[i] = cell{h, id};
+  cells_[i] = cell{h, id, check};
   ++count_;
 }
 
@@ -264,61 +420,85 @@ netgroup address_manager::group_of(const net_address& addr) const {
 // Two steps, as in Core: the address's group picks one of the source's
 // `new_buckets_per_source_group` "lanes", and only the lane number and the
 // source group pick the bucket, so one source group can never name more
-// buckets than it has lanes.
-uint32_t address_manager::new_bucket_of(
-  const netgroup& group, const std::optional<netgroup>& source_group) const {
-  siphasher inner{key0_, key1_};
-  inner.write_u8(tag_new_inner);
-  feed(inner, group);
-  feed_source(inner, source_group);
-  auto lane = inner.finish() % cfg_.new_buckets_per_source_group;
-  siphasher outer{key0_, key1_};
-  outer.write_u8(tag_new_outer);
-  feed_source(outer, source_group);
-  outer.write_u64(lane);
-  return static_cast<uint32_t>(outer.finish() % cfg_.new_bucket_count);
+// buckets than it has lanes. Sourceless entries (config, DNS, hello) form
+// one source group of their own, which no network group can equal: their
+// tag words differ.
+uint32_t address_manager::new_bucket_of(uint64_t group_hash, bool has_source,
+                                        uint64_t source_hash) const {
+  uint64_t lane;
+  uint64_t bucket;
+  if (has_source) {
+    lane = reduce(hash_words(key0_, key1_, uint64_t{tag_new_inner} | 0x100, group_hash,
+                             source_hash),
+                  cfg_.new_buckets_per_source_group);
+    bucket = hash_words(key0_, key1_,
+                        uint64_t{tag_new_outer} | 0x100 | lane << 16,
+                        source_hash);
+  } else {
+    lane = reduce(hash_words(key0_, key1_, tag_new_inner, group_hash),
+                  cfg_.new_buckets_per_source_group);
+    bucket = siphasher{key0_, key1_}
+               .write_u64(uint64_t{tag_new_outer} | lane << 16)
+               .finish();
+  }
+  return reduce(bucket, cfg_.new_bucket_count);
 }
 
 // Same shape: the address picks one of its group's lanes, the group and the
 // lane pick the bucket.
-uint32_t address_manager::tried_bucket_of(const net_address& addr,
-                                          const netgroup& group) const {
-  siphasher inner{key0_, key1_};
-  inner.write_u8(tag_tried_inner);
-  feed(inner, addr);
-  auto lane = inner.finish() % cfg_.tried_buckets_per_group;
-  siphasher outer{key0_, key1_};
-  outer.write_u8(tag_tried_outer);
-  feed(outer, group);
-  outer.write_u64(lane);
-  return static_cast<uint32_t>(outer.finish() % cfg_.tried_bucket_count);
+uint32_t address_manager::tried_bucket_of(uint64_t addr_hash,
+                                          uint64_t group_hash) const {
+  uint64_t lane = reduce(hash_words(key0_, key1_, tag_tried_inner, addr_hash),
+                         cfg_.tried_buckets_per_group);
+  return reduce(hash_words(key0_, key1_,
+                           uint64_t{tag_tried_outer} | lane << 16,
+                           group_hash),
+                cfg_.tried_bucket_count);
 }
 
 uint32_t address_manager::slot_of(bool tried, uint32_t bucket,
-                                  const net_address& addr) const {
-  siphasher h{key0_, key1_};
-  h.write_u8(tag_slot);
-  h.write_u8(tried ? 1 : 0);
-  h.write_u64(bucket);
-  feed(h, addr);
+                                  uint64_t addr_hash) const {
+  auto head = uint64_t{tag_slot} | uint64_t{tried ? 1u : 0u} << 8
+              | uint64_t{bucket} << 16;
   auto size = tried ? cfg_.tried_bucket_size : cfg_.new_bucket_size;
-  return static_cast<uint32_t>(h.finish() % size);
+  return reduce(hash_words(key0_, key1_, head, addr_hash), size);
 }
 
-uint32_t& address_manager::slot_ref(bool tried, uint32_t bucket,
-                                    uint32_t slot) {
+address_manager::slot_cell&
+address_manager::slot_ref(bool tried, uint32_t bucket, uint32_t slot) {
   if (tried)
     return tried_slots_[size_t{bucket} * cfg_.tried_bucket_size + slot];
   return new_slots_[size_t{bucket} * cfg_.new_bucket_size + slot];
+}
+
+void address_manager::occupy(slot_cell& cell, uint32_t id) {
+  const auto& e = entries_[id];
+  cell.id = id;
+  cell.group = e.group;
+  cell.hash_lo = static_cast<uint32_t>(e.hash);
+  cell.st = e.st;
+  cell.failing = failing(e);
+  cell.last_seen = e.last_seen;
+}
+
+// After any change of the entry's state, failures or last_seen, while it
+// is in its slot. Writes without reading the cell, which is likely not in
+// the cache.
+void address_manager::refresh_cell(uint32_t id) {
+  const auto& e = entries_[id];
+  auto& cell = slot_ref(e.tried, e.bucket, e.slot);
+  cell.st = e.st;
+  cell.failing = failing(e);
+  cell.last_seen = e.last_seen;
 }
 
 uint64_t address_manager::next_random() noexcept {
   return splitmix64(rng_state_);
 }
 
-// The modulo bias is below n / 2^64, far too small to matter here.
+// The bias (as for a modulo) is below n / 2^64, far too small to matter here.
 uint64_t address_manager::below(uint64_t n) noexcept {
-  return next_random() % n;
+  return scale(next_random(), n);
 }
 
 caf::timespan address_manager::backoff(uint32_t failures) const noexcept {
@@ -338,11 +518,9 @@ caf::timespan address_manager::backoff(uint32_t failures) const noexcept {
 
 // -- entry bookkeeping -------------------------------------------------------------
 
-uint32_t address_manager::intern(const netgroup& group, uint64_t h) {
-  auto found = group_ids_.find(h, [&](uint32_t gid) {
-    return groups_[gid].group == group;
-  });
-  if (found != npos) {
+uint32_t address_manager::intern(const net_address& addr, const netgroup* group,
+                                 uint64_t h, uint64_t v4_key) {
+  if (auto found = find_group(group, h, v4_key); found != npos) {
     ++groups_[found].refs;
     return found;
   }
@@ -353,11 +531,16 @@ uint32_t address_manager::intern(const netgroup& group, uint64_t h) {
   } else {
     gid = static_cast<uint32_t>(groups_.size());
     groups_.emplace_back();
+    group_names_.emplace_back();
+    ready_pos_[0].push_back(npos);
+    ready_pos_[1].push_back(npos);
   }
-  groups_[gid].group = group;
-  groups_[gid].hash = h;
-  groups_[gid].refs = 1;
-  group_ids_.insert(h, gid);
+  auto& g = groups_[gid];
+  g.hash = h;
+  g.refs = 1;
+  group_names_[gid] = group != nullptr ? *group : group_of(addr);
+  group_ids_.insert(h, gid, v4_key != 0 ? ipv4_prefix(v4_key) : 0);
+  ++group_epoch_;
   return gid;
 }
 
@@ -368,50 +551,66 @@ void address_manager::unref(uint32_t gid) {
   // Every entry of the group is gone, so its pools are empty (their
   // capacity stays for the next group that gets this id).
   group_ids_.erase(g.hash, gid);
-  g.group = netgroup{};
   free_groups_.push_back(gid);
+  ++group_epoch_;
 }
 
 void address_manager::make_ready(uint32_t id) {
   auto& e = entries_[id];
   auto t = e.tried ? 1 : 0;
-  auto& g = groups_[e.group];
-  e.pool_pos = static_cast<uint32_t>(g.pool[t].size());
-  g.pool[t].push_back(id);
-  if (g.ready_pos[t] == npos) {
-    g.ready_pos[t] = static_cast<uint32_t>(ready_groups_[t].size());
-    ready_groups_[t].push_back(e.group);
+  auto& pool = groups_[e.group].pool[t];
+  pool_pos_[id] = pool.size();
+  pool.push_back(id);
+  auto& pos = ready_pos_[t][e.group];
+  if (pos == npos) {
+    pos = static_cast<uint32_t>(ready_groups_[t].size());
+    ready_groups_[t].push_back(ready_group{e.group, 1, {{id, npos}}});
+  } else {
+    mirror_pool(t, e.group);
   }
 }
 
-void address_manager::unready(uint32_t id) {
-  auto& e = entries_[id];
-  if (e.pool_pos == npos)
+// Copies the size and the first ids of a group's nonempty pool to its
+// `ready_groups_` element.
+void address_manager::mirror_pool(int t, uint32_t gid) {
+  const auto& pool = groups_[gid].pool[t];
+  auto& rg = ready_groups_[t][ready_pos_[t][gid]];
+  rg.size = pool.size();
+  for (uint32_t i = 0; i < 2 && i < pool.size(); ++i)
+    rg.ids[i] = pool[i];
+}
+
+// Takes the entry's table and group from the caller, so that eviction need
+// not read the entry.
+void address_manager::unready(uint32_t id, int t, uint32_t gid) {
+  auto pos_in_pool = pool_pos_[id];
+  if (pos_in_pool == npos)
     return;
-  auto t = e.tried ? 1 : 0;
-  auto& g = groups_[e.group];
-  auto& pool = g.pool[t];
-  auto moved = pool.back();
-  pool[e.pool_pos] = moved;
-  entries_[moved].pool_pos = e.pool_pos;
+  auto& pool = groups_[gid].pool[t];
+  auto moved = pool[pool.size() - 1];
+  pool[pos_in_pool] = moved;
+  pool_pos_[moved] = pos_in_pool;
   pool.pop_back();
-  e.pool_pos = npos;
-  if (!pool.empty())
+  pool_pos_[id] = npos;
+  if (!pool.empty()) {
+    mirror_pool(t, gid);
     return;
+  }
   auto& rg = ready_groups_[t];
-  auto pos = g.ready_pos[t];
+  auto& ready_pos = ready_pos_[t];
+  auto pos = ready_pos[gid];
   auto moved_group = rg.back();
   rg[pos] = moved_group;
-  groups_[moved_group].ready_pos[t] = pos;
+  ready_pos[moved_group.group] = pos;
   rg.pop_back();
-  g.ready_pos[t] = npos;
+  ready_pos[gid] = npos;
 }
 
 void address_manager::leave_state(uint32_t id) {
   auto& e = entries_[id];
   switch (e.st) {
     case state::ready:
-      unready(id);
+      unready(id, e.tried ? 1 : 0, e.group);
       break;
     case state::in_use:
       --in_use_stored_;
@@ -425,6 +624,7 @@ void address_manager::leave_state(uint32_t id) {
 void address_manager::enter_state(uint32_t id, state st) {
   auto& e = entries_[id];
   e.st = st;
+  refresh_cell(id);
   switch (st) {
     case state::ready:
       make_ready(id);
@@ -438,28 +638,61 @@ void address_manager::enter_state(uint32_t id, state st) {
   }
 }
 
+// Leaves `infos_[id]` as it is: the next entry of this id overwrites every
+// field of it.
 void address_manager::erase_entry(uint32_t id) {
   auto& e = entries_[id];
   if (e.st == state::in_use)
-    in_use_unstored_.insert(e.address);
+    in_use_unstored_.insert(infos_[id].address);
   leave_state(id);
-  slot_ref(e.tried, e.bucket, e.slot) = npos;
+  slot_ref(e.tried, e.bucket, e.slot) = slot_cell{};
   if (e.tried)
     --tried_count_;
   index_.erase(e.hash, id);
   unref(e.group);
-  e = entry{};
+  e.group = npos;
   free_ids_.push_back(id);
+}
+
+bool address_manager::failing(const entry& e) const {
+  return e.failures >= cfg_.max_failures
+         || (!e.connected && e.failures >= cfg_.max_failures_never_connected);
 }
 
 bool address_manager::terrible(const entry& e, time_point now) const {
   if (e.st == state::in_use)
     return false;
-  if (e.failures >= cfg_.max_failures)
-    return true;
-  if (!e.last_success && e.failures >= cfg_.max_failures_never_connected)
-    return true;
-  return now - e.last_seen > cfg_.horizon;
+  return failing(e) || now - e.last_seen > cfg_.horizon;
+}
+
+// Same answer as for the entry (see `refresh_cell`).
+bool address_manager::terrible(const slot_cell& c, time_point now) const {
+  if (c.st == state::in_use)
+    return false;
+  return c.failing || now - c.last_seen > cfg_.horizon;
+}
+
+// `erase_entry` for the occupant of a new-table cell that is not in use,
+// from the cell alone: the entry's own line is only written.
+void address_manager::evict_new(slot_cell& cell) {
+  auto id = cell.id;
+  switch (cell.st) {
+    case state::ready:
+      unready(id, 0, cell.group);
+      break;
+    case state::in_use:
+      // Never evicted (see `terrible`); handled for completeness.
+      erase_entry(id);
+      return;
+    case state::backing_off:
+      backoff_.erase({entries_[id].retry_at, id});
+      break;
+  }
+  index_.erase(cell.hash_lo, id);
+  unref(cell.group);
+  entries_[id].group = npos;
+  free_ids_.push_back(id);
+  cell = slot_cell{};
 }
 
 void address_manager::drain_backoff(time_point now) {
@@ -481,33 +714,58 @@ add_result address_manager::add(const net_address& addr,
   };
   if (!excluded_.empty() && excluded_.count(addr) > 0)
     return done(add_result::excluded);
-  // The three tables touched below are far apart in memory at 100 000
-  // entries: their cells are fetched while the hashes are computed.
-  auto h = hash_of(addr);
+  // At 100 000 entries each table touched below is a likely cache miss:
+  // every line is fetched as soon as its position is known, so that the
+  // misses overlap with each other and with the hashing. IPv4 groups (and
+  // IPv4-mapped ones) come straight from the address's bytes.
+  std::array<uint8_t, 16> bytes;
+  bool ip = ip_bytes(addr, bytes);
+  auto h = hash_address(key0_, key1_, addr, ip, bytes);
   index_.prefetch(h);
-  auto group = group_of(addr);
-  auto group_h = hash_of(group);
+  auto v4_key = ipv4_key_of(addr, ip, bytes, cfg_.netgroup_bits_ipv4);
+  std::optional<netgroup> group; // only for groups other than IPv4
+  uint64_t group_h;
+  if (v4_key != 0) {
+    group_h = hash_ipv4_key(key0_, key1_, v4_key);
+  } else {
+    group = group_of(addr);
+    group_h = hash_of(*group);
+  }
   group_ids_.prefetch(group_h);
-  std::optional<netgroup> source_group;
-  if (source)
-    source_group = group_of(*source);
-  auto bucket = new_bucket_of(group, source_group);
-  auto slot = slot_of(false, bucket, addr);
+  uint64_t source_h = 0;
+  if (source) {
+    ip = ip_bytes(*source, bytes);
+    if (auto k = ipv4_key_of(*source, ip, bytes, cfg_.netgroup_bits_ipv4))
+      source_h = hash_ipv4_key(key0_, key1_, k);
+    else
+      source_h = hash_of(group_of(*source));
+  }
+  auto bucket = new_bucket_of(group_h, source.has_value(), source_h);
+  auto slot = slot_of(false, bucket, h);
   auto& cell = slot_ref(false, bucket, slot);
   __builtin_prefetch(&cell);
-  auto known = index_.find(h, [&](uint32_t id) {
-    return entries_[id].address == addr;
+  auto gid = find_group(group ? &*group : nullptr, group_h, v4_key);
+  if (gid != npos)
+    __builtin_prefetch(&groups_[gid]);
+  auto known = index_.find(h, [&](uint32_t id, uint32_t) {
+    return infos_[id].address == addr;
   });
   if (known != npos) {
     auto& e = entries_[known];
     e.last_seen = std::max(e.last_seen, now);
+    refresh_cell(known);
     return done(add_result::known);
   }
   auto result = add_result::added;
-  if (auto occupant = cell; occupant != npos) {
-    if (!terrible(entries_[occupant], now))
+  if (auto occupant = cell.id; occupant != npos) {
+    if (!terrible(cell, now))
       return done(add_result::slot_taken);
-    erase_entry(occupant);
+    // All that evicting it reads, at once.
+    __builtin_prefetch(&groups_[cell.group]);
+    __builtin_prefetch(&pool_pos_[occupant]);
+    index_.prefetch(cell.hash_lo);
+    __builtin_prefetch(&infos_[occupant], 1);
+    evict_new(cell);
     result = add_result::replaced;
   }
   uint32_t id;
@@ -517,19 +775,31 @@ add_result address_manager::add(const net_address& addr,
   } else {
     id = static_cast<uint32_t>(entries_.size());
     entries_.emplace_back();
+    infos_.emplace_back();
+    pool_pos_.push_back(npos);
   }
   auto& e = entries_[id];
-  e.address = addr;
-  e.source = source;
+  e = entry{};
   e.hash = h;
-  e.group = intern(group, group_h);
+  e.last_seen = now;
+  // The group found above is still valid unless evicting emptied it.
+  if (gid != npos && groups_[gid].refs > 0)
+    ++groups_[gid].refs;
+  else
+    gid = intern(addr, group ? &*group : nullptr, group_h, v4_key);
+  e.group = gid;
   e.home_bucket = bucket;
   e.bucket = bucket;
   e.slot = slot;
-  e.tried = false;
-  e.added_at = now;
-  e.last_seen = now;
-  slot_ref(false, bucket, slot) = id;
+  auto& info = infos_[id];
+  info.address = addr;
+  info.source = source;
+  info.added_at = now;
+  info.attempts = 0;
+  info.last_attempt.reset();
+  info.last_success.reset();
+  info.last_failure.reset();
+  occupy(cell, id);
   index_.insert(h, id);
   bool busy = !in_use_unstored_.empty() && in_use_unstored_.erase(addr) > 0;
   enter_state(id, busy ? state::in_use : state::ready);
@@ -551,23 +821,25 @@ bool address_manager::contains(const net_address& addr) const {
 std::vector<managed_address> address_manager::snapshot() const {
   std::vector<managed_address> result;
   result.reserve(index_.size());
-  for (const auto& e : entries_) {
+  for (size_t id = 0; id < entries_.size(); ++id) {
+    const auto& e = entries_[id];
     if (e.group == npos)
       continue; // a free id
+    const auto& info = infos_[id];
     managed_address m;
-    m.address = e.address;
-    m.source = e.source;
-    m.group = groups_[e.group].group;
+    m.address = info.address;
+    m.source = info.source;
+    m.group = group_names_[e.group];
     m.tried = e.tried;
     m.bucket = e.bucket;
     m.slot = e.slot;
-    m.added_at = e.added_at;
+    m.added_at = info.added_at;
     m.last_seen = e.last_seen;
-    m.attempts = e.attempts;
+    m.attempts = info.attempts;
     m.failures = e.failures;
-    m.last_attempt = e.last_attempt;
-    m.last_success = e.last_success;
-    m.last_failure = e.last_failure;
+    m.last_attempt = info.last_attempt;
+    m.last_success = info.last_success;
+    m.last_failure = info.last_failure;
     if (e.failures > 0)
       m.retry_at = e.retry_at;
     m.in_use = e.st == state::in_use;
@@ -591,7 +863,7 @@ uint32_t address_manager::pick(int table, const std::vector<uint32_t>& avoid) {
   auto& skipped = skipped_;
   skipped.clear();
   for (auto gid : avoid)
-    if (auto pos = groups_[gid].ready_pos[table]; pos != npos)
+    if (auto pos = ready_pos_[table][gid]; pos != npos)
       skipped.push_back(pos);
   if (skipped.size() == rg.size())
     return npos;
@@ -600,22 +872,31 @@ uint32_t address_manager::pick(int table, const std::vector<uint32_t>& avoid) {
   for (auto pos : skipped)
     if (pos <= r)
       ++r;
-  const auto& pool = groups_[rg[r]].pool[table];
-  return pool[below(pool.size())];
+  const auto& g = rg[r];
+  // Taking the entry out of the pool reads the group's line.
+  __builtin_prefetch(&groups_[g.group]);
+  if (g.size == 1)
+    return g.ids[0];
+  auto i = below(g.size);
+  if (i < g.ids.size())
+    return g.ids[i];
+  return groups_[g.group].pool[table][i];
 }
 
 caf::expected<net_address>
 address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
   drain_backoff(now);
   auto& avoided = avoided_;
-  avoided.clear();
-  for (const auto& g : avoid) {
-    auto gid = group_ids_.find(hash_of(g), [&](uint32_t x) {
-      return groups_[x].group == g;
-    });
-    if (gid != npos
-        && std::find(avoided.begin(), avoided.end(), gid) == avoided.end())
-      avoided.push_back(gid);
+  if (avoided_epoch_ != group_epoch_ || avoid != avoid_groups_) {
+    avoided.clear();
+    for (const auto& g : avoid) {
+      auto gid = find_group(&g, hash_of(g), ipv4_key(g));
+      if (gid != npos
+          && std::find(avoided.begin(), avoided.end(), gid) == avoided.end())
+        avoided.push_back(gid);
+    }
+    avoid_groups_ = avoid;
+    avoided_epoch_ = group_epoch_;
   }
   int first = 0;
   if (!ready_groups_[0].empty() && !ready_groups_[1].empty())
@@ -639,13 +920,15 @@ address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
                                                 - now));
     return make_error(errc::no_address, std::move(context));
   }
-  auto& e = entries_[id];
-  if (e.attempts < std::numeric_limits<uint32_t>::max())
-    ++e.attempts;
-  e.last_attempt = now;
+  // Both lines are likely misses: fetch them together.
+  __builtin_prefetch(&entries_[id]);
+  auto& info = infos_[id];
+  if (info.attempts < std::numeric_limits<uint32_t>::max())
+    ++info.attempts;
+  info.last_attempt = now;
   leave_state(id);
   enter_state(id, state::in_use);
-  return e.address;
+  return info.address;
 }
 
 bool address_manager::mark_connected(const net_address& addr,
@@ -658,14 +941,15 @@ bool address_manager::mark_connected(const net_address& addr,
   auto& e = entries_[id];
   leave_state(id);
   e.failures = 0;
-  e.last_success = now;
+  e.connected = true;
+  infos_[id].last_success = now;
   e.last_seen = std::max(e.last_seen, now);
   enter_state(id, state::in_use);
   if (e.tried)
     return true;
-  auto bucket = tried_bucket_of(addr, groups_[e.group].group);
-  auto slot = slot_of(true, bucket, addr);
-  auto occupant = slot_ref(true, bucket, slot);
+  auto bucket = tried_bucket_of(e.hash, groups_[e.group].hash);
+  auto slot = slot_of(true, bucket, e.hash);
+  auto occupant = slot_ref(true, bucket, slot).id;
   if (occupant != npos) {
     const auto& o = entries_[occupant];
     if (o.st == state::in_use || o.failures < cfg_.tried_replace_failures) {
@@ -674,13 +958,13 @@ bool address_manager::mark_connected(const net_address& addr,
     }
   }
   // Leave the new table first: the occupant's way back may be this slot.
-  slot_ref(false, e.bucket, e.slot) = npos;
+  slot_ref(false, e.bucket, e.slot) = slot_cell{};
   if (occupant != npos)
     demote(occupant, now);
   e.tried = true;
   e.bucket = bucket;
   e.slot = slot;
-  slot_ref(true, bucket, slot) = id;
+  occupy(slot_ref(true, bucket, slot), id);
   ++tried_count_;
   ++stats_.promoted;
   return true;
@@ -700,11 +984,11 @@ bool address_manager::mark_in_use(const net_address& addr) {
 void address_manager::demote(uint32_t id, time_point now) {
   auto& o = entries_[id];
   auto home = o.home_bucket;
-  auto slot = slot_of(false, home, o.address);
-  auto occupant = slot_ref(false, home, slot);
+  auto slot = slot_of(false, home, o.hash);
+  auto occupant = slot_ref(false, home, slot).id;
   if (occupant != npos) {
     const auto& q = entries_[occupant];
-    bool better = o.last_success.has_value() && !q.last_success.has_value();
+    bool better = o.connected && !q.connected;
     if (q.st == state::in_use || (!terrible(q, now) && !better)) {
       ++stats_.demoted_dropped;
       erase_entry(id);
@@ -714,13 +998,13 @@ void address_manager::demote(uint32_t id, time_point now) {
   }
   bool was_ready = o.st == state::ready;
   if (was_ready)
-    unready(id);
-  slot_ref(true, o.bucket, o.slot) = npos;
+    unready(id, 1, o.group);
+  slot_ref(true, o.bucket, o.slot) = slot_cell{};
   --tried_count_;
   o.tried = false;
   o.bucket = home;
   o.slot = slot;
-  slot_ref(false, home, slot) = id;
+  occupy(slot_ref(false, home, slot), id);
   if (was_ready)
     make_ready(id);
   ++stats_.demoted;
@@ -736,7 +1020,7 @@ bool address_manager::mark_failed(const net_address& addr, time_point now) {
   leave_state(id);
   if (e.failures < std::numeric_limits<uint32_t>::max())
     ++e.failures;
-  e.last_failure = now;
+  infos_[id].last_failure = now;
   e.retry_at = now + backoff(e.failures);
   enter_state(id, state::backing_off);
   return true;

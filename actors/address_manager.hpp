@@ -31,7 +31,7 @@ namespace connmgr {
 /// i.e. room for 81 920 entries (~15 MB here). A small node rarely learns
 /// more than a few thousand addresses, so 256 x 64 new (16 per source group,
 /// still 1/16) and 64 x 64 tried (2 per group, still 1/32) hold 20 480
-/// entries (~4 MB when full, 80 kB of slot tables when empty) with the same
+/// entries (~4 MB when full, 480 kB of slot tables when empty) with the same
 /// bounds on what one source or one network can occupy.
 struct address_manager_config {
   /// Buckets of the new table (addresses heard of, never connected); >= 1.
@@ -341,41 +341,107 @@ private:
   // Where an entry stands for `take`.
   enum class state : uint8_t { ready, in_use, backing_off };
 
-  struct entry {
-    net_address address;
-    std::optional<net_address> source;
-    uint64_t hash = 0;           // keyed hash of `address`
-    uint32_t group = npos;       // interned group id
+  // An entry is split in two parallel arrays indexed by its id: `entry`
+  // holds what add, take, eviction and the state changes read (one cache
+  // line), `entry_info` the rest. At 100 000 entries every line touched is
+  // a likely cache miss, so the common paths touch one per entry.
+  struct alignas(64) entry {
+    uint64_t hash = 0;           // keyed hash of the address (`hash_of`)
+    time_point last_seen;
+    time_point retry_at;         // meaningful when failures > 0
+    uint32_t group = npos;       // interned group id; npos for a free id
     uint32_t home_bucket = 0;    // its new bucket (from its source)
     uint32_t bucket = 0;         // where it is now
     uint32_t slot = 0;
-    uint32_t pool_pos = npos;    // index in its group's ready pool
-    bool tried = false;
-    state st = state::ready;
-    uint32_t attempts = 0;
     uint32_t failures = 0;
+    state st = state::ready;
+    bool tried = false;
+    bool connected = false;      // whether it ever connected
+  };
+
+  struct entry_info {
+    net_address address;
+    std::optional<net_address> source;
     time_point added_at;
-    time_point last_seen;
-    time_point retry_at;         // meaningful when failures > 0
+    uint32_t attempts = 0;
     std::optional<time_point> last_attempt;
     std::optional<time_point> last_success;
     std::optional<time_point> last_failure;
   };
 
-  struct group_info {
-    netgroup group;
-    uint64_t hash = 0; // keyed hash of `group`
+  // A vector of ids with room for two inside, so that the ready pool of a
+  // group of one or two entries (most groups) costs no allocation and no
+  // cache miss of its own.
+  class id_pool {
+  public:
+    id_pool() noexcept = default;
+    id_pool(id_pool&& other) noexcept;
+    id_pool& operator=(id_pool&& other) noexcept;
+    id_pool(const id_pool&) = delete;
+    id_pool& operator=(const id_pool&) = delete;
+    ~id_pool();
+
+    uint32_t size() const noexcept {
+      return size_;
+    }
+    bool empty() const noexcept {
+      return size_ == 0;
+    }
+    uint32_t* data() noexcept {
+      return cap_ <= inline_cap ? inline_ : heap_;
+    }
+    const uint32_t* data() const noexcept {
+      return cap_ <= inline_cap ? inline_ : heap_;
+    }
+    uint32_t& operator[](size_t i) noexcept {
+      return data()[i];
+    }
+    uint32_t operator[](size_t i) const noexcept {
+      return data()[i];
+    }
+    void push_back(uint32_t id);
+    void pop_back() noexcept {
+      --size_;
+    }
+
+  private:
+    static constexpr uint32_t inline_cap = 2;
+    uint32_t size_ = 0;
+    uint32_t cap_ = inline_cap;
+    union {
+      uint32_t inline_[inline_cap];
+      uint32_t* heap_;
+    };
+  };
+
+  // One line per group: what take and the pools read. The netgroup itself
+  // sits in `group_names_`; IPv4 groups (nearly all) are told apart by
+  // their `group_ids_` cells alone and never need it on the hot paths.
+  struct alignas(64) group_info {
+    uint64_t hash = 0;   // keyed hash of the group (`hash_of`)
     uint32_t refs = 0;
-    // Per table (0 new, 1 tried): ids of its ready entries, and its index in
-    // `ready_groups_[table]` (npos when its pool is empty).
-    std::array<std::vector<uint32_t>, 2> pool;
-    std::array<uint32_t, 2> ready_pos{{npos, npos}};
+    // Per table (0 new, 1 tried): ids of its ready entries.
+    std::array<id_pool, 2> pool;
+  };
+
+  // A slot of a table. Besides the occupant's id it carries copies of what
+  // deciding and carrying out its eviction needs (kept equal to the entry's
+  // by `refresh_cell`): an add that collides reads this one line, and can
+  // then fetch the occupant's group and index cell at once instead of one
+  // after the other.
+  struct slot_cell {
+    uint32_t id = npos;
+    uint32_t group = npos;
+    uint32_t hash_lo = 0;        // low half of the occupant's hash
+    state st = state::ready;
+    bool failing = false;        // terrible by its failures alone
+    time_point last_seen;
   };
 
   // Ids keyed by a 64-bit keyed hash, open addressing with linear probing:
   // no allocation per insert and one probe run per lookup, which matters at
   // 100 000 entries where every pointer chased is a cache miss. The caller
-  // confirms a match with `eq(id)`.
+  // confirms a match with `eq(id, check)`.
   class id_table {
   public:
     template <class Eq>
@@ -386,11 +452,14 @@ private:
         const auto& c = cells_[i];
         if (c.id == npos)
           return npos;
-        if (c.hash == h && eq(c.id))
+        if (c.hash == h && eq(c.id, c.check))
           return c.id;
       }
     }
-    void insert(uint64_t h, uint32_t id);
+    /// Adds `id` under `h`; `find` hands `check` to its `eq` along with
+    /// the id, so that a caller can confirm a match without reading
+    /// elsewhere.
+    void insert(uint64_t h, uint32_t id, uint32_t check = 0);
     void erase(uint64_t h, uint32_t id);
     /// Asks the CPU to load the first cell `find(h, ...)` will read.
     void prefetch(uint64_t h) const noexcept {
@@ -405,6 +474,7 @@ private:
     struct cell {
       uint64_t hash = 0;
       uint32_t id = npos;
+      uint32_t check = 0;
     };
     std::vector<cell> cells_;
     size_t mask_ = 0;
@@ -420,28 +490,38 @@ private:
 
   // -- hashing and placement -------------------------------------------------
 
-  uint32_t new_bucket_of(const netgroup& group,
-                         const std::optional<netgroup>& source_group) const;
-  uint32_t tried_bucket_of(const net_address& addr,
-                           const netgroup& group) const;
-  uint32_t slot_of(bool tried, uint32_t bucket, const net_address& addr) const;
-  uint32_t& slot_ref(bool tried, uint32_t bucket, uint32_t slot);
+  // Each takes the keyed hashes (`hash_of`) of the address and groups.
+  uint32_t new_bucket_of(uint64_t group_hash, bool has_source,
+                         uint64_t source_hash) const;
+  uint32_t tried_bucket_of(uint64_t addr_hash, uint64_t group_hash) const;
+  uint32_t slot_of(bool tried, uint32_t bucket, uint64_t addr_hash) const;
+  slot_cell& slot_ref(bool tried, uint32_t bucket, uint32_t slot);
+  void occupy(slot_cell& cell, uint32_t id);
+  void refresh_cell(uint32_t id);
 
   // -- entry bookkeeping -----------------------------------------------------
 
   uint64_t hash_of(const net_address& addr) const noexcept;
   uint64_t hash_of(const netgroup& group) const noexcept;
   uint32_t find(const net_address& addr) const;
-  uint32_t intern(const netgroup& group, uint64_t hash);
+  // `group` may be null when `v4_key` is not 0.
+  uint32_t find_group(const netgroup* group, uint64_t hash,
+                      uint64_t v4_key) const;
+  uint32_t intern(const net_address& addr, const netgroup* group,
+                  uint64_t hash, uint64_t v4_key);
   void unref(uint32_t gid);
   void make_ready(uint32_t id);
-  void unready(uint32_t id);
+  void mirror_pool(int table, uint32_t gid);
+  void unready(uint32_t id, int table, uint32_t gid);
   void leave_state(uint32_t id);
   void enter_state(uint32_t id, state st);
   void erase_entry(uint32_t id);
+  void evict_new(slot_cell& cell);
   void demote(uint32_t id, time_point now);
   uint32_t pick(int table, const std::vector<uint32_t>& avoid);
+  bool failing(const entry& e) const;
   bool terrible(const entry& e, time_point now) const;
+  bool terrible(const slot_cell& c, time_point now) const;
   void drain_backoff(time_point now);
   uint64_t next_random() noexcept;
   uint64_t below(uint64_t n) noexcept;
@@ -451,15 +531,33 @@ private:
   uint64_t key1_ = 0;
   uint64_t rng_state_ = 0;
   std::vector<entry> entries_;
+  std::vector<entry_info> infos_; // parallel to entries_
+  // Parallel to entries_: each ready entry's index in its group's pool, npos
+  // for the others. Small arrays apart from the entries, so that moving an
+  // entry inside a pool touches no other entry's line.
+  std::vector<uint32_t> pool_pos_;
   std::vector<uint32_t> free_ids_;
   id_table index_;
-  std::vector<uint32_t> new_slots_;
-  std::vector<uint32_t> tried_slots_;
+  std::vector<slot_cell> new_slots_;
+  std::vector<slot_cell> tried_slots_;
   size_t tried_count_ = 0;
   std::vector<group_info> groups_;
+  std::vector<netgroup> group_names_; // parallel to groups_
+  // Per table, parallel to groups_: each group's index in
+  // `ready_groups_[table]`, npos when its pool is empty.
+  std::array<std::vector<uint32_t>, 2> ready_pos_;
   std::vector<uint32_t> free_groups_;
   id_table group_ids_;
-  std::array<std::vector<uint32_t>, 2> ready_groups_;
+  // A group with ready entries in one table, as `take` draws it: `size`
+  // ready entries, the first two of which (in pool order) are copied here.
+  // Most groups have one or two, and then `take` knows the entry without
+  // reading the group's line first.
+  struct ready_group {
+    uint32_t group;
+    uint32_t size;
+    std::array<uint32_t, 2> ids;
+  };
+  std::array<std::vector<ready_group>, 2> ready_groups_;
   std::set<std::pair<time_point, uint32_t>> backoff_;
   size_t in_use_stored_ = 0;
   // In use but not stored (connected without being learnt, or removed
@@ -467,8 +565,15 @@ private:
   std::unordered_set<net_address, address_hash> in_use_unstored_;
   std::unordered_set<net_address, address_hash> excluded_;
   // Scratch space of `take`, kept to spare an allocation per call.
-  std::vector<uint32_t> avoided_;
   std::vector<uint32_t> skipped_;
+  // The group ids of the last `avoid` that `take` was given, valid while
+  // no group id was made or freed since (`group_epoch_`): a node asks with
+  // the same avoid list until its outbound connections change, and
+  // resolving it is a keyed hash per group.
+  std::vector<netgroup> avoid_groups_;
+  std::vector<uint32_t> avoided_;
+  uint64_t avoided_epoch_ = 0;
+  uint64_t group_epoch_ = 0;
   address_manager_stats stats_;
 };
 

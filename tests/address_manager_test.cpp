@@ -200,8 +200,14 @@ TEST_CASE("address manager: adding, knowing, removing") {
 
 TEST_CASE("address manager: an address is never handed out twice at once") {
   address_manager m{small_config()};
-  for (unsigned i = 0; i < 50; ++i)
-    REQUIRE(m.add(honest(i), peer(i % 5), t0) == add_result::added);
+  // Fifty stored; where the hash puts two in one slot, the second is
+  // refused and the next address tried instead.
+  size_t stored = 0;
+  for (unsigned i = 0; stored < 50; ++i) {
+    auto r = m.add(honest(i), peer(i % 5), t0);
+    REQUIRE((r == add_result::added || r == add_result::slot_taken));
+    stored += r == add_result::added ? 1 : 0;
+  }
   auto got = drain(m, t0);
   CHECK(got.size() == 50);
   CHECK(std::set<net_address>(got.begin(), got.end()).size() == 50);
@@ -545,6 +551,26 @@ TEST_CASE("address manager: take skips avoided groups, and says so when "
   CHECK(m.group_of(*got) == m.group_of(a1));
 }
 
+TEST_CASE("address manager: the same avoid list stays right while groups "
+          "come and go") {
+  address_manager m{small_config()};
+  auto a = honest(1);
+  auto c = honest(2);
+  std::vector<netgroup> avoid{m.group_of(a)};
+  REQUIRE(m.group_of(a) != m.group_of(c));
+  REQUIRE(m.add(a, peer(1), t0) == add_result::added);
+  CHECK(!m.take(t0, avoid));
+  // a's group goes away and c's group is made in its place.
+  REQUIRE(m.remove(a));
+  REQUIRE(m.add(c, peer(1), t0) == add_result::added);
+  CHECK(m.take(t0, avoid) == c);
+  m.release(c);
+  // And a's group comes back: avoided again.
+  REQUIRE(m.remove(c));
+  REQUIRE(m.add(a, peer(1), t0) == add_result::added);
+  CHECK(!m.take(t0, avoid));
+}
+
 TEST_CASE("address manager: loopback tests can make every address a group") {
   auto cfg = small_config();
   cfg.netgroup_bits_ipv4 = 32;
@@ -558,6 +584,42 @@ TEST_CASE("address manager: loopback tests can make every address a group") {
   cfg.netgroup_bits_ipv4 = 24;
   address_manager n{cfg};
   CHECK(n.group_of(a) == n.group_of(b));
+}
+
+TEST_CASE("address manager: stored entries group as group_of says, IPv4-"
+          "mapped IPv6 addresses with their IPv4 network") {
+  for (uint32_t bits : {8u, 16u, 23u, 30u, 32u}) {
+    CAPTURE(bits);
+    auto cfg = small_config();
+    cfg.netgroup_bits_ipv4 = bits;
+    address_manager m{cfg};
+    auto v4 = addr("10.20.30.40:8333");
+    auto mapped = addr("[::ffff:10.20.30.41]:8333");
+    auto v6 = addr("[2001:db8::1]:8333");
+    auto name = addr("seed.example.org:8333");
+    REQUIRE(m.add(v4, peer(1), t0) == add_result::added);
+    REQUIRE(m.add(mapped, ip4(10, 20, 30, 99), t0) == add_result::added);
+    REQUIRE(m.add(v6, addr("[::ffff:150.0.0.1]:8333"), t0)
+            == add_result::added);
+    REQUIRE(m.add(name, std::nullopt, t0) == add_result::added);
+    for (auto& s : m.snapshot())
+      CHECK(s.group == m.group_of(s.address));
+    bool same = bits <= 30;
+    CHECK((m.group_of(v4) == m.group_of(mapped)) == same);
+    // Avoiding the IPv4 group avoids the mapped address exactly when they
+    // share it.
+    std::set<net_address> got;
+    for (;;) {
+      auto x = m.take(t0, {m.group_of(v4)});
+      if (!x)
+        break;
+      got.insert(*x);
+    }
+    CHECK(got.count(v4) == 0);
+    CHECK(got.count(mapped) == (same ? 0u : 1u));
+    CHECK(got.count(v6) == 1);
+    CHECK(got.count(name) == 1);
+  }
 }
 
 // -- the attacker --------------------------------------------------------------
