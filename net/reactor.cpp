@@ -37,11 +37,12 @@ constexpr int accept_batch = 64;
 constexpr auto min_accept_pause = std::chrono::milliseconds{10};
 constexpr auto max_accept_pause = std::chrono::milliseconds{1000};
 /// A stream reads at most this much per system call (into a buffer that
-/// goes to on_data as it is), and at most half its receive window unless
-/// that is below `min_split_read`, so that the consumer works on one half
-/// while the next is read...
+/// goes to on_data as it is; large reads mean few chunks, and so few
+/// hand-offs to the consumer, per MiB)...
 constexpr size_t read_chunk = 256 * 1024;
-constexpr size_t min_split_read = 64 * 1024;
+/// Read buffers are at least this large, and written-out send buffers this
+/// large or larger (up to twice `read_chunk`) are kept for later reads.
+constexpr size_t min_read_buf = 64 * 1024;
 /// ... and this many times per wake-up, so one busy stream cannot starve
 /// the others (level-triggered epoll reports the rest next round).
 constexpr int reads_per_wakeup = 8;
@@ -811,9 +812,7 @@ struct reactor::impl {
         return read_result::paused;
       outstanding = s.link->unconsumed.load();
     }
-    auto per_read = std::min(
-      read_chunk, std::max(window / 2, std::min(window, min_split_read)));
-    auto room = std::min(per_read, window - std::min(window, outstanding));
+    auto room = std::min(read_chunk, window - std::min(window, outstanding));
     prepare_read_buf(room);
     ssize_t n = -1;
     int err = 0;
@@ -850,12 +849,20 @@ struct reactor::impl {
   /// buffer unless the current one is large enough.
   void prepare_read_buf(size_t size) {
     if (read_buf.capacity() < size) {
-      if (!spare_bufs.empty() && spare_bufs.back().capacity() >= size) {
-        read_buf = std::move(spare_bufs.back());
+      // The smallest spare that fits.
+      auto best = spare_bufs.end();
+      for (auto i = spare_bufs.begin(); i != spare_bufs.end(); ++i)
+        if (i->capacity() >= size
+            && (best == spare_bufs.end() || i->capacity() < best->capacity()))
+          best = i;
+      if (best != spare_bufs.end()) {
+        read_buf = std::move(*best);
+        *best = std::move(spare_bufs.back());
         spare_bufs.pop_back();
+        ++st.stream_buffers_reused;
       } else {
         read_buf = std::vector<uint8_t>{};
-        read_buf.reserve(std::max(size, min_split_read));
+        read_buf.reserve(std::max(size, min_read_buf));
       }
     }
     // Only bytes past the current size are zeroed: a reused buffer costs
@@ -881,9 +888,18 @@ struct reactor::impl {
   /// read (its size stays: resizing it back costs nothing).
   void recycle(std::vector<uint8_t>&& buf) {
     auto cap = buf.capacity();
-    if (cap >= min_split_read && cap <= 2 * read_chunk
-        && spare_bufs.size() < max_spare_buffers)
+    if (cap < min_read_buf || cap > 2 * read_chunk)
+      return;
+    if (spare_bufs.size() < max_spare_buffers) {
       spare_bufs.push_back(std::move(buf));
+      return;
+    }
+    // Full: keep the larger ones, which fit more reads.
+    auto smallest = std::min_element(
+      spare_bufs.begin(), spare_bufs.end(),
+      [](const auto& x, const auto& y) { return x.capacity() < y.capacity(); });
+    if (smallest->capacity() < cap)
+      *smallest = std::move(buf);
   }
 
   /// Reads a bounded number of times; false if the stream ended or closed.

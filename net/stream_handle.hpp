@@ -15,7 +15,9 @@ struct stream_options {
   /// back through `stream_handle::consumed`: once they are outstanding the
   /// reactor stops reading the socket (the kernel's buffers then push back
   /// on the peer), and it reads again once the consumer has caught up to
-  /// half of it. Input memory of a process is thus at most streams × window.
+  /// half of it. Input held for consumers is thus at most streams × window
+  /// bytes (in buffers that take at most four times that: a read is handed
+  /// over in the buffer it went into when it fills a quarter of it).
   /// At least 1.
   size_t receive_window = size_t{256} * 1024;
   /// At most this many bytes wait unsent: a `send` that would queue more is

@@ -378,6 +378,53 @@ TEST_CASE("stream: 8 MiB each way arrive intact and in order") {
   CHECK(at_b.end_count() == 0);
 }
 
+TEST_CASE("stream: chunks moved back into send echo intact, and their "
+          "buffers are read into again") {
+  fixture fx;
+  auto [client, server] = fx.reactor_pair(true, true);
+  constexpr size_t total = 16 << 20;
+  constexpr size_t chunk = 64 << 10;
+  auto sent = pattern(total, 3);
+  // The echo hands every chunk back as it is, as a relay or the node does:
+  // the reactor writes that very buffer and later reads into it again, so
+  // a buffer reused before it was written out would garble the echo.
+  auto echo = std::make_shared<stream_handle>();
+  auto refused = std::make_shared<std::atomic<size_t>>(0);
+  stream_callbacks cb;
+  cb.on_data = [echo, refused](std::vector<uint8_t> buf) {
+    auto n = buf.size();
+    if (echo->send(std::move(buf)) != send_status::queued)
+      ++*refused;
+    echo->consumed(n);
+  };
+  stream_options echo_opts;
+  echo_opts.max_send_buffer = 2 * total;
+  *echo = fx.io->stream(server, std::move(cb), echo_opts);
+  auto& at_client = fx.make_recorder();
+  // The recorder never reports consumption: its window holds it all.
+  stream_options opts;
+  opts.max_send_buffer = 2 * total;
+  opts.receive_window = 2 * total;
+  auto token = fx.io->stream(client, at_client.callbacks(), opts);
+  fx.sync();
+  for (size_t off = 0; off < total; off += chunk)
+    REQUIRE(token.send(bytes(sent.begin() + static_cast<ptrdiff_t>(off),
+                             sent.begin()
+                               + static_cast<ptrdiff_t>(off + chunk)))
+            == send_status::queued);
+  REQUIRE(at_client.await_bytes(total));
+  {
+    std::lock_guard<std::mutex> guard{at_client.mtx};
+    CHECK(at_client.data.size() == total);
+    CHECK(at_client.data == sent);
+  }
+  CHECK(refused->load() == 0);
+  auto st = fx.io->stats();
+  CHECK(st.stream_bytes_written == 2 * total);
+  CHECK(st.stream_buffers_reused > 0);
+  CHECK(at_client.end_count() == 0);
+}
+
 TEST_CASE("stream: the peer closing ends the stream after its last bytes, "
           "peer_gone first") {
   fixture fx;
