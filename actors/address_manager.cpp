@@ -1,13 +1,13 @@
-#include "actors/address_manager.hpp"
+#include "connmgr/actors/address_manager.hpp"
 
 #include <algorithm>
 #include <limits>
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
-#include "messages/manager_config.hpp"
-#include "net/siphash.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/manager_config.hpp"
+#include "connmgr/net/siphash.hpp"
 
 namespace connmgr {
 

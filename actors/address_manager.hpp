@@ -16,8 +16,8 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
-#include "net/address_class.hpp"
-#include "net/net_address.hpp"
+#include "connmgr/net/address_class.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 

@@ -7,8 +7,8 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/conn_request.hpp"
-#include "net/connection.hpp"
+#include "connmgr/messages/conn_request.hpp"
+#include "connmgr/net/connection.hpp"
 
 namespace connmgr {
 

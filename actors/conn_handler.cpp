@@ -1,4 +1,4 @@
-#include "actors/conn_handler.hpp"
+#include "connmgr/actors/conn_handler.hpp"
 
 #include <deque>
 #include <memory>
@@ -12,12 +12,12 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/conn_machine.hpp"
-#include "actors/listener_worker.hpp"
-#include "actors/worker_context.hpp"
-#include "messages/error_code.hpp"
-#include "messages/events.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/actors/conn_machine.hpp"
+#include "connmgr/actors/listener_worker.hpp"
+#include "connmgr/actors/worker_context.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/events.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr {
 

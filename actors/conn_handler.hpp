@@ -8,14 +8,14 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/function_address_source.hpp"
-#include "messages/acceptor_actor.hpp"
-#include "messages/address_source_actor.hpp"
-#include "messages/conn_handler_actor.hpp"
-#include "messages/dialer_actor.hpp"
-#include "messages/events.hpp"
-#include "messages/manager_config.hpp"
-#include "net/connection.hpp"
+#include "connmgr/actors/function_address_source.hpp"
+#include "connmgr/messages/acceptor_actor.hpp"
+#include "connmgr/messages/address_source_actor.hpp"
+#include "connmgr/messages/conn_handler_actor.hpp"
+#include "connmgr/messages/dialer_actor.hpp"
+#include "connmgr/messages/events.hpp"
+#include "connmgr/messages/manager_config.hpp"
+#include "connmgr/net/connection.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "actors/conn_machine.hpp"
+#include "connmgr/actors/conn_machine.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
-#include "net/address_class.hpp"
-#include "net/net_address.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/address_class.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 

@@ -12,13 +12,13 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "actors/conn_effects.hpp"
-#include "actors/inbound_admission.hpp"
-#include "actors/retry_policy.hpp"
-#include "messages/conn_request.hpp"
-#include "messages/conn_stats.hpp"
-#include "messages/manager_config.hpp"
-#include "net/connection.hpp"
+#include "connmgr/actors/conn_effects.hpp"
+#include "connmgr/actors/inbound_admission.hpp"
+#include "connmgr/actors/retry_policy.hpp"
+#include "connmgr/messages/conn_request.hpp"
+#include "connmgr/messages/conn_stats.hpp"
+#include "connmgr/messages/manager_config.hpp"
+#include "connmgr/net/connection.hpp"
 
 namespace connmgr {
 

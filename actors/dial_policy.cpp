@@ -1,6 +1,6 @@
-#include "actors/dial_policy.hpp"
+#include "connmgr/actors/dial_policy.hpp"
 
-#include "net/address_class.hpp"
+#include "connmgr/net/address_class.hpp"
 
 namespace connmgr {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "net/net_address.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "actors/dynamic_ban_score.hpp"
+#include "connmgr/actors/dynamic_ban_score.hpp"
 
 #include <array>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "actors/fake_acceptor.hpp"
+#include "connmgr/actors/fake_acceptor.hpp"
 
 #include <vector>
 

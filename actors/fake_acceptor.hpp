@@ -5,8 +5,8 @@
 
 #include <caf/fwd.hpp>
 
-#include "messages/acceptor_actor.hpp"
-#include "net/connection.hpp"
+#include "connmgr/messages/acceptor_actor.hpp"
+#include "connmgr/net/connection.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "actors/fake_dialer.hpp"
+#include "connmgr/actors/fake_dialer.hpp"
 
 #include <map>
 
@@ -7,7 +7,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

@@ -11,8 +11,8 @@
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 
-#include "messages/dialer_actor.hpp"
-#include "net/connection.hpp"
+#include "connmgr/messages/dialer_actor.hpp"
+#include "connmgr/net/connection.hpp"
 
 namespace connmgr {
 

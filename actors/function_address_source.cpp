@@ -1,4 +1,4 @@
-#include "actors/function_address_source.hpp"
+#include "connmgr/actors/function_address_source.hpp"
 
 namespace connmgr {
 

@@ -5,7 +5,7 @@
 
 #include <caf/expected.hpp>
 
-#include "messages/address_source_actor.hpp"
+#include "connmgr/messages/address_source_actor.hpp"
 
 namespace connmgr {
 

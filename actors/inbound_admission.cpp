@@ -1,4 +1,4 @@
-#include "actors/inbound_admission.hpp"
+#include "connmgr/actors/inbound_admission.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,10 +9,10 @@
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
-#include "net/address_class.hpp"
-#include "net/net_address.hpp"
-#include "net/siphash.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/address_class.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/siphash.hpp"
 
 namespace connmgr {
 

@@ -13,9 +13,9 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "actors/flat_table.hpp"
-#include "actors/token_bucket.hpp"
-#include "messages/inbound_limits.hpp"
+#include "connmgr/actors/flat_table.hpp"
+#include "connmgr/actors/token_bucket.hpp"
+#include "connmgr/messages/inbound_limits.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "actors/listener_worker.hpp"
+#include "connmgr/actors/listener_worker.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/typed_event_based_actor.hpp>

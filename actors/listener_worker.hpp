@@ -2,8 +2,8 @@
 
 #include <cstdint>
 
-#include "messages/acceptor_actor.hpp"
-#include "messages/conn_handler_actor.hpp"
+#include "connmgr/messages/acceptor_actor.hpp"
+#include "connmgr/messages/conn_handler_actor.hpp"
 
 namespace connmgr {
 

@@ -1,5 +1,5 @@
-#include "actors/manager.hpp"
-#include "actors/stop_signal.hpp"
+#include "connmgr/actors/manager.hpp"
+#include "connmgr/actors/stop_signal.hpp"
 
 #include <atomic>
 
@@ -8,10 +8,10 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include "actors/conn_machine.hpp"
-#include "actors/worker_context.hpp"
-#include "messages/error_code.hpp"
-#include "messages/events.hpp"
+#include "connmgr/actors/conn_machine.hpp"
+#include "connmgr/actors/worker_context.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/events.hpp"
 
 namespace connmgr {
 

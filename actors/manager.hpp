@@ -12,9 +12,9 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
-#include "actors/conn_handler.hpp"
-#include "messages/conn_request.hpp"
-#include "messages/conn_stats.hpp"
+#include "connmgr/actors/conn_handler.hpp"
+#include "connmgr/messages/conn_request.hpp"
+#include "connmgr/messages/conn_stats.hpp"
 
 namespace connmgr {
 

@@ -1,6 +1,6 @@
-#include "actors/retry_policy.hpp"
+#include "connmgr/actors/retry_policy.hpp"
 
-#include "messages/manager_config.hpp"
+#include "connmgr/messages/manager_config.hpp"
 
 namespace connmgr {
 

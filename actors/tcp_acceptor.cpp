@@ -1,4 +1,4 @@
-#include "actors/tcp_acceptor.hpp"
+#include "connmgr/actors/tcp_acceptor.hpp"
 
 #include <unistd.h>
 
@@ -8,9 +8,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "messages/error_code.hpp"
-#include "net/reactor.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr {
 

@@ -6,8 +6,8 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "messages/acceptor_actor.hpp"
-#include "net/net_address.hpp"
+#include "connmgr/messages/acceptor_actor.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "actors/tcp_dialer.hpp"
+#include "connmgr/actors/tcp_dialer.hpp"
 
 #include <deque>
 #include <random>
@@ -11,11 +11,11 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "actors/detached_reply.hpp"
-#include "messages/error_code.hpp"
-#include "net/reactor.hpp"
-#include "net/resolver.hpp"
-#include "net/socks5_stream.hpp"
+#include "connmgr/actors/detached_reply.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/resolver.hpp"
+#include "connmgr/net/socks5_stream.hpp"
 
 using sockaddr_list = std::vector<sockaddr_storage>;
 

@@ -7,8 +7,8 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "messages/dialer_actor.hpp"
-#include "net/net_address.hpp"
+#include "connmgr/messages/dialer_actor.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 

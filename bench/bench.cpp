@@ -40,7 +40,7 @@
 
 #include "bench/bench.hpp"
 #include "bench/common.hpp"
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr::bench {
 

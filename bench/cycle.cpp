@@ -34,11 +34,11 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/conn_handler.hpp"
+#include "connmgr/actors/conn_handler.hpp"
 #include "bench/bench.hpp"
 #include "bench/common.hpp"
-#include "messages/error_code.hpp"
-#include "messages/events.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/events.hpp"
 
 namespace connmgr::bench {
 

@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #include "bench/common.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 using namespace connmgr::bench;
 

@@ -35,8 +35,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/address_manager.hpp"
-#include "actors/conn_machine.hpp"
+#include "connmgr/actors/address_manager.hpp"
+#include "connmgr/actors/conn_machine.hpp"
 #include "bench/common.hpp"
 
 using namespace connmgr;

@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/socket_ops.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace {
 

@@ -70,10 +70,10 @@
 #include <caf/stateful_actor.hpp>
 
 #include "bench/common.hpp"
-#include "messages/dialer_actor.hpp"
-#include "messages/error_code.hpp"
-#include "net/reactor.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/dialer_actor.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr::bench {
 namespace {

@@ -3,8 +3,8 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/atoms.hpp"
-#include "messages/dialer_actor.hpp"
+#include "connmgr/messages/atoms.hpp"
+#include "connmgr/messages/dialer_actor.hpp"
 
 #include <vector>
 

@@ -5,7 +5,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/atoms.hpp"
+#include "connmgr/messages/atoms.hpp"
 
 namespace connmgr {
 

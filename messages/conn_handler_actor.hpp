@@ -8,11 +8,11 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/acceptor_actor.hpp"
-#include "messages/atoms.hpp"
-#include "messages/conn_request.hpp"
-#include "messages/conn_stats.hpp"
-#include "messages/dialer_actor.hpp"
+#include "connmgr/messages/acceptor_actor.hpp"
+#include "connmgr/messages/atoms.hpp"
+#include "connmgr/messages/conn_request.hpp"
+#include "connmgr/messages/conn_stats.hpp"
+#include "connmgr/messages/dialer_actor.hpp"
 
 namespace connmgr {
 

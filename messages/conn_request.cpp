@@ -1,4 +1,4 @@
-#include "messages/conn_request.hpp"
+#include "connmgr/messages/conn_request.hpp"
 
 #include <fmt/format.h>
 

@@ -5,7 +5,7 @@
 
 #include <caf/meta/type_name.hpp>
 
-#include "messages/conn_state.hpp"
+#include "connmgr/messages/conn_state.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "messages/conn_state.hpp"
+#include "connmgr/messages/conn_state.hpp"
 
 namespace connmgr {
 

@@ -7,9 +7,9 @@
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/atoms.hpp"
-#include "messages/direct_dialer.hpp"
-#include "messages/connection_ptr.hpp"
+#include "connmgr/messages/atoms.hpp"
+#include "connmgr/messages/direct_dialer.hpp"
+#include "connmgr/messages/connection_ptr.hpp"
 
 
 namespace connmgr {

@@ -1,4 +1,4 @@
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/message.hpp>

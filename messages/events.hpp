@@ -7,9 +7,9 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/conn_request.hpp"
-#include "messages/conn_stats.hpp"
-#include "messages/connection_ptr.hpp"
+#include "connmgr/messages/conn_request.hpp"
+#include "connmgr/messages/conn_stats.hpp"
+#include "connmgr/messages/connection_ptr.hpp"
 
 // Events reach the actor the user names, in the order the handler decided
 // them. They carry connections, which are process-local, so they are never

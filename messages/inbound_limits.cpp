@@ -1,11 +1,11 @@
-#include "messages/inbound_limits.hpp"
+#include "connmgr/messages/inbound_limits.hpp"
 
 #include <cmath>
 #include <string>
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

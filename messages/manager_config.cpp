@@ -1,10 +1,10 @@
-#include "messages/manager_config.hpp"
+#include "connmgr/messages/manager_config.hpp"
 
 #include <cstdint>
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

@@ -8,7 +8,7 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/inbound_limits.hpp"
+#include "connmgr/messages/inbound_limits.hpp"
 
 namespace connmgr {
 

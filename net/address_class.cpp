@@ -1,4 +1,4 @@
-#include "net/address_class.hpp"
+#include "connmgr/net/address_class.hpp"
 
 #include <arpa/inet.h>
 
@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

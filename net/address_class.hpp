@@ -8,7 +8,7 @@
 
 #include <caf/expected.hpp>
 
-#include "net/net_address.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "net/connection.hpp"
+#include "connmgr/net/connection.hpp"
 
 #include <unistd.h>
 

@@ -11,7 +11,7 @@
 
 #include <caf/error.hpp>
 
-#include "messages/connection_ptr.hpp"
+#include "connmgr/messages/connection_ptr.hpp"
 
 namespace connmgr {
 

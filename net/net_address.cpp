@@ -1,4 +1,4 @@
-#include "net/net_address.hpp"
+#include "connmgr/net/net_address.hpp"
 
 #include <arpa/inet.h>
 
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <tuple>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "net/reactor.hpp"
+#include "connmgr/net/reactor.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -18,10 +18,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "messages/error_code.hpp"
-#include "messages/manager_config.hpp"
-#include "net/net_address.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/manager_config.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr {
 

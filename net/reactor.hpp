@@ -14,9 +14,9 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "net/connection.hpp"
-#include "net/stream_handle.hpp"
-#include "net/stream_handshake.hpp"
+#include "connmgr/net/connection.hpp"
+#include "connmgr/net/stream_handle.hpp"
+#include "connmgr/net/stream_handshake.hpp"
 
 namespace connmgr {
 

@@ -1,11 +1,11 @@
-#include "net/resolver.hpp"
+#include "connmgr/net/resolver.hpp"
 
 #include <cstring>
 
 #include <netdb.h>
 #include <netinet/in.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "net/siphash.hpp"
+#include "connmgr/net/siphash.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "net/socks5.hpp"
+#include "connmgr/net/socks5.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,7 @@
 
 #include <arpa/inet.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr::socks5 {
 

@@ -36,7 +36,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "net/parse_result.hpp"
+#include "connmgr/net/parse_result.hpp"
 
 namespace connmgr::socks5 {
 

@@ -1,11 +1,11 @@
-#include "net/socks5_stream.hpp"
+#include "connmgr/net/socks5_stream.hpp"
 
 #include <cstring>
 
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

@@ -6,10 +6,10 @@
 
 #include <caf/expected.hpp>
 
-#include "net/net_address.hpp"
-#include "net/reactor.hpp"
-#include "net/socks5.hpp"
-#include "net/stream_handshake.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/socks5.hpp"
+#include "connmgr/net/stream_handshake.hpp"
 
 namespace connmgr {
 

@@ -8,8 +8,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "messages/error_code.hpp"
-#include "net/address_class.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/address_class.hpp"
 
 using namespace connmgr;
 

@@ -16,8 +16,8 @@
 
 #include <fmt/format.h>
 
-#include "actors/address_manager.hpp"
-#include "messages/error_code.hpp"
+#include "connmgr/actors/address_manager.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

@@ -4,7 +4,7 @@
 
 #include <doctest/doctest.h>
 
-#include "actors/fake_acceptor.hpp"
+#include "connmgr/actors/fake_acceptor.hpp"
 #include "tests/sim_fixture.hpp"
 
 using namespace connmgr;

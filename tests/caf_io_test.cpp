@@ -16,10 +16,10 @@
 #include <caf/io/receive_policy.hpp>
 #include <caf/io/system_messages.hpp>
 
-#include "messages/error_code.hpp"
-#include "net/net_address.hpp"
-#include "net/reactor.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

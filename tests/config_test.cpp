@@ -11,7 +11,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/function_address_source.hpp"
+#include "connmgr/actors/function_address_source.hpp"
 #include "tests/sim_fixture.hpp"
 
 using namespace connmgr;

@@ -6,8 +6,8 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "messages/direct_dialer.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/direct_dialer.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/sim_fixture.hpp"
 
 using namespace connmgr;

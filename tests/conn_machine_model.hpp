@@ -49,13 +49,13 @@
 #include <utility>
 #include <vector>
 
-#include "actors/conn_effects.hpp"
-#include "actors/conn_machine.hpp"
-#include "messages/conn_request.hpp"
-#include "messages/conn_stats.hpp"
-#include "messages/error_code.hpp"
-#include "messages/manager_config.hpp"
-#include "net/connection.hpp"
+#include "connmgr/actors/conn_effects.hpp"
+#include "connmgr/actors/conn_machine.hpp"
+#include "connmgr/messages/conn_request.hpp"
+#include "connmgr/messages/conn_stats.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/manager_config.hpp"
+#include "connmgr/net/connection.hpp"
 
 namespace connmgr::model {
 

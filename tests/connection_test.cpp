@@ -9,7 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "net/connection.hpp"
+#include "connmgr/net/connection.hpp"
 
 using namespace connmgr;
 

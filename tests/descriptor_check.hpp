@@ -4,7 +4,7 @@
 #include <chrono>
 #include <vector>
 
-#include "net/socket_ops.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr::test {
 

@@ -3,7 +3,7 @@
 
 #include <doctest/doctest.h>
 
-#include "actors/dial_policy.hpp"
+#include "connmgr/actors/dial_policy.hpp"
 
 using namespace connmgr;
 

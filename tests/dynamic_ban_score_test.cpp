@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/dynamic_ban_score.hpp"
+#include "connmgr/actors/dynamic_ban_score.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

@@ -27,10 +27,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/connection.hpp"
-#include "net/net_address.hpp"
-#include "net/reactor.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/net/connection.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 using namespace connmgr;
 

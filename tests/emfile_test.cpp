@@ -29,8 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "net/net_address.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 #ifndef CONNMGR_EMFILE_CHILD
 #  error "CONNMGR_EMFILE_CHILD must name the connmgr_emfile_child executable"

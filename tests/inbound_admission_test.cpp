@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/inbound_admission.hpp"
-#include "messages/error_code.hpp"
-#include "messages/inbound_limits.hpp"
+#include "connmgr/actors/inbound_admission.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/inbound_limits.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/conn_machine.hpp"
-#include "net/connection.hpp"
+#include "connmgr/actors/conn_machine.hpp"
+#include "connmgr/net/connection.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

@@ -11,11 +11,11 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
-#include "actors/fake_acceptor.hpp"
-#include "actors/fake_dialer.hpp"
-#include "actors/manager.hpp"
-#include "messages/error_code.hpp"
-#include "net/connection.hpp"
+#include "connmgr/actors/fake_acceptor.hpp"
+#include "connmgr/actors/fake_dialer.hpp"
+#include "connmgr/actors/manager.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/connection.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

@@ -14,8 +14,8 @@
 #include <caf/binary_serializer.hpp>
 #include <caf/deep_to_string.hpp>
 
-#include "messages/error_code.hpp"
-#include "net/net_address.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/net_address.hpp"
 
 using namespace connmgr;
 

@@ -14,12 +14,12 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
 
-#include "actors/conn_handler.hpp"
-#include "actors/conn_machine.hpp"
-#include "actors/fake_acceptor.hpp"
-#include "actors/fake_dialer.hpp"
-#include "messages/error_code.hpp"
-#include "messages/events.hpp"
+#include "connmgr/actors/conn_handler.hpp"
+#include "connmgr/actors/conn_machine.hpp"
+#include "connmgr/actors/fake_acceptor.hpp"
+#include "connmgr/actors/fake_dialer.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/events.hpp"
 
 namespace connmgr::test {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "net/siphash.hpp"
+#include "connmgr/net/siphash.hpp"
 
 using namespace connmgr;
 

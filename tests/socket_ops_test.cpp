@@ -11,8 +11,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "messages/error_code.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/descriptor_check.hpp"
 
 using namespace connmgr;

@@ -43,14 +43,14 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include "actors/tcp_dialer.hpp"
-#include "messages/error_code.hpp"
-#include "net/net_address.hpp"
-#include "net/reactor.hpp"
-#include "net/resolver.hpp"
-#include "net/socket_ops.hpp"
-#include "net/socks5.hpp"
-#include "net/socks5_stream.hpp"
+#include "connmgr/actors/tcp_dialer.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/resolver.hpp"
+#include "connmgr/net/socket_ops.hpp"
+#include "connmgr/net/socks5.hpp"
+#include "connmgr/net/socks5_stream.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

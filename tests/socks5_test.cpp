@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "messages/error_code.hpp"
-#include "net/socks5.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/socks5.hpp"
 
 using namespace connmgr;
 using namespace connmgr::socks5;

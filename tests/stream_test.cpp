@@ -23,10 +23,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "messages/error_code.hpp"
-#include "net/net_address.hpp"
-#include "net/reactor.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/descriptor_check.hpp"
 
 using namespace connmgr;

@@ -20,13 +20,13 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include "actors/manager.hpp"
-#include "actors/tcp_acceptor.hpp"
-#include "actors/tcp_dialer.hpp"
-#include "messages/error_code.hpp"
-#include "net/reactor.hpp"
-#include "net/resolver.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/actors/manager.hpp"
+#include "connmgr/actors/tcp_acceptor.hpp"
+#include "connmgr/actors/tcp_dialer.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/resolver.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/descriptor_check.hpp"
 
 using namespace connmgr;

@@ -12,16 +12,16 @@
 
 #include <caf/actor_system.hpp>
 
-#include "actors/node.hpp"
-#include "actors/node_settings.hpp"
+#include "examples/node/node.hpp"
+#include "examples/node/node_settings.hpp"
 #include "examples/node/node_metrics.hpp"
 #include "examples/node/output.hpp"
 #include "examples/node/signals.hpp"
 #include "examples/node/swarm.hpp"
-#include "messages/error_code.hpp"
-#include "net/reactor.hpp"
-#include "net/resolver.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/resolver.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 using namespace connmgr;
 

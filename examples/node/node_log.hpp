@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "messages/node_event.hpp"
+#include "examples/node/node_event.hpp"
 
 namespace connmgr {
 

@@ -21,7 +21,7 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

@@ -14,8 +14,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "messages/node_event.hpp"
-#include "net/net_address.hpp"
+#include "examples/node/node_event.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 

@@ -5,9 +5,9 @@
 #include <mutex>
 #include <string>
 
-#include "actors/node_settings.hpp"
+#include "examples/node/node_settings.hpp"
 #include "examples/node/node_log.hpp"
-#include "messages/node_event.hpp"
+#include "examples/node/node_event.hpp"
 
 namespace connmgr {
 

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "net/socket_ops.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr {
 

@@ -11,14 +11,14 @@
 #include <caf/config_value.hpp>
 #include <fmt/format.h>
 
-#include "actors/node.hpp"
+#include "examples/node/node.hpp"
 #include "examples/node/output.hpp"
 #include "examples/node/signals.hpp"
 #include "examples/node/soak.hpp"
-#include "messages/error_code.hpp"
-#include "net/reactor.hpp"
-#include "net/resolver.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/resolver.hpp"
+#include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr {
 

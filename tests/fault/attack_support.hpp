@@ -1,7 +1,7 @@
 #pragma once
 
 // Support for the attack tests (tests/fault/attack_test.cpp): raw peers that
-// speak the example node's wire protocol (net/node_frames.hpp) from chosen
+// speak the example node's wire protocol (examples/node/node_frames.hpp) from chosen
 // loopback source addresses, so a test can play an attacker that floods,
 // never reads, or claims another node's id, against a real connmgr-node.
 //
@@ -41,7 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/node_frames.hpp"
+#include "examples/node/node_frames.hpp"
 #include "tests/fault/fault_support.hpp"
 
 namespace connmgr::attack {

@@ -46,7 +46,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "net/socket_ops.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
 
 namespace connmgr::fault {

@@ -9,7 +9,7 @@
 
 #include <caf/error.hpp>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 /// Property check: prints what broke and aborts (libFuzzer saves the input).
 #define FUZZ_CHECK(cond)                                                       \

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 #include "fuzz_check.hpp"
-#include "net/net_address.hpp"
+#include "connmgr/net/net_address.hpp"
 
 using namespace connmgr;
 

@@ -20,7 +20,7 @@
 #include <string_view>
 
 #include "fuzz_check.hpp"
-#include "net/node_frames.hpp"
+#include "examples/node/node_frames.hpp"
 
 using namespace connmgr;
 namespace nf = connmgr::node_frames;

@@ -13,7 +13,7 @@
 
 #include <unistd.h>
 
-#include "actors/node_settings.hpp"
+#include "examples/node/node_settings.hpp"
 #include "fuzz_check.hpp"
 
 using namespace connmgr;

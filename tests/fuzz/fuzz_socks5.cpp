@@ -41,7 +41,7 @@
 #include <variant>
 
 #include "fuzz_check.hpp"
-#include "net/socks5.hpp"
+#include "connmgr/net/socks5.hpp"
 
 using namespace connmgr;
 namespace s5 = connmgr::socks5;

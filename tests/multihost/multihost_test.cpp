@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "net/socket_ops.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
 
 using namespace connmgr::e2e;

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/socket_ops.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
 #include "tests/node/raw_client.hpp"
 

@@ -19,8 +19,8 @@
 #include <prometheus/text_serializer.h>
 
 #include "examples/node/node_metrics.hpp"
-#include "messages/error_code.hpp"
-#include "net/socket_ops.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/socket_ops.hpp"
 #include "tests/node/raw_client.hpp"
 
 using namespace connmgr;

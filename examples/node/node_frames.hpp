@@ -27,8 +27,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "net/net_address.hpp"
-#include "net/parse_result.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/parse_result.hpp"
 
 namespace connmgr::node_frames {
 

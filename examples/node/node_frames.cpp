@@ -1,4 +1,4 @@
-#include "net/node_frames.hpp"
+#include "examples/node/node_frames.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr::node_frames {
 

@@ -18,8 +18,8 @@
 
 #include <caf/actor_system_config.hpp>
 
-#include "actors/node_settings.hpp"
-#include "messages/error_code.hpp"
+#include "examples/node/node_settings.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

@@ -14,9 +14,9 @@
 #include <caf/settings.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/manager_config.hpp"
-#include "net/net_address.hpp"
-#include "net/stream_handle.hpp"
+#include "connmgr/messages/manager_config.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "connmgr/net/stream_handle.hpp"
 
 namespace connmgr {
 

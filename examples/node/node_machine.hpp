@@ -11,9 +11,9 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "actors/token_bucket.hpp"
-#include "net/net_address.hpp"
-#include "net/node_frames.hpp"
+#include "connmgr/actors/token_bucket.hpp"
+#include "connmgr/net/net_address.hpp"
+#include "examples/node/node_frames.hpp"
 
 namespace connmgr {
 

@@ -1,12 +1,12 @@
-#include "actors/node_machine.hpp"
+#include "examples/node/node_machine.hpp"
 
 #include <algorithm>
 #include <functional>
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
-#include "messages/manager_config.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/manager_config.hpp"
 
 namespace connmgr {
 

@@ -1,4 +1,4 @@
-#include "actors/node_settings.hpp"
+#include "examples/node/node_settings.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -23,7 +23,7 @@
 
 #include <fmt/format.h>
 
-#include "messages/error_code.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 namespace connmgr {
 

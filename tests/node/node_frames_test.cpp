@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "messages/error_code.hpp"
-#include "net/node_frames.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "examples/node/node_frames.hpp"
 
 using namespace connmgr;
 using namespace connmgr::node_frames;

@@ -1,5 +1,5 @@
-#include "actors/node.hpp"
-#include "actors/stop_signal.hpp"
+#include "examples/node/node.hpp"
+#include "connmgr/actors/stop_signal.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -14,15 +14,15 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include "actors/conn_handler.hpp"
-#include "actors/dial_policy.hpp"
-#include "actors/node_machine.hpp"
-#include "actors/tcp_acceptor.hpp"
-#include "actors/tcp_dialer.hpp"
-#include "messages/error_code.hpp"
-#include "messages/events.hpp"
-#include "net/reactor.hpp"
-#include "net/resolver.hpp"
+#include "connmgr/actors/conn_handler.hpp"
+#include "connmgr/actors/dial_policy.hpp"
+#include "examples/node/node_machine.hpp"
+#include "connmgr/actors/tcp_acceptor.hpp"
+#include "connmgr/actors/tcp_dialer.hpp"
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/events.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/resolver.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::node_status)
 

@@ -7,8 +7,8 @@
 #include <map>
 #include <set>
 
-#include "actors/node_machine.hpp"
-#include "messages/error_code.hpp"
+#include "examples/node/node_machine.hpp"
+#include "connmgr/messages/error_code.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

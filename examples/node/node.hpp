@@ -11,10 +11,10 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/address_manager.hpp"
-#include "actors/node_settings.hpp"
-#include "messages/node_event.hpp"
-#include "net/net_address.hpp"
+#include "connmgr/actors/address_manager.hpp"
+#include "examples/node/node_settings.hpp"
+#include "examples/node/node_event.hpp"
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 
