@@ -1,5 +1,5 @@
 // connmgr-bench: benchmarks of the connection manager on loopback, following
-// /work/shared/docs/bench-protocol.md. Each run prints one JSON object on
+// docs/bench-protocol.md. Each run prints one JSON object on
 // stdout; bench/run runs the standard set and makes the tables and the plot.
 //
 //   --mode=ramp --n=N        scenario a: the manager (real reactor + TCP

@@ -13,7 +13,7 @@ import json
 import math
 import statistics
 
-# Reference figures of /work/shared/docs/bench-protocol.md (btcd connmgr and
+# Reference figures of docs/bench-protocol.md (btcd connmgr and
 # raw Go on the same machine kind, not measured in this run).
 REF_A = {
     1000: ("55.1 ms, 18 133 conn/s, 49.9 µs", "50.7 ms, 19 717 conn/s, 47.1 µs"),

@@ -1,5 +1,5 @@
 // connmgr-bench-stream: scenario g (byte streams) of
-// /work/shared/docs/bench-protocol.md. Each run prints one JSON object on
+// docs/bench-protocol.md. Each run prints one JSON object on
 // stdout; bench/run runs the standard set and report.py makes the tables.
 //
 // The server (this process) listens on 127.0.0.1:0 and a load process
