@@ -47,7 +47,7 @@ TEST_CASE("node e2e: three nodes and a seed find each other") {
   // Each member needs one outbound connection to another member, and a
   // node never dials a peer it is already connected to (inbound counts):
   // only a cycle A->B->C->A gives all three their two outbound. Without an
-  // inbound limit, B->A and C->A leave A at 1/2 for good (see the report);
+  // inbound limit, B->A and C->A leave A at 1/2 for good;
   // max-inbound=1 makes a member refuse the second, so the dialer moves on
   // and the cycle always forms.
   auto member_args = [&] {
