@@ -1,4 +1,5 @@
-// The reference's acceptance scenarios, in our own words, on simulated time.
+// The reference's acceptance scenarios (docs/reference.md, "Scenarios"), in
+// our own words, on simulated time.
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,7 @@
-// One or more tests per flaw of the reference (btcd's connmgr) that this
-// project fixes. Each test states, in a one-line comment, what the reference
-// would do instead; every assertion is on simulated time with exact counts.
+// One or more tests per flaw of the reference (btcd's connmgr, described in
+// docs/reference.md, "Flaws") that this project fixes. Each test states, in
+// a one-line comment, what the reference would do instead; every assertion
+// is on simulated time with exact counts.
 
 #include <doctest/doctest.h>
 
