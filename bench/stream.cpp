@@ -16,8 +16,10 @@
 //                      notification. The load pushes --bytes in total and
 //                      reads every byte back (and checks it).
 //   --mode=raw-stream  raw, echo: one thread, one level-triggered epoll set,
-//                      recv of at most 64 KiB (the reactor's read size, and
-//                      at most 8 reads per wake-up like the reactor) and a
+//                      recv of at most --raw-read bytes (default 64 KiB; the
+//                      reactor reads up to 256 KiB, as much as the receive
+//                      window has free; at most 8 reads per wake-up like the
+//                      reactor) and a
 //                      send of it back on the same connection; what the
 //                      socket does not take waits in a per-connection buffer
 //                      and reading that connection pauses until it is out.
@@ -36,7 +38,8 @@
 //
 // Options: --conns=K (default 1), --bytes=B (default 1 GiB),
 // --window=W (ours: receive window, default 256 KiB), --send-buffer=S (ours:
-// max_send_buffer, default 1 MiB), --stall-ms=M (flood, default 1000),
+// max_send_buffer, default 1 MiB), --raw-read=R (raw: bytes per recv,
+// default 64 KiB), --stall-ms=M (flood, default 1000),
 // --timeout-s=T (default 120), --load=PATH. Any --KEY=VALUE whose KEY has a
 // dot is a CAF option of ours (bench/run passes $CAF_OPTS).
 
@@ -86,7 +89,6 @@ using g_end_atom = caf::atom_constant<caf::atom("g_end")>;
 using g_retry_atom = caf::atom_constant<caf::atom("g_retry")>;
 using g_consume_atom = caf::atom_constant<caf::atom("g_consume")>;
 
-constexpr size_t raw_chunk = 64 * 1024;
 constexpr int raw_reads_per_wakeup = 8;
 constexpr uint64_t listener_tag = ~uint64_t{0};
 
@@ -96,6 +98,7 @@ struct g_options {
   uint64_t bytes = uint64_t{1} << 30;
   size_t window = size_t{256} * 1024;
   size_t send_buffer = size_t{1} << 20;
+  size_t raw_read = size_t{64} * 1024;
   long stall_ms = 1000;
   long timeout_s = 120;
   std::string load_path;
@@ -540,7 +543,7 @@ int run_raw(const g_options& o) {
     ev.data.u64 = i;
     ::epoll_ctl(ep, op, conns[i].fd, &ev);
   };
-  std::vector<uint8_t> buf(raw_chunk);
+  std::vector<uint8_t> buf(o.raw_read);
   measured m;
   m.rss_before_kb = current_rss_kb();
   perf_window(true);
@@ -668,6 +671,8 @@ g_options parse_args(int argc, char** argv) {
       o.window = static_cast<size_t>(parse_num(key, val, 1));
     else if (key == "send-buffer")
       o.send_buffer = static_cast<size_t>(parse_num(key, val, 1));
+    else if (key == "raw-read")
+      o.raw_read = static_cast<size_t>(parse_num(key, val, 1));
     else if (key == "stall-ms")
       o.stall_ms = parse_num(key, val, 0);
     else if (key == "timeout-s")

@@ -849,13 +849,14 @@ struct reactor::impl {
   /// buffer unless the current one is large enough.
   void prepare_read_buf(size_t size) {
     if (read_buf.capacity() < size) {
-      // The smallest spare that fits.
-      auto best = spare_bufs.end();
-      for (auto i = spare_bufs.begin(); i != spare_bufs.end(); ++i)
+      // The smallest spare that fits; of equal ones the last written out,
+      // whose bytes are likeliest still in the cache.
+      auto best = spare_bufs.rend();
+      for (auto i = spare_bufs.rbegin(); i != spare_bufs.rend(); ++i)
         if (i->capacity() >= size
-            && (best == spare_bufs.end() || i->capacity() < best->capacity()))
+            && (best == spare_bufs.rend() || i->capacity() < best->capacity()))
           best = i;
-      if (best != spare_bufs.end()) {
+      if (best != spare_bufs.rend()) {
         read_buf = std::move(*best);
         *best = std::move(spare_bufs.back());
         spare_bufs.pop_back();
