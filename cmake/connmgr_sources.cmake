@@ -12,7 +12,8 @@ set(CONNMGR_MESSAGES_SOURCES
   messages/conn_state.cpp
   messages/error_code.cpp
   messages/inbound_limits.cpp
-  messages/manager_config.cpp)
+  messages/manager_config.cpp
+  messages/manager_config_reader.cpp)
 set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/acceptor_actor.hpp
   messages/address_source_actor.hpp
@@ -27,7 +28,8 @@ set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/error_code.hpp
   messages/events.hpp
   messages/inbound_limits.hpp
-  messages/manager_config.hpp)
+  messages/manager_config.hpp
+  messages/manager_config_reader.hpp)
 
 set(CONNMGR_NET_SOURCES
   net/address_class.cpp

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
@@ -112,9 +113,57 @@ struct manager_config {
 /// The admission rules `cfg` asks for.
 inbound_limits inbound_limits_of(const manager_config& cfg);
 
+/// What `find_violation` or `check_descriptor_limit` rejected, as data, so
+/// that a caller can name the fields the way its users know them (config
+/// keys, say) without parsing a message. `to_error` renders it.
+struct config_violation {
+  /// The `manager_config` fields (snake_case) whose value is rejected: one,
+  /// or several whose sum is. A name that is no field (such as `listeners`)
+  /// stands for a count that is not part of the config.
+  std::vector<std::string> fields;
+
+  /// The value of each of `fields`, in the same order, as text.
+  std::vector<std::string> values;
+
+  /// The rejected value: that of the one field, or the sum of several.
+  std::string value;
+
+  /// What was expected; each `{}` stands for the next of `expected_fields`,
+  /// e.g. ">= {}" with `expected_fields` {"retry_duration"}.
+  std::string expected;
+
+  /// The fields `expected` refers to.
+  std::vector<std::string> expected_fields;
+};
+
+/// Checks every field of `cfg`; the first bad field with its value and what
+/// was expected, or nothing when `cfg` is valid. Same checks, same order as
+/// `validate`.
+std::optional<config_violation> find_violation(const manager_config& cfg);
+
+/// Checks that the descriptors `cfg` may hold at once fit: `target_outbound`
+/// + `max_inbound` (0 when unlimited) + `listeners` must be at most
+/// `fd_limit` - `reserve` (0 = unknown limit, always fits). The violation
+/// names fields `target_outbound`, `max_inbound` and `listeners`.
+std::optional<config_violation>
+check_descriptor_limit(const manager_config& cfg, uint64_t listeners,
+                       uint64_t fd_limit, uint64_t reserve);
+
+/// `x.expected` with its `{}` replaced by `names` in order (a `{}` without a
+/// name left as it is).
+std::string render_expected(const config_violation& x,
+                            const std::vector<std::string>& names);
+
+/// `errc::invalid_config` naming the fields of `x` as they are, e.g.
+/// "max_retry_duration = 4s, expected >= retry_duration" or
+/// "target_outbound + max_inbound + listeners = 2000, expected at most 960
+/// to fit the open-file limit of 1024". (`to_error(x, section)` in
+/// manager_config_reader.hpp names config keys instead.)
+caf::error to_error(const config_violation& x);
+
 /// Checks every field of `cfg`. Returns `errc::invalid_config` whose context
 /// names the first bad field, its value and what was expected, e.g.
-/// "retry_duration = 0ns, expected > 0".
+/// "retry_duration = 0ns, expected > 0" (`to_error(*find_violation(cfg))`).
 caf::error validate(const manager_config& cfg);
 
 /// Prints a duration compactly and exactly, for every value including
