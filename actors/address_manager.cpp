@@ -1,7 +1,13 @@
 #include "connmgr/actors/address_manager.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
+#include <new>
+
+#if defined(__linux__)
+#  include <sys/mman.h>
+#endif
 
 #include <fmt/format.h>
 
@@ -50,6 +56,44 @@ uint64_t load_le(const uint8_t* p, size_t n) noexcept {
   return x;
 }
 
+// Reads four decimal numbers 0..255 separated by dots into `out`.
+bool parse_dotted(const std::string& text, uint8_t* out) noexcept {
+  size_t part = 0;
+  unsigned value = 0;
+  size_t digits = 0;
+  for (char c : text) {
+    if (c == '.') {
+      if (digits == 0 || part == 3 || value > 255)
+        return false;
+      out[part++] = static_cast<uint8_t>(value);
+      value = 0;
+      digits = 0;
+    } else if (c >= '0' && c <= '9' && digits < 3) {
+      value = value * 10 + static_cast<unsigned>(c - '0');
+      ++digits;
+    } else {
+      return false;
+    }
+  }
+  if (part != 3 || digits == 0 || value > 255)
+    return false;
+  out[3] = static_cast<uint8_t>(value);
+  return true;
+}
+
+// What `ip_bytes` gives, faster for IPv4: its canonical text is dotted
+// decimal, read directly instead of through a sockaddr (the per-add cost
+// of that was measurable). Anything else takes the general way.
+bool address_bytes(const net_address& a,
+                   std::array<uint8_t, 16>& out) noexcept {
+  if (a.type() == net_address::kind::ipv4) {
+    out.fill(0);
+    if (parse_dotted(a.host(), out.data()))
+      return true;
+  }
+  return ip_bytes(a, out);
+}
+
 // Every input starts with a word whose low byte is the tag and whose next
 // byte is the family, so inputs of different uses or families never equal.
 // IP addresses and groups hash their bytes as whole words (one word for
@@ -78,7 +122,7 @@ uint64_t hash_address(uint64_t k0, uint64_t k1, const net_address& a,
 uint64_t hash_address(uint64_t k0, uint64_t k1,
                       const net_address& a) noexcept {
   std::array<uint8_t, 16> b;
-  bool ip = ip_bytes(a, b);
+  bool ip = address_bytes(a, b);
   return hash_address(k0, k1, a, ip, b);
 }
 
@@ -294,6 +338,11 @@ address_manager::address_manager(address_manager_config cfg)
                     slot_cell{});
   tried_slots_.assign(cfg_.tried_bucket_count * cfg_.tried_bucket_size,
                       slot_cell{});
+  if (cfg_.netgroup_bits_ipv4 <= 16)
+    v4_groups_.assign(size_t{1} << cfg_.netgroup_bits_ipv4, npos);
+  // The common paths rely on these being one cache line each.
+  static_assert(sizeof(entry) == 64);
+  static_assert(sizeof(group_info) == 64);
 }
 
 size_t address_manager::address_hash::operator()(
@@ -315,8 +364,19 @@ uint32_t address_manager::find(const net_address& addr) const {
   });
 }
 
+// The prefix's bits in address order, as a number below 2^bits.
+uint32_t address_manager::v4_index(uint64_t v4_key) const noexcept {
+  auto le = ipv4_prefix(v4_key);
+  uint32_t prefix = (le & 0xff) << 24 | ((le >> 8) & 0xff) << 16
+                    | ((le >> 16) & 0xff) << 8 | le >> 24;
+  return prefix >> (32 - cfg_.netgroup_bits_ipv4);
+}
+
+// `hash` is not needed (may be 0) when `direct(v4_key)`.
 uint32_t address_manager::find_group(const netgroup* group, uint64_t h,
                                      uint64_t v4_key) const {
+  if (direct(v4_key))
+    return v4_groups_[v4_index(v4_key)];
   // Equal hashes mean groups of the same kind (see `hash_ipv4_key`).
   return group_ids_.find(h, [&](uint32_t gid, uint32_t check) {
     if (v4_key != 0)
@@ -366,13 +426,44 @@ void address_manager::id_pool::push_back(uint32_t id) {
   data()[size_++] = id;
 }
 
+// -- big arrays ----------------------------------------------------------------------
+
+namespace {
+
+constexpr size_t huge_page = size_t{2} << 20;
+
+} // namespace
+
+// Blocks of at least one huge page are huge-page aligned and, on Linux,
+// advised as huge pages (a no-op where transparent huge pages are off);
+// smaller ones, i.e. every table of a small book, come from operator new.
+void* address_manager::allocate_big(size_t bytes, size_t align) {
+  if (bytes < huge_page)
+    return ::operator new(bytes, std::align_val_t{align});
+  auto size = (bytes + huge_page - 1) / huge_page * huge_page;
+  auto ptr = std::aligned_alloc(huge_page, size);
+  if (ptr == nullptr)
+    throw std::bad_alloc{};
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(ptr, size, MADV_HUGEPAGE);
+#endif
+  return ptr;
+}
+
+void address_manager::free_big(void* ptr, size_t bytes, size_t align) noexcept {
+  if (bytes < huge_page)
+    ::operator delete(ptr, std::align_val_t{align});
+  else
+    std::free(ptr);
+}
+
 // -- id_table ----------------------------------------------------------------------
 
 void address_manager::id_table::insert(uint64_t h, uint32_t id,
                                        uint32_t check) {
   // At most half full, so probe runs stay short.
   if ((count_ + 1) * 2 > cells_.size()) {
-    std::vector<cell> old;
+    big_vector<cell> old;
     old.swap(cells_);
     cells_.resize(std::max<size_t>(16, old.size() * 2));
     mask_ = cells_.size() - 1;
@@ -423,19 +514,29 @@ netgroup address_manager::group_of(const net_address& addr) const {
 // buckets than it has lanes. Sourceless entries (config, DNS, hello) form
 // one source group of their own, which no network group can equal: their
 // tag words differ.
-uint32_t address_manager::new_bucket_of(uint64_t group_hash, bool has_source,
-                                        uint64_t source_hash) const {
+//
+// The tag words say which words are raw IPv4 keys and whether there is a
+// source, so that no two different inputs hash the same words. The outer
+// hash sees nothing of the address's group.
+uint32_t address_manager::new_bucket_of(group_word group,
+                                        const group_word* source) const {
+  uint64_t source_flags = 0;
+  if (source != nullptr)
+    source_flags = source->raw ? 6 : 2;
+  auto inner_head = uint64_t{tag_new_inner}
+                    | (source_flags | (group.raw ? 1 : 0)) << 8;
   uint64_t lane;
   uint64_t bucket;
-  if (has_source) {
-    lane = reduce(hash_words(key0_, key1_, uint64_t{tag_new_inner} | 0x100, group_hash,
-                             source_hash),
+  if (source != nullptr) {
+    lane = reduce(hash_words(key0_, key1_, inner_head, group.word,
+                             source->word),
                   cfg_.new_buckets_per_source_group);
     bucket = hash_words(key0_, key1_,
-                        uint64_t{tag_new_outer} | 0x100 | lane << 16,
-                        source_hash);
+                        uint64_t{tag_new_outer} | source_flags << 8
+                          | lane << 16,
+                        source->word);
   } else {
-    lane = reduce(hash_words(key0_, key1_, tag_new_inner, group_hash),
+    lane = reduce(hash_words(key0_, key1_, inner_head, group.word),
                   cfg_.new_buckets_per_source_group);
     bucket = siphasher{key0_, key1_}
                .write_u64(uint64_t{tag_new_outer} | lane << 16)
@@ -536,10 +637,17 @@ uint32_t address_manager::intern(const net_address& addr, const netgroup* group,
     ready_pos_[1].push_back(npos);
   }
   auto& g = groups_[gid];
-  g.hash = h;
   g.refs = 1;
   group_names_[gid] = group != nullptr ? *group : group_of(addr);
-  group_ids_.insert(h, gid, v4_key != 0 ? ipv4_prefix(v4_key) : 0);
+  if (direct(v4_key)) {
+    g.hash = hash_ipv4_key(key0_, key1_, v4_key);
+    g.v4_index = v4_index(v4_key);
+    v4_groups_[g.v4_index] = gid;
+  } else {
+    g.hash = h;
+    g.v4_index = npos;
+    group_ids_.insert(h, gid, v4_key != 0 ? ipv4_prefix(v4_key) : 0);
+  }
   ++group_epoch_;
   return gid;
 }
@@ -550,7 +658,10 @@ void address_manager::unref(uint32_t gid) {
     return;
   // Every entry of the group is gone, so its pools are empty (their
   // capacity stays for the next group that gets this id).
-  group_ids_.erase(g.hash, gid);
+  if (g.v4_index != npos)
+    v4_groups_[g.v4_index] = npos;
+  else
+    group_ids_.erase(g.hash, gid);
   free_groups_.push_back(gid);
   ++group_epoch_;
 }
@@ -719,28 +830,34 @@ add_result address_manager::add(const net_address& addr,
   // misses overlap with each other and with the hashing. IPv4 groups (and
   // IPv4-mapped ones) come straight from the address's bytes.
   std::array<uint8_t, 16> bytes;
-  bool ip = ip_bytes(addr, bytes);
+  bool ip = address_bytes(addr, bytes);
   auto h = hash_address(key0_, key1_, addr, ip, bytes);
   index_.prefetch(h);
   auto v4_key = ipv4_key_of(addr, ip, bytes, cfg_.netgroup_bits_ipv4);
   std::optional<netgroup> group; // only for groups other than IPv4
-  uint64_t group_h;
-  if (v4_key != 0) {
-    group_h = hash_ipv4_key(key0_, key1_, v4_key);
+  uint64_t group_h = 0; // not needed for a direct IPv4 group
+  if (direct(v4_key)) {
+    __builtin_prefetch(&v4_groups_[v4_index(v4_key)]);
   } else {
-    group = group_of(addr);
-    group_h = hash_of(*group);
+    if (v4_key != 0) {
+      group_h = hash_ipv4_key(key0_, key1_, v4_key);
+    } else {
+      group = group_of(addr);
+      group_h = hash_of(*group);
+    }
+    group_ids_.prefetch(group_h);
   }
-  group_ids_.prefetch(group_h);
-  uint64_t source_h = 0;
+  group_word source_word{0, false};
   if (source) {
-    ip = ip_bytes(*source, bytes);
+    ip = address_bytes(*source, bytes);
     if (auto k = ipv4_key_of(*source, ip, bytes, cfg_.netgroup_bits_ipv4))
-      source_h = hash_ipv4_key(key0_, key1_, k);
+      source_word = group_word{k, true};
     else
-      source_h = hash_of(group_of(*source));
+      source_word = group_word{hash_of(group_of(*source)), false};
   }
-  auto bucket = new_bucket_of(group_h, source.has_value(), source_h);
+  auto bucket = new_bucket_of(v4_key != 0 ? group_word{v4_key, true}
+                                          : group_word{group_h, false},
+                              source ? &source_word : nullptr);
   auto slot = slot_of(false, bucket, h);
   auto& cell = slot_ref(false, bucket, slot);
   __builtin_prefetch(&cell);

@@ -16,7 +16,8 @@ namespace connmgr {
 /// inputs that collide in a table.
 ///
 /// The constructor, `write_u64` on a whole-word boundary and `finish` are
-/// inline, so hashing a few words costs no call and no byte shuffling.
+/// always inlined, so hashing a few words costs no call and no byte
+/// shuffling, and independent hashes can overlap in the CPU.
 class siphasher {
 public:
   /// A hasher keyed with `k0` (key bytes 0..7, little-endian) and `k1`
@@ -38,7 +39,7 @@ public:
   }
 
   /// Appends `x` as 8 little-endian bytes.
-  siphasher& write_u64(uint64_t x) noexcept {
+  [[gnu::always_inline]] siphasher& write_u64(uint64_t x) noexcept {
     if (count_ % 8 != 0)
       return write_u64_unaligned(x);
     // Aligned: the word goes in whole, as the byte loop would put it.
@@ -53,7 +54,7 @@ public:
 
   /// The hash of everything written so far; the hasher itself is unchanged,
   /// so more can be written and hashed again.
-  uint64_t finish() const noexcept {
+  [[gnu::always_inline]] uint64_t finish() const noexcept {
     auto v0 = v0_;
     auto v1 = v1_;
     auto v2 = v2_;
@@ -73,8 +74,8 @@ private:
   }
 
   // One SipRound of the specification.
-  static void sip_round(uint64_t& v0, uint64_t& v1, uint64_t& v2,
-                        uint64_t& v3) noexcept {
+  [[gnu::always_inline]] static void
+  sip_round(uint64_t& v0, uint64_t& v1, uint64_t& v2, uint64_t& v3) noexcept {
     v0 += v1;
     v1 = rotl(v1, 13);
     v1 ^= v0;
@@ -92,8 +93,9 @@ private:
   }
 
   // Two compression rounds per 8-byte word (the "2" of SipHash-2-4).
-  static void compress(uint64_t& v0, uint64_t& v1, uint64_t& v2,
-                       uint64_t& v3, uint64_t m) noexcept {
+  [[gnu::always_inline]] static void compress(uint64_t& v0, uint64_t& v1,
+                                              uint64_t& v2, uint64_t& v3,
+                                              uint64_t m) noexcept {
     v3 ^= m;
     sip_round(v0, v1, v2, v3);
     sip_round(v0, v1, v2, v3);
