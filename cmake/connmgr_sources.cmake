@@ -10,10 +10,12 @@
 set(CONNMGR_MESSAGES_SOURCES
   messages/conn_request.cpp
   messages/conn_state.cpp
+  messages/conn_stats.cpp
   messages/error_code.cpp
   messages/inbound_limits.cpp
   messages/manager_config.cpp
-  messages/manager_config_reader.cpp)
+  messages/manager_config_reader.cpp
+  messages/message_types.cpp)
 set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/acceptor_actor.hpp
   messages/address_source_actor.hpp
@@ -29,7 +31,8 @@ set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/events.hpp
   messages/inbound_limits.hpp
   messages/manager_config.hpp
-  messages/manager_config_reader.hpp)
+  messages/manager_config_reader.hpp
+  messages/message_types.hpp)
 
 set(CONNMGR_NET_SOURCES
   net/address_class.cpp

@@ -47,6 +47,11 @@ struct conn_stats {
   uint64_t failed_attempts = 0;
 };
 
+/// Field-wise equality, for tests and change detection.
+bool operator==(const conn_stats& x, const conn_stats& y);
+
+/// Lets CAF serialize the counters (register them with `add_message_types`).
+/// The order is part of the wire format: new fields go at the end.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conn_stats& x) {
   return f(caf::meta::type_name("conn_stats"), x.requests_created,
@@ -57,5 +62,9 @@ typename Inspector::result_type inspect(Inspector& f, conn_stats& x) {
            x.dials_queued, x.inbound_live, x.failed_attempts,
            x.inbound_evicted);
 }
+
+/// Every counter by name, e.g. "conn_stats(requests_created=3,
+/// dials_started=5, ...)"; CAF's `to_string` and `deep_to_string` use it.
+std::string to_string(const conn_stats& x);
 
 } // namespace connmgr

@@ -1,0 +1,21 @@
+#include "connmgr/messages/message_types.hpp"
+
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+
+#include "connmgr/messages/conn_request.hpp"
+#include "connmgr/messages/conn_stats.hpp"
+#include "connmgr/messages/error_code.hpp"
+
+namespace connmgr {
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<conn_request>("connmgr::conn_request");
+  cfg.add_message_type<std::vector<conn_request>>(
+    "std::vector<connmgr::conn_request>");
+  cfg.add_message_type<conn_stats>("connmgr::conn_stats");
+  add_error_category(cfg);
+}
+
+} // namespace connmgr
