@@ -340,8 +340,9 @@ def main():
           "split over K connections, 64 KiB per send, reads every byte back on the same connection and checks it. "
           "ours = each connection a reactor stream (receive window "
           f"{'/'.join(f'{w // 1024} KiB' for w in windows) or '?'}); on_data posts every chunk to one CAF actor, which "
-          "sends it back through the stream handle and then reports it consumed; raw = one thread, one epoll set, "
-          "recv of at most 64 KiB and a send of it back on the same connection. Time from \"go\" to the load's last "
+          "sends it back through the stream handle and then reports it consumed (the reactor reads up to what the "
+          "window has free, at most 256 KiB per recv); raw = one thread, one epoll set, "
+          "recv of at most 64 KiB (--raw-read) and a send of it back on the same connection. Time from \"go\" to the load's last "
           "byte back; MiB/s counts one direction; CPU = the server process only (getrusage), per MiB echoed. "
           "Goal: MiB/s and CPU per MiB within 1.3× raw.")
         p("")
@@ -371,7 +372,7 @@ def main():
             }
         p("")
         p("Sends refused = sends of ours refused by a full send buffer (1 MiB), summed over all runs; the actor then "
-          "keeps the chunk unconsumed and retries after 1 ms. Mismatches/errors = reads whose bytes differed from "
+          "keeps the chunk unconsumed and retries once the stream's send buffer drained to half (on_drained). Mismatches/errors = reads whose bytes differed from "
           "what was sent and connections that ended early, over all runs of both (must be 0/0). Load CPU = the "
           "load process's own CPU per MiB (medians): the figure to watch if MiB/s stops following the server.")
         p("")
