@@ -32,15 +32,12 @@ struct node_settings {
     json,
   };
 
-  /// The manager's tunables. Keys `target-outbound`, `max-inbound`,
-  /// `retry-duration`, `max-retry-duration`, `dial-timeout`,
-  /// `max-failed-attempts`, `max-pending-dials`, `netgroup-bits-ipv4`,
-  /// `netgroup-bits-ipv6`, `max-inbound-per-ip`, `max-inbound-per-netgroup`,
-  /// `max-pending-inbound` and `inbound-burst-per-ip` set the fields of the
-  /// same name, `inbound-rate-per-ip` (per minute) sets
-  /// `inbound_rate_per_ip` (per second); every other field keeps the
-  /// default of `manager_config` (`max-inbound` = `"unlimited"` unsets
-  /// `max_inbound`, 114 by default).
+  /// The manager's tunables: every key of the library's manager reader
+  /// (`manager_config_keys()` in manager_config_reader.hpp: `target-outbound`,
+  /// `max-inbound`, `retry-duration`, ..., `retry-jitter`, `jitter-seed`,
+  /// `stable-connection-period`, `reject-duplicate-addresses`,
+  /// `evict-inbound`), read by `read_manager_option`; absent keys keep the
+  /// default of `manager_config`.
   manager_config manager;
 
   /// Addresses to accept inbound connections on (key `listen`); port 0
@@ -152,7 +149,8 @@ const std::vector<std::string>& node_settings_keys();
 
 /// Registers every `connmgr` option (with its CAF type and help text) in
 /// `opts`, so that CAF's own command-line parsing accepts
-/// `--connmgr.KEY=VALUE` and `--help` lists the keys. The values CAF stores
+/// `--connmgr.KEY=VALUE` and `--help` lists the keys: the node's own, then
+/// the manager keys by `declare_manager_options`. The values CAF stores
 /// are not used: `read_node_settings` reads and checks them itself. Call it
 /// on the `custom_options_` of an `actor_system_config` subclass, or simply
 /// use `node_actor_system_config`.
@@ -228,8 +226,7 @@ parse_node_settings(const std::string& content, const std::string& file_name,
 /// longer than `max_address_list_entries` (`max_peers_entries` for
 /// `peers`), a malformed address, a log format other than text or json, a
 /// file `read_config_file` refuses or CAF cannot parse, or a combination
-/// `validate(manager_config)` rejects (its field names are reported as key
-/// names).
+/// `validate(manager_config, "connmgr")` rejects (naming keys).
 ///
 /// Durations range up to 168h; at least 1ms for `retry-duration`,
 /// `max-retry-duration` and `dial-timeout` and at least 10ms for

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +21,7 @@
 
 #include "examples/node/node_settings.hpp"
 #include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/manager_config_reader.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -234,7 +236,8 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
     "netgroup-bits-ipv6, allow-local-addresses, outbound-per-netgroup, "
     "max-inbound-per-ip, max-inbound-per-netgroup, max-pending-inbound, "
     "inbound-rate-per-ip, inbound-burst-per-ip, receive-window, send-buffer, "
-    "slow-reader-timeout";
+    "slow-reader-timeout, evict-inbound, retry-jitter, jitter-seed, "
+    "stable-connection-period, reject-duplicate-addresses";
   SUBCASE("unknown key") {
     CHECK(error_of_line("colour=\"red\"")
           == pre + "colour: unknown key, expected one of " + all_keys);
@@ -357,7 +360,52 @@ TEST_CASE("node settings: options are declared for CAF's --help") {
   declare_node_options(opts);
   for (auto& key : node_settings_keys())
     CHECK_MESSAGE(opts.qualified_name_lookup("connmgr", key) != nullptr, key);
-  CHECK(node_settings_keys().size() == 29);
+  CHECK(node_settings_keys().size() == 34);
+  // Every manager key is one of the node's, declared by the library.
+  for (auto& key : manager_config_keys())
+    CHECK_MESSAGE(std::find(node_settings_keys().begin(),
+                            node_settings_keys().end(), key)
+                    != node_settings_keys().end(),
+                  key);
+}
+
+TEST_CASE("node settings: the manager keys the library adds read in the "
+          "node too") {
+  temp_dir dir;
+  auto file = dir.write("caf-application.ini",
+                        "[connmgr]\nretry-jitter=0.5\njitter-seed=7\n"
+                        "stable-connection-period=0s\n"
+                        "reject-duplicate-addresses=false\n");
+  auto res = read_node_settings(file, true, {"--connmgr.evict-inbound=false"});
+  REQUIRE_MESSAGE(res, describe(res.error()));
+  CHECK(res->manager.retry_jitter == 0.5);
+  CHECK(res->manager.jitter_seed == 7);
+  CHECK(res->manager.stable_connection_period == caf::timespan{0});
+  CHECK_FALSE(res->manager.reject_duplicate_addresses);
+  CHECK_FALSE(res->manager.evict_inbound);
+  // Defaults where absent.
+  auto def = read_node_settings(dir.write("e.ini", ""), true, {});
+  REQUIRE_MESSAGE(def, describe(def.error()));
+  CHECK(def->manager.retry_jitter == 0.0);
+  CHECK(def->manager.stable_connection_period == std::chrono::seconds{60});
+  CHECK(def->manager.reject_duplicate_addresses);
+  // Refused by key, like the node's own keys.
+  const std::string pre = "invalid_config: connmgr.";
+  CHECK(error_of_line("retry-jitter=2")
+        == pre + "retry-jitter = \"2\": expected a number in 0..1");
+  CHECK(error_of("[connmgr]\n", {"--connmgr.stable-connection-period=1.5s"})
+        == pre + "stable-connection-period = \"1.5s\": expected a duration "
+                 "like 5s or 250ms");
+  CHECK(error_of_line("stable-connection-period=99999999h")
+        == pre + "stable-connection-period = \"99999999h\": expected a "
+                 "duration in 0s..168h");
+  CHECK(error_of_line("reject-duplicate-addresses=\"no\"")
+        == pre + "reject-duplicate-addresses = \"no\": expected true or "
+                 "false");
+  // A flag whose default is true takes a value on the command line.
+  CHECK(error_of("[connmgr]\n", {"--connmgr.evict-inbound"})
+        == pre + "evict-inbound: missing value, expected "
+                 "--connmgr.evict-inbound=VALUE");
 }
 
 TEST_CASE("node settings: only regular files of at most 1 MiB are read") {
