@@ -14,7 +14,6 @@
 
 #include "connmgr/actors/conn_machine.hpp"
 #include "connmgr/actors/listener_worker.hpp"
-#include "connmgr/actors/worker_context.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/events.hpp"
 #include "connmgr/net/socket_ops.hpp"
@@ -446,14 +445,14 @@ struct handler_state : conn_effects {
     auto weak = self->address();
     conn->on_close([weak, slot] {
       if (auto handler = caf::actor_cast<conn_handler_actor>(weak))
-        send_here(handler, slot_free_atom::value, slot);
+        caf::anon_send(handler, slot_free_atom::value, slot);
     });
-    // An inbound peer that goes away gives its slot back at once.
-    std::weak_ptr<connection> weak_conn = conn;
-    conn->on_peer_gone([weak_conn](const caf::error&) {
-      if (auto c = weak_conn.lock())
-        c->close();
-    });
+    // An inbound peer that goes away gives its slot back at once. The hook
+    // only ever runs inside a call on the connection itself (peer_gone or
+    // on_peer_gone), so the plain pointer is alive then; and it fits
+    // std::function's inline storage, so no allocation per connection.
+    auto* raw = conn.get();
+    conn->on_peer_gone([raw](const caf::error&) { raw->close(); });
     emit(accepted_event{listener, conn, slot});
   }
 

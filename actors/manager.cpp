@@ -9,7 +9,6 @@
 #include <caf/send.hpp>
 
 #include "connmgr/actors/conn_machine.hpp"
-#include "connmgr/actors/worker_context.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/events.hpp"
 
@@ -19,9 +18,7 @@ namespace {
 
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
-// Calls the user's callbacks in event order, each inside a `worker_scope`:
-// what a callback sends the handler (inbound_ready, a connection's close
-// hook) is then scheduled on this worker instead of waking another one. Its down message for the handler
+// Calls the user's callbacks in event order. Its down message for the handler
 // arrives after every event the handler sent, so firing the stop signal there
 // means no callback runs after stop completes.
 caf::behavior event_bridge(caf::event_based_actor* self,
@@ -33,35 +30,29 @@ caf::behavior event_bridge(caf::event_based_actor* self,
   });
   return {
     [self](watch_atom, caf::actor& handler) { self->monitor(handler); },
-    [self, cb](connected_event& ev) {
-      worker_scope here{self->context()};
+    [cb](connected_event& ev) {
       if (cb.on_connection)
         cb.on_connection(ev.request, std::move(ev.conn));
     },
-    [self, cb](disconnected_event& ev) {
-      worker_scope here{self->context()};
+    [cb](disconnected_event& ev) {
       if (cb.on_disconnection)
         cb.on_disconnection(ev.request, ev.reason);
     },
-    [self, cb](accepted_event& ev) {
-      worker_scope here{self->context()};
+    [cb](accepted_event& ev) {
       if (cb.on_inbound)
         cb.on_inbound(ev.listener, ev.slot, std::move(ev.conn));
       else if (cb.on_accept)
         cb.on_accept(ev.listener, std::move(ev.conn));
     },
-    [self, cb](rejected_event& ev) {
-      worker_scope here{self->context()};
+    [cb](rejected_event& ev) {
       if (cb.on_reject)
         cb.on_reject(ev.listener, ev.remote_address, ev.reason);
     },
-    [self, cb](failed_event& ev) {
-      worker_scope here{self->context()};
+    [cb](failed_event& ev) {
       if (cb.on_failure)
         cb.on_failure(ev.request, ev.reason);
     },
-    [self, cb](retry_event& ev) {
-      worker_scope here{self->context()};
+    [cb](retry_event& ev) {
       if (cb.on_retry)
         cb.on_retry(ev.request, ev.delay);
     },
@@ -174,7 +165,7 @@ void manager::remove(uint64_t id) {
 }
 
 void manager::inbound_ready(uint64_t slot) {
-  send_here(impl_->handler, inbound_ready_atom::value, slot);
+  caf::anon_send(impl_->handler, inbound_ready_atom::value, slot);
 }
 
 std::vector<conn_request> manager::requests() {
