@@ -11,9 +11,9 @@
 //                      the chunk back on the same connection through the
 //                      stream handle and then reports it consumed. A send
 //                      refused by a full send buffer keeps the chunk (and
-//                      everything after it) unconsumed in the actor, which
-//                      retries when the stream's on_drained reports the
-//                      buffer half empty. The load pushes --bytes in total and
+//                      everything after it) unconsumed in the actor and
+//                      retries after 1 ms: the handle has no "drained"
+//                      notification. The load pushes --bytes in total and
 //                      reads every byte back (and checks it).
 //   --mode=raw-stream  raw, echo: one thread, one level-triggered epoll set,
 //                      recv of at most --raw-read bytes (default 64 KiB; the
@@ -320,8 +320,12 @@ bool flush_backlog(relay_stream& s, progress& prog) {
 }
 
 caf::behavior relay(relay_actor* self, relay_config cfg) {
-  // The stream's on_drained sends the retry: nothing to arm but a flag.
-  auto arm_retry = [](uint64_t, relay_stream& s) { s.retry_armed = true; };
+  auto arm_retry = [self](uint64_t key, relay_stream& s) {
+    if (s.retry_armed)
+      return;
+    s.retry_armed = true;
+    self->delayed_send(self, 1ms, g_retry_atom::value, key);
+  };
   return {
     [self, cfg](g_open_atom, const connection_ptr& conn) {
       auto key = ++self->state.next_key;
@@ -332,9 +336,6 @@ caf::behavior relay(relay_actor* self, relay_config cfg) {
       };
       cb.on_end = [me, key](const caf::error& reason) {
         caf::anon_send(me, g_end_atom::value, key, reason);
-      };
-      cb.on_drained = [me, key] {
-        caf::anon_send(me, g_retry_atom::value, key);
       };
       self->state.streams[key].handle = cfg.io->stream(conn, std::move(cb),
                                                        cfg.opts);

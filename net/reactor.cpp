@@ -1042,12 +1042,11 @@ struct reactor::impl {
         set_events(fd, token, s);
       }
     });
-    bool drained = false;
     if (written > 0) {
       st.stream_bytes_written += written;
       auto left = s.link->unsent.fetch_sub(written) - written;
       if (left <= s.link->opts.max_send_buffer / 2)
-        drained = s.link->full_since.exchange(0) != 0;
+        s.link->full_since.store(0);
     }
     if (!ran)
       return false; // closed locally: the close hook ends the stream
@@ -1055,8 +1054,6 @@ struct reactor::impl {
       fail_stream(token, io_error(err, "send"));
       return false;
     }
-    if (drained && s.cb.on_drained)
-      s.cb.on_drained();
     return true;
   }
 
@@ -1086,19 +1083,9 @@ struct reactor::impl {
   /// reads again.
   void arm_slow_reader_check(uint64_t token) {
     auto i = streams.find(token);
-    if (i == streams.end())
+    if (i == streams.end() || i->second.slow_check_at)
       return;
-    auto& s = i->second;
-    // The queue may have drained between the refusal and now, with the
-    // last write too early to see the refusal: report it here.
-    if (s.link->unsent.load() <= s.link->opts.max_send_buffer / 2) {
-      if (s.link->full_since.exchange(0) != 0 && s.cb.on_drained)
-        s.cb.on_drained();
-      return;
-    }
-    if (s.slow_check_at)
-      return;
-    schedule_slow_reader_check(token, s);
+    schedule_slow_reader_check(token, i->second);
   }
 
   void schedule_slow_reader_check(uint64_t token, stream_op& s) {
@@ -1120,8 +1107,7 @@ struct reactor::impl {
       return;
     if (link.unsent.load() <= link.opts.max_send_buffer / 2) {
       // Drained meanwhile (a refusal raced with the drain).
-      if (link.full_since.exchange(0) != 0 && s.cb.on_drained)
-        s.cb.on_drained();
+      link.full_since.store(0);
       return;
     }
     auto stalled = now - clock::time_point{clock::duration{since}};

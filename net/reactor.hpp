@@ -67,13 +67,6 @@ struct stream_callbacks {
   /// send), or `errc::canceled` ("reactor stopped", or the connection
   /// already carries a stream).
   std::function<void(const caf::error&)> on_end;
-  /// Optional: runs once a send was refused (`send_status::full`) and the
-  /// unsent bytes have since drained to half of `max_send_buffer` or
-  /// below, so a consumer holding refused bytes can retry then instead of
-  /// polling. Once per refusal (refusals before it count as one); a send
-  /// larger than `max_send_buffer`, refused however empty the buffer is,
-  /// would have it run again at once. Never runs after `on_end`.
-  std::function<void()> on_drained;
 };
 
 /// One non-blocking I/O thread (epoll, an eventfd for wake-ups, a deadline

@@ -694,60 +694,6 @@ TEST_CASE("stream: a peer that reads slowly but catches up is not dropped") {
   REQUIRE(rec.await_end());
 }
 
-TEST_CASE("stream: on_drained runs once a refused stream's send buffer "
-          "drains to half") {
-  fixture fx;
-  auto [conn, peer] = fx.dial_with_raw_peer(true);
-  // Small socket buffers: the kernel takes little of what waits, so the
-  // stream's own buffer stays full while the peer does not read.
-  int small = 4096;
-  REQUIRE(::setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small))
-          == 0);
-  REQUIRE(conn->with_fd([small](int fd) {
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-  }));
-  auto& rec = fx.make_recorder();
-  auto drained = std::make_shared<std::atomic<int>>(0);
-  auto cb = rec.callbacks();
-  cb.on_drained = [drained] { ++*drained; };
-  stream_options opts;
-  opts.max_send_buffer = 256 * 1024;
-  opts.slow_reader_timeout = bound;
-  auto token = fx.io->stream(conn, std::move(cb), opts);
-  bytes chunk(16 * 1024, 0x42);
-  size_t sent = 0;
-  std::string got;
-  auto await_drained = [&](int n) {
-    auto until = std::chrono::steady_clock::now() + bound;
-    while (drained->load() < n && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds{1});
-    return drained->load() >= n;
-  };
-  for (int round = 1; round <= 2; ++round) {
-    while (token.send(chunk) == send_status::queued)
-      sent += chunk.size();
-    // Refusals before the drain count as one.
-    CHECK(token.send(chunk) == send_status::full);
-    fx.sync();
-    CHECK(drained->load() == round - 1);
-    CHECK(token.unsent() > opts.max_send_buffer / 2);
-    // The peer reads: the buffer drains, and on_drained runs once.
-    while (got.size() < sent) {
-      auto part = read_raw(peer, std::min<size_t>(sent - got.size(), 65536));
-      REQUIRE_FALSE(part.empty());
-      got += part;
-    }
-    REQUIRE(await_drained(round));
-    fx.sync();
-    CHECK(drained->load() == round);
-  }
-  CHECK(got == std::string(sent, '\x42'));
-  CHECK(rec.end_count() == 0);
-  ::close(peer);
-  REQUIRE(rec.await_end());
-  CHECK(drained->load() == 2);
-}
-
 TEST_CASE("stream: reading stops at the receive window and resumes once "
           "the consumer catches up") {
   fixture fx;
