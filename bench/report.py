@@ -372,7 +372,7 @@ def main():
             }
         p("")
         p("Sends refused = sends of ours refused by a full send buffer (1 MiB), summed over all runs; the actor then "
-          "keeps the chunk unconsumed and retries once the stream's send buffer drained to half (on_drained). Mismatches/errors = reads whose bytes differed from "
+          "keeps the chunk unconsumed and retries after 1 ms. Mismatches/errors = reads whose bytes differed from "
           "what was sent and connections that ended early, over all runs of both (must be 0/0). Load CPU = the "
           "load process's own CPU per MiB (medians): the figure to watch if MiB/s stops following the server.")
         p("")
