@@ -491,8 +491,12 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
     --s.live_children;
     s.check_done();
   });
-  // An exit from anyone (e.g. an owner going down) means a graceful stop.
-  self->set_exit_handler([self](caf::exit_msg&) { self->state.begin_stop(); });
+  // As CAF's default: a linked actor that ends normally is no reason to
+  // stop; any other exit reason (an owner going down) is a graceful stop.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (msg.reason)
+      self->state.begin_stop();
+  });
   if (st.setup.dialer)
     // Dials before the answer (or with a dialer that has no direct path, or
     // is gone) take the actor path.
@@ -515,15 +519,21 @@ conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
         return std::move(result.error());
       return *result;
     },
-    [self](disconnect_atom, uint64_t id, bool trigger_reconnect) {
+    [self](disconnect_atom, uint64_t id,
+           bool trigger_reconnect) -> caf::result<void> {
       auto& s = self->state;
       handler_state::after_message guard{s};
-      s.machine->disconnect(id, true, trigger_reconnect, s.now());
+      if (auto err = s.machine->disconnect(id, true, trigger_reconnect,
+                                           s.now()))
+        return err;
+      return caf::unit;
     },
-    [self](remove_atom, uint64_t id) {
+    [self](remove_atom, uint64_t id) -> caf::result<void> {
       auto& s = self->state;
       handler_state::after_message guard{s};
-      s.machine->disconnect(id, false, false, s.now());
+      if (auto err = s.machine->disconnect(id, false, false, s.now()))
+        return err;
+      return caf::unit;
     },
     [self](new_request_atom) {
       auto& s = self->state;

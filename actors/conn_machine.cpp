@@ -180,20 +180,21 @@ void conn_machine::dial_failed(uint64_t id, uint64_t attempt,
   pump();
 }
 
-void conn_machine::disconnect(uint64_t id, bool retry_wanted,
-                              bool trigger_reconnect, time_point now) {
+caf::error conn_machine::disconnect(uint64_t id, bool retry_wanted,
+                                    bool trigger_reconnect, time_point now) {
+  const char* what = retry_wanted ? "disconnect" : "remove";
   if (stopped_)
-    return;
+    return make_error(errc::stopped, fmt::format("{} after stop", what));
   auto i = entries_.find(id);
   if (i == entries_.end())
-    return;
+    return make_error(errc::unknown_request,
+                      fmt::format("{} of id {}: no live request has it", what,
+                                  id));
   auto& e = i->second;
   if (e.ph == phase::established) {
     close_established(i, retry_wanted, trigger_reconnect,
-                      make_error(errc::connection_closed,
-                                 retry_wanted ? "disconnect" : "remove"),
-                      false, now);
-    return;
+                      make_error(errc::connection_closed, what), false, now);
+    return caf::none;
   }
   // Not connected yet: cancel. A dial result that still arrives is closed.
   if (e.ph == phase::dialing) {
@@ -203,11 +204,11 @@ void conn_machine::disconnect(uint64_t id, bool retry_wanted,
   e.req.state = conn_state::canceled;
   auto snapshot = e.req;
   forget(i);
-  fx_.failed(snapshot, make_error(errc::canceled,
-                                  retry_wanted ? "disconnect" : "remove"));
+  fx_.failed(snapshot, make_error(errc::canceled, what));
   pump();
   if (snapshot.automatic)
     replace(false, now);
+  return caf::none;
 }
 
 void conn_machine::peer_gone(uint64_t id, const connection_ptr& conn,

@@ -77,8 +77,10 @@ public:
   /// Closes request `id`'s connection, or cancels it if not connected.
   /// With `retry`, an established request is redialed if permanent or if
   /// `trigger_reconnect` (with backoff); an automatic one is replaced.
-  void disconnect(uint64_t id, bool retry, bool trigger_reconnect,
-                  time_point now);
+  /// Returns `errc::unknown_request` (changing nothing) for an id that is
+  /// not a live request, and `errc::stopped` once stopped.
+  caf::error disconnect(uint64_t id, bool retry, bool trigger_reconnect,
+                        time_point now);
 
   /// The peer of request `id`'s connection `conn` closed or reset it: the
   /// same as `disconnect(id, true, false)` with `reason`, but only while
