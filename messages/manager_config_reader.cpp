@@ -546,7 +546,7 @@ caf::expected<manager_config> read_manager_config(const caf::settings& s,
     return std::move(dict.error());
   if (*dict != nullptr) {
     for (auto& k : keys) {
-      auto i = (*dict)->find(k.name);
+      auto i = (*dict)->find(caf::string_view{k.name, std::strlen(k.name)});
       if (i == (*dict)->end())
         continue;
       if (auto err = read_manager_option(section, k.name, i->second, result))
