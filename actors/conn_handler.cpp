@@ -1,4 +1,5 @@
 #include "connmgr/actors/conn_handler.hpp"
+#include "connmgr/actors/conn_handler_internal.hpp"
 
 #include <deque>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "connmgr/actors/conn_machine.hpp"
 #include "connmgr/actors/listener_worker.hpp"
+#include "connmgr/messages/manager_config_reader.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/events.hpp"
 #include "connmgr/net/socket_ops.hpp"
@@ -35,7 +37,7 @@ constexpr uint64_t fd_reserve = 64;
 constexpr size_t inline_budget = 64;
 
 struct handler_state : conn_effects {
-  using pointer = conn_handler_actor::stateful_pointer<handler_state>;
+  using pointer = conn_handler_internal_actor::stateful_pointer<handler_state>;
 
   pointer self = nullptr;
   handler_setup setup;
@@ -112,10 +114,11 @@ struct handler_state : conn_effects {
   template<class T>
   void emit(T&& event) {
     if (setup.events)
-      // Anonymous like anon_send, but with our execution context: CAF then
+      // From us, like send, but with our execution context: CAF then
       // schedules the receiver on this worker instead of waking another.
       caf::actor_cast<caf::abstract_actor*>(setup.events)
-        ->enqueue(nullptr, caf::make_message_id(),
+        ->enqueue(caf::actor_cast<caf::strong_actor_ptr>(self),
+                  caf::make_message_id(),
                   caf::make_message(std::forward<T>(event)), self->context());
   }
 
@@ -129,7 +132,7 @@ struct handler_state : conn_effects {
     if (started || stopping)
       return;
     started = true;
-    auto handle = caf::actor_cast<conn_handler_actor>(self);
+    auto handle = caf::actor_cast<conn_handler_internal_actor>(self);
     for (size_t i = 0; i < setup.listeners.size(); ++i) {
       auto worker = self->spawn(listener_worker, handle,
                                 static_cast<uint32_t>(i), setup.listeners[i]);
@@ -252,7 +255,7 @@ struct handler_state : conn_effects {
     if (deadline_timer_armed || answer_deadlines.empty())
       return;
     deadline_timer_armed = true;
-    auto me = caf::actor_cast<conn_handler_actor>(self);
+    auto me = caf::actor_cast<conn_handler_internal_actor>(self);
     auto delay = answer_deadlines.front().first - now();
     self->delayed_send(me, std::max(delay, caf::timespan{0}),
                        dial_deadline_atom::value);
@@ -378,7 +381,8 @@ struct handler_state : conn_effects {
     running_later = false;
     if (!later.empty() && !drain_sent) {
       drain_sent = true;
-      self->send(caf::actor_cast<conn_handler_actor>(self), drain_atom::value);
+      self->send(caf::actor_cast<conn_handler_internal_actor>(self),
+                 drain_atom::value);
     }
   }
 
@@ -403,8 +407,8 @@ struct handler_state : conn_effects {
     if (delay.count() <= 0)
       machine->timer_fired(x.key, now());
     else
-      self->delayed_send(caf::actor_cast<conn_handler_actor>(self), delay,
-                         timer_atom::value, x.key);
+      self->delayed_send(caf::actor_cast<conn_handler_internal_actor>(self),
+                         delay, timer_atom::value, x.key);
   }
 
   void connected(const conn_request& req, const connection_ptr& conn) override {
@@ -414,7 +418,7 @@ struct handler_state : conn_effects {
     auto id = req.id;
     std::weak_ptr<connection> weak_conn = conn;
     conn->on_peer_gone([weak, id, weak_conn](const caf::error& reason) {
-      auto handler = caf::actor_cast<conn_handler_actor>(weak);
+      auto handler = caf::actor_cast<conn_handler_internal_actor>(weak);
       auto c = weak_conn.lock();
       if (handler && c)
         caf::anon_send(handler, peer_gone_atom::value, id, std::move(c),
@@ -444,7 +448,7 @@ struct handler_state : conn_effects {
     // Weak: a connection the user keeps must not keep the handler alive.
     auto weak = self->address();
     conn->on_close([weak, slot] {
-      if (auto handler = caf::actor_cast<conn_handler_actor>(weak))
+      if (auto handler = caf::actor_cast<conn_handler_internal_actor>(weak))
         caf::anon_send(handler, slot_free_atom::value, slot);
     });
     // An inbound peer that goes away gives its slot back at once. The hook
@@ -469,8 +473,8 @@ struct handler_state : conn_effects {
   }
 };
 
-conn_handler_actor::behavior_type conn_handler(handler_state::pointer self,
-                                               handler_setup setup) {
+conn_handler_internal_actor::behavior_type
+conn_handler(handler_state::pointer self, handler_setup setup) {
   auto& st = self->state;
   st.self = self;
   st.setup = std::move(setup);
@@ -621,21 +625,22 @@ caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
       return make_error(errc::invalid_config,
                         "listeners[" + std::to_string(i)
                           + "] = none, expected an acceptor actor");
-  if (auto err = validate(setup.config))
-    return err;
+  // Errors name config keys when the config came from a section.
+  auto refuse = [&setup](const config_violation& x) {
+    return setup.config_section.empty() ? to_error(x)
+                                        : to_error(x, setup.config_section);
+  };
+  if (auto x = find_violation(setup.config))
+    return refuse(*x);
   // Every connection and every listening socket costs a descriptor: refuse
   // targets that cannot fit rather than failing with EMFILE later.
   auto limit = raise_fd_limit();
+  if (auto x = check_descriptor_limit(setup.config, setup.listeners.size(),
+                                      limit, fd_reserve))
+    return refuse(*x);
   auto wanted = uint64_t{setup.config.target_outbound}
     + setup.config.max_inbound.value_or(0) + setup.listeners.size()
     + fd_reserve;
-  if (limit > 0 && wanted > limit)
-    return make_error(
-      errc::invalid_config,
-      "target_outbound + max_inbound + listeners = "
-        + std::to_string(wanted - fd_reserve) + ", expected at most "
-        + std::to_string(limit > fd_reserve ? limit - fd_reserve : 0)
-        + " to fit the open-file limit of " + std::to_string(limit));
   // Room for every descriptor the configuration may hold, made now: growing
   // the table mid-ramp would stall the I/O thread for each doubling.
   reserve_descriptor_table(wanted + setup.config.max_pending_dials);

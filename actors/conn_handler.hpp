@@ -27,6 +27,10 @@ using dial_function = std::function<caf::expected<connection_ptr>(
 struct handler_setup {
   /// The tunables; checked by `spawn_conn_handler`.
   manager_config config;
+  /// The config section `config` was read from (`read_manager_config`), if
+  /// any: spawn errors then name its keys ("p2p.target-outbound") instead
+  /// of struct fields ("target_outbound").
+  std::string config_section;
   /// Performs every dial; exactly one of `dialer` and `dial` is set.
   dialer_actor dialer;
   /// Alternative to `dialer` for transports that connect at once (in-memory
@@ -44,8 +48,9 @@ struct handler_setup {
   /// Sources of inbound connections, one per listener. Owned: they receive
   /// an exit on stop, and stop waits until they are gone.
   std::vector<acceptor_actor> listeners;
-  /// Optional: receives the events (`connected_event`, ...) in order.
-  caf::actor events;
+  /// Optional: receives the events (`connected_event`, ...) in order, each
+  /// with the handler as sender.
+  conn_events_actor events;
   /// The informational events `events` wants (default: all).
   event_subscription subscribe;
 };

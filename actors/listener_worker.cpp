@@ -6,8 +6,9 @@
 namespace connmgr {
 
 listener_sink_actor::behavior_type
-listener_worker(listener_sink_actor::pointer self, conn_handler_actor handler,
-                uint32_t index, acceptor_actor acceptor) {
+listener_worker(listener_sink_actor::pointer self,
+                conn_handler_internal_actor handler, uint32_t index,
+                acceptor_actor acceptor) {
   self->send(acceptor, listen_atom::value,
              caf::actor_cast<listener_sink_actor>(self));
   return {

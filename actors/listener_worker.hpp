@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "connmgr/messages/acceptor_actor.hpp"
-#include "connmgr/messages/conn_handler_actor.hpp"
+#include "connmgr/actors/conn_handler_internal.hpp"
 
 namespace connmgr {
 
@@ -11,7 +11,8 @@ namespace connmgr {
 /// accepted connection to `handler`, tagged with the listener's `index`, so
 /// the handler admits or rejects it before the user sees it.
 listener_sink_actor::behavior_type
-listener_worker(listener_sink_actor::pointer self, conn_handler_actor handler,
-                uint32_t index, acceptor_actor acceptor);
+listener_worker(listener_sink_actor::pointer self,
+                conn_handler_internal_actor handler, uint32_t index,
+                acceptor_actor acceptor);
 
 } // namespace connmgr

@@ -99,7 +99,9 @@ caf::expected<manager> manager::make(caf::actor_system& sys,
   setup.subscribe.evicted = false;
   auto done = std::make_shared<stop_signal>();
   auto bridge = sys.spawn(event_bridge, std::move(callbacks), done);
-  setup.events = bridge;
+  // The bridge also takes `watch`, so it is spawned untyped; it handles
+  // every event.
+  setup.events = caf::actor_cast<conn_events_actor>(bridge);
   auto handler = spawn_conn_handler(sys, std::move(setup));
   if (!handler) {
     caf::anon_send_exit(bridge, caf::exit_reason::user_shutdown);

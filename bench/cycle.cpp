@@ -148,7 +148,8 @@ int run_cycle(const options& o) {
   auto driver = sys.spawn(cycle_driver, run);
   handler_setup setup;
   setup.dial = instant_dial(o.conn_kind == "socketpair");
-  setup.events = driver;
+  // The driver handles the events a cycle produces (no inbound ones).
+  setup.events = caf::actor_cast<conn_events_actor>(driver);
   if (o.events == "needed") {
     setup.subscribe.disconnected = false;
     setup.subscribe.retry = false;

@@ -16,15 +16,17 @@
 
 namespace connmgr {
 
-/// The connection handler: these typed messages replace the reference's
-/// requests channel. User-facing:
+/// The connection handler as its users see it: these typed messages replace
+/// the reference's requests channel, and nothing else can be sent through
+/// this handle (the handler's internal messages are not part of it).
 /// - `(start)`: idempotent; starts automatic outbound requests and listeners.
 /// - `(connect, id, address, permanent) -> id`: a manual request; `id` 0 lets
 ///   the handler draw one. Refused with an error (stopped, invalid_address,
-///   duplicate_address) and a failed event.
+///   duplicate_address, duplicate_request) and a failed event.
 /// - `(disconnect, id, trigger_reconnect)`: close an established connection
-///   and retry per the request's rules (or cancel it if still pending).
-/// - `(remove, id)`: close or cancel without retry.
+///   and retry per the request's rules (or cancel it if still pending);
+///   answers `errc::unknown_request` for an id that is not a live request.
+/// - `(remove, id)`: close or cancel without retry; same answers.
 /// - `(new_req)`: one extra one-shot request from the address source.
 /// - `(requests) -> snapshot`: every live request, pending ones included.
 /// - `(stats) -> counters`.
@@ -35,9 +37,6 @@ namespace connmgr {
 ///   connection of `slot` (see `accepted_event`), for admission and
 ///   eviction: a ready peer no longer counts as a pending handshake, and
 ///   the fastest and most recently useful peers are protected.
-/// Internal (from itself, listeners, connections and timers): `drain` (work
-/// that completed at once is still queued), `dial_deadline`, `inbound`,
-/// `slot_free`, `peer_gone`, `timer`, `dialed` (a direct dial's answer).
 using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<start_atom>,
   caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
@@ -49,14 +48,6 @@ using conn_handler_actor = caf::typed_actor<
   caf::replies_to<stop_atom>::with<conn_stats>,
   caf::reacts_to<inbound_ready_atom, uint64_t>,
   caf::reacts_to<inbound_ping_atom, uint64_t, caf::timespan>,
-  caf::reacts_to<inbound_useful_atom, uint64_t>,
-  caf::reacts_to<drain_atom>,
-  caf::reacts_to<dial_deadline_atom>,
-  caf::reacts_to<inbound_atom, uint32_t, connection_batch>,
-  caf::reacts_to<slot_free_atom, uint64_t>,
-  caf::reacts_to<peer_gone_atom, uint64_t, connection_ptr, caf::error>,
-  caf::reacts_to<timer_atom, uint64_t>,
-  caf::reacts_to<dialed_atom, uint64_t, connection_ptr>,
-  caf::reacts_to<dialed_atom, uint64_t, caf::error>>;
+  caf::reacts_to<inbound_useful_atom, uint64_t>>;
 
 } // namespace connmgr

@@ -5,7 +5,9 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
+#include <caf/replies_to.hpp>
 #include <caf/timespan.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
@@ -86,6 +88,17 @@ struct evicted_event {
 struct stopped_event {
   conn_stats stats;
 };
+
+/// The receiver of a handler's events (`handler_setup::events`): it must
+/// handle every event, so a forgotten one is a compile error rather than an
+/// "unexpected message" at run time. Each event arrives with the handler
+/// that sent it as sender (`self->current_sender()`), so one receiver can
+/// serve several handlers. The handler sends events only, never requests.
+using conn_events_actor = caf::typed_actor<
+  caf::reacts_to<connected_event>, caf::reacts_to<disconnected_event>,
+  caf::reacts_to<failed_event>, caf::reacts_to<retry_event>,
+  caf::reacts_to<accepted_event>, caf::reacts_to<rejected_event>,
+  caf::reacts_to<evicted_event>, caf::reacts_to<stopped_event>>;
 
 /// The events that only inform, each of which an events actor may decline:
 /// one not wanted costs no message. Connected, accepted and stopped events

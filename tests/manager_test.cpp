@@ -141,7 +141,7 @@ TEST_CASE_FIXTURE(threaded_fixture,
   CHECK(errc_of(m1.error()) == errc::invalid_config);
   CHECK(describe(m1.error()).find("dialer") != std::string::npos);
   auto s = setup(1);
-  s.events = caf::actor_cast<caf::actor>(dialer);
+  s.events = caf::actor_cast<conn_events_actor>(dialer);
   auto m2 = manager::make(sys, s, {});
   REQUIRE(!m2);
   CHECK(describe(m2.error()).find("events") != std::string::npos);

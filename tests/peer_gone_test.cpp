@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "connmgr/actors/conn_handler_internal.hpp"
 #include "tests/sim_fixture.hpp"
 
 using namespace connmgr;
@@ -104,7 +105,9 @@ TEST_CASE_FIXTURE(sim_fixture,
   advance(10ms);
   REQUIRE(log->connected.size() == 2);
   // A late report naming the first connection must not touch the second.
-  caf::anon_send(handler, peer_gone_atom::value, id, first, peer_closed());
+  // A stale report, as only the reactor could send it.
+  caf::anon_send(caf::actor_cast<conn_handler_internal_actor>(handler),
+                 peer_gone_atom::value, id, first, peer_closed());
   run();
   CHECK(log->disconnected.size() == 1);
   CHECK(request_of(id).state == conn_state::established);

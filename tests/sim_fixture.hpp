@@ -135,7 +135,7 @@ struct sim_fixture {
     handler_setup result;
     result.config = config;
     result.dialer = dialer;
-    result.events = recorder;
+    result.events = caf::actor_cast<conn_events_actor>(recorder);
     return result;
   }
 

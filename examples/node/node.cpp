@@ -910,7 +910,8 @@ caf::expected<node> node::make(caf::actor_system& sys, node_setup setup) {
   auto done = std::make_shared<stop_signal>();
   node_parts parts{std::move(setup), node_id, bound, done};
   auto actor = sys.spawn(node_actor, std::move(parts));
-  hs.events = actor;
+  // The node actor handles every event besides its own messages.
+  hs.events = caf::actor_cast<conn_events_actor>(actor);
   hs.address_source = caf::actor_cast<address_source_actor>(actor);
   auto dialer = hs.dialer;
   auto handler = spawn_conn_handler(sys, std::move(hs));
