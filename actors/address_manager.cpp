@@ -23,6 +23,10 @@ namespace {
 // the empty tables (4 bytes a slot) below 64 MB.
 constexpr size_t max_table_slots = size_t{1} << 24;
 
+// An address whose new slot is taken tries this many slots in all (its own
+// and the ones after it, wrapping) for a free one.
+constexpr uint32_t new_slot_probes = 4;
+
 // Domain tags: each use of the key hashes differently shaped input, and a
 // leading tag keeps any two uses from ever hashing the same bytes.
 enum hash_tag : uint8_t {
@@ -859,8 +863,8 @@ add_result address_manager::add(const net_address& addr,
                                           : group_word{group_h, false},
                               source ? &source_word : nullptr);
   auto slot = slot_of(false, bucket, h);
-  auto& cell = slot_ref(false, bucket, slot);
-  __builtin_prefetch(&cell);
+  auto* cell = &slot_ref(false, bucket, slot);
+  __builtin_prefetch(cell);
   auto gid = find_group(group ? &*group : nullptr, group_h, v4_key);
   if (gid != npos)
     __builtin_prefetch(&groups_[gid]);
@@ -874,15 +878,31 @@ add_result address_manager::add(const net_address& addr,
     return done(add_result::known);
   }
   auto result = add_result::added;
-  if (auto occupant = cell.id; occupant != npos) {
-    if (!terrible(cell, now))
+  if (cell->id != npos) {
+    // A free slot among the next few keeps both: in a sparse bucket (a
+    // small network, or every peer on one host) two addresses must not
+    // shadow each other. A full run of them leaves the hashed slot's
+    // occupant to decide, as below.
+    auto size = static_cast<uint32_t>(cfg_.new_bucket_size);
+    auto probes = std::min<uint32_t>(size, new_slot_probes);
+    for (uint32_t i = 1; i < probes; ++i) {
+      auto next = (slot + i) % size;
+      if (slot_ref(false, bucket, next).id == npos) {
+        slot = next;
+        cell = &slot_ref(false, bucket, next);
+        break;
+      }
+    }
+  }
+  if (auto occupant = cell->id; occupant != npos) {
+    if (!terrible(*cell, now))
       return done(add_result::slot_taken);
     // All that evicting it reads, at once.
-    __builtin_prefetch(&groups_[cell.group]);
+    __builtin_prefetch(&groups_[cell->group]);
     __builtin_prefetch(&pool_pos_[occupant]);
-    index_.prefetch(cell.hash_lo);
+    index_.prefetch(cell->hash_lo);
     __builtin_prefetch(&infos_[occupant], 1);
-    evict_new(cell);
+    evict_new(*cell);
     result = add_result::replaced;
   }
   uint32_t id;
@@ -916,7 +936,7 @@ add_result address_manager::add(const net_address& addr,
   info.last_attempt.reset();
   info.last_success.reset();
   info.last_failure.reset();
-  occupy(cell, id);
+  occupy(*cell, id);
   index_.insert(h, id);
   bool busy = !in_use_unstored_.empty() && in_use_unstored_.erase(addr) > 0;
   enter_state(id, busy ? state::in_use : state::ready);

@@ -90,7 +90,8 @@ caf::error validate(const address_manager_config& cfg);
 
 /// What `address_manager::add` did.
 enum class add_result : uint8_t {
-  /// Stored in an empty slot of the new table.
+  /// Stored in an empty slot of the new table (its own, or one of the 3
+  /// after it).
   added,
   /// Stored in the new table in place of a terrible entry, which is gone.
   replaced,
@@ -98,7 +99,8 @@ enum class add_result : uint8_t {
   known,
   /// Excluded with `address_manager::exclude`; nothing stored.
   excluded,
-  /// Its slot holds an entry that is not terrible; nothing stored.
+  /// Its slot and the 3 after it are taken, and its own slot's occupant is
+  /// not terrible; nothing stored.
   slot_taken,
 };
 
@@ -179,7 +181,9 @@ struct address_manager_stats {
 /// - a tried address's bucket is a keyed hash of (the address, its group),
 ///   shaped so that one group reaches at most `tried_buckets_per_group`
 ///   buckets;
-/// - the slot inside a bucket is a keyed hash of (table, bucket, address).
+/// - the slot inside a bucket is a keyed hash of (table, bucket, address);
+///   a new address whose slot is taken takes the first free one of the 3
+///   slots after it (wrapping), if any.
 ///
 /// A plain value type: no actors, no locks (use it from one thread at a
 /// time) and no clock of its own; every call that needs the time takes
@@ -197,8 +201,9 @@ struct address_manager_stats {
 /// - An address heard from one source network group lands in at most
 ///   `new_buckets_per_source_group` buckets, i.e. occupies at most that many
 ///   times `new_bucket_size` slots; all sourceless entries together likewise.
-/// - A new-slot collision keeps the existing entry unless it is terrible;
-///   one entry that is in use is never evicted.
+/// - A new-slot collision with no free slot among the next 3 keeps the
+///   existing entry unless it is terrible; one entry that is in use is
+///   never evicted. So a bucket's first 4 addresses are all kept.
 /// - `mark_connected` moves a stored new entry to tried. If its tried slot
 ///   is taken, the occupant keeps it unless it is not in use and has at
 ///   least `tried_replace_failures` consecutive failures; then the occupant

@@ -349,6 +349,30 @@ TEST_CASE("address manager: a new-slot collision keeps a healthy occupant") {
   CHECK(m.size() == 1);
 }
 
+TEST_CASE("address manager: a sparse bucket keeps every address (peers on "
+          "one host, or a user's short peer list)") {
+  // Every address below shares a network group and a source, so all land in
+  // one bucket; with 4 slots their hashed slots collide for most keys.
+  auto cfg = small_config();
+  cfg.new_bucket_count = 1;
+  cfg.new_bucket_size = 4;
+  cfg.new_buckets_per_source_group = 1;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    CAPTURE(seed);
+    cfg.seed = seed;
+    address_manager m{cfg};
+    for (uint16_t port = 1; port <= 4; ++port) {
+      auto addr = *net_address::parse(fmt::format("127.0.0.1:{}", port));
+      CHECK(m.add(addr, std::nullopt, t0) == add_result::added);
+    }
+    CHECK(m.size() == 4);
+    // The bucket is full now: a fifth is refused, nobody is displaced.
+    auto fifth = *net_address::parse("127.0.0.1:5");
+    CHECK(m.add(fifth, std::nullopt, t0) == add_result::slot_taken);
+    CHECK(m.size() == 4);
+  }
+}
+
 TEST_CASE("address manager: stale and failing occupants are terrible") {
   auto cfg = one_slot_config();
   cfg.horizon = 24h;
