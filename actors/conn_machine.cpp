@@ -23,16 +23,6 @@ void conn_effects::evicted(uint64_t, const std::string&, const caf::error&,
 
 namespace {
 
-std::atomic<uint64_t> last_request_id{0};
-
-} // namespace
-
-uint64_t next_request_id() {
-  return ++last_request_id;
-}
-
-namespace {
-
 // Enough for every address a node dials in a day; a bound, since a node that
 // churns through gossip would otherwise remember every address for ever.
 constexpr size_t max_proven_addresses = 4096;
@@ -82,7 +72,7 @@ caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
     err = make_error(errc::invalid_address, "empty address");
   else if (id != 0 && entries_.count(id) != 0)
     err = make_error(errc::duplicate_request, fmt::format("id {}", id));
-  else if (id > last_request_id.load())
+  else if (id > last_drawn_request_id())
     // An id the counter has not handed out yet would collide with one it
     // hands out later to another request.
     err = make_error(errc::duplicate_request,

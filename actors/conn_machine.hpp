@@ -22,10 +22,6 @@
 
 namespace connmgr {
 
-/// Draws a request id from the one process-wide counter: unique, never
-/// reused, never 0. Thread-safe.
-uint64_t next_request_id();
-
 /// The decisions of the connection handler, as a plain state machine: no
 /// threads, no sockets, no clock of its own. Every input carries the current
 /// time; every output goes through `conn_effects`. Not thread-safe: one actor

@@ -44,4 +44,13 @@ typename Inspector::result_type inspect(Inspector& f, conn_request& x) {
 /// "#7 127.0.0.1:8333 (permanent, established, retry 0)".
 std::string to_string(const conn_request& x);
 
+/// Draws a request id from the one process-wide counter: unique, never
+/// reused, never 0. Thread-safe. Pass it to `connect` to know a request's id
+/// before its first event (an id of 0 lets the handler draw one).
+uint64_t next_request_id();
+
+/// The latest id `next_request_id` returned (0 before the first): any id
+/// above it was never drawn.
+uint64_t last_drawn_request_id() noexcept;
+
 } // namespace connmgr
