@@ -18,14 +18,18 @@ namespace {
 
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
+using final_stats_signal = basic_stop_signal<conn_stats>;
+
 // Calls the user's callbacks in event order. Its down message for the handler
 // arrives after every event the handler sent, so firing the stop signal there
-// means no callback runs after stop completes.
+// means no callback runs after stop completes, and the stopped event (the
+// final counters) has arrived unless the handler died without one.
 caf::behavior event_bridge(caf::event_based_actor* self,
                            manager_callbacks cb,
-                           std::shared_ptr<stop_signal> done) {
-  self->set_down_handler([self, done](caf::down_msg&) {
-    done->fire();
+                           std::shared_ptr<final_stats_signal> done) {
+  auto last = std::make_shared<conn_stats>();
+  self->set_down_handler([self, done, last](caf::down_msg&) {
+    done->fire(*last);
     self->quit();
   });
   return {
@@ -56,8 +60,9 @@ caf::behavior event_bridge(caf::event_based_actor* self,
       if (cb.on_retry)
         cb.on_retry(ev.request, ev.delay);
     },
-    [](stopped_event&) {
+    [last](stopped_event& ev) {
       // The down message that follows ends the bridge.
+      *last = ev.stats;
     },
   };
 }
@@ -71,10 +76,10 @@ struct manager::impl {
   // only other handle) is gone, an unreferenced bridge would die before it
   // sees the handler's down message.
   caf::actor bridge;
-  std::shared_ptr<stop_signal> done;
+  std::shared_ptr<final_stats_signal> done;
 
   impl(caf::actor_system& system, conn_handler_actor hdl, caf::actor brg,
-       std::shared_ptr<stop_signal> signal)
+       std::shared_ptr<final_stats_signal> signal)
     : sys(system),
       handler(std::move(hdl)),
       bridge(std::move(brg)),
@@ -97,7 +102,7 @@ caf::expected<manager> manager::make(caf::actor_system& sys,
   setup.subscribe.rejected = static_cast<bool>(callbacks.on_reject);
   // No callback reports evictions (the evicted connection is closed).
   setup.subscribe.evicted = false;
-  auto done = std::make_shared<stop_signal>();
+  auto done = std::make_shared<final_stats_signal>();
   auto bridge = sys.spawn(event_bridge, std::move(callbacks), done);
   // The bridge also takes `watch`, so it is spawned untyped; it handles
   // every event.
@@ -141,7 +146,7 @@ void manager::start() {
   caf::anon_send(impl_->handler, start_atom::value);
 }
 
-std::shared_future<void> manager::stop() {
+std::shared_future<conn_stats> manager::stop() {
   caf::anon_send(impl_->handler, stop_atom::value);
   return impl_->done->future;
 }
@@ -150,11 +155,20 @@ void manager::wait() {
   impl_->done->future.wait();
 }
 
-uint64_t manager::connect(std::string address, bool permanent) {
-  auto id = next_request_id();
-  caf::anon_send(impl_->handler, connect_atom::value, id, std::move(address),
-                 permanent);
-  return id;
+caf::expected<uint64_t> manager::connect(std::string address,
+                                         bool permanent) {
+  caf::expected<uint64_t> result = make_error(errc::stopped, "manager stopped");
+  caf::scoped_actor self{impl_->sys};
+  // Drawn here, so that a refusal's on_failure names it too.
+  self->request(impl_->handler, caf::infinite, connect_atom::value,
+                next_request_id(), std::move(address), permanent)
+    .receive([&](uint64_t id) { result = id; },
+             [&](caf::error& err) {
+               // A stopped handler answers nothing useful: say so plainly.
+               if (err.category() == errc_category)
+                 result = std::move(err);
+             });
+  return result;
 }
 
 void manager::disconnect(uint64_t id, bool trigger_reconnect) {
@@ -182,13 +196,22 @@ std::vector<conn_request> manager::requests() {
 }
 
 conn_stats manager::stats() {
+  if (impl_->done->fired)
+    return impl_->done->future.get();
   conn_stats result;
+  bool answered = false;
   caf::scoped_actor self{impl_->sys};
   self->request(impl_->handler, caf::infinite, stats_atom::value)
-    .receive([&](conn_stats& x) { result = x; },
-             [](caf::error&) {
-               // Stopped: all zero.
-             });
+    .receive(
+      [&](conn_stats& x) {
+        result = x;
+        answered = true;
+      },
+      [](caf::error&) {
+        // Gone: its down message is on the way to the bridge.
+      });
+  if (!answered)
+    return impl_->done->future.get();
   return result;
 }
 

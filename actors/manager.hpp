@@ -67,17 +67,19 @@ public:
   /// Starts automatic outbound requests and listeners. Idempotent.
   void start();
 
-  /// Begins a graceful stop. The future becomes ready once every child actor
-  /// is gone, every connection the manager still owned is closed and the
-  /// last callback has returned.
-  std::shared_future<void> stop();
+  /// Begins a graceful stop. The future becomes ready, with the final
+  /// counters, once every child actor is gone, every connection the manager
+  /// still owned is closed and the last callback has returned.
+  std::shared_future<conn_stats> stop();
 
   /// Blocks until the manager has stopped (by `stop` or otherwise).
   void wait();
 
-  /// Makes a manual request and returns its id at once; a refusal (e.g. a
-  /// duplicate address) arrives as `on_failure` for that id.
-  uint64_t connect(std::string address, bool permanent = false);
+  /// Makes a manual request and returns its id, or the reason it was refused
+  /// (`errc::invalid_address`, `errc::duplicate_address`, `errc::stopped`,
+  /// ...; a refusal is also reported to `on_failure`). Blocks briefly: the
+  /// handler answers before the dial starts.
+  caf::expected<uint64_t> connect(std::string address, bool permanent = false);
 
   /// Disconnects `id` and retries per its rules (see `conn_handler_actor`).
   void disconnect(uint64_t id, bool trigger_reconnect = false);
@@ -95,8 +97,8 @@ public:
   /// not for use inside callbacks.
   std::vector<conn_request> requests();
 
-  /// Counters and gauges; all zero once stopped. Blocks briefly: not for
-  /// use inside callbacks.
+  /// Counters and gauges; once stopped, the final ones. Blocks briefly: not
+  /// for use inside callbacks.
   conn_stats stats();
 
   /// The handler, for actor code that wants to talk to it directly.

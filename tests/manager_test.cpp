@@ -105,30 +105,40 @@ TEST_CASE_FIXTURE(threaded_fixture,
   CHECK(st.outbound_established == 3);
   CHECK(mgr->requests().size() == 3);
   auto id = mgr->connect("127.0.0.1:18333", true);
+  REQUIRE(id);
   REQUIRE(probe.await([](auto& p) { return p.connections == 4; }));
   {
     std::lock_guard<std::mutex> guard{probe.mtx};
-    CHECK(probe.connected.back().id == id);
+    CHECK(probe.connected.back().id == *id);
     CHECK(probe.connected.back().permanent);
   }
-  // stop and wait from three threads, twice each.
+  // stop and wait from three threads, twice each; each gets the final
+  // counters.
   std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i)
-    threads.emplace_back([&] {
+  std::vector<conn_stats> finals(3);
+  for (size_t i = 0; i < 3; ++i)
+    threads.emplace_back([&, i] {
       mgr->stop().wait();
-      mgr->stop().wait();
+      finals[i] = mgr->stop().get();
       mgr->wait();
     });
   for (auto& t : threads)
     t.join();
   probe.stopped = true;
-  // After stop nothing happens and queries answer empty.
-  mgr->connect("127.0.0.1:18334", true);
-  mgr->disconnect(id);
-  mgr->remove(id);
+  for (auto& final_stats : finals) {
+    CHECK(final_stats.requests_created == 4);
+    CHECK(final_stats.outbound_established == 0);
+  }
+  // After stop nothing happens; a connect says why, queries answer with
+  // the final state: no request, the final counters.
+  auto late = mgr->connect("127.0.0.1:18334", true);
+  REQUIRE(!late);
+  CHECK(errc_of(late.error()) == errc::stopped);
+  mgr->disconnect(*id);
+  mgr->remove(*id);
   mgr->start();
   CHECK(mgr->requests().empty());
-  CHECK(mgr->stats().requests_created == 0);
+  CHECK(mgr->stats() == finals[0]);
   CHECK(probe.after_stop == 0);
   CHECK(net->dial_count() == 4);
 }
@@ -148,7 +158,8 @@ TEST_CASE_FIXTURE(threaded_fixture,
 }
 
 TEST_CASE_FIXTURE(threaded_fixture,
-                  "manager: a refused connect reaches on_failure with its id") {
+                  "manager: a refused connect returns its error and reaches "
+                  "on_failure with its id") {
   callback_probe probe;
   std::mutex mtx;
   std::vector<std::pair<uint64_t, errc>> refusals;
@@ -165,13 +176,19 @@ TEST_CASE_FIXTURE(threaded_fixture,
   auto mgr = manager::make(sys, setup(0), cb);
   REQUIRE(mgr);
   auto first = mgr->connect("127.0.0.1:18333", true);
+  REQUIRE(first);
   auto second = mgr->connect("127.0.0.1:18333", true);
+  REQUIRE(!second);
+  CHECK(errc_of(second.error()) == errc::duplicate_address);
   auto third = mgr->connect("", false);
+  REQUIRE(!third);
+  CHECK(errc_of(third.error()) == errc::invalid_address);
   REQUIRE(probe.await([](auto& p) { return p.failures == 2; }));
   std::lock_guard<std::mutex> guard{mtx};
-  CHECK(refusals[0] == std::make_pair(second, errc::duplicate_address));
-  CHECK(refusals[1] == std::make_pair(third, errc::invalid_address));
-  CHECK(first != second);
+  CHECK(refusals[0].second == errc::duplicate_address);
+  CHECK(refusals[1].second == errc::invalid_address);
+  CHECK(refusals[0].first != *first);
+  CHECK(refusals[1].first != refusals[0].first);
 }
 
 TEST_CASE_FIXTURE(threaded_fixture,
