@@ -1,6 +1,9 @@
 #include "connmgr/net/connection.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
 
@@ -40,6 +43,20 @@ bool connection::close() {
 int connection::native_handle() const noexcept {
   std::lock_guard<std::mutex> guard{mtx_};
   return fd_;
+}
+
+std::string connection::local_address() const {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof(sa);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closed_.load(std::memory_order_acquire) || fd_ < 0
+        || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+      return {};
+  }
+  auto addr = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa),
+                                         len);
+  return addr ? addr->to_string() : std::string{};
 }
 
 int connection::release() {

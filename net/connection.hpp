@@ -70,6 +70,10 @@ public:
     return remote_address_;
   }
 
+  /// Our end of it ("127.0.0.1:41234", "[::1]:41234"), asked of the socket;
+  /// empty once closed, or for a connection without a descriptor.
+  std::string local_address() const;
+
   /// Registers `hook` to run once when the connection closes (or is released).
   /// If it is already closed, runs `hook` at once on the calling thread.
   void on_close(std::function<void()> hook);

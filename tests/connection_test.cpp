@@ -6,7 +6,10 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "connmgr/net/connection.hpp"
@@ -84,4 +87,32 @@ TEST_CASE("connection: release hands the descriptor over without closing it") {
   CHECK(fd_open(taken));
   close(taken);
   close(fds[1]);
+}
+
+TEST_CASE("connection: local_address is our end of a loopback socket, empty "
+          "once closed or without a socket") {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+  REQUIRE(::listen(listener, 1) == 0);
+  socklen_t len = sizeof(sa);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len)
+          == 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+  sockaddr_in mine{};
+  len = sizeof(mine);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &len) == 0);
+  auto conn = std::make_shared<connection>(
+    fd, "127.0.0.1:" + std::to_string(ntohs(sa.sin_port)));
+  CHECK(conn->local_address()
+        == "127.0.0.1:" + std::to_string(ntohs(mine.sin_port)));
+  conn->close();
+  CHECK(conn->local_address().empty());
+  CHECK(make_memory_connection("127.0.0.1:1")->local_address().empty());
+  ::close(listener);
 }
