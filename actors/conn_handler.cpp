@@ -66,6 +66,18 @@ struct handler_state : conn_effects {
     caf::timespan took{0};
   };
   dial_end ending;
+  /// The dial time of each established request, for `peers`; erased when
+  /// it disconnects, so it holds at most one entry per established request.
+  std::unordered_map<uint64_t, caf::timespan> established_dial_times;
+  /// Each admitted inbound connection by slot, for `peers`; erased when its
+  /// close hook frees the slot, so at most `max_inbound` entries.
+  struct inbound_peer {
+    uint32_t listener;
+    std::weak_ptr<connection> conn;
+    std::string remote_address;
+    time_point since;
+  };
+  std::unordered_map<uint64_t, inbound_peer> inbound_peers;
   /// Work that completed at once (a dial function's result, an address
   /// function's answer, a timer already due), run when the machine call
   /// that asked for it has returned: the machine never re-enters itself,
@@ -424,11 +436,13 @@ struct handler_state : conn_effects {
         caf::anon_send(handler, peer_gone_atom::value, id, std::move(c),
                        reason);
     });
+    established_dial_times[req.id] = dial_time(req.id);
     emit(connected_event{req, conn, dial_time(req.id)});
   }
 
   void disconnected(const conn_request& req,
                     const caf::error& reason) override {
+    established_dial_times.erase(req.id);
     if (setup.subscribe.disconnected)
       emit(disconnected_event{req, reason});
   }
@@ -457,7 +471,51 @@ struct handler_state : conn_effects {
     // std::function's inline storage, so no allocation per connection.
     auto* raw = conn.get();
     conn->on_peer_gone([raw](const caf::error&) { raw->close(); });
+    inbound_peers[slot] = inbound_peer{listener, conn, conn->remote_address(),
+                                       now()};
     emit(accepted_event{listener, conn, slot});
+  }
+
+  /// Every open connection: established requests by id, then admitted
+  /// inbound connections by slot.
+  std::vector<peer_info> peers() {
+    std::vector<peer_info> result;
+    auto t = now();
+    for (auto& x : machine->established()) {
+      peer_info info;
+      info.id = x.req.id;
+      info.kind = x.req.automatic ? peer_class::automatic : peer_class::manual;
+      info.permanent = x.req.permanent;
+      info.remote_address = x.req.address;
+      if (x.conn)
+        info.local_address = x.conn->local_address();
+      info.connected_for = t - x.since;
+      if (auto i = established_dial_times.find(x.req.id);
+          i != established_dial_times.end())
+        info.dial_time = i->second;
+      info.retry_count = x.req.retry_count;
+      result.push_back(std::move(info));
+    }
+    auto first_inbound = result.size();
+    for (auto& [slot, in] : inbound_peers) {
+      auto conn = in.conn.lock();
+      // Closed, its slot_free on the way.
+      if (!conn || conn->closed())
+        continue;
+      peer_info info;
+      info.id = slot;
+      info.kind = peer_class::inbound;
+      info.listener = in.listener;
+      info.remote_address = in.remote_address;
+      info.local_address = conn->local_address();
+      info.connected_for = t - in.since;
+      result.push_back(std::move(info));
+    }
+    std::sort(result.begin() + static_cast<ptrdiff_t>(first_inbound),
+              result.end(), [](const peer_info& x, const peer_info& y) {
+                return x.id < y.id;
+              });
+    return result;
   }
 
   void rejected(uint32_t listener, const connection_ptr& conn,
@@ -545,6 +603,7 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
       s.machine->new_request(s.now());
     },
     [self](requests_atom) { return self->state.machine->requests(); },
+    [self](peers_atom) { return self->state.peers(); },
     [self](stats_atom) { return self->state.machine->stats(); },
     [self](stop_atom) {
       auto& s = self->state;
@@ -582,6 +641,7 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
     },
     [self](slot_free_atom, uint64_t slot) {
       handler_state::after_message guard{self->state};
+      self->state.inbound_peers.erase(slot);
       self->state.machine->inbound_closed(slot);
     },
     [self](peer_gone_atom, uint64_t id, connection_ptr& conn,

@@ -418,6 +418,20 @@ std::vector<conn_request> conn_machine::requests() const {
   return result;
 }
 
+std::vector<conn_machine::established_request>
+conn_machine::established() const {
+  std::vector<established_request> result;
+  for (auto& kvp : entries_)
+    if (kvp.second.ph == phase::established)
+      result.push_back({kvp.second.req, kvp.second.conn,
+                        kvp.second.established_at});
+  std::sort(result.begin(), result.end(),
+            [](const established_request& x, const established_request& y) {
+              return x.req.id < y.req.id;
+            });
+  return result;
+}
+
 conn_stats conn_machine::stats() const {
   auto result = stats_;
   result.live_requests = entries_.size();

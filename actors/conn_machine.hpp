@@ -124,6 +124,16 @@ public:
   /// Snapshot of every live request, ordered by id.
   std::vector<conn_request> requests() const;
 
+  /// An established request with its connection and when it connected.
+  struct established_request {
+    conn_request req;
+    connection_ptr conn;
+    time_point since;
+  };
+
+  /// Every established request, ordered by id.
+  std::vector<established_request> established() const;
+
   /// Counters and gauges.
   conn_stats stats() const;
 

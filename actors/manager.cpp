@@ -195,6 +195,17 @@ std::vector<conn_request> manager::requests() {
   return result;
 }
 
+std::vector<peer_info> manager::peers() {
+  std::vector<peer_info> result;
+  caf::scoped_actor self{impl_->sys};
+  self->request(impl_->handler, caf::infinite, peers_atom::value)
+    .receive([&](std::vector<peer_info>& xs) { result = std::move(xs); },
+             [](caf::error&) {
+               // Stopped: nothing is open.
+             });
+  return result;
+}
+
 conn_stats manager::stats() {
   if (impl_->done->fired)
     return impl_->done->future.get();

@@ -15,6 +15,7 @@
 #include "connmgr/actors/conn_handler.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
+#include "connmgr/messages/peer_info.hpp"
 
 namespace connmgr {
 
@@ -96,6 +97,10 @@ public:
   /// Snapshot of every live request; empty once stopped. Blocks briefly:
   /// not for use inside callbacks.
   std::vector<conn_request> requests();
+
+  /// Every open connection, outbound then inbound (see `peer_info`); empty
+  /// once stopped. Blocks briefly: not for use inside callbacks.
+  std::vector<peer_info> peers();
 
   /// Counters and gauges; once stopped, the final ones. Blocks briefly: not
   /// for use inside callbacks.

@@ -15,7 +15,8 @@ set(CONNMGR_MESSAGES_SOURCES
   messages/inbound_limits.cpp
   messages/manager_config.cpp
   messages/manager_config_reader.cpp
-  messages/message_types.cpp)
+  messages/message_types.cpp
+  messages/peer_info.cpp)
 set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/acceptor_actor.hpp
   messages/address_source_actor.hpp
@@ -32,7 +33,8 @@ set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/inbound_limits.hpp
   messages/manager_config.hpp
   messages/manager_config_reader.hpp
-  messages/message_types.hpp)
+  messages/message_types.hpp
+  messages/peer_info.hpp)
 
 set(CONNMGR_NET_SOURCES
   net/address_class.cpp

@@ -21,6 +21,8 @@ using remove_atom = caf::atom_constant<caf::atom("remove")>;
 using new_request_atom = caf::atom_constant<caf::atom("new_req")>;
 /// Snapshot of every live request.
 using requests_atom = caf::atom_constant<caf::atom("requests")>;
+/// Every open connection, inbound and outbound.
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
 /// Counters.
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// The peer of an established connection closed or reset it.

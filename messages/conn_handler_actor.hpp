@@ -13,6 +13,7 @@
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/dialer_actor.hpp"
+#include "connmgr/messages/peer_info.hpp"
 
 namespace connmgr {
 
@@ -29,6 +30,9 @@ namespace connmgr {
 /// - `(remove, id)`: close or cancel without retry; same answers.
 /// - `(new_req)`: one extra one-shot request from the address source.
 /// - `(requests) -> snapshot`: every live request, pending ones included.
+/// - `(peers) -> list`: every open connection the handler knows of, outbound
+///   (established requests) by id, then inbound (admitted, not yet closed)
+///   by slot; see `peer_info`.
 /// - `(stats) -> counters`.
 /// - `(stop) -> final counters`: answered only once every child actor is gone
 ///   and every connection the manager still owned is closed.
@@ -44,6 +48,7 @@ using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<remove_atom, uint64_t>,
   caf::reacts_to<new_request_atom>,
   caf::replies_to<requests_atom>::with<std::vector<conn_request>>,
+  caf::replies_to<peers_atom>::with<std::vector<peer_info>>,
   caf::replies_to<stats_atom>::with<conn_stats>,
   caf::replies_to<stop_atom>::with<conn_stats>,
   caf::reacts_to<inbound_ready_atom, uint64_t>,

@@ -7,6 +7,7 @@
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/peer_info.hpp"
 
 namespace connmgr {
 
@@ -15,6 +16,9 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<conn_request>>(
     "std::vector<connmgr::conn_request>");
   cfg.add_message_type<conn_stats>("connmgr::conn_stats");
+  cfg.add_message_type<peer_info>("connmgr::peer_info");
+  cfg.add_message_type<std::vector<peer_info>>(
+    "std::vector<connmgr::peer_info>");
   add_error_category(cfg);
 }
 

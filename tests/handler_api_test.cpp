@@ -9,7 +9,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "connmgr/actors/fake_acceptor.hpp"
 #include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/peer_info.hpp"
 #include "tests/sim_fixture.hpp"
 
 using namespace connmgr;
@@ -154,4 +156,79 @@ TEST_CASE_FIXTURE(sim_fixture,
   auto text = describe(keyed.error());
   CHECK(text.find("p2p.target-outbound") != std::string::npos);
   CHECK(text.find("target_outbound") == std::string::npos);
+}
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "handler api: peers lists every open connection, outbound "
+                  "by id, then inbound by slot, with class and ages") {
+  manager_config limits;
+  limits.target_outbound = 1;
+  limits.max_inbound = 4;
+  limits.max_inbound_per_ip = std::nullopt;
+  limits.inbound_rate_per_ip = std::nullopt;
+  auto s = setup(limits);
+  s.get_address = counting_addresses();
+  auto acceptor
+    = spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
+  s.listeners.push_back(acceptor);
+  spawn(std::move(s));
+  // Dials take 30 ms: held, then released.
+  net->set_policy([](const std::string&) {
+    return fake_dial_plan{fake_dial_plan::hold, {}};
+  });
+  start();
+  auto manual = connect("127.0.0.1:18333", true);
+  advance(30ms);
+  caf::anon_send(dialer, release_atom::value, true);
+  run();
+  REQUIRE(log->connected.size() == 2);
+  auto auto_id = log->connected[0].request.id == manual
+                   ? log->connected[1].request.id
+                   : log->connected[0].request.id;
+  advance(1s);
+  auto a = make_memory_connection("127.0.0.2:40001");
+  auto b = make_memory_connection("127.0.0.3:40002");
+  caf::anon_send(acceptor, inject_atom::value, a);
+  caf::anon_send(acceptor, inject_atom::value, b);
+  run();
+  REQUIRE(log->accepted.size() == 2);
+  advance(2s);
+  auto peers = ask<std::vector<peer_info>>(peers_atom::value);
+  REQUIRE(peers.size() == 4);
+  // Outbound first, by id.
+  CHECK(peers[0].id < peers[1].id);
+  for (size_t i = 0; i < 2; ++i) {
+    auto& p = peers[i];
+    CAPTURE(to_string(p));
+    CHECK(p.dial_time == 30ms);
+    CHECK(p.connected_for == 3s);
+    CHECK(p.local_address.empty()); // in-memory: no socket
+    if (p.id == manual) {
+      CHECK(p.kind == peer_class::manual);
+      CHECK(p.permanent);
+      CHECK(p.remote_address == "127.0.0.1:18333");
+    } else {
+      CHECK(p.id == auto_id);
+      CHECK(p.kind == peer_class::automatic);
+      CHECK(!p.permanent);
+    }
+  }
+  // Then inbound, by slot.
+  CHECK(peers[2].id < peers[3].id);
+  for (size_t i = 2; i < 4; ++i) {
+    CHECK(peers[i].kind == peer_class::inbound);
+    CHECK(peers[i].listener == 0);
+    CHECK(peers[i].connected_for == 2s);
+    CHECK(peers[i].dial_time == caf::timespan{0});
+  }
+  CHECK(peers[2].remote_address == "127.0.0.2:40001");
+  CHECK(peers[3].remote_address == "127.0.0.3:40002");
+  // A closed inbound connection and a removed request leave the list.
+  a->close();
+  remove(manual);
+  peers = ask<std::vector<peer_info>>(peers_atom::value);
+  REQUIRE(peers.size() == 2);
+  CHECK(peers[0].id == auto_id);
+  CHECK(peers[1].remote_address == "127.0.0.3:40002");
+  caf::anon_send_exit(acceptor, caf::exit_reason::user_shutdown);
 }

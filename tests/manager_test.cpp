@@ -104,6 +104,10 @@ TEST_CASE_FIXTURE(threaded_fixture,
   auto st = mgr->stats();
   CHECK(st.outbound_established == 3);
   CHECK(mgr->requests().size() == 3);
+  auto open = mgr->peers();
+  REQUIRE(open.size() == 3);
+  for (auto& p : open)
+    CHECK(p.kind == peer_class::automatic);
   auto id = mgr->connect("127.0.0.1:18333", true);
   REQUIRE(id);
   REQUIRE(probe.await([](auto& p) { return p.connections == 4; }));
@@ -138,6 +142,7 @@ TEST_CASE_FIXTURE(threaded_fixture,
   mgr->remove(*id);
   mgr->start();
   CHECK(mgr->requests().empty());
+  CHECK(mgr->peers().empty());
   CHECK(mgr->stats() == finals[0]);
   CHECK(probe.after_stop == 0);
   CHECK(net->dial_count() == 4);

@@ -18,6 +18,7 @@
 #include "connmgr/actors/conn_handler.hpp"
 #include "connmgr/actors/fake_dialer.hpp"
 #include "connmgr/messages/message_types.hpp"
+#include "connmgr/messages/peer_info.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -101,6 +102,15 @@ TEST_CASE("remote: requests and stats of a published handler reach a second "
   auto text = caf::deep_to_string(st);
   CHECK(text.find("dials_succeeded=1") != std::string::npos);
   CHECK(text.find("outbound_established=1") != std::string::npos);
+
+  std::vector<peer_info> peers;
+  self->request(*remote, 30s, peers_atom::value)
+    .receive([&](std::vector<peer_info>& xs) { peers = std::move(xs); },
+             [&](const caf::error& err) { FAIL(client.render(err)); });
+  REQUIRE(peers.size() == 1);
+  CHECK(peers[0].id == id);
+  CHECK(peers[0].kind == peer_class::manual);
+  CHECK(peers[0].remote_address == "127.0.0.1:18444");
 
   self->request(*remote, 30s, stop_atom::value)
     .receive([](conn_stats&) {},
