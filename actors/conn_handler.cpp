@@ -134,6 +134,16 @@ struct handler_state : conn_effects {
                   caf::make_message(std::forward<T>(event)), self->context());
   }
 
+  /// The answer to a message that may be refused: the refusal goes to a
+  /// request only. Sent back for a plain send, an error would end a sender
+  /// that has no error handler (CAF's default quits with it), e.g. one
+  /// whose `remove` crossed the connection's own close.
+  caf::result<void> refusal(caf::error err) {
+    if (err && self->current_message_id().is_request())
+      return err;
+    return caf::unit;
+  }
+
   void own(caf::actor child) {
     self->monitor(child);
     ++live_children;
@@ -585,17 +595,13 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
            bool trigger_reconnect) -> caf::result<void> {
       auto& s = self->state;
       handler_state::after_message guard{s};
-      if (auto err = s.machine->disconnect(id, true, trigger_reconnect,
-                                           s.now()))
-        return err;
-      return caf::unit;
+      return s.refusal(
+        s.machine->disconnect(id, true, trigger_reconnect, s.now()));
     },
     [self](remove_atom, uint64_t id) -> caf::result<void> {
       auto& s = self->state;
       handler_state::after_message guard{s};
-      if (auto err = s.machine->disconnect(id, false, false, s.now()))
-        return err;
-      return caf::unit;
+      return s.refusal(s.machine->disconnect(id, false, false, s.now()));
     },
     [self](new_request_atom) {
       auto& s = self->state;

@@ -158,6 +158,29 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(text.find("target_outbound") == std::string::npos);
 }
 
+TEST_CASE_FIXTURE(api_fixture,
+                  "handler api: a plain send of disconnect or remove for an "
+                  "unknown id gets no answer, so its sender lives on") {
+  // An error sent back for a plain send would end a sender without an error
+  // handler (CAF's default): the example node died that way when its remove
+  // crossed a connection's own close.
+  auto hdl = handler;
+  auto sender = sys.spawn([hdl](caf::event_based_actor* self) -> caf::behavior {
+    self->send(hdl, remove_atom::value, uint64_t{999999});
+    self->send(hdl, disconnect_atom::value, uint64_t{999999}, true);
+    return {[](int x) { return x; }};
+  });
+  run();
+  int answer = 0;
+  sys.spawn([&](caf::event_based_actor* self) {
+    self->request(sender, caf::infinite, 42)
+      .then([&](int x) { answer = x; }, [&](caf::error&) { answer = -1; });
+  });
+  run();
+  CHECK(answer == 42);
+  caf::anon_send_exit(sender, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_FIXTURE(sim_fixture,
                   "handler api: peers lists every open connection, outbound "
                   "by id, then inbound by slot, with class and ages") {
