@@ -110,6 +110,15 @@ struct handler_state : conn_effects {
 
   static inline const char* name = "connmgr.conn_handler";
 
+  ~handler_state() override {
+    // However the handler ends (a failure included, which skips
+    // begin_stop), its acceptors and listener workers go too: a listener
+    // left behind keeps accepting for nobody and holds the reactor.
+    if (!stopping)
+      for (auto& child : owned)
+        caf::anon_send_exit(child, caf::exit_reason::user_shutdown);
+  }
+
   /// The actor clock's time, read once per message: every decision a
   /// message leads to is taken at the same instant (and reading the clock
   /// is a noticeable part of a cycle's cost).

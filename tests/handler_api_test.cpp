@@ -255,3 +255,24 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(peers[1].remote_address == "127.0.0.3:40002");
   caf::anon_send_exit(acceptor, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE_FIXTURE(sim_fixture,
+                  "handler api: a handler killed outright takes its acceptors "
+                  "with it") {
+  // exit_reason::kill skips the graceful stop (as a failure would): the
+  // acceptors must still close, or they accept for nobody and hold the
+  // reactor.
+  auto record = std::make_shared<fake_acceptor_record>();
+  // The embedder keeps its handle (as it keeps a tcp_listener): the
+  // acceptor cannot simply become unreachable.
+  auto acceptor = spawn_fake_acceptor(sys, record);
+  auto s = setup();
+  s.listeners.push_back(acceptor);
+  spawn(std::move(s));
+  start();
+  REQUIRE(!record->closed);
+  caf::anon_send_exit(handler, caf::exit_reason::kill);
+  run();
+  handler = nullptr;
+  CHECK(record->closed);
+}
