@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <exception>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -115,8 +117,14 @@ struct node_state : node_effects {
   static inline const char* name = "connmgr.node";
 
   ~node_state() override {
-    // Whatever path ended the actor, nothing it owned stays open.
+    // Whatever path ended the actor, nothing it owned stays open, and no
+    // part of it runs on (after a failure, the handler and dialer are still
+    // up: they would hold the reactor and accept for a node that is gone).
     close_peers();
+    if (handler && !handler_gone)
+      caf::anon_send_exit(handler, caf::exit_reason::user_shutdown);
+    if (dialer && !dialer_gone)
+      caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
     // Let go of the reactor, the resolver and the callbacks before saying
     // we are gone: whoever waits may then close the reactor at once.
     auto done = std::move(parts.done);
@@ -695,6 +703,26 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
   mcfg.relay_secret = random_secret();
   st.parts = std::move(parts);
   st.machine = std::make_unique<node_machine>(mcfg, st);
+  // A bug must not end the node silently: say what it was, on stderr
+  // (tests fail on any stderr line) and as the stopping event's reason.
+  self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      // keep "unknown exception"
+    }
+    std::fprintf(stderr, "connmgr-node: node %016llx failed: %s\n",
+                 static_cast<unsigned long long>(self->state.parts.node_id),
+                 what.c_str());
+    node_event ev;
+    ev.event = "stopping";
+    ev.reason = "internal error: " + what;
+    self->state.emit(std::move(ev));
+    return make_error(errc::stopped, "internal error: " + what);
+  });
   address_manager_config bcfg;
   bcfg.backoff_base = st.settings().manager.retry_duration;
   bcfg.backoff_cap = std::max(st.settings().manager.max_retry_duration,
