@@ -1,13 +1,12 @@
 #include "connmgr/actors/address_manager.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <new>
 
-#if defined(__linux__)
-#  include <sys/mman.h>
-#endif
+#include <sys/mman.h>
 
 #include <fmt/format.h>
 
@@ -435,30 +434,61 @@ void address_manager::id_pool::push_back(uint32_t id) {
 namespace {
 
 constexpr size_t huge_page = size_t{2} << 20;
+constexpr size_t small_page = size_t{4} << 10;
+
+// Tables from this size on come straight from the kernel and go straight
+// back when freed. Through malloc, a freed table stays in the arena of the
+// thread that freed it (glibc raises its mmap threshold after the first
+// such free), so a process that makes and drops address managers on
+// several threads (a node restarted, many nodes in one process) grows by
+// about a table per thread.
+constexpr size_t direct_from_kernel = size_t{64} << 10;
+
+size_t mapped_size(size_t bytes) {
+  auto page = bytes >= huge_page ? huge_page : small_page;
+  return (bytes + page - 1) / page * page;
+}
 
 } // namespace
 
 // Blocks of at least one huge page are huge-page aligned and, on Linux,
 // advised as huge pages (a no-op where transparent huge pages are off);
-// smaller ones, i.e. every table of a small book, come from operator new.
+// from 64 KiB on they are mapped pages; smaller ones come from operator
+// new.
 void* address_manager::allocate_big(size_t bytes, size_t align) {
-  if (bytes < huge_page)
+  if (bytes < direct_from_kernel)
     return ::operator new(bytes, std::align_val_t{align});
-  auto size = (bytes + huge_page - 1) / huge_page * huge_page;
-  auto ptr = std::aligned_alloc(huge_page, size);
-  if (ptr == nullptr)
+  auto size = mapped_size(bytes);
+  // Over-map by one huge page so an aligned run of `size` bytes fits, then
+  // give the rest back.
+  auto extra = size >= huge_page ? huge_page : 0;
+  auto* raw = ::mmap(nullptr, size + extra, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED)
     throw std::bad_alloc{};
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  madvise(ptr, size, MADV_HUGEPAGE);
+  auto* base = static_cast<char*>(raw);
+  auto* ptr = base;
+  if (extra > 0) {
+    auto addr = reinterpret_cast<uintptr_t>(base);
+    auto aligned = (addr + huge_page - 1) / huge_page * huge_page;
+    ptr = base + (aligned - addr);
+    if (ptr > base)
+      ::munmap(base, static_cast<size_t>(ptr - base));
+    auto tail = static_cast<size_t>(base + size + extra - (ptr + size));
+    if (tail > 0)
+      ::munmap(ptr + size, tail);
+#if defined(MADV_HUGEPAGE)
+    ::madvise(ptr, size, MADV_HUGEPAGE);
 #endif
+  }
   return ptr;
 }
 
 void address_manager::free_big(void* ptr, size_t bytes, size_t align) noexcept {
-  if (bytes < huge_page)
+  if (bytes < direct_from_kernel)
     ::operator delete(ptr, std::align_val_t{align});
   else
-    std::free(ptr);
+    ::munmap(ptr, mapped_size(bytes));
 }
 
 // -- id_table ----------------------------------------------------------------------
