@@ -101,11 +101,10 @@ bool address_bytes(const net_address& a,
 // byte is the family, so inputs of different uses or families never equal.
 // IP addresses and groups hash their bytes as whole words (one word for
 // IPv4): no text, no byte-by-byte feeding.
-uint64_t hash_address(uint64_t k0, uint64_t k1, const net_address& a,
-                      bool ip, const std::array<uint8_t, 16>& b) noexcept {
+uint64_t hash_address(uint64_t k0, uint64_t k1, const net_address& a, bool ip,
+                      const std::array<uint8_t, 16>& b) noexcept {
   auto head = uint64_t{tag_address}
-              | uint64_t{static_cast<uint8_t>(a.type())} << 8
-              | uint64_t{a.port()} << 16;
+    | uint64_t{static_cast<uint8_t>(a.type())} << 8 | uint64_t{a.port()} << 16;
   siphasher h{k0, k1};
   if (!ip) {
     // The host text is canonical (see net_address), so it identifies the
@@ -122,8 +121,7 @@ uint64_t hash_address(uint64_t k0, uint64_t k1, const net_address& a,
   return h.finish();
 }
 
-uint64_t hash_address(uint64_t k0, uint64_t k1,
-                      const net_address& a) noexcept {
+uint64_t hash_address(uint64_t k0, uint64_t k1, const net_address& a) noexcept {
   std::array<uint8_t, 16> b;
   bool ip = address_bytes(a, b);
   return hash_address(k0, k1, a, ip, b);
@@ -131,7 +129,7 @@ uint64_t hash_address(uint64_t k0, uint64_t k1,
 
 uint64_t group_head(const netgroup& g) noexcept {
   return uint64_t{tag_group} | uint64_t{static_cast<uint8_t>(g.type())} << 8
-         | uint64_t{static_cast<uint8_t>(g.bits())} << 16;
+    | uint64_t{static_cast<uint8_t>(g.bits())} << 16;
 }
 
 // An IPv4 group as one word (tag, family, bits, prefix; never 0), equal
@@ -160,16 +158,15 @@ uint64_t ipv4_key_of(const net_address& a, bool ip,
     v4 = b.data() + 12;
   }
   uint32_t prefix = uint32_t{v4[0]} << 24 | uint32_t{v4[1]} << 16
-                    | uint32_t{v4[2]} << 8 | uint32_t{v4[3]};
+    | uint32_t{v4[2]} << 8 | uint32_t{v4[3]};
   if (bits_ipv4 < 32)
     prefix &= ~(UINT32_MAX >> bits_ipv4);
   // The bytes in address order, as `load_le` reads the netgroup's prefix.
   uint64_t le = uint64_t{prefix >> 24} | uint64_t{(prefix >> 16) & 0xff} << 8
-                | uint64_t{(prefix >> 8) & 0xff} << 16
-                | uint64_t{prefix & 0xff} << 24;
+    | uint64_t{(prefix >> 8) & 0xff} << 16 | uint64_t{prefix & 0xff} << 24;
   return uint64_t{tag_group}
-         | uint64_t{static_cast<uint8_t>(netgroup::family::ipv4)} << 8
-         | uint64_t{static_cast<uint8_t>(bits_ipv4)} << 16 | le << 24;
+  | uint64_t{static_cast<uint8_t>(netgroup::family::ipv4)} << 8
+    | uint64_t{static_cast<uint8_t>(bits_ipv4)} << 16 | le << 24;
 }
 
 // The keyed hash of an IPv4 group has its lowest bit set, that of any other
@@ -213,8 +210,7 @@ uint64_t hash_words(uint64_t k0, uint64_t k1, uint64_t head,
 
 uint64_t hash_words(uint64_t k0, uint64_t k1, uint64_t head, uint64_t x,
                     uint64_t y) noexcept {
-  return siphasher{k0, k1}.write_u64(head).write_u64(x).write_u64(y)
-    .finish();
+  return siphasher{k0, k1}.write_u64(head).write_u64(x).write_u64(y).finish();
 }
 
 uint64_t splitmix64(uint64_t& state) noexcept {
@@ -226,9 +222,9 @@ uint64_t splitmix64(uint64_t& state) noexcept {
 
 caf::error invalid(const char* field, const std::string& value,
                    const std::string& expected) {
-  return make_error(errc::invalid_config,
-                    fmt::format("{} = {}, expected {}", field, value,
-                                expected));
+  return make_error(
+    errc::invalid_config,
+    fmt::format("{} = {}, expected {}", field, value, expected));
 }
 
 address_manager_config clamped(address_manager_config cfg) {
@@ -242,16 +238,15 @@ address_manager_config clamped(address_manager_config cfg) {
   clamp_table(cfg.tried_bucket_count, cfg.tried_bucket_size,
               cfg.tried_buckets_per_group);
   cfg.netgroup_bits_ipv4 = std::clamp<uint32_t>(cfg.netgroup_bits_ipv4, 1, 32);
-  cfg.netgroup_bits_ipv6 = std::clamp<uint32_t>(cfg.netgroup_bits_ipv6, 1,
-                                                128);
+  cfg.netgroup_bits_ipv6 = std::clamp<uint32_t>(cfg.netgroup_bits_ipv6, 1, 128);
   cfg.backoff_base = std::max(cfg.backoff_base, caf::timespan{1});
   cfg.backoff_cap = std::max(cfg.backoff_cap, cfg.backoff_base);
   cfg.max_failures = std::max<uint32_t>(cfg.max_failures, 1);
-  cfg.max_failures_never_connected = std::clamp<uint32_t>(
-    cfg.max_failures_never_connected, 1, cfg.max_failures);
+  cfg.max_failures_never_connected =
+    std::clamp<uint32_t>(cfg.max_failures_never_connected, 1, cfg.max_failures);
   cfg.horizon = std::max(cfg.horizon, caf::timespan{1});
-  cfg.tried_replace_failures = std::max<uint32_t>(cfg.tried_replace_failures,
-                                                  1);
+  cfg.tried_replace_failures =
+    std::max<uint32_t>(cfg.tried_replace_failures, 1);
   return cfg;
 }
 
@@ -273,15 +268,15 @@ caf::error validate(const address_manager_config& cfg) {
                      fmt::format("1..{} ({})", count, count_name));
     return caf::none;
   };
-  if (auto err = check_table("new_bucket_count", cfg.new_bucket_count,
-                             "new_bucket_size", cfg.new_bucket_size,
-                             "new_buckets_per_source_group",
-                             cfg.new_buckets_per_source_group))
+  if (auto err =
+        check_table("new_bucket_count", cfg.new_bucket_count, "new_bucket_size",
+                    cfg.new_bucket_size, "new_buckets_per_source_group",
+                    cfg.new_buckets_per_source_group))
     return err;
-  if (auto err = check_table("tried_bucket_count", cfg.tried_bucket_count,
-                             "tried_bucket_size", cfg.tried_bucket_size,
-                             "tried_buckets_per_group",
-                             cfg.tried_buckets_per_group))
+  if (auto err =
+        check_table("tried_bucket_count", cfg.tried_bucket_count,
+                    "tried_bucket_size", cfg.tried_bucket_size,
+                    "tried_buckets_per_group", cfg.tried_buckets_per_group))
     return err;
   if (cfg.netgroup_bits_ipv4 < 1 || cfg.netgroup_bits_ipv4 > 32)
     return invalid("netgroup_bits_ipv4", std::to_string(cfg.netgroup_bits_ipv4),
@@ -290,8 +285,7 @@ caf::error validate(const address_manager_config& cfg) {
     return invalid("netgroup_bits_ipv6", std::to_string(cfg.netgroup_bits_ipv6),
                    "1..128");
   if (cfg.backoff_base <= caf::timespan{0})
-    return invalid("backoff_base", to_string_duration(cfg.backoff_base),
-                   "> 0");
+    return invalid("backoff_base", to_string_duration(cfg.backoff_base), "> 0");
   if (cfg.backoff_cap < cfg.backoff_base)
     return invalid("backoff_cap", to_string_duration(cfg.backoff_cap),
                    ">= backoff_base");
@@ -334,11 +328,9 @@ address_manager::address_manager(address_manager_config cfg)
   key0_ = splitmix64(seed_state);
   key1_ = splitmix64(seed_state);
   rng_state_ = splitmix64(seed_state);
-  in_use_unstored_ = decltype(in_use_unstored_)(0,
-                                                address_hash{key0_, key1_});
+  in_use_unstored_ = decltype(in_use_unstored_)(0, address_hash{key0_, key1_});
   excluded_ = decltype(excluded_)(0, address_hash{key0_, key1_});
-  new_slots_.assign(cfg_.new_bucket_count * cfg_.new_bucket_size,
-                    slot_cell{});
+  new_slots_.assign(cfg_.new_bucket_count * cfg_.new_bucket_size, slot_cell{});
   tried_slots_.assign(cfg_.tried_bucket_count * cfg_.tried_bucket_size,
                       slot_cell{});
   if (cfg_.netgroup_bits_ipv4 <= 16)
@@ -348,8 +340,8 @@ address_manager::address_manager(address_manager_config cfg)
   static_assert(sizeof(group_info) == 64);
 }
 
-size_t address_manager::address_hash::operator()(
-  const net_address& x) const noexcept {
+size_t
+address_manager::address_hash::operator()(const net_address& x) const noexcept {
   return static_cast<size_t>(hash_address(k0, k1, x));
 }
 
@@ -371,7 +363,7 @@ uint32_t address_manager::find(const net_address& addr) const {
 uint32_t address_manager::v4_index(uint64_t v4_key) const noexcept {
   auto le = ipv4_prefix(v4_key);
   uint32_t prefix = (le & 0xff) << 24 | ((le >> 8) & 0xff) << 16
-                    | ((le >> 16) & 0xff) << 8 | le >> 24;
+    | ((le >> 16) & 0xff) << 8 | le >> 24;
   return prefix >> (32 - cfg_.netgroup_bits_ipv4);
 }
 
@@ -457,7 +449,7 @@ size_t mapped_size(size_t bytes) {
 // new.
 void* address_manager::allocate_big(size_t bytes, size_t align) {
   if (bytes < direct_from_kernel)
-    return ::operator new(bytes, std::align_val_t{align});
+    return ::operator new (bytes, std::align_val_t{align});
   auto size = mapped_size(bytes);
   // Over-map by one huge page so an aligned run of `size` bytes fits, then
   // give the rest back.
@@ -486,7 +478,7 @@ void* address_manager::allocate_big(size_t bytes, size_t align) {
 
 void address_manager::free_big(void* ptr, size_t bytes, size_t align) noexcept {
   if (bytes < direct_from_kernel)
-    ::operator delete(ptr, std::align_val_t{align});
+    ::operator delete (ptr, std::align_val_t{align});
   else
     ::munmap(ptr, mapped_size(bytes));
 }
@@ -557,18 +549,17 @@ uint32_t address_manager::new_bucket_of(group_word group,
   uint64_t source_flags = 0;
   if (source != nullptr)
     source_flags = source->raw ? 6 : 2;
-  auto inner_head = uint64_t{tag_new_inner}
-                    | (source_flags | (group.raw ? 1 : 0)) << 8;
+  auto inner_head =
+    uint64_t{tag_new_inner} | (source_flags | (group.raw ? 1 : 0)) << 8;
   uint64_t lane;
   uint64_t bucket;
   if (source != nullptr) {
-    lane = reduce(hash_words(key0_, key1_, inner_head, group.word,
-                             source->word),
-                  cfg_.new_buckets_per_source_group);
-    bucket = hash_words(key0_, key1_,
-                        uint64_t{tag_new_outer} | source_flags << 8
-                          | lane << 16,
-                        source->word);
+    lane =
+      reduce(hash_words(key0_, key1_, inner_head, group.word, source->word),
+             cfg_.new_buckets_per_source_group);
+    bucket = hash_words(
+      key0_, key1_, uint64_t{tag_new_outer} | source_flags << 8 | lane << 16,
+      source->word);
   } else {
     lane = reduce(hash_words(key0_, key1_, inner_head, group.word),
                   cfg_.new_buckets_per_source_group);
@@ -585,8 +576,7 @@ uint32_t address_manager::tried_bucket_of(uint64_t addr_hash,
                                           uint64_t group_hash) const {
   uint64_t lane = reduce(hash_words(key0_, key1_, tag_tried_inner, addr_hash),
                          cfg_.tried_buckets_per_group);
-  return reduce(hash_words(key0_, key1_,
-                           uint64_t{tag_tried_outer} | lane << 16,
+  return reduce(hash_words(key0_, key1_, uint64_t{tag_tried_outer} | lane << 16,
                            group_hash),
                 cfg_.tried_bucket_count);
 }
@@ -594,7 +584,7 @@ uint32_t address_manager::tried_bucket_of(uint64_t addr_hash,
 uint32_t address_manager::slot_of(bool tried, uint32_t bucket,
                                   uint64_t addr_hash) const {
   auto head = uint64_t{tag_slot} | uint64_t{tried ? 1u : 0u} << 8
-              | uint64_t{bucket} << 16;
+    | uint64_t{bucket} << 16;
   auto size = tried ? cfg_.tried_bucket_size : cfg_.new_bucket_size;
   return reduce(hash_words(key0_, key1_, head, addr_hash), size);
 }
@@ -801,7 +791,7 @@ void address_manager::erase_entry(uint32_t id) {
 
 bool address_manager::failing(const entry& e) const {
   return e.failures >= cfg_.max_failures
-         || (!e.connected && e.failures >= cfg_.max_failures_never_connected);
+    || (!e.connected && e.failures >= cfg_.max_failures_never_connected);
 }
 
 bool address_manager::terrible(const entry& e, time_point now) const {
@@ -898,9 +888,8 @@ add_result address_manager::add(const net_address& addr,
   auto gid = find_group(group ? &*group : nullptr, group_h, v4_key);
   if (gid != npos)
     __builtin_prefetch(&groups_[gid]);
-  auto known = index_.find(h, [&](uint32_t id, uint32_t) {
-    return infos_[id].address == addr;
-  });
+  auto known = index_.find(
+    h, [&](uint32_t id, uint32_t) { return infos_[id].address == addr; });
   if (known != npos) {
     auto& e = entries_[known];
     e.last_seen = std::max(e.last_seen, now);
@@ -1083,8 +1072,7 @@ address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
                                backoff_.size(), in_avoided);
     if (!backoff_.empty())
       context += fmt::format(" (next in {})",
-                             to_string_duration(backoff_.begin()->first
-                                                - now));
+                             to_string_duration(backoff_.begin()->first - now));
     return make_error(errc::no_address, std::move(context));
   }
   // Both lines are likely misses: fetch them together.
@@ -1098,8 +1086,7 @@ address_manager::take(time_point now, const std::vector<netgroup>& avoid) {
   return info.address;
 }
 
-bool address_manager::mark_connected(const net_address& addr,
-                                     time_point now) {
+bool address_manager::mark_connected(const net_address& addr, time_point now) {
   auto id = find(addr);
   if (id == npos) {
     in_use_unstored_.insert(addr);
@@ -1201,8 +1188,8 @@ bool address_manager::release(const net_address& addr) {
     return false;
   leave_state(id);
   // Past backoffs are moved to ready by the next take.
-  enter_state(id, entries_[id].failures > 0 ? state::backing_off
-                                            : state::ready);
+  enter_state(id,
+              entries_[id].failures > 0 ? state::backing_off : state::ready);
   return true;
 }
 

@@ -385,17 +385,17 @@ private:
   // line), `entry_info` the rest. At 100 000 entries every line touched is
   // a likely cache miss, so the common paths touch one per entry.
   struct alignas(64) entry {
-    uint64_t hash = 0;           // keyed hash of the address (`hash_of`)
+    uint64_t hash = 0; // keyed hash of the address (`hash_of`)
     time_point last_seen;
-    time_point retry_at;         // meaningful when failures > 0
-    uint32_t group = npos;       // interned group id; npos for a free id
-    uint32_t home_bucket = 0;    // its new bucket (from its source)
-    uint32_t bucket = 0;         // where it is now
+    time_point retry_at; // meaningful when failures > 0
+    uint32_t group = npos; // interned group id; npos for a free id
+    uint32_t home_bucket = 0; // its new bucket (from its source)
+    uint32_t bucket = 0; // where it is now
     uint32_t slot = 0;
     uint32_t failures = 0;
     state st = state::ready;
     bool tried = false;
-    bool connected = false;      // whether it ever connected
+    bool connected = false; // whether it ever connected
   };
 
   struct entry_info {
@@ -458,7 +458,7 @@ private:
   // `v4_groups_` or told apart by their `group_ids_` cells, and never need
   // it on the hot paths.
   struct alignas(64) group_info {
-    uint64_t hash = 0;   // keyed hash of the group (`hash_of`)
+    uint64_t hash = 0; // keyed hash of the group (`hash_of`)
     uint32_t refs = 0;
     uint32_t v4_index = npos; // its cell in `v4_groups_`, npos if none
     // Per table (0 new, 1 tried): ids of its ready entries.
@@ -473,9 +473,9 @@ private:
   struct slot_cell {
     uint32_t id = npos;
     uint32_t group = npos;
-    uint32_t hash_lo = 0;        // low half of the occupant's hash
+    uint32_t hash_lo = 0; // low half of the occupant's hash
     state st = state::ready;
-    bool failing = false;        // terrible by its failures alone
+    bool failing = false; // terrible by its failures alone
     time_point last_seen;
   };
 
@@ -560,8 +560,8 @@ private:
   }
   uint32_t find_group(const netgroup* group, uint64_t hash,
                       uint64_t v4_key) const;
-  uint32_t intern(const net_address& addr, const netgroup* group,
-                  uint64_t hash, uint64_t v4_key);
+  uint32_t intern(const net_address& addr, const netgroup* group, uint64_t hash,
+                  uint64_t v4_key);
   void unref(uint32_t gid);
   void make_ready(uint32_t id);
   void mirror_pool(int table, uint32_t gid);

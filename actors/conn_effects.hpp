@@ -24,8 +24,7 @@ public:
 
   /// Start dial attempt `attempt` (unique per dial) of request `id`.
   virtual void start_dial(uint64_t id, uint64_t attempt,
-                          const std::string& address)
-    = 0;
+                          const std::string& address) = 0;
 
   /// Abandon dial attempt `attempt` of request `id`: no result is wanted.
   virtual void cancel_dial(uint64_t id, uint64_t attempt) = 0;
@@ -37,31 +36,29 @@ public:
   virtual void arm_timer(uint64_t key, time_point at) = 0;
 
   /// `conn` for `req` is established and now the user's.
-  virtual void connected(const conn_request& req, const connection_ptr& conn)
-    = 0;
+  virtual void connected(const conn_request& req,
+                         const connection_ptr& conn) = 0;
 
   /// The established connection of `req` was closed by the manager.
-  virtual void disconnected(const conn_request& req, const caf::error& reason)
-    = 0;
+  virtual void disconnected(const conn_request& req,
+                            const caf::error& reason) = 0;
 
   /// An attempt of `req` failed, or `req` was canceled or refused.
   virtual void failed(const conn_request& req, const caf::error& reason) = 0;
 
   /// A retry of `req` is due after `delay`.
-  virtual void retry_scheduled(const conn_request& req, caf::timespan delay)
-    = 0;
+  virtual void retry_scheduled(const conn_request& req,
+                               caf::timespan delay) = 0;
 
   /// Inbound `conn` on `listener` got slot `slot`: the slot must be given
   /// back with `inbound_closed(slot)` when `conn` closes.
   virtual void accepted(uint32_t listener, uint64_t slot,
-                        const connection_ptr& conn)
-    = 0;
+                        const connection_ptr& conn) = 0;
 
   /// Inbound `conn` on `listener` was refused by `rule` (see
   /// `rejected_event`); it is closed already.
   virtual void rejected(uint32_t listener, const connection_ptr& conn,
-                        const caf::error& reason, const std::string& rule)
-    = 0;
+                        const caf::error& reason, const std::string& rule) = 0;
 
   /// The inbound connection of `slot` (from `remote_address`) was closed to
   /// make room by `rule`; its slot is free. Does nothing unless overridden.

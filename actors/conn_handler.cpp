@@ -132,7 +132,7 @@ struct handler_state : conn_effects {
   time_point now_cache;
   bool now_read = false;
 
-  template<class T>
+  template <class T>
   void emit(T&& event) {
     if (setup.events)
       // From us, like send, but with our execution context: CAF then
@@ -230,8 +230,7 @@ struct handler_state : conn_effects {
                                   attempt);
     arm_deadline_timer();
     if (direct) {
-      auto token = direct->try_dial(attempt, address,
-                                    setup.config.dial_timeout,
+      auto token = direct->try_dial(attempt, address, setup.config.dial_timeout,
                                     caf::strong_actor_ptr{self->ctrl()});
       if (token != 0) {
         dials[attempt].token = token;
@@ -490,8 +489,8 @@ struct handler_state : conn_effects {
     // std::function's inline storage, so no allocation per connection.
     auto* raw = conn.get();
     conn->on_peer_gone([raw](const caf::error&) { raw->close(); });
-    inbound_peers[slot] = inbound_peer{listener, conn, conn->remote_address(),
-                                       now()};
+    inbound_peers[slot] =
+      inbound_peer{listener, conn, conn->remote_address(), now()};
     emit(accepted_event{listener, conn, slot});
   }
 
@@ -530,10 +529,9 @@ struct handler_state : conn_effects {
       info.connected_for = t - in.since;
       result.push_back(std::move(info));
     }
-    std::sort(result.begin() + static_cast<ptrdiff_t>(first_inbound),
-              result.end(), [](const peer_info& x, const peer_info& y) {
-                return x.id < y.id;
-              });
+    std::sort(
+      result.begin() + static_cast<ptrdiff_t>(first_inbound), result.end(),
+      [](const peer_info& x, const peer_info& y) { return x.id < y.id; });
     return result;
   }
 
@@ -582,9 +580,11 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
     // Dials before the answer (or with a dialer that has no direct path, or
     // is gone) take the actor path.
     self->request(st.setup.dialer, caf::infinite, direct_atom::value)
-      .then([self](direct_dialer_ptr& path) {
-        self->state.direct = std::move(path);
-      }, [](caf::error&) {});
+      .then(
+        [self](direct_dialer_ptr& path) {
+          self->state.direct = std::move(path);
+        },
+        [](caf::error&) {});
   return {
     [self](start_atom) {
       handler_state::after_message guard{self->state};
@@ -594,8 +594,8 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
            bool permanent) -> caf::result<uint64_t> {
       auto& s = self->state;
       handler_state::after_message guard{s};
-      auto result = s.machine->connect(id, std::move(address), permanent,
-                                       s.now());
+      auto result =
+        s.machine->connect(id, std::move(address), permanent, s.now());
       if (!result)
         return std::move(result.error());
       return *result;

@@ -24,8 +24,7 @@ namespace connmgr {
 /// - `(timer, key)` from itself: a retry or throttle timer is due;
 /// - `(dialed, attempt, conn | error)`: a direct dial's answer.
 using conn_handler_internal_actor = conn_handler_actor::extend<
-  caf::reacts_to<drain_atom>,
-  caf::reacts_to<dial_deadline_atom>,
+  caf::reacts_to<drain_atom>, caf::reacts_to<dial_deadline_atom>,
   caf::reacts_to<inbound_atom, uint32_t, connection_batch>,
   caf::reacts_to<slot_free_atom, uint64_t>,
   caf::reacts_to<peer_gone_atom, uint64_t, connection_ptr, caf::error>,

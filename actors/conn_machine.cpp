@@ -43,10 +43,7 @@ uint64_t next_dial_id() {
 
 conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
                            conn_effects& fx)
-  : cfg_(cfg),
-    has_source_(has_address_source),
-    fx_(fx),
-    policy_(cfg),
+  : cfg_(cfg), has_source_(has_address_source), fx_(fx), policy_(cfg),
     admission_(inbound_limits_of(cfg), admission_secret()) {
   entries_.reserve(cfg_.target_outbound);
   inbound_conns_.reserve(
@@ -82,8 +79,8 @@ caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
   else if (address_in_use(address))
     err = make_error(errc::duplicate_address, address);
   if (err) {
-    conn_request refused{id, std::move(address), permanent, false,
-                         conn_state::failing, 0};
+    conn_request refused{id,    std::move(address),  permanent,
+                         false, conn_state::failing, 0};
     fx_.failed(refused, err);
     return err;
   }
@@ -96,7 +93,7 @@ void conn_machine::new_request(time_point) {
   if (stopped_)
     return;
   if (!has_source_) {
-    conn_request refused{next_request_id(), {}, false, false,
+    conn_request refused{next_request_id(),   {}, false, false,
                          conn_state::failing, 0};
     fx_.failed(refused, make_error(errc::no_address, "no address source"));
     return;
@@ -177,9 +174,9 @@ caf::error conn_machine::disconnect(uint64_t id, bool retry_wanted,
     return make_error(errc::stopped, fmt::format("{} after stop", what));
   auto i = entries_.find(id);
   if (i == entries_.end())
-    return make_error(errc::unknown_request,
-                      fmt::format("{} of id {}: no live request has it", what,
-                                  id));
+    return make_error(
+      errc::unknown_request,
+      fmt::format("{} of id {}: no live request has it", what, id));
   auto& e = i->second;
   if (e.ph == phase::established) {
     close_established(i, retry_wanted, trigger_reconnect,
@@ -212,10 +209,9 @@ void conn_machine::peer_gone(uint64_t id, const connection_ptr& conn,
   close_established(i, true, false, reason, true, now);
 }
 
-void conn_machine::close_established(entry_map::iterator i,
-                                     bool retry_wanted, bool trigger_reconnect,
-                                     caf::error reason, bool by_peer,
-                                     time_point now) {
+void conn_machine::close_established(entry_map::iterator i, bool retry_wanted,
+                                     bool trigger_reconnect, caf::error reason,
+                                     bool by_peer, time_point now) {
   auto& e = i->second;
   auto conn = std::move(e.conn);
   conn->close();
@@ -244,8 +240,7 @@ void conn_machine::close_established(entry_map::iterator i,
             now);
 }
 
-bool conn_machine::lasted_since_failure(const entry& e,
-                                        time_point now) const {
+bool conn_machine::lasted_since_failure(const entry& e, time_point now) const {
   if (!last_failure_)
     return now - e.established_at >= cfg_.stable_connection_period;
   // With a zero period only a connection made after the failure counts,
@@ -265,7 +260,7 @@ bool conn_machine::count_failed_attempt(time_point now,
   bool stable = stable_since_failure_;
   for (auto i = entries_.begin(); !stable && i != entries_.end(); ++i)
     stable = i->second.ph == phase::established
-             && lasted_since_failure(i->second, now);
+      && lasted_since_failure(i->second, now);
   if (stable) {
     stats_.failed_attempts = 0;
     first_failed_group_.reset();
@@ -285,16 +280,15 @@ bool conn_machine::count_failed_attempt(time_point now,
   // sees at most max_failed_attempts back-to-back dials, not that plus the
   // target.
   return failures_span_groups_
-         && stats_.failed_attempts + automatic_dials_
-              >= cfg_.max_failed_attempts;
+    && stats_.failed_attempts + automatic_dials_ >= cfg_.max_failed_attempts;
 }
 
 std::string conn_machine::group_key(const std::string& address) const {
   auto addr = net_address::parse(address);
   if (!addr)
     return address;
-  auto group = netgroup_of(*addr, cfg_.netgroup_bits_ipv4,
-                           cfg_.netgroup_bits_ipv6);
+  auto group =
+    netgroup_of(*addr, cfg_.netgroup_bits_ipv4, cfg_.netgroup_bits_ipv6);
   return group ? group->to_string() : address;
 }
 
@@ -318,8 +312,8 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
   if (stopped_) {
     conn->close();
     ++stats_.inbound_rejected;
-    fx_.rejected(listener, conn, make_error(errc::stopped, "inbound after stop"),
-                 "stopped");
+    fx_.rejected(listener, conn,
+                 make_error(errc::stopped, "inbound after stop"), "stopped");
     return;
   }
   // A connection the user closed still holds its slot until the close
@@ -353,12 +347,12 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
         c->close();
       }
     }
-    fx_.evicted(victim, remote,
-                make_error(errc::inbound_limit,
-                           fmt::format("{}: room for {}",
-                                       to_string(decision.reason),
-                                       conn->remote_address())),
-                to_string(decision.reason));
+    fx_.evicted(
+      victim, remote,
+      make_error(errc::inbound_limit,
+                 fmt::format("{}: room for {}", to_string(decision.reason),
+                             conn->remote_address())),
+      to_string(decision.reason));
   }
   next_slot_ = slot;
   *inbound_conns_.try_emplace(slot).first = conn;
@@ -411,10 +405,9 @@ std::vector<conn_request> conn_machine::requests() const {
   result.reserve(entries_.size());
   for (auto& kvp : entries_)
     result.push_back(kvp.second.req);
-  std::sort(result.begin(), result.end(),
-            [](const conn_request& x, const conn_request& y) {
-              return x.id < y.id;
-            });
+  std::sort(
+    result.begin(), result.end(),
+    [](const conn_request& x, const conn_request& y) { return x.id < y.id; });
   return result;
 }
 
@@ -423,8 +416,8 @@ conn_machine::established() const {
   std::vector<established_request> result;
   for (auto& kvp : entries_)
     if (kvp.second.ph == phase::established)
-      result.push_back({kvp.second.req, kvp.second.conn,
-                        kvp.second.established_at});
+      result.push_back(
+        {kvp.second.req, kvp.second.conn, kvp.second.established_at});
   std::sort(result.begin(), result.end(),
             [](const established_request& x, const established_request& y) {
               return x.req.id < y.req.id;
@@ -522,8 +515,8 @@ void conn_machine::wait(entry& e, caf::timespan delay, time_point now) {
   fx_.arm_timer(e.timer, now + delay);
 }
 
-void conn_machine::fail(entry_map::iterator i,
-                        const caf::error& reason, time_point now) {
+void conn_machine::fail(entry_map::iterator i, const caf::error& reason,
+                        time_point now) {
   auto& e = i->second;
   e.req.state = conn_state::failing;
   if (e.req.permanent) {
@@ -560,8 +553,8 @@ void conn_machine::replace(bool throttled, time_point now) {
   }
 }
 
-conn_machine::entry_map::iterator
-conn_machine::dialing(uint64_t id, uint64_t attempt) {
+conn_machine::entry_map::iterator conn_machine::dialing(uint64_t id,
+                                                        uint64_t attempt) {
   if (stopped_)
     return entries_.end();
   auto i = entries_.find(id);

@@ -94,8 +94,7 @@ public:
   /// `inbound_admission` for the rules of `manager_config`. A slot whose
   /// connection is closed already (its `inbound_closed` still to come) is
   /// released first, never evicted.
-  void inbound(uint32_t listener, const connection_ptr& conn,
-               time_point now);
+  void inbound(uint32_t listener, const connection_ptr& conn, time_point now);
 
   /// The inbound connection that held `slot` closed. Releases the slot once.
   void inbound_closed(uint64_t slot);
@@ -138,7 +137,13 @@ public:
   conn_stats stats() const;
 
 private:
-  enum class phase : uint8_t { fetching, queued, dialing, waiting, established };
+  enum class phase : uint8_t {
+    fetching,
+    queued,
+    dialing,
+    waiting,
+    established
+  };
 
   struct entry {
     conn_request req;
@@ -161,11 +166,10 @@ private:
   void pump();
   void dial_ended(const entry& e);
   void wait(entry& e, caf::timespan delay, time_point now);
-  void fail(entry_map::iterator i, const caf::error& reason,
-            time_point now);
-  void close_established(entry_map::iterator i,
-                         bool retry_wanted, bool trigger_reconnect,
-                         caf::error reason, bool by_peer, time_point now);
+  void fail(entry_map::iterator i, const caf::error& reason, time_point now);
+  void close_established(entry_map::iterator i, bool retry_wanted,
+                         bool trigger_reconnect, caf::error reason,
+                         bool by_peer, time_point now);
   bool count_failed_attempt(time_point now, const std::string& address);
   std::string group_key(const std::string& address) const;
   bool lasted_since_failure(const entry& e, time_point now) const;

@@ -25,7 +25,7 @@ public:
     : from_(std::move(from)), source_(promise.source()),
       stages_(promise.stages()), id_(promise.id()) {}
 
-  template<class... Ts>
+  template <class... Ts>
   void deliver(Ts&&... xs) {
     auto msg = caf::make_message(std::forward<Ts>(xs)...);
     if (stages_.empty()) {

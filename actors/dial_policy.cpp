@@ -57,8 +57,7 @@ bool dial_policy::is_own(const net_address& addr) const {
     auto cls = classify(own);
     if (cls == address_class::unspecified) {
       auto mine = classify(addr);
-      if (mine == address_class::loopback
-          || mine == address_class::unspecified)
+      if (mine == address_class::loopback || mine == address_class::unspecified)
         return true;
     }
   }

@@ -115,8 +115,7 @@ std::string dynamic_ban_score::to_string(time_point now) const {
   std::lock_guard<std::mutex> guard{mtx_};
   char buf[128];
   std::snprintf(buf, sizeof(buf), "persistent %lu, transient %.2f, value %lu",
-                static_cast<unsigned long>(persistent_),
-                decayed_transient(now),
+                static_cast<unsigned long>(persistent_), decayed_transient(now),
                 static_cast<unsigned long>(value_unlocked(now)));
   return buf;
 }

@@ -22,13 +22,14 @@ struct fake_acceptor_record {
 };
 
 /// The fake acceptor's interface: an acceptor plus `inject`.
-using fake_acceptor_actor = acceptor_actor::extend<
-  caf::reacts_to<inject_atom, connection_ptr>>;
+using fake_acceptor_actor =
+  acceptor_actor::extend<caf::reacts_to<inject_atom, connection_ptr>>;
 
 /// Spawns an acceptor without a socket: each injected connection goes to the
 /// listening sink (buffered until `listen` arrives). Marks `record->closed`
 /// when it exits.
-fake_acceptor_actor spawn_fake_acceptor(
-  caf::actor_system& sys, std::shared_ptr<fake_acceptor_record> record);
+fake_acceptor_actor
+spawn_fake_acceptor(caf::actor_system& sys,
+                    std::shared_ptr<fake_acceptor_record> record);
 
 } // namespace connmgr

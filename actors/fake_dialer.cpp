@@ -125,8 +125,8 @@ fake_dialer(fake_dialer_actor::stateful_pointer<fake_dialer_state> self,
       st.held.clear();
       for (auto& kvp : held) {
         if (succeed)
-          kvp.second.promise.deliver(st.net->make_connection(
-            kvp.second.address));
+          kvp.second.promise.deliver(
+            st.net->make_connection(kvp.second.address));
         else
           kvp.second.promise.deliver(make_error(errc::refused));
       }

@@ -83,8 +83,8 @@ private:
 };
 
 /// The fake dialer's interface: a dialer plus `release` for held dials.
-using fake_dialer_actor = dialer_actor::extend<
-  caf::replies_to<release_atom, bool>::with<uint64_t>>;
+using fake_dialer_actor =
+  dialer_actor::extend<caf::replies_to<release_atom, bool>::with<uint64_t>>;
 
 /// Spawns a dialer that never touches the network: it asks `net` what to do
 /// with each dial and records everything there. A canceled held dial is

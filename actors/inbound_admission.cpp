@@ -20,13 +20,20 @@ namespace connmgr {
 
 const char* to_string(admission_reason x) noexcept {
   switch (x) {
-    case admission_reason::admitted: return "admitted";
-    case admission_reason::inbound_limit: return "inbound_limit";
-    case admission_reason::per_ip_limit: return "per_ip_limit";
-    case admission_reason::per_netgroup_limit: return "per_netgroup_limit";
-    case admission_reason::pending_limit: return "pending_limit";
-    case admission_reason::rate_limit: return "rate_limit";
-    case admission_reason::evicted_for_newcomer: return "evicted_for_newcomer";
+    case admission_reason::admitted:
+      return "admitted";
+    case admission_reason::inbound_limit:
+      return "inbound_limit";
+    case admission_reason::per_ip_limit:
+      return "per_ip_limit";
+    case admission_reason::per_netgroup_limit:
+      return "per_netgroup_limit";
+    case admission_reason::pending_limit:
+      return "pending_limit";
+    case admission_reason::rate_limit:
+      return "rate_limit";
+    case admission_reason::evicted_for_newcomer:
+      return "evicted_for_newcomer";
     case admission_reason::evicted_slow_handshake:
       return "evicted_slow_handshake";
   }
@@ -35,9 +42,12 @@ const char* to_string(admission_reason x) noexcept {
 
 const char* to_string(admission_verdict x) noexcept {
   switch (x) {
-    case admission_verdict::admit: return "admit";
-    case admission_verdict::reject: return "reject";
-    case admission_verdict::evict_then_admit: return "evict_then_admit";
+    case admission_verdict::admit:
+      return "admit";
+    case admission_verdict::reject:
+      return "reject";
+    case admission_verdict::evict_then_admit:
+      return "evict_then_admit";
   }
   return "unknown";
 }
@@ -134,12 +144,9 @@ uint64_t load_be64(const uint8_t* p) noexcept {
 } // namespace
 
 inbound_admission::inbound_admission(inbound_limits limits, uint64_t secret)
-  : limits_(std::move(limits)),
-    table_k0_(derive(secret, 1)),
-    table_k1_(derive(secret, 2)),
-    rank_k0_(derive(secret, 3)),
-    rank_k1_(derive(secret, 4)),
-    text_k0_(derive(secret, 5)),
+  : limits_(std::move(limits)), table_k0_(derive(secret, 1)),
+    table_k1_(derive(secret, 2)), rank_k0_(derive(secret, 3)),
+    rank_k1_(derive(secret, 4)), text_k0_(derive(secret, 5)),
     text_k1_(derive(secret, 6)) {
   if (limits_.max_inbound) {
     // Room for every slot up front (as the descriptor table is): growing a
@@ -195,12 +202,11 @@ admission_decision inbound_admission::admit(uint64_t slot,
     // before it becomes the oldest pending one.
     auto victim = limits_.evict_when_full ? oldest_pending() : std::nullopt;
     if (!victim)
-      return reject(admission_reason::pending_limit,
-                    fmt::format("max_pending_inbound = {}{}",
-                                *limits_.max_pending_inbound,
-                                limits_.evict_when_full
-                                  ? ", every pending peer protected"
-                                  : ""));
+      return reject(
+        admission_reason::pending_limit,
+        fmt::format("max_pending_inbound = {}{}", *limits_.max_pending_inbound,
+                    limits_.evict_when_full ? ", every pending peer protected"
+                                            : ""));
     auto* v = peers_.find(*victim);
     result.verdict = admission_verdict::evict_then_admit;
     result.reason = admission_reason::evicted_slow_handshake;
@@ -228,8 +234,8 @@ admission_decision inbound_admission::admit(uint64_t slot,
                     fmt::format("max_inbound = {}, netgroup {} holds {}, "
                                 "no fewer than the victim's {}",
                                 *limits_.max_inbound,
-                                print(src.group, src.text),
-                                newcomer_group_size, group));
+                                print(src.group, src.text), newcomer_group_size,
+                                group));
     result.verdict = admission_verdict::evict_then_admit;
     result.reason = admission_reason::evicted_for_newcomer;
     result.victim = *victim;
@@ -310,8 +316,7 @@ void inbound_admission::closed(uint64_t slot) {
 
 // -- helpers ------------------------------------------------------------------------
 
-inbound_admission::source_key
-inbound_admission::hashed(source_key k) const {
+inbound_admission::source_key inbound_admission::hashed(source_key k) const {
   k.hash = siphasher{table_k0_, table_k1_}
              .write_u64(k.hi)
              .write_u64(k.lo)
@@ -342,10 +347,10 @@ std::string inbound_admission::print(const source_key& k,
     case family_ipv6: {
       std::array<uint8_t, 16> bytes{};
       for (int i = 0; i < 8; ++i) {
-        bytes[static_cast<size_t>(i)]
-          = static_cast<uint8_t>(k.hi >> (56 - 8 * i));
-        bytes[static_cast<size_t>(8 + i)]
-          = static_cast<uint8_t>(k.lo >> (56 - 8 * i));
+        bytes[static_cast<size_t>(i)] =
+          static_cast<uint8_t>(k.hi >> (56 - 8 * i));
+        bytes[static_cast<size_t>(8 + i)] =
+          static_cast<uint8_t>(k.lo >> (56 - 8 * i));
       }
       char buf[INET6_ADDRSTRLEN];
       inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
@@ -401,8 +406,8 @@ inbound_admission::source_of(std::string_view remote_address) const {
         source_key k;
         k.hi = load_be64(g.prefix().data());
         k.lo = load_be64(g.prefix().data() + 8);
-        auto family = g.type() == netgroup::family::ipv4 ? family_ipv4
-                                                         : family_ipv6;
+        auto family =
+          g.type() == netgroup::family::ipv4 ? family_ipv4 : family_ipv6;
         k.meta = family << 8 | g.bits();
         return hashed(k);
       };
@@ -448,9 +453,10 @@ bool inbound_admission::take_token(const source_key& key, time_point now) {
     rate_index_.erase(last.key);
     rate_lru_.pop_back();
   }
-  rate_lru_.push_front(rate_entry{
-    key, token_bucket{*limits_.inbound_rate_per_ip,
-                      limits_.inbound_burst_per_ip, now}});
+  rate_lru_.push_front(
+    rate_entry{key,
+               token_bucket{*limits_.inbound_rate_per_ip,
+                            limits_.inbound_burst_per_ip, now}});
   *rate_index_.try_emplace(key).first = rate_lru_.begin();
   return rate_lru_.front().bucket.take(1, now);
 }
@@ -466,12 +472,10 @@ bool inbound_admission::mark_valid(const pending_mark& m) const noexcept {
 }
 
 void inbound_admission::compact_pending_order() {
-  pending_order_.erase(std::remove_if(pending_order_.begin(),
-                                      pending_order_.end(),
-                                      [this](const pending_mark& m) {
-                                        return !mark_valid(m);
-                                      }),
-                       pending_order_.end());
+  pending_order_.erase(
+    std::remove_if(pending_order_.begin(), pending_order_.end(),
+                   [this](const pending_mark& m) { return !mark_valid(m); }),
+    pending_order_.end());
   std::make_heap(pending_order_.begin(), pending_order_.end(), later_mark);
 }
 
@@ -505,7 +509,7 @@ std::optional<uint64_t> inbound_admission::select_victim() const {
   // Older first; the slot breaks ties so every choice is deterministic.
   auto older = [](const candidate& x, const candidate& y) {
     return std::tie(x.p->connected_at, x.slot)
-           < std::tie(y.p->connected_at, y.slot);
+      < std::tie(y.p->connected_at, y.slot);
   };
   // Sorts the eligible candidates first (by `less`), then drops up to `k`
   // of them from the front: they are protected.

@@ -24,8 +24,7 @@ using final_stats_signal = basic_stop_signal<conn_stats>;
 // arrives after every event the handler sent, so firing the stop signal there
 // means no callback runs after stop completes, and the stopped event (the
 // final counters) has arrived unless the handler died without one.
-caf::behavior event_bridge(caf::event_based_actor* self,
-                           manager_callbacks cb,
+caf::behavior event_bridge(caf::event_based_actor* self, manager_callbacks cb,
                            std::shared_ptr<final_stats_signal> done) {
   auto last = std::make_shared<conn_stats>();
   self->set_down_handler([self, done, last](caf::down_msg&) {
@@ -80,9 +79,7 @@ struct manager::impl {
 
   impl(caf::actor_system& system, conn_handler_actor hdl, caf::actor brg,
        std::shared_ptr<final_stats_signal> signal)
-    : sys(system),
-      handler(std::move(hdl)),
-      bridge(std::move(brg)),
+    : sys(system), handler(std::move(hdl)), bridge(std::move(brg)),
       done(std::move(signal)) {
     // nop
   }
@@ -155,13 +152,13 @@ void manager::wait() {
   impl_->done->future.wait();
 }
 
-caf::expected<uint64_t> manager::connect(std::string address,
-                                         bool permanent) {
+caf::expected<uint64_t> manager::connect(std::string address, bool permanent) {
   caf::expected<uint64_t> result = make_error(errc::stopped, "manager stopped");
   caf::scoped_actor self{impl_->sys};
   // Drawn here, so that a refusal's on_failure names it too.
-  self->request(impl_->handler, caf::infinite, connect_atom::value,
-                next_request_id(), std::move(address), permanent)
+  self
+    ->request(impl_->handler, caf::infinite, connect_atom::value,
+              next_request_id(), std::move(address), permanent)
     .receive([&](uint64_t id) { result = id; },
              [&](caf::error& err) {
                // A stopped handler answers nothing useful: say so plainly.
@@ -172,8 +169,7 @@ caf::expected<uint64_t> manager::connect(std::string address,
 }
 
 void manager::disconnect(uint64_t id, bool trigger_reconnect) {
-  caf::anon_send(impl_->handler, disconnect_atom::value, id,
-                 trigger_reconnect);
+  caf::anon_send(impl_->handler, disconnect_atom::value, id, trigger_reconnect);
 }
 
 void manager::remove(uint64_t id) {

@@ -32,8 +32,7 @@ struct manager_callbacks {
   /// An inbound connection on listener `index` was admitted into inbound
   /// slot `slot`: the slot to pass to `manager::inbound_ready` once its
   /// handshake is done. When set, it is called instead of `on_accept`.
-  std::function<void(uint32_t index, uint64_t slot, connection_ptr)>
-    on_inbound;
+  std::function<void(uint32_t index, uint64_t slot, connection_ptr)> on_inbound;
   /// An inbound connection on listener `index` was refused and closed.
   std::function<void(uint32_t index, const std::string& remote,
                      const caf::error&)>

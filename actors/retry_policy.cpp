@@ -16,10 +16,8 @@ uint64_t seed_of(uint64_t configured) {
 } // namespace
 
 retry_policy::retry_policy(const manager_config& cfg)
-  : base_(cfg.retry_duration),
-    cap_(cfg.max_retry_duration),
-    jitter_(cfg.retry_jitter),
-    rng_(seed_of(cfg.jitter_seed)) {
+  : base_(cfg.retry_duration), cap_(cfg.max_retry_duration),
+    jitter_(cfg.retry_jitter), rng_(seed_of(cfg.jitter_seed)) {
   // nop
 }
 

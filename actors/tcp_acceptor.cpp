@@ -18,13 +18,12 @@ namespace {
 
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
 
-using tcp_acceptor_actor
-  = acceptor_actor::extend<caf::reacts_to<closed_atom>>;
+using tcp_acceptor_actor = acceptor_actor::extend<caf::reacts_to<closed_atom>>;
 
 struct tcp_acceptor_state {
   std::shared_ptr<reactor> io;
-  int fd = -1;         // ours until handed to the reactor
-  uint64_t token = 0;  // the reactor's once listening
+  int fd = -1; // ours until handed to the reactor
+  uint64_t token = 0; // the reactor's once listening
   bool closing = false;
   static inline const char* name = "connmgr.tcp_acceptor";
 
@@ -38,8 +37,8 @@ struct tcp_acceptor_state {
   }
 };
 
-using acceptor_pointer
-  = tcp_acceptor_actor::stateful_pointer<tcp_acceptor_state>;
+using acceptor_pointer =
+  tcp_acceptor_actor::stateful_pointer<tcp_acceptor_state>;
 
 void close_and_quit(acceptor_pointer self, caf::error reason) {
   auto& st = self->state;
@@ -58,9 +57,8 @@ void close_and_quit(acceptor_pointer self, caf::error reason) {
   st.io->unlisten(st.token, [me] { caf::anon_send(me, closed_atom::value); });
 }
 
-tcp_acceptor_actor::behavior_type tcp_acceptor(acceptor_pointer self,
-                                               std::shared_ptr<reactor> io,
-                                               int fd) {
+tcp_acceptor_actor::behavior_type
+tcp_acceptor(acceptor_pointer self, std::shared_ptr<reactor> io, int fd) {
   self->state.io = std::move(io);
   self->state.fd = fd;
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -71,13 +69,11 @@ tcp_acceptor_actor::behavior_type tcp_acceptor(acceptor_pointer self,
       auto& st = self->state;
       if (st.token != 0 || st.closing)
         return;
-      st.token = st.io->listen(st.fd,
-                               [sink](connection_batch& batch) {
-                                 // Dropped with the message if the sink is
-                                 // gone: the last handle closes each.
-                                 caf::anon_send(sink, accepted_atom::value,
-                                                std::move(batch));
-                               });
+      st.token = st.io->listen(st.fd, [sink](connection_batch& batch) {
+        // Dropped with the message if the sink is
+        // gone: the last handle closes each.
+        caf::anon_send(sink, accepted_atom::value, std::move(batch));
+      });
       st.fd = -1;
     },
     [self](closed_atom) {
@@ -105,8 +101,8 @@ caf::expected<tcp_listener> spawn_tcp_acceptor(caf::actor_system& sys,
   auto local = local_sockaddr(*fd);
   caf::expected<net_address> bound = addr;
   if (local)
-    bound = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&*local),
-                                       *len);
+    bound =
+      net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&*local), *len);
   if (!bound) {
     ::close(*fd);
     return std::move(bound.error());

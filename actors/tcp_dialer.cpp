@@ -29,11 +29,11 @@ using resolved_atom = caf::atom_constant<caf::atom("resolved")>;
 using flushed_atom = caf::atom_constant<caf::atom("flushed")>;
 using resolve_timeout_atom = caf::atom_constant<caf::atom("res_tout")>;
 
-using tcp_dialer_actor
-  = dialer_actor::extend<caf::reacts_to<resolved_atom, uint64_t, sockaddr_list>,
-                         caf::reacts_to<resolved_atom, uint64_t, caf::error>,
-                         caf::reacts_to<flushed_atom, uint64_t>,
-                         caf::reacts_to<resolve_timeout_atom, uint64_t>>;
+using tcp_dialer_actor =
+  dialer_actor::extend<caf::reacts_to<resolved_atom, uint64_t, sockaddr_list>,
+                       caf::reacts_to<resolved_atom, uint64_t, caf::error>,
+                       caf::reacts_to<flushed_atom, uint64_t>,
+                       caf::reacts_to<resolve_timeout_atom, uint64_t>>;
 
 struct pending_dial {
   std::string address;
@@ -63,10 +63,10 @@ public:
     return io_->connect(
       {sa}, reactor::clock::now() + timeout, address,
       [reply_to, dial_id](caf::expected<connection_ptr> conn) {
-        auto msg = conn ? caf::make_message(dialed_atom::value, dial_id,
-                                            std::move(*conn))
-                        : caf::make_message(dialed_atom::value, dial_id,
-                                            std::move(conn.error()));
+        auto msg = conn
+          ? caf::make_message(dialed_atom::value, dial_id, std::move(*conn))
+          : caf::make_message(dialed_atom::value, dial_id,
+                              std::move(conn.error()));
         reply_to->enqueue(nullptr, caf::make_message_id(), std::move(msg),
                           nullptr);
       });
@@ -142,8 +142,8 @@ void start_connect(dialer_pointer self, uint64_t id, sockaddr_list addrs,
   auto& address = i->second.address;
   i->second.token = st.io->connect(
     std::move(addrs), deadline, address,
-    [reply = std::move(i->second.reply)](
-      caf::expected<connection_ptr> conn) mutable {
+    [reply =
+       std::move(i->second.reply)](caf::expected<connection_ptr> conn) mutable {
       if (conn)
         reply.deliver(std::move(*conn));
       else
@@ -160,9 +160,10 @@ std::string random_token(std::mt19937_64& rng) {
   return result;
 }
 
-tcp_dialer_actor::behavior_type
-tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
-           std::shared_ptr<resolver> names, tcp_dialer_options options) {
+tcp_dialer_actor::behavior_type tcp_dialer(dialer_pointer self,
+                                           std::shared_ptr<reactor> io,
+                                           std::shared_ptr<resolver> names,
+                                           tcp_dialer_options options) {
   auto& st = self->state;
   st.io = std::move(io);
   st.names = std::move(names);
@@ -201,8 +202,8 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
           : target->type() == net_address::kind::ipv6
           ? socks5::address_type::ipv6
           : socks5::address_type::domain;
-        auto dest = socks5::address::from_text(type, target->host(),
-                                               target->port());
+        auto dest =
+          socks5::address::from_text(type, target->host(), target->port());
         std::optional<socks5::credentials> creds;
         if (s.options.isolate_streams)
           creds = socks5::credentials{random_token(s.rng), random_token(s.rng)};
@@ -293,11 +294,12 @@ tcp_dialer(dialer_pointer self, std::shared_ptr<reactor> io,
 
 } // namespace
 
-dialer_actor
-spawn_tcp_dialer(caf::actor_system& sys, std::shared_ptr<reactor> io,
-                 std::shared_ptr<resolver> names, tcp_dialer_options options) {
-  auto hdl = sys.spawn(tcp_dialer, std::move(io), std::move(names),
-                       std::move(options));
+dialer_actor spawn_tcp_dialer(caf::actor_system& sys,
+                              std::shared_ptr<reactor> io,
+                              std::shared_ptr<resolver> names,
+                              tcp_dialer_options options) {
+  auto hdl =
+    sys.spawn(tcp_dialer, std::move(io), std::move(names), std::move(options));
   return caf::actor_cast<dialer_actor>(hdl);
 }
 

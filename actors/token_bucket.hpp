@@ -23,9 +23,7 @@ public:
   /// A full bucket at `now`. `rate` < 0 counts as 0 (no refill); `burst`
   /// < 0 as 0 (nothing ever passes unless it refills).
   token_bucket(double rate, double burst, time_point now) noexcept
-    : rate_(std::max(rate, 0.0)),
-      burst_(std::max(burst, 0.0)),
-      tokens_(burst_),
+    : rate_(std::max(rate, 0.0)), burst_(std::max(burst, 0.0)), tokens_(burst_),
       last_(now) {
     // nop
   }

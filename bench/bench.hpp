@@ -62,8 +62,7 @@ struct options {
 void configure_caf(caf::actor_system_config& cfg, const options& o);
 
 /// Records the CAF options and the scheduler that resulted from them.
-void add_caf_fields(json_object& out, caf::actor_system& sys,
-                    const options& o);
+void add_caf_fields(json_object& out, caf::actor_system& sys, const options& o);
 
 int run_ramp(const options& o);
 int run_raw_ramp(const options& o);

@@ -271,13 +271,14 @@ sockaddr_in loopback(uint16_t port) {
 
 sockaddr_in loopback_source(size_t index) {
   if (index >= max_loopback_sources)
-    die("loopback source index " + std::to_string(index) + " >= "
-        + std::to_string(max_loopback_sources));
+    die("loopback source index " + std::to_string(index)
+        + " >= " + std::to_string(max_loopback_sources));
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   auto third = static_cast<uint32_t>(index / 250);
   auto fourth = static_cast<uint32_t>(1 + index % 250);
-  sa.sin_addr.s_addr = htonl((127u << 24) | (10u << 16) | (third << 8) | fourth);
+  sa.sin_addr.s_addr =
+    htonl((127u << 24) | (10u << 16) | (third << 8) | fourth);
   return sa;
 }
 

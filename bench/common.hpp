@@ -150,7 +150,8 @@ template <class Map>
 std::string join_kinds(const Map& m) {
   std::string out;
   for (auto& kv : m)
-    out += (out.empty() ? "" : ",") + kv.first + "=" + std::to_string(kv.second);
+    out +=
+      (out.empty() ? "" : ",") + kv.first + "=" + std::to_string(kv.second);
   return out;
 }
 

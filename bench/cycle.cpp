@@ -52,8 +52,7 @@ dial_function instant_dial(bool use_socketpair) {
     if (!use_socketpair)
       return make_memory_connection(address);
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                     sv)
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)
         != 0)
       die("socketpair failed");
     ::close(sv[1]);
@@ -167,7 +166,7 @@ int run_cycle(const options& o) {
   auto threads_before = thread_count();
   caf::anon_send(driver, start_atom::value);
   bool ok = done.wait_for(std::chrono::seconds{o.timeout_s})
-            == std::future_status::ready;
+    == std::future_status::ready;
   auto threads_during = thread_count();
   if (!ok) {
     out.add("mode", "cycle");

@@ -149,8 +149,8 @@ std::vector<std::string> load_args(const options& o, const c_knobs& k,
 }
 
 void add_common(json_object& out, const options& o, const c_knobs& k,
-                const char* mode, bool ok, double ms, double cpu, size_t accepted,
-                const load_result& lr, long threads_before,
+                const char* mode, bool ok, double ms, double cpu,
+                size_t accepted, const load_result& lr, long threads_before,
                 long threads_during, int backlog, long overflows) {
   out.add("mode", mode);
   out.add("n", o.n);
@@ -246,8 +246,7 @@ int run_accept(const options& o) {
     mgr.emplace(std::move(*m));
   }
   mgr->start();
-  child_process load{o.load_path,
-                     load_args(o, knobs, listener->bound.port())};
+  child_process load{o.load_path, load_args(o, knobs, listener->bound.port())};
   load.read_line(10s, "the load process");
   std::this_thread::sleep_for(50ms); // the listener is served by now
   auto threads_before = thread_count();
@@ -266,8 +265,8 @@ int run_accept(const options& o) {
   auto overflows = listen_overflows() - overflows0;
   load_result lr;
   if (reached)
-    lr = parse_done(load.read_line(std::chrono::seconds{o.timeout_s},
-                                   "the load process"));
+    lr = parse_done(
+      load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
   auto st = mgr->stats();
   steady::time_point t_nth;
   rusage ru_nth;
@@ -377,8 +376,8 @@ int run_raw_accept(const options& o) {
   auto overflows = listen_overflows() - overflows0;
   load_result lr;
   if (reached)
-    lr = parse_done(load.read_line(std::chrono::seconds{o.timeout_s},
-                                   "the load process"));
+    lr = parse_done(
+      load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
   load.stop();
   for (int fd : held) {
     abort_on_close(fd);

@@ -65,8 +65,7 @@ bool bind_source(int fd, size_t index) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
   auto src = loopback_source(index);
-  return ::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof(src))
-         == 0;
+  return ::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof(src)) == 0;
 }
 
 /// One OS thread driving `workers` connect loops; returns the held fds.
@@ -108,8 +107,8 @@ void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
       }
       epoll_event ev{};
       ev.events = EPOLLOUT;
-      ev.data.u64 = (static_cast<uint64_t>(k) << 32)
-                    | static_cast<uint32_t>(fd);
+      ev.data.u64 =
+        (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd);
       epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
       ++in_flight;
       return true;
@@ -195,9 +194,8 @@ int main(int argc, char** argv) {
   for (size_t t = 0; t < threads; ++t) {
     auto share = workers / threads + (t < workers % threads ? 1 : 0);
     held[t].reserve(st.n / threads + 64);
-    pool.emplace_back([&st, share, &mine = held[t]] {
-      run_thread(st, share, mine);
-    });
+    pool.emplace_back(
+      [&st, share, &mine = held[t]] { run_thread(st, share, mine); });
   }
   std::printf("ready\n");
   std::fflush(stdout);

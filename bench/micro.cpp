@@ -49,8 +49,7 @@ struct noop_effects : conn_effects {
   std::vector<uint64_t> timers;
   std::vector<uint64_t> slots;
 
-  void start_dial(uint64_t id, uint64_t attempt,
-                  const std::string&) override {
+  void start_dial(uint64_t id, uint64_t attempt, const std::string&) override {
     dials.emplace_back(id, attempt);
   }
   void cancel_dial(uint64_t, uint64_t) override {}
@@ -75,17 +74,17 @@ double time_batch_ns(size_t k, F&& f) {
   f();
   auto t1 = steady::now();
   return std::chrono::duration<double, std::nano>(t1 - t0).count()
-         / static_cast<double>(k);
+    / static_cast<double>(k);
 }
 
 // The i-th of 2^32 distinct addresses, spread over all /16s so that groups
 // and sources vary as in real gossip.
 net_address nth_address(uint64_t i) {
   auto x = static_cast<uint32_t>(i * 2654435761u); // a bijection of 2^32
-  auto parsed = net_address::parse(
-    std::to_string(x >> 24) + "." + std::to_string((x >> 16) & 0xff) + "."
-    + std::to_string((x >> 8) & 0xff) + "." + std::to_string(x & 0xff)
-    + ":8333");
+  auto parsed = net_address::parse(std::to_string(x >> 24) + "."
+                                   + std::to_string((x >> 16) & 0xff) + "."
+                                   + std::to_string((x >> 8) & 0xff) + "."
+                                   + std::to_string(x & 0xff) + ":8333");
   if (!parsed)
     die("nth_address: bad address");
   return *parsed;
@@ -163,13 +162,15 @@ void bench_address_manager(size_t entries, size_t k, size_t rounds,
       m.release(a);
     batch = fresh(k);
     evict_now += ecfg.horizon + seconds(1);
-    auto replaced_before = e.stats().adds[static_cast<size_t>(add_result::replaced)];
+    auto replaced_before =
+      e.stats().adds[static_cast<size_t>(add_result::replaced)];
     ns["addrman_evict"].push_back(time_batch_ns(k, [&] {
       for (auto& [a, src] : batch)
         e.add(a, src, evict_now);
     }));
     evict_adds += k;
-    evicted += e.stats().adds[static_cast<size_t>(add_result::replaced)] - replaced_before;
+    evicted += e.stats().adds[static_cast<size_t>(add_result::replaced)]
+      - replaced_before;
   }
   if (m.size() != entries)
     die("address manager: the insert book did not end at its size");
@@ -195,10 +196,10 @@ std::vector<connection_ptr> inbound_conns_from_distinct_hosts(size_t first,
   std::vector<connection_ptr> result;
   result.reserve(k);
   for (size_t i = first; i < first + k; ++i)
-    result.push_back(make_memory_connection(
-      "10." + std::to_string(i / 65536 % 256) + "."
-      + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256)
-      + ":8333"));
+    result.push_back(
+      make_memory_connection("10." + std::to_string(i / 65536 % 256) + "."
+                             + std::to_string(i / 256 % 256) + "."
+                             + std::to_string(i % 256) + ":8333"));
   return result;
 }
 
@@ -248,7 +249,7 @@ int main(int argc, char** argv) {
     fx.dials.clear();
     ns["connect"].push_back(time_batch_ns(k, [&] {
       for (size_t i = 0; i < k; ++i)
-        (void) m.connect(0, addresses[i], false, now);
+        (void)m.connect(0, addresses[i], false, now);
     }));
     if (fx.dials.size() != k)
       die("connect did not start K dials");

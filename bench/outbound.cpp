@@ -74,10 +74,9 @@ struct ramp_tally {
 
 /// A manager (not started) whose `n` automatic requests all dial `target`
 /// through `dialer`, reporting to `tally`; dies on a setup error.
-std::optional<manager> make_manager(caf::actor_system& sys,
-                                    dialer_actor dialer, ramp_tally& tally,
-                                    std::string target, size_t n,
-                                    uint32_t max_pending,
+std::optional<manager> make_manager(caf::actor_system& sys, dialer_actor dialer,
+                                    ramp_tally& tally, std::string target,
+                                    size_t n, uint32_t max_pending,
                                     caf::timespan dial_timeout) {
   handler_setup setup;
   setup.dialer = std::move(dialer);
@@ -85,8 +84,10 @@ std::optional<manager> make_manager(caf::actor_system& sys,
   setup.config.reject_duplicate_addresses = false;
   setup.config.max_pending_dials = max_pending;
   setup.config.dial_timeout = dial_timeout;
-  setup.get_address = [target = std::move(target)]()
-    -> caf::expected<std::string> { return target; };
+  setup.get_address = [target =
+                         std::move(target)]() -> caf::expected<std::string> {
+    return target;
+  };
   auto m = manager::make(sys, setup, tally.callbacks());
   if (!m)
     die(describe(m.error()));
@@ -182,8 +183,7 @@ int run_ramp(const options& o) {
     out.add("dial_errors", failures);
     out.add("dial_error_kinds", kinds);
     out.add("connected", connected);
-    out.add("extra_connections",
-            connected > o.n ? connected - o.n : size_t{0});
+    out.add("extra_connections", connected > o.n ? connected - o.n : size_t{0});
     out.add("dials_started", st.dials_started);
     out.add("outbound_established", st.outbound_established);
     out.add("peak_rss_kb", peak);
@@ -240,8 +240,7 @@ int run_raw_ramp(const options& o) {
   while (held.size() < o.n && steady::now() < give_up) {
     while (held.size() + in_flight < o.n
            && (o.window == 0 || in_flight < o.window)) {
-      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        0);
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0)
         die(std::string{"socket: "} + std::strerror(errno));
       ++started;
@@ -261,8 +260,7 @@ int run_raw_ramp(const options& o) {
     }
     if (in_flight == 0)
       continue;
-    int k = epoll_wait(ep, events.data(), static_cast<int>(events.size()),
-                       100);
+    int k = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
     for (int i = 0; i < k; ++i) {
       int fd = events[static_cast<size_t>(i)].data.fd;
       int err = 0;
@@ -418,8 +416,8 @@ int run_silent(const options& o) {
 
   out.add("mode", "silent");
   out.add("n", o.n);
-  out.add("ok", pending >= want && fds_after == fds_before
-                  && pending_after == 0);
+  out.add("ok",
+          pending >= want && fds_after == fds_before && pending_after == 0);
   out.add("pending_connects", pending);
   add_caf_fields(out, sys, o);
   out.add("ramp_ms", ramp_ms);
@@ -431,7 +429,7 @@ int run_silent(const options& o) {
   out.add("rss_kb_during", rss_during);
   out.add("bytes_per_dial",
           pending > 0 ? static_cast<double>(rss_during - rss_before) * 1024.0
-                          / static_cast<double>(pending)
+              / static_cast<double>(pending)
                       : 0.0);
   out.add("fds_before", fds_before);
   out.add("fds_during", fds_during);

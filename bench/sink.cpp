@@ -73,8 +73,9 @@ int main() {
   ev.data.fd = STDIN_FILENO;
   bool watch_stdin = epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0;
   if (!watch_stdin)
-    std::fprintf(stderr, "connmgr-bench-sink: stdin not pollable; "
-                         "only SIGTERM stops it\n");
+    std::fprintf(stderr,
+                 "connmgr-bench-sink: stdin not pollable; "
+                 "only SIGTERM stops it\n");
 
   std::printf("%u\n", static_cast<unsigned>(ntohs(sa.sin_port)));
   std::fflush(stdout);
@@ -95,8 +96,8 @@ int main() {
       int fd = events[i].data.fd;
       if (fd == lfd) {
         for (;;) {
-          int c = ::accept4(lfd, nullptr, nullptr,
-                            SOCK_NONBLOCK | SOCK_CLOEXEC);
+          int c =
+            ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (c >= 0) {
             held.push_back(c);
             continue;
@@ -107,8 +108,10 @@ int main() {
             // Out of descriptors: say so once and stop accepting for now
             // (the 10 ms epoll timeout above keeps us from spinning hard).
             if (emfile++ == 0)
-              std::fprintf(stderr, "connmgr-bench-sink: out of descriptors "
-                                   "at %zu held\n", held.size());
+              std::fprintf(stderr,
+                           "connmgr-bench-sink: out of descriptors "
+                           "at %zu held\n",
+                           held.size());
           }
           break;
         }

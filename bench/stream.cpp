@@ -192,8 +192,7 @@ std::string thread_cpu_diff(const thread_times& t0, const thread_times& t1) {
   std::string out;
   for (auto& [ticks, name] : sorted)
     out += (out.empty() ? "" : " ") + name + "="
-           + std::to_string(
-             static_cast<long>(static_cast<double>(ticks) * tick_ms));
+      + std::to_string(static_cast<long>(static_cast<double>(ticks) * tick_ms));
   return out;
 }
 
@@ -222,8 +221,7 @@ void add_common(json_object& out, const g_options& o, const measured& m) {
   out.add("cpu_us_per_mib", cpu / mib);
   out.add("thread_cpu_ms", thread_cpu_diff(m.threads0, m.threads1));
   out.add("ctx_switches_per_mib",
-          static_cast<double>(ctx_switches(m.ru1) - ctx_switches(m.ru0))
-            / mib);
+          static_cast<double>(ctx_switches(m.ru1) - ctx_switches(m.ru0)) / mib);
   out.add("load_ms", m.load.ms);
   out.add("load_cpu_us_per_mib", m.load.cpu_us / mib);
   out.add("load_bytes", m.load.bytes);
@@ -234,8 +232,8 @@ void add_common(json_object& out, const g_options& o, const measured& m) {
   out.add("peak_rss_kb", peak);
   out.add("window", o.window);
   if (o.flood()) {
-    auto bound = m.rss_before_kb
-                 + static_cast<long>(o.conns * o.window / 1024) + 32 * 1024;
+    auto bound = m.rss_before_kb + static_cast<long>(o.conns * o.window / 1024)
+      + 32 * 1024;
     out.add("stall_ms", o.stall_ms);
     out.add("rss_bound_kb", bound);
     out.add("rss_within_bound", peak <= bound);
@@ -337,8 +335,8 @@ caf::behavior relay(relay_actor* self, relay_config cfg) {
       cb.on_end = [me, key](const caf::error& reason) {
         caf::anon_send(me, g_end_atom::value, key, reason);
       };
-      self->state.streams[key].handle = cfg.io->stream(conn, std::move(cb),
-                                                       cfg.opts);
+      self->state.streams[key].handle =
+        cfg.io->stream(conn, std::move(cb), cfg.opts);
       std::lock_guard<std::mutex> guard{cfg.prog->mtx};
       ++cfg.prog->opened;
       cfg.prog->cv.notify_all();
@@ -469,8 +467,8 @@ int run_ours(const g_options& o) {
     m.ru1 = self_usage();
     m.threads1 = thread_cpu();
     perf_window(false);
-    m.ok = m.load.bytes == o.bytes && m.load.mismatches == 0
-           && m.load.errors == 0;
+    m.ok =
+      m.load.bytes == o.bytes && m.load.mismatches == 0 && m.load.errors == 0;
   }
   auto st = (*io)->stats();
   // The load process resets its ends: nothing lingers in TIME_WAIT.
@@ -562,9 +560,7 @@ int run_raw(const g_options& o) {
   size_t errors = 0;
   auto deadline = t0 + std::chrono::seconds{o.timeout_s};
   epoll_event events[256];
-  auto done = [&] {
-    return (echo ? written_total : read_total) >= o.bytes;
-  };
+  auto done = [&] { return (echo ? written_total : read_total) >= o.bytes; };
   while (!done() && errors == 0 && steady::now() < deadline) {
     int n = ::epoll_wait(ep, events, 256, 100);
     for (int e = 0; e < n; ++e) {
@@ -574,9 +570,9 @@ int run_raw(const g_options& o) {
         continue;
       auto ev = events[e].events;
       if ((ev & EPOLLOUT) != 0) {
-        auto w = ::send(c.fd, c.pending.data() + c.pending_pos,
-                        c.pending.size() - c.pending_pos,
-                        MSG_NOSIGNAL | MSG_DONTWAIT);
+        auto w =
+          ::send(c.fd, c.pending.data() + c.pending_pos,
+                 c.pending.size() - c.pending_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
           c.pending_pos += static_cast<size_t>(w);
           written_total += static_cast<uint64_t>(w);
@@ -632,7 +628,7 @@ int run_raw(const g_options& o) {
     m.threads1 = thread_cpu();
     perf_window(false);
     m.ok = errors == 0 && m.load.bytes == o.bytes && m.load.mismatches == 0
-           && m.load.errors == 0;
+      && m.load.errors == 0;
   } else {
     m.ms = ms_between(t0, steady::now());
     m.ru1 = self_usage();

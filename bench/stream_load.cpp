@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c.fd < 0
         || ::connect(c.fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa))
-             != 0)
+          != 0)
       die(std::string{"connmgr-bench-stream-load: connect: "}
           + std::strerror(errno));
     int one = 1;
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
           if (c.received + len > c.quota
               || std::memcmp(buf.data(), pattern.data() + c.received % period,
                              len)
-                   != 0)
+                != 0)
             ++mismatches;
           c.received += len;
           moved += len;
@@ -193,8 +193,9 @@ int main(int argc, char** argv) {
             ::epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
             ++finished;
           }
-        } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK
-                              && errno != EINTR)) {
+        } else if (r == 0
+                   || (errno != EAGAIN && errno != EWOULDBLOCK
+                       && errno != EINTR)) {
           ++errors; // the server closed or reset before echoing everything
         }
       }

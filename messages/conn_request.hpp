@@ -30,8 +30,8 @@ struct conn_request {
 /// Field-wise equality, for tests and change detection.
 inline bool operator==(const conn_request& x, const conn_request& y) {
   return x.id == y.id && x.address == y.address && x.permanent == y.permanent
-         && x.automatic == y.automatic && x.state == y.state
-         && x.retry_count == y.retry_count;
+    && x.automatic == y.automatic && x.state == y.state
+    && x.retry_count == y.retry_count;
 }
 
 /// Lets CAF print (and later serialize) snapshots.

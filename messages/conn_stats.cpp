@@ -41,10 +41,9 @@ static_assert(sizeof(conn_stats) == std::size(counters) * sizeof(uint64_t),
 } // namespace
 
 bool operator==(const conn_stats& x, const conn_stats& y) {
-  return std::all_of(std::begin(counters), std::end(counters),
-                     [&](const counter& c) {
-                       return x.*c.member == y.*c.member;
-                     });
+  return std::all_of(
+    std::begin(counters), std::end(counters),
+    [&](const counter& c) { return x.*c.member == y.*c.member; });
 }
 
 std::string to_string(const conn_stats& x) {

@@ -11,7 +11,6 @@
 #include "connmgr/messages/direct_dialer.hpp"
 #include "connmgr/messages/connection_ptr.hpp"
 
-
 namespace connmgr {
 
 /// The pluggable dial function, as an actor.
@@ -31,11 +30,11 @@ namespace connmgr {
 ///
 /// `(direct)` answers the dialer's `direct_dialer`, or null if it has none:
 /// requesters then start the dials it takes without a message per dial.
-using dialer_actor = caf::typed_actor<
-  caf::replies_to<dial_atom, uint64_t, std::string,
-                  caf::timespan>::with<connection_ptr>,
-  caf::reacts_to<cancel_atom, uint64_t>,
-  caf::replies_to<flush_atom>::with<bool>,
-  caf::replies_to<direct_atom>::with<direct_dialer_ptr>>;
+using dialer_actor =
+  caf::typed_actor<caf::replies_to<dial_atom, uint64_t, std::string,
+                                   caf::timespan>::with<connection_ptr>,
+                   caf::reacts_to<cancel_atom, uint64_t>,
+                   caf::replies_to<flush_atom>::with<bool>,
+                   caf::replies_to<direct_atom>::with<direct_dialer_ptr>>;
 
 } // namespace connmgr

@@ -25,8 +25,7 @@ public:
   /// resolve): that one goes to the dialer actor as usual.
   virtual uint64_t try_dial(uint64_t dial_id, const std::string& address,
                             caf::timespan timeout,
-                            const caf::strong_actor_ptr& reply_to)
-    = 0;
+                            const caf::strong_actor_ptr& reply_to) = 0;
 
   /// Abandons the dial of `token` like the actor's `cancel`: its socket
   /// closes before anything the dialer actor does after this call (a

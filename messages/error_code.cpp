@@ -8,24 +8,42 @@ namespace connmgr {
 
 std::string to_string(errc x) {
   switch (x) {
-    case errc::none: return "none";
-    case errc::refused: return "refused";
-    case errc::timed_out: return "timed_out";
-    case errc::unreachable: return "unreachable";
-    case errc::resolve_failed: return "resolve_failed";
-    case errc::canceled: return "canceled";
-    case errc::stopped: return "stopped";
-    case errc::no_address: return "no_address";
-    case errc::invalid_config: return "invalid_config";
-    case errc::unknown_request: return "unknown_request";
-    case errc::duplicate_address: return "duplicate_address";
-    case errc::duplicate_request: return "duplicate_request";
-    case errc::inbound_limit: return "inbound_limit";
-    case errc::invalid_address: return "invalid_address";
-    case errc::dial_failed: return "dial_failed";
-    case errc::connection_closed: return "connection_closed";
-    case errc::proxy_failed: return "proxy_failed";
-    case errc::slow_reader: return "slow_reader";
+    case errc::none:
+      return "none";
+    case errc::refused:
+      return "refused";
+    case errc::timed_out:
+      return "timed_out";
+    case errc::unreachable:
+      return "unreachable";
+    case errc::resolve_failed:
+      return "resolve_failed";
+    case errc::canceled:
+      return "canceled";
+    case errc::stopped:
+      return "stopped";
+    case errc::no_address:
+      return "no_address";
+    case errc::invalid_config:
+      return "invalid_config";
+    case errc::unknown_request:
+      return "unknown_request";
+    case errc::duplicate_address:
+      return "duplicate_address";
+    case errc::duplicate_request:
+      return "duplicate_request";
+    case errc::inbound_limit:
+      return "inbound_limit";
+    case errc::invalid_address:
+      return "invalid_address";
+    case errc::dial_failed:
+      return "dial_failed";
+    case errc::connection_closed:
+      return "connection_closed";
+    case errc::proxy_failed:
+      return "proxy_failed";
+    case errc::slow_reader:
+      return "slow_reader";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }
@@ -53,11 +71,10 @@ std::string render(uint8_t code, const caf::message& ctx) {
 } // namespace
 
 void add_error_category(caf::actor_system_config& cfg) {
-  cfg.add_error_category(errc_category,
-                         [](uint8_t code, caf::atom_value,
-                            const caf::message& ctx) {
-                           return render(code, ctx);
-                         });
+  cfg.add_error_category(
+    errc_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+      return render(code, ctx);
+    });
 }
 
 errc errc_of(const caf::error& err) {

@@ -13,9 +13,9 @@ namespace {
 
 caf::error invalid(const char* field, const std::string& value,
                    const char* expected) {
-  return make_error(errc::invalid_config,
-                    fmt::format("{} = {}, expected {}", field, value,
-                                expected));
+  return make_error(
+    errc::invalid_config,
+    fmt::format("{} = {}, expected {}", field, value, expected));
 }
 
 } // namespace
@@ -29,7 +29,8 @@ caf::error validate(const inbound_limits& x) {
     return invalid("max_pending_inbound", "0", ">= 1");
   // Negated comparisons so NaN fails too.
   if (x.inbound_rate_per_ip
-      && !(*x.inbound_rate_per_ip > 0.0 && std::isfinite(*x.inbound_rate_per_ip)))
+      && !(*x.inbound_rate_per_ip > 0.0
+           && std::isfinite(*x.inbound_rate_per_ip)))
     return invalid("inbound_rate_per_ip",
                    fmt::format("{}", *x.inbound_rate_per_ip),
                    "a finite number > 0");
@@ -41,11 +42,11 @@ caf::error validate(const inbound_limits& x) {
   if (x.max_rate_tracked_ips == 0)
     return invalid("max_rate_tracked_ips", "0", ">= 1");
   if (x.netgroup_bits_ipv4 < 1 || x.netgroup_bits_ipv4 > 32)
-    return invalid("netgroup_bits_ipv4",
-                   std::to_string(x.netgroup_bits_ipv4), "1..32");
+    return invalid("netgroup_bits_ipv4", std::to_string(x.netgroup_bits_ipv4),
+                   "1..32");
   if (x.netgroup_bits_ipv6 < 1 || x.netgroup_bits_ipv6 > 128)
-    return invalid("netgroup_bits_ipv6",
-                   std::to_string(x.netgroup_bits_ipv6), "1..128");
+    return invalid("netgroup_bits_ipv6", std::to_string(x.netgroup_bits_ipv6),
+                   "1..128");
   return caf::none;
 }
 

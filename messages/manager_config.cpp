@@ -87,19 +87,18 @@ std::optional<config_violation> find_violation(const manager_config& cfg) {
   if (cfg.max_failed_attempts == 0)
     return invalid("max_failed_attempts", "0", ">= 1");
   if (cfg.dial_timeout <= timespan{0})
-    return invalid("dial_timeout", to_string_duration(cfg.dial_timeout),
-                   "> 0");
+    return invalid("dial_timeout", to_string_duration(cfg.dial_timeout), "> 0");
   if (cfg.max_pending_dials == 0)
     return invalid("max_pending_dials", "0", ">= 1");
   if (cfg.stable_connection_period < timespan{0})
     return invalid("stable_connection_period",
                    to_string_duration(cfg.stable_connection_period), ">= 0");
   if (cfg.netgroup_bits_ipv4 < 1 || cfg.netgroup_bits_ipv4 > 32)
-    return invalid("netgroup_bits_ipv4",
-                   std::to_string(cfg.netgroup_bits_ipv4), "1..32");
+    return invalid("netgroup_bits_ipv4", std::to_string(cfg.netgroup_bits_ipv4),
+                   "1..32");
   if (cfg.netgroup_bits_ipv6 < 1 || cfg.netgroup_bits_ipv6 > 128)
-    return invalid("netgroup_bits_ipv6",
-                   std::to_string(cfg.netgroup_bits_ipv6), "1..128");
+    return invalid("netgroup_bits_ipv6", std::to_string(cfg.netgroup_bits_ipv6),
+                   "1..128");
   // The admission fields, checked as `validate(inbound_limits)` checks them
   // (same names, same texts); `validate` runs that one too, so the two
   // cannot drift apart unnoticed.
@@ -139,8 +138,8 @@ check_descriptor_limit(const manager_config& cfg, uint64_t listeners,
                               : std::string{"unlimited (0)"},
               std::to_string(listeners)};
   x.value = std::to_string(wanted);
-  x.expected = fmt::format("at most {} to fit the open-file limit of {}",
-                           room, fd_limit);
+  x.expected =
+    fmt::format("at most {} to fit the open-file limit of {}", room, fd_limit);
   return x;
 }
 

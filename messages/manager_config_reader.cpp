@@ -22,14 +22,14 @@ namespace {
 
 /// How the value of one key is read.
 enum class key_kind : uint8_t {
-  count,           // uint32_t in min..2^32-1
-  optional_count,  // a count or "unlimited"
+  count, // uint32_t in min..2^32-1
+  optional_count, // a count or "unlimited"
   rate_per_minute, // an optional count >= 1, per minute; stored per second
-  burst,           // a count >= 1, stored as double
-  duration,        // caf::timespan in min_duration..max_duration
-  fraction,        // a number in 0..1
-  seed,            // an integer in 0..2^63-1
-  flag,            // true or false
+  burst, // a count >= 1, stored as double
+  duration, // caf::timespan in min_duration..max_duration
+  fraction, // a number in 0..1
+  seed, // an integer in 0..2^63-1
+  flag, // true or false
 };
 
 struct key_info {
@@ -63,8 +63,8 @@ const key_info keys[] = {
    "inbound connections at once (default 114, 0 = none, or \"unlimited\")"},
   {"retry-duration", "retry_duration", key_kind::duration, 0, min_retry,
    "backoff step between retries (default 5s, 1ms..168h)"},
-  {"max-retry-duration", "max_retry_duration", key_kind::duration, 0,
-   min_retry, "backoff cap (default 5min, up to 168h)"},
+  {"max-retry-duration", "max_retry_duration", key_kind::duration, 0, min_retry,
+   "backoff cap (default 5min, up to 168h)"},
   {"dial-timeout", "dial_timeout", key_kind::duration, 0, min_retry,
    "deadline of one dial attempt (default 10s, 1ms..168h)"},
   {"max-failed-attempts", "max_failed_attempts", key_kind::count, 1, none,
@@ -152,9 +152,9 @@ std::string duration_range(const key_info& k) {
 
 caf::error bad_value(const std::string& section, std::string_view key,
                      std::string_view text, std::string_view expected) {
-  return make_error(errc::invalid_config,
-                    fmt::format("{}.{} = \"{}\": {}", section, key, text,
-                                expected));
+  return make_error(
+    errc::invalid_config,
+    fmt::format("{}.{} = \"{}\": {}", section, key, text, expected));
 }
 
 /// How `parse_span` read a text.
@@ -232,7 +232,7 @@ std::string strip(std::string_view text) {
 bool is_word(const caf::config_value& x, const char* word) {
   return (caf::holds_alternative<std::string>(x)
           || caf::holds_alternative<caf::atom_value>(x))
-         && config_value_text(x) == word;
+    && config_value_text(x) == word;
 }
 
 // -- reading values -----------------------------------------------------------
@@ -394,8 +394,7 @@ caf::expected<const caf::settings*> find_section(const caf::settings& s,
       auto path = section.substr(0, dot);
       return make_error(errc::invalid_config,
                         fmt::format("{} = \"{}\": expected a [{}] section",
-                                    path, config_value_text(i->second),
-                                    path));
+                                    path, config_value_text(i->second), path));
     }
     if (dot == std::string::npos)
       return dict;
@@ -438,8 +437,7 @@ void declare_manager_options(caf::actor_system_config& cfg,
   declare_manager_options(option_access::of(cfg), section);
 }
 
-caf::error read_manager_option(const std::string& section,
-                               std::string_view key,
+caf::error read_manager_option(const std::string& section, std::string_view key,
                                const caf::config_value& x,
                                manager_config& out) {
   auto k = find_key(key);
@@ -482,9 +480,8 @@ caf::error read_manager_option(const std::string& section,
       auto num = read_optional_count(section, *k, x);
       if (!num)
         return std::move(num.error());
-      out.inbound_rate_per_ip = num->has_value()
-                                  ? std::optional<double>{**num / 60.0}
-                                  : std::nullopt;
+      out.inbound_rate_per_ip =
+        num->has_value() ? std::optional<double>{**num / 60.0} : std::nullopt;
       return caf::none;
     }
     case key_kind::burst: {
@@ -600,9 +597,9 @@ caf::error to_error(const config_violation& x, const std::string& section) {
     if (i < x.values.size())
       values += (i == 0 ? "" : " + ") + x.values[i];
   }
-  return make_error(errc::invalid_config,
-                    fmt::format("{} = {} = {}: expected {}", names, values,
-                                x.value, expected));
+  return make_error(
+    errc::invalid_config,
+    fmt::format("{} = {} = {}: expected {}", names, values, x.value, expected));
 }
 
 caf::error validate(const manager_config& cfg, const std::string& section) {

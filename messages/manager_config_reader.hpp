@@ -50,14 +50,14 @@ bool is_manager_key(std::string_view key);
 /// `read_manager_config` checks them. Keys the application declares in the
 /// same section live alongside.
 void declare_manager_options(caf::config_option_set& opts,
-                             const std::string& section
-                             = std::string{default_manager_section});
+                             const std::string& section = std::string{
+                               default_manager_section});
 
 /// Same on the options of a plain `caf::actor_system_config` (before its
 /// `parse`).
 void declare_manager_options(caf::actor_system_config& cfg,
-                             const std::string& section
-                             = std::string{default_manager_section});
+                             const std::string& section = std::string{
+                               default_manager_section});
 
 /// Reads every key of `section` (dots name nested sections: "app.net") of
 /// `s` (such as `caf::content(cfg)` after `cfg.parse`, or the result of
@@ -77,10 +77,8 @@ caf::expected<manager_config> read_manager_config(const caf::settings& s,
 /// Reads the value `x` of one manager key onto `out` (the building block of
 /// `read_manager_config` for an application that reads its section itself).
 /// Fails like `read_manager_config`; also for a key that is no manager key.
-caf::error read_manager_option(const std::string& section,
-                               std::string_view key,
-                               const caf::config_value& x,
-                               manager_config& out);
+caf::error read_manager_option(const std::string& section, std::string_view key,
+                               const caf::config_value& x, manager_config& out);
 
 /// What manager key `key` takes, as the tail of an error, e.g. "expected an
 /// integer in 1..4294967295"; empty for a key that is no manager key.

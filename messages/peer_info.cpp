@@ -20,10 +20,9 @@ std::string to_string(peer_class x) {
 
 bool operator==(const peer_info& x, const peer_info& y) {
   return x.id == y.id && x.kind == y.kind && x.permanent == y.permanent
-         && x.listener == y.listener && x.remote_address == y.remote_address
-         && x.local_address == y.local_address
-         && x.connected_for == y.connected_for && x.dial_time == y.dial_time
-         && x.retry_count == y.retry_count;
+    && x.listener == y.listener && x.remote_address == y.remote_address
+    && x.local_address == y.local_address && x.connected_for == y.connected_for
+    && x.dial_time == y.dial_time && x.retry_count == y.retry_count;
 }
 
 std::string to_string(const peer_info& x) {

@@ -22,8 +22,7 @@ bool is_v4_mapped(const std::array<uint8_t, 16>& b) noexcept {
   return b[10] == 0xff && b[11] == 0xff;
 }
 
-address_class classify_v4(uint8_t a, uint8_t b, uint8_t c,
-                          uint8_t d) noexcept {
+address_class classify_v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) noexcept {
   if (a == 0)
     return (b | c | d) == 0 ? address_class::unspecified
                             : address_class::reserved;
@@ -50,8 +49,8 @@ address_class classify_v4(uint8_t a, uint8_t b, uint8_t c,
 address_class classify_v6(const std::array<uint8_t, 16>& b) noexcept {
   if (is_v4_mapped(b))
     return classify_v4(b[12], b[13], b[14], b[15]);
-  bool zero_head = std::all_of(b.begin(), b.begin() + 15,
-                               [](uint8_t x) { return x == 0; });
+  bool zero_head =
+    std::all_of(b.begin(), b.begin() + 15, [](uint8_t x) { return x == 0; });
   if (zero_head && b[15] == 0)
     return address_class::unspecified;
   if (zero_head && b[15] == 1)
@@ -144,16 +143,16 @@ bool is_publicly_routable(const net_address& addr) noexcept {
 
 // -- netgroup ------------------------------------------------------------------
 
-caf::expected<netgroup> netgroup_of(const net_address& addr,
-                                    unsigned bits_ipv4, unsigned bits_ipv6) {
+caf::expected<netgroup> netgroup_of(const net_address& addr, unsigned bits_ipv4,
+                                    unsigned bits_ipv6) {
   if (bits_ipv4 < 1 || bits_ipv4 > 32)
-    return make_error(errc::invalid_config,
-                      fmt::format("netgroup bits_ipv4 = {}, expected 1..32",
-                                  bits_ipv4));
+    return make_error(
+      errc::invalid_config,
+      fmt::format("netgroup bits_ipv4 = {}, expected 1..32", bits_ipv4));
   if (bits_ipv6 < 1 || bits_ipv6 > 128)
-    return make_error(errc::invalid_config,
-                      fmt::format("netgroup bits_ipv6 = {}, expected 1..128",
-                                  bits_ipv6));
+    return make_error(
+      errc::invalid_config,
+      fmt::format("netgroup bits_ipv6 = {}, expected 1..128", bits_ipv6));
   netgroup result;
   std::array<uint8_t, 16> b;
   if (!ip_bytes(addr, b)) {
@@ -217,13 +216,13 @@ size_t netgroup::hash() const noexcept {
 }
 
 bool operator==(const netgroup& x, const netgroup& y) noexcept {
-  return x.family_ == y.family_ && x.bits_ == y.bits_
-         && x.prefix_ == y.prefix_ && x.name_ == y.name_;
+  return x.family_ == y.family_ && x.bits_ == y.bits_ && x.prefix_ == y.prefix_
+    && x.name_ == y.name_;
 }
 
 bool operator<(const netgroup& x, const netgroup& y) noexcept {
   return std::tie(x.family_, x.bits_, x.prefix_, x.name_)
-         < std::tie(y.family_, y.bits_, y.prefix_, y.name_);
+    < std::tie(y.family_, y.bits_, y.prefix_, y.name_);
 }
 
 } // namespace connmgr

@@ -54,8 +54,7 @@ std::string connection::local_address() const {
         || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
       return {};
   }
-  auto addr = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa),
-                                         len);
+  auto addr = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa), len);
   return addr ? addr->to_string() : std::string{};
 }
 

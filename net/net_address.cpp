@@ -63,7 +63,7 @@ bool is_letter(char c) {
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f'
-         || c == '\r';
+    || c == '\r';
 }
 
 bool is_label_char(char c) {
@@ -89,11 +89,12 @@ bool ends_in_number(std::string_view host) {
   if (!host.empty() && host.back() == '.')
     host.remove_suffix(1);
   auto last_dot = host.rfind('.');
-  auto last = last_dot == std::string_view::npos ? host
-                                                 : host.substr(last_dot + 1);
+  auto last =
+    last_dot == std::string_view::npos ? host : host.substr(last_dot + 1);
   if (last.empty())
     return false;
-  if (last.size() >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X')) {
+  if (last.size() >= 2 && last[0] == '0'
+      && (last[1] == 'x' || last[1] == 'X')) {
     for (char c : last.substr(2))
       if (!is_hex_digit(c))
         return false;
@@ -138,23 +139,22 @@ std::string check_ipv4(std::string_view host) {
   if (host.back() == '.')
     return "IPv4 address " + quote(host) + " ends in '.'" + expected;
   // Count first: "1234" is better explained as one octet than as 1234 > 255.
-  auto octets = static_cast<size_t>(std::count(host.begin(), host.end(), '.'))
-                + 1;
+  auto octets =
+    static_cast<size_t>(std::count(host.begin(), host.end(), '.')) + 1;
   if (octets != 4)
     return "IPv4 address " + quote(host) + " has " + std::to_string(octets)
-           + (octets == 1 ? " octet" : " octets") + expected;
+      + (octets == 1 ? " octet" : " octets") + expected;
   size_t pos = 0;
   while (true) {
     auto dot = host.find('.', pos);
-    auto octet = host.substr(pos, dot == std::string_view::npos
-                                    ? std::string_view::npos
-                                    : dot - pos);
+    auto octet = host.substr(
+      pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
     if (octet.empty())
       return "empty octet in IPv4 address " + quote(host) + expected;
     if (octet.size() > 1 && octet[0] == '0')
       return "octet " + quote(octet) + " in " + quote(host)
-             + " has a leading zero (octal or decimal is ambiguous)"
-             + ", expected decimal 0..255 without leading zeros";
+        + " has a leading zero (octal or decimal is ambiguous)"
+        + ", expected decimal 0..255 without leading zeros";
     // Four digits without a leading zero already exceed 255; stopping there
     // keeps the sum from overflowing on absurdly long octets.
     int value = 0;
@@ -162,7 +162,7 @@ std::string check_ipv4(std::string_view host) {
       value = value * 10 + (c - '0');
     if (value > 255)
       return "octet " + quote(octet) + " in " + quote(host)
-             + " out of range, expected 0..255";
+        + " out of range, expected 0..255";
     if (dot == std::string_view::npos)
       break;
     pos = dot + 1;
@@ -173,34 +173,33 @@ std::string check_ipv4(std::string_view host) {
 // RFC 1123 host names, plus '_' which real DNS names (SRV-style labels, some
 // seeds) do use.
 std::string check_hostname(std::string_view host) {
-  const std::string expected_chars
-    = ", expected letters, digits, '-', '_' and '.' only";
+  const std::string expected_chars =
+    ", expected letters, digits, '-', '_' and '.' only";
   for (char c : host)
     if (!is_label_char(c) && c != '.')
       return "character " + quote(std::string_view{&c, 1}) + " in host name "
-             + quote(host) + " not allowed" + expected_chars;
+        + quote(host) + " not allowed" + expected_chars;
   auto name = host;
   if (name.size() > 1 && name.back() == '.')
     name.remove_suffix(1);
   if (name.size() > 253)
     return "host name of " + std::to_string(name.size())
-           + " characters is too long, expected at most 253";
+      + " characters is too long, expected at most 253";
   size_t pos = 0;
   while (true) {
     auto dot = name.find('.', pos);
-    auto label = name.substr(pos, dot == std::string_view::npos
-                                    ? std::string_view::npos
-                                    : dot - pos);
+    auto label = name.substr(
+      pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
     if (label.empty())
       return "empty label in host name " + quote(host)
-             + ", expected labels separated by single dots";
+        + ", expected labels separated by single dots";
     if (label.size() > 63)
       return "label of " + std::to_string(label.size()) + " characters in host"
-             + " name " + quote(host) + " is too long, expected 1..63";
+        + " name " + quote(host) + " is too long, expected 1..63";
     if (label.front() == '-' || label.back() == '-')
       return "label " + quote(label) + " in host name " + quote(host)
-             + " starts or ends with '-', expected a letter, digit or '_'"
-             + " at both ends";
+        + " starts or ends with '-', expected a letter, digit or '_'"
+        + " at both ends";
     if (dot == std::string_view::npos)
       break;
     pos = dot + 1;
@@ -210,8 +209,8 @@ std::string check_hostname(std::string_view host) {
     has_letter = has_letter || is_letter(c);
   if (!has_letter)
     return "host name " + quote(host)
-           + " has no letter, expected an IPv4 address or a name with at"
-             " least one letter";
+      + " has no letter, expected an IPv4 address or a name with at"
+        " least one letter";
   return {};
 }
 
@@ -248,14 +247,16 @@ net_address::net_address(kind k, const std::array<uint8_t, 16>& bytes,
 }
 
 caf::expected<net_address> net_address::parse(std::string_view text,
-                                               bool allow_port_zero) {
+                                              bool allow_port_zero) {
   if (text.empty())
-    return reject(text, "empty address, expected host:port such as"
-                        " 1.2.3.4:8333, [::1]:8333 or example.org:8333");
+    return reject(text,
+                  "empty address, expected host:port such as"
+                  " 1.2.3.4:8333, [::1]:8333 or example.org:8333");
   for (size_t i = 0; i < text.size(); ++i)
     if (is_space(text[i]))
-      return reject(text, "whitespace at offset " + std::to_string(i)
-                            + ", expected none anywhere in an address");
+      return reject(text,
+                    "whitespace at offset " + std::to_string(i)
+                      + ", expected none anywhere in an address");
   std::array<uint8_t, 16> bytes{};
   std::string_view port_text;
   if (text.front() == '[') {
@@ -265,27 +266,32 @@ caf::expected<net_address> net_address::parse(std::string_view text,
     auto inside = text.substr(1, close - 1);
     auto rest = text.substr(close + 1);
     if (inside.empty())
-      return reject(text, "empty host in brackets, expected an IPv6 address"
-                          " as in \"[::1]:8333\"");
+      return reject(text,
+                    "empty host in brackets, expected an IPv6 address"
+                    " as in \"[::1]:8333\"");
     if (auto pct = inside.find('%'); pct != std::string_view::npos)
-      return reject(text, "IPv6 zone id " + quote(inside.substr(pct))
-                            + " is not supported, expected an IPv6 address"
-                              " without '%zone'");
+      return reject(text,
+                    "IPv6 zone id " + quote(inside.substr(pct))
+                      + " is not supported, expected an IPv6 address"
+                        " without '%zone'");
     if (inet_pton(AF_INET6, std::string{inside}.c_str(), bytes.data()) != 1) {
       if (inside.find(':') == std::string_view::npos)
-        return reject(text, quote(inside)
-                              + " in brackets is not an IPv6 address,"
-                                " expected brackets only around IPv6"
-                                " literals");
-      return reject(text, quote(inside)
-                            + " is not a valid IPv6 address, expected e.g."
-                              " \"[2001:db8::1]:8333\"");
+        return reject(text,
+                      quote(inside)
+                        + " in brackets is not an IPv6 address,"
+                          " expected brackets only around IPv6"
+                          " literals");
+      return reject(text,
+                    quote(inside)
+                      + " is not a valid IPv6 address, expected e.g."
+                        " \"[2001:db8::1]:8333\"");
     }
     if (rest.empty())
       return reject(text, "missing port after ']', expected \"[IPv6]:port\"");
     if (rest.front() != ':')
-      return reject(text, "unexpected " + quote(rest)
-                            + " after ']', expected ':' and a port");
+      return reject(text,
+                    "unexpected " + quote(rest)
+                      + " after ']', expected ':' and a port");
     port_text = rest.substr(1);
     uint16_t port_number = 0;
     if (auto problem = parse_port(port_text, allow_port_zero, port_number);
@@ -300,12 +306,14 @@ caf::expected<net_address> net_address::parse(std::string_view text,
   auto host_text = text.substr(0, colon);
   port_text = text.substr(colon + 1);
   if (host_text.empty())
-    return reject(text, "empty host, expected an IPv4 address, a bracketed"
-                        " IPv6 address or a host name before ':'");
+    return reject(text,
+                  "empty host, expected an IPv4 address, a bracketed"
+                  " IPv6 address or a host name before ':'");
   if (host_text.find(':') != std::string_view::npos)
-    return reject(text, "host " + quote(host_text)
-                          + " contains ':', expected IPv6 addresses in"
-                            " brackets as in \"[::1]:8333\"");
+    return reject(text,
+                  "host " + quote(host_text)
+                    + " contains ':', expected IPv6 addresses in"
+                      " brackets as in \"[::1]:8333\"");
   kind k = kind::hostname;
   std::string host;
   if (all_digits_and_dots(host_text)) {
@@ -317,11 +325,12 @@ caf::expected<net_address> net_address::parse(std::string_view text,
     inet_pton(AF_INET, host.c_str(), bytes.data());
     k = kind::ipv4;
   } else if (ends_in_number(host_text)) {
-    return reject(text, "host " + quote(host_text)
-                          + " ends in a numeric label but is not a dotted"
-                            " decimal IPv4 address, expected a.b.c.d with"
-                            " octets 0..255 or a host name whose last label"
-                            " is not a number");
+    return reject(text,
+                  "host " + quote(host_text)
+                    + " ends in a numeric label but is not a dotted"
+                      " decimal IPv4 address, expected a.b.c.d with"
+                      " octets 0..255 or a host name whose last label"
+                      " is not a number");
   } else {
     if (auto problem = check_hostname(host_text); !problem.empty())
       return reject(text, problem);
@@ -443,7 +452,7 @@ caf::expected<socklen_t> net_address::to_sockaddr(sockaddr_storage& out) const {
 
 bool operator==(const net_address& x, const net_address& y) {
   return x.kind_ == y.kind_ && x.port_ == y.port_ && x.bytes_ == y.bytes_
-         && x.host_ == y.host_;
+    && x.host_ == y.host_;
 }
 
 bool operator!=(const net_address& x, const net_address& y) {
@@ -452,7 +461,7 @@ bool operator!=(const net_address& x, const net_address& y) {
 
 bool operator<(const net_address& x, const net_address& y) {
   return std::tie(x.kind_, x.bytes_, x.host_, x.port_)
-         < std::tie(y.kind_, y.bytes_, y.host_, y.port_);
+    < std::tie(y.kind_, y.bytes_, y.host_, y.port_);
 }
 
 std::string to_string(const net_address& x) {

@@ -75,8 +75,8 @@ caf::error io_error(int err, const char* what) {
 socklen_t length_of(const sockaddr_storage& sa);
 
 std::string print(const sockaddr_storage& sa) {
-  auto addr = net_address::from_sockaddr(
-    reinterpret_cast<const sockaddr*>(&sa), length_of(sa));
+  auto addr = net_address::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa),
+                                         length_of(sa));
   return addr ? addr->to_string() : std::string{"<unprintable address>"};
 }
 
@@ -316,14 +316,13 @@ struct reactor::impl {
       auto& sa = op.addrs[op.next++];
       int fd = op.premade.fd >= 0
         ? op.premade.take()
-        : ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+        : ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) {
         op.last_error = errno_error(errno, "socket for " + print(sa));
         continue;
       }
-      int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa),
-                         length_of(sa));
+      int rc =
+        ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), length_of(sa));
       if (rc == 0 || errno == EINPROGRESS) {
         epoll_event ev{};
         ev.events = EPOLLOUT;
@@ -336,9 +335,10 @@ struct reactor::impl {
       op.last_error = errno_error(errno, "connect " + print(sa));
       ::close(fd);
     }
-    finish(token, op.last_error ? op.last_error
-                                : make_error(errc::dial_failed,
-                                             "no address to connect to"));
+    finish(token,
+           op.last_error
+             ? op.last_error
+             : make_error(errc::dial_failed, "no address to connect to"));
   }
 
   void on_connect_event(uint64_t token, connect_op& op, uint32_t events) {
@@ -350,8 +350,8 @@ struct reactor::impl {
       if (err == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0)
         err = ECONNRESET;
       if (err != 0) {
-        op.last_error = errno_error(err, "connect "
-                                           + print(op.addrs[op.next - 1]));
+        op.last_error =
+          errno_error(err, "connect " + print(op.addrs[op.next - 1]));
         drop_socket(op);
         try_next_address(token, op);
         return;
@@ -366,7 +366,8 @@ struct reactor::impl {
     }
     if (!flush(token, op))
       return;
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !read_some(token, op))
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0
+        && !read_some(token, op))
       return;
     watch(token, op);
   }
@@ -379,9 +380,10 @@ struct reactor::impl {
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
           return true;
-        finish(token, make_error(errc::proxy_failed,
-                                 std::string{"handshake send: "}
-                                   + std::strerror(errno)));
+        finish(
+          token,
+          make_error(errc::proxy_failed,
+                     std::string{"handshake send: "} + std::strerror(errno)));
         return false;
       }
       op.out_pos += static_cast<size_t>(n);
@@ -395,26 +397,29 @@ struct reactor::impl {
   bool read_some(uint64_t token, connect_op& op) {
     uint8_t buf[512];
     for (;;) {
-      auto want = std::min(sizeof(buf), std::max<size_t>(1, op.handshake->wanted()));
+      auto want =
+        std::min(sizeof(buf), std::max<size_t>(1, op.handshake->wanted()));
       auto n = ::recv(op.fd, buf, want, 0);
       if (n == 0) {
-        finish(token, make_error(errc::proxy_failed,
-                                 "peer closed the connection mid-handshake"));
+        finish(token,
+               make_error(errc::proxy_failed,
+                          "peer closed the connection mid-handshake"));
         return false;
       }
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
           return true;
-        finish(token, make_error(errc::proxy_failed,
-                                 std::string{"handshake recv: "}
-                                   + std::strerror(errno)));
+        finish(
+          token,
+          make_error(errc::proxy_failed,
+                     std::string{"handshake recv: "} + std::strerror(errno)));
         return false;
       }
       caf::error err;
       auto status = op.handshake->feed(buf, static_cast<size_t>(n), err);
       if (status == stream_handshake::status::failed) {
-        finish(token, err ? err
-                          : make_error(errc::proxy_failed, "handshake failed"));
+        finish(token,
+               err ? err : make_error(errc::proxy_failed, "handshake failed"));
         return false;
       }
       auto more = op.handshake->take_output();
@@ -432,7 +437,8 @@ struct reactor::impl {
 
   void watch(uint64_t token, connect_op& op) {
     epoll_event ev{};
-    ev.events = EPOLLIN | (op.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+    ev.events =
+      EPOLLIN | (op.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
     ev.data.u64 = token;
     ::epoll_ctl(epfd, EPOLL_CTL_MOD, op.fd, &ev);
   }
@@ -651,8 +657,8 @@ struct reactor::impl {
       return;
     }
     if (streamed.count(conn.get()) != 0) {
-      end_now(make_error(errc::canceled,
-                         "the connection already carries a stream"));
+      end_now(
+        make_error(errc::canceled, "the connection already carries a stream"));
       return;
     }
     auto& s = streams[token];
@@ -662,28 +668,28 @@ struct reactor::impl {
     streamed.insert(conn.get());
     // The hook comes first: a close racing with the registration below
     // either finds the hook or makes with_fd fail.
-    conn->on_close([wbox = box, link, token,
-                    wconn = std::weak_ptr<connection>{conn}] {
-      auto mbox = wbox.lock();
-      if (!mbox)
-        return; // the reactor is gone, and with it every stream
-      // A released descriptor stays open (it is being handed over right
-      // now), so its registration would outlive the stream: drop it while
-      // the number surely names it. A closed one left the epoll set by
-      // itself, and its number may belong to another socket already.
-      auto c = wconn.lock();
-      if (c && was_released(*c)) {
-        auto fd = link->fd.load();
-        if (fd >= 0)
-          mbox->run_now([fd](impl& m) {
-            ::epoll_ctl(m.epfd, EPOLL_CTL_DEL, fd, nullptr);
+    conn->on_close(
+      [wbox = box, link, token, wconn = std::weak_ptr<connection>{conn}] {
+        auto mbox = wbox.lock();
+        if (!mbox)
+          return; // the reactor is gone, and with it every stream
+        // A released descriptor stays open (it is being handed over right
+        // now), so its registration would outlive the stream: drop it while
+        // the number surely names it. A closed one left the epoll set by
+        // itself, and its number may belong to another socket already.
+        auto c = wconn.lock();
+        if (c && was_released(*c)) {
+          auto fd = link->fd.load();
+          if (fd >= 0)
+            mbox->run_now([fd](impl& m) {
+              ::epoll_ctl(m.epfd, EPOLL_CTL_DEL, fd, nullptr);
+            });
+        }
+        if (!link->ended.load())
+          mbox->post([token](impl& m) {
+            m.end_stream(token, closed_error("closed locally"), false);
           });
-      }
-      if (!link->ended.load())
-        mbox->post([token](impl& m) {
-          m.end_stream(token, closed_error("closed locally"), false);
-        });
-    });
+      });
     int err = 0;
     bool ran = conn->with_fd([&](int fd) {
       epoll_event ev{};
@@ -703,8 +709,8 @@ struct reactor::impl {
     }
     unwatch(conn.get());
     if (err != 0) {
-      end_stream(token, closed_error(std::string{"epoll_ctl: "}
-                                     + std::strerror(err)),
+      end_stream(token,
+                 closed_error(std::string{"epoll_ctl: "} + std::strerror(err)),
                  false);
       return;
     }
@@ -881,8 +887,7 @@ struct reactor::impl {
       return std::exchange(read_buf, std::vector<uint8_t>{});
     }
     return std::vector<uint8_t>(read_buf.begin(),
-                                read_buf.begin()
-                                  + static_cast<ptrdiff_t>(len));
+                                read_buf.begin() + static_cast<ptrdiff_t>(len));
   }
 
   /// Keeps a written-out send buffer of about the read size for a later
@@ -974,8 +979,8 @@ struct reactor::impl {
 
   void set_events(int fd, uint64_t token, stream_op& s) {
     epoll_event ev{};
-    ev.events = (s.want_in ? stream_events : 0u)
-                | (s.want_out ? uint32_t{EPOLLOUT} : 0u);
+    ev.events =
+      (s.want_in ? stream_events : 0u) | (s.want_out ? uint32_t{EPOLLOUT} : 0u);
     ev.data.u64 = token;
     ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
   }
@@ -1093,7 +1098,7 @@ struct reactor::impl {
     if (since == 0)
       return;
     auto at = clock::time_point{clock::duration{since}}
-              + s.link->opts.slow_reader_timeout;
+      + s.link->opts.slow_reader_timeout;
     s.slow_check_at = at;
     timers.push(timer{at, token});
   }
@@ -1151,12 +1156,12 @@ struct reactor::impl {
           c != connects.end() && c->second.deadline == t.at) {
         auto waited = std::chrono::duration_cast<caf::timespan>(
           c->second.deadline - c->second.started);
-        finish(t.token, make_error(errc::timed_out,
-                                   "no connection within "
-                                     + to_string_duration(waited)));
-      } else if (auto l = listeners.find(t.token);
-                 l != listeners.end() && l->second.paused
-                 && l->second.resume_at == t.at) {
+        finish(
+          t.token,
+          make_error(errc::timed_out,
+                     "no connection within " + to_string_duration(waited)));
+      } else if (auto l = listeners.find(t.token); l != listeners.end()
+                 && l->second.paused && l->second.resume_at == t.at) {
         resume(l->second, t.token);
       } else if (auto s = streams.find(t.token);
                  s != streams.end() && s->second.slow_check_at == t.at) {
@@ -1284,9 +1289,9 @@ uint64_t reactor::connect(std::vector<sockaddr_storage> addrs,
   // out first under many dials: a failure leaves it to the reactor to try
   // again and report.
   if (!op.addrs.empty())
-    op.premade = impl::owned_fd{
-      ::socket(op.addrs.front().ss_family,
-               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+    op.premade =
+      impl::owned_fd{::socket(op.addrs.front().ss_family,
+                              SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   op.started = clock::now();
   op.deadline = deadline;
   op.handler = std::move(handler);
@@ -1321,8 +1326,8 @@ stream_handle reactor::stream(connection_ptr conn, stream_callbacks cb,
   link->token = next_token_++;
   opts.receive_window = std::max(opts.receive_window, size_t{1});
   opts.max_send_buffer = std::max(opts.max_send_buffer, size_t{1});
-  opts.slow_reader_timeout = std::max(opts.slow_reader_timeout,
-                                      std::chrono::milliseconds{1});
+  opts.slow_reader_timeout =
+    std::max(opts.slow_reader_timeout, std::chrono::milliseconds{1});
   link->opts = opts;
   link->box = box_;
   auto shared = std::make_shared<stream_callbacks>(std::move(cb));

@@ -22,8 +22,8 @@ class resolver {
 public:
   /// Every address `host` resolved to (IPv4 and IPv6, in the system's
   /// preferred order) with `port` filled in, or `errc::resolve_failed`.
-  using handler
-    = std::function<void(caf::expected<std::vector<sockaddr_storage>>)>;
+  using handler =
+    std::function<void(caf::expected<std::vector<sockaddr_storage>>)>;
 
   /// Starts `threads` (at least 1) lookup threads.
   explicit resolver(size_t threads = 2);

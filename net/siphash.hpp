@@ -23,10 +23,8 @@ public:
   /// A hasher keyed with `k0` (key bytes 0..7, little-endian) and `k1`
   /// (bytes 8..15).
   siphasher(uint64_t k0, uint64_t k1) noexcept
-    : v0_(k0 ^ 0x736f6d6570736575ULL),
-      v1_(k1 ^ 0x646f72616e646f6dULL),
-      v2_(k0 ^ 0x6c7967656e657261ULL),
-      v3_(k1 ^ 0x7465646279746573ULL) {
+    : v0_(k0 ^ 0x736f6d6570736575ULL), v1_(k1 ^ 0x646f72616e646f6dULL),
+      v2_(k0 ^ 0x6c7967656e657261ULL), v3_(k1 ^ 0x7465646279746573ULL) {
     // nop
   }
 
@@ -109,7 +107,7 @@ private:
   uint64_t v2_;
   uint64_t v3_;
   uint64_t tail_ = 0; // pending bytes, little-endian
-  size_t count_ = 0;  // bytes written in total
+  size_t count_ = 0; // bytes written in total
 };
 
 } // namespace connmgr

@@ -36,8 +36,8 @@ caf::error errno_error(int err, const std::string& what) {
 
 caf::expected<int> open_tcp_listener(const sockaddr_storage& addr,
                                      socklen_t len, int backlog) {
-  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+  int fd =
+    ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return errno_error(errno, "socket");
   int on = 1;

@@ -67,9 +67,10 @@ caf::error check_field(std::string_view value, errc code,
                        std::string_view label) {
   if (!value.empty() && value.size() <= max_field)
     return {};
-  return make_error(code, "socks5 " + std::string{label} + " is "
-                            + std::to_string(value.size())
-                            + " bytes, expected 1..255");
+  return make_error(code,
+                    "socks5 " + std::string{label} + " is "
+                      + std::to_string(value.size())
+                      + " bytes, expected 1..255");
 }
 
 void append_port(std::vector<uint8_t>& out, uint16_t port) {
@@ -84,38 +85,65 @@ void append_field(std::vector<uint8_t>& out, std::string_view value) {
 
 const char* reply_meaning(uint8_t code) {
   switch (code) {
-    case 0x00: return "succeeded";
-    case 0x01: return "general SOCKS server failure";
-    case 0x02: return "connection not allowed by ruleset";
-    case 0x03: return "network unreachable";
-    case 0x04: return "host unreachable";
-    case 0x05: return "connection refused";
-    case 0x06: return "TTL expired";
-    case 0x07: return "command not supported";
-    case 0x08: return "address type not supported";
+    case 0x00:
+      return "succeeded";
+    case 0x01:
+      return "general SOCKS server failure";
+    case 0x02:
+      return "connection not allowed by ruleset";
+    case 0x03:
+      return "network unreachable";
+    case 0x04:
+      return "host unreachable";
+    case 0x05:
+      return "connection refused";
+    case 0x06:
+      return "TTL expired";
+    case 0x07:
+      return "command not supported";
+    case 0x08:
+      return "address type not supported";
     // Tor sends these onion-service codes only on a SocksPort with
     // ExtendedErrors; naming them saves a trip to the spec when debugging.
-    case 0xF0: return "onion service descriptor not found";
-    case 0xF1: return "onion service descriptor is invalid";
-    case 0xF2: return "onion service introduction failed";
-    case 0xF3: return "onion service rendezvous failed";
-    case 0xF4: return "onion service client authorization missing";
-    case 0xF5: return "onion service client authorization wrong";
-    case 0xF6: return "onion service address is invalid";
-    case 0xF7: return "onion service introduction timed out";
-    default: return "unknown reply code";
+    case 0xF0:
+      return "onion service descriptor not found";
+    case 0xF1:
+      return "onion service descriptor is invalid";
+    case 0xF2:
+      return "onion service introduction failed";
+    case 0xF3:
+      return "onion service rendezvous failed";
+    case 0xF4:
+      return "onion service client authorization missing";
+    case 0xF5:
+      return "onion service client authorization wrong";
+    case 0xF6:
+      return "onion service address is invalid";
+    case 0xF7:
+      return "onion service introduction timed out";
+    default:
+      return "unknown reply code";
   }
 }
 
 caf::error reply_error(uint8_t code, bool resolve) {
   errc x = errc::proxy_failed;
   switch (code) {
-    case 0x03: x = errc::unreachable; break;
+    case 0x03:
+      x = errc::unreachable;
+      break;
     // Tor answers a RESOLVE it could not complete with "host unreachable".
-    case 0x04: x = resolve ? errc::resolve_failed : errc::unreachable; break;
-    case 0x05: x = errc::refused; break;
-    case 0x06: x = errc::timed_out; break;
-    default: break;
+    case 0x04:
+      x = resolve ? errc::resolve_failed : errc::unreachable;
+      break;
+    case 0x05:
+      x = errc::refused;
+      break;
+    case 0x06:
+      x = errc::timed_out;
+      break;
+    default:
+      break;
   }
   std::string ctx = resolve ? "socks5 RESOLVE reply " : "socks5 reply ";
   ctx += hex(code);
@@ -127,11 +155,11 @@ caf::error reply_error(uint8_t code, bool resolve) {
 // Both request replies share one layout; only RESOLVE forbids a name in it.
 parse_result<address> parse_request_reply(const uint8_t* data, size_t size,
                                           bool resolve) {
-  const std::string_view what = resolve ? "socks5 RESOLVE reply"
-                                        : "socks5 reply";
+  const std::string_view what =
+    resolve ? "socks5 RESOLVE reply" : "socks5 reply";
   if (size >= 1 && data[0] != socks_version)
-    return failed<address>(malformed(
-      what, "version byte " + hex(data[0]) + ", expected 0x05"));
+    return failed<address>(
+      malformed(what, "version byte " + hex(data[0]) + ", expected 0x05"));
   if (size < 2)
     return need_more<address>(2);
   if (data[1] != reply_succeeded)
@@ -149,9 +177,10 @@ parse_result<address> parse_request_reply(const uint8_t* data, size_t size,
       break;
     case static_cast<uint8_t>(address_type::domain):
       if (resolve)
-        return failed<address>(malformed(
-          what, "address type 0x03 (host name), expected an IPv4 or IPv6 "
-                "answer"));
+        return failed<address>(
+          malformed(what,
+                    "address type 0x03 (host name), expected an IPv4 or IPv6 "
+                    "answer"));
       if (size < reply_head + 1)
         return need_more<address>(reply_head + 1);
       addr_len = data[reply_head];
@@ -169,8 +198,7 @@ parse_result<address> parse_request_reply(const uint8_t* data, size_t size,
   address addr;
   addr.type = static_cast<address_type>(data[3]);
   if (addr.type == address_type::domain)
-    addr.domain.assign(reinterpret_cast<const char*>(data + addr_at),
-                       addr_len);
+    addr.domain.assign(reinterpret_cast<const char*>(data + addr_at), addr_len);
   else
     std::copy(data + addr_at, data + addr_at + addr_len, addr.ip.begin());
   addr.port = static_cast<uint16_t>((data[total - 2] << 8) | data[total - 1]);
@@ -205,9 +233,8 @@ address address::name(std::string host, uint16_t port) {
   return result;
 }
 
-caf::expected<address> address::from_text(address_type type,
-                                          std::string_view host,
-                                          uint16_t port) {
+caf::expected<address>
+address::from_text(address_type type, std::string_view host, uint16_t port) {
   // inet_pton wants a terminated string.
   const std::string text{host};
   auto bad = [&](const char* expected) {
@@ -233,8 +260,8 @@ caf::expected<address> address::from_text(address_type type,
       return name(text, port);
   }
   return make_error(errc::invalid_address,
-                    "socks5 address type "
-                      + hex(static_cast<uint8_t>(type)) + " is unknown");
+                    "socks5 address type " + hex(static_cast<uint8_t>(type))
+                      + " is unknown");
 }
 
 std::string address::to_string() const {
@@ -280,30 +307,29 @@ parse_result<uint8_t> parse_method_reply(const uint8_t* data, size_t size,
                                          bool with_credentials) {
   constexpr std::string_view what = "socks5 method reply";
   if (size >= 1 && data[0] != socks_version)
-    return failed<uint8_t>(malformed(
-      what, "version byte " + hex(data[0]) + ", expected 0x05"));
+    return failed<uint8_t>(
+      malformed(what, "version byte " + hex(data[0]) + ", expected 0x05"));
   if (size < 2)
     return need_more<uint8_t>(2);
   const uint8_t chosen = data[1];
   if (chosen == method::none_acceptable)
     return failed<uint8_t>(malformed(
-      what, with_credentials
-              ? "no acceptable method (0xFF) for username/password"
-              : "no acceptable method (0xFF) without authentication"));
-  const uint8_t offered = with_credentials ? method::user_password
-                                           : method::no_auth;
+      what,
+      with_credentials ? "no acceptable method (0xFF) for username/password"
+                       : "no acceptable method (0xFF) without authentication"));
+  const uint8_t offered =
+    with_credentials ? method::user_password : method::no_auth;
   if (chosen != offered)
-    return failed<uint8_t>(malformed(what, "method " + hex(chosen)
-                                             + " chosen, only "
-                                             + hex(offered) + " offered"));
+    return failed<uint8_t>(malformed(what,
+                                     "method " + hex(chosen) + " chosen, only "
+                                       + hex(offered) + " offered"));
   return done(chosen, 2);
 }
 
 caf::expected<std::vector<uint8_t>> auth_request(const credentials& creds) {
   if (auto err = check_field(creds.user, errc::invalid_config, "user name"))
     return err;
-  if (auto err = check_field(creds.password, errc::invalid_config,
-                             "password"))
+  if (auto err = check_field(creds.password, errc::invalid_config, "password"))
     return err;
   std::vector<uint8_t> out;
   out.reserve(3 + creds.user.size() + creds.password.size());
@@ -317,13 +343,13 @@ parse_result<std::monostate> parse_auth_reply(const uint8_t* data,
                                               size_t size) {
   constexpr std::string_view what = "socks5 auth reply";
   if (size >= 1 && data[0] != auth_version && data[0] != socks_version)
-    return failed<std::monostate>(malformed(
-      what, "version byte " + hex(data[0]) + ", expected 0x01"));
+    return failed<std::monostate>(
+      malformed(what, "version byte " + hex(data[0]) + ", expected 0x01"));
   if (size < 2)
     return need_more<std::monostate>(2);
   if (data[1] != 0x00)
-    return failed<std::monostate>(malformed(
-      what, "status " + hex(data[1]) + ": authentication failed"));
+    return failed<std::monostate>(
+      malformed(what, "status " + hex(data[1]) + ": authentication failed"));
   return done(std::monostate{}, 2);
 }
 
@@ -338,8 +364,8 @@ caf::expected<std::vector<uint8_t>> connect_request(const address& target) {
       out.insert(out.end(), target.ip.begin(), target.ip.end());
       break;
     case address_type::domain:
-      if (auto err = check_field(target.domain, errc::invalid_address,
-                                 "host name"))
+      if (auto err =
+            check_field(target.domain, errc::invalid_address, "host name"))
         return err;
       append_field(out, target.domain);
       break;
@@ -464,8 +490,8 @@ client_handshake::progress client_handshake::feed(const uint8_t* data,
         break;
       }
       case step::request: {
-        auto r = resolve_ ? parse_resolve_reply(in, n)
-                          : parse_connect_reply(in, n);
+        auto r =
+          resolve_ ? parse_resolve_reply(in, n) : parse_connect_reply(in, n);
         st = r.status;
         need_ = r.need;
         err = std::move(r.error);

@@ -80,8 +80,7 @@ struct address {
   /// zone, or a host name of 1..255 bytes, as `type` says. Anything else
   /// fails with `errc::invalid_address` naming the host.
   static caf::expected<address> from_text(address_type type,
-                                          std::string_view host,
-                                          uint16_t port);
+                                          std::string_view host, uint16_t port);
 
   /// "1.2.3.4:80", "[2001:db8::1]:80" or "example.com:80".
   std::string to_string() const;
@@ -127,8 +126,7 @@ caf::expected<std::vector<uint8_t>> auth_request(const credentials& creds);
 /// Decodes the 2-byte RFC 1929 reply. Done (with an empty value) only on
 /// status 0x00; fails with `errc::proxy_failed` on any other status and on a
 /// version byte other than 0x01 or 0x05.
-parse_result<std::monostate> parse_auth_reply(const uint8_t* data,
-                                              size_t size);
+parse_result<std::monostate> parse_auth_reply(const uint8_t* data, size_t size);
 
 /// The CONNECT request `05 01 00 atyp addr port` for `target`. Fails with
 /// `errc::invalid_address` if `target` is a host name outside 1..255 bytes

@@ -9,8 +9,7 @@
 
 namespace connmgr {
 
-socks5_stream::socks5_stream(socks5::client_handshake hs)
-  : hs_(std::move(hs)) {
+socks5_stream::socks5_stream(socks5::client_handshake hs) : hs_(std::move(hs)) {
   // nop
 }
 

@@ -126,11 +126,11 @@ TEST_CASE("address_class: every range, its edges and its neighbours") {
 
 TEST_CASE("address_class: names are distinct and stable") {
   std::vector<address_class> all{
-    address_class::unspecified,   address_class::loopback,
+    address_class::unspecified,     address_class::loopback,
     address_class::private_network, address_class::shared,
-    address_class::link_local,    address_class::multicast,
-    address_class::broadcast,     address_class::reserved,
-    address_class::documentation, address_class::routable,
+    address_class::link_local,      address_class::multicast,
+    address_class::broadcast,       address_class::reserved,
+    address_class::documentation,   address_class::routable,
     address_class::hostname,
   };
   std::set<std::string> names;
@@ -189,11 +189,10 @@ TEST_CASE("netgroup: a host name is its own group") {
 
 TEST_CASE("netgroup: equality, order and hash agree") {
   std::vector<netgroup> xs{
-    group("1.2.3.4:1"),          group("1.2.9.9:1"),
-    group("1.3.0.0:1"),          group("1.2.3.4:1", 24),
-    group("[2a00::1]:1"),        group("[2a00::2]:1"),
-    group("[::ffff:1.2.0.1]:1"), group("a.example:1"),
-    group("b.example:1"),        group("a.example:2"),
+    group("1.2.3.4:1"),          group("1.2.9.9:1"),   group("1.3.0.0:1"),
+    group("1.2.3.4:1", 24),      group("[2a00::1]:1"), group("[2a00::2]:1"),
+    group("[::ffff:1.2.0.1]:1"), group("a.example:1"), group("b.example:1"),
+    group("a.example:2"),
   };
   std::set<netgroup> ordered(xs.begin(), xs.end());
   std::unordered_set<netgroup> hashed(xs.begin(), xs.end());

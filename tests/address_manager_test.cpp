@@ -313,8 +313,8 @@ TEST_CASE("address manager: determinism given the seed and the calls") {
         m.mark_failed(*got, t0 + 2s);
     }
     for (auto& s : m.snapshot())
-      log.push_back(fmt::format("{} {} {} {}", s.address.to_string(),
-                                s.tried, s.bucket, s.slot));
+      log.push_back(fmt::format("{} {} {} {}", s.address.to_string(), s.tried,
+                                s.bucket, s.slot));
     return log;
   };
   auto a = run(1);
@@ -722,8 +722,7 @@ TEST_CASE("attack: gossip floods evict no honest entry, new or tried") {
     auto source = ip4(66, src, 0, 1);
     for (unsigned i = 0; i < 5000; ++i) {
       auto x = src * 5000 + i;
-      m.add(ip4(100 + x % 100, x / 100 % 256, x / 25600, 7), source,
-            t0 + 24h);
+      m.add(ip4(100 + x % 100, x / 100 % 256, x / 25600, 7), source, t0 + 24h);
     }
   }
   auto snap = by_address(m);
@@ -788,8 +787,8 @@ TEST_CASE("attack: outbound selection with avoid never picks two addresses "
   auto now = t0;
   // Honest: 2000 addresses from 200 sources over 1000 /16s; 100 connected.
   for (unsigned i = 0; i < 2000; ++i)
-    m.add(ip4(20 + i % 1000 / 256, i % 1000 % 256, i / 1000, 1),
-          peer(i % 200), now);
+    m.add(ip4(20 + i % 1000 / 256, i % 1000 % 256, i / 1000, 1), peer(i % 200),
+          now);
   size_t connected = 0;
   for (auto& s : m.snapshot()) {
     if (connected == 100)
@@ -842,7 +841,7 @@ TEST_CASE("attack: outbound selection with avoid never picks two addresses "
   // Before: 4 of 4 outbound went to the attacker. Now at most one per
   // attacker group at once, and about 1 % of picks overall.
   MESSAGE("attacker picks: " << attacker_picks << " of " << 200 * outbound
-          << ", worst churn " << worst_churn);
+                             << ", worst churn " << worst_churn);
   CHECK(worst_churn <= 2);
   CHECK(attacker_picks < 200 * outbound * 5 / 100);
 }

@@ -19,7 +19,8 @@ struct admission_fixture : sim_fixture {
   handler_setup with_listener(manager_config config) {
     auto s = setup();
     s.config = config;
-    acceptor = spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
+    acceptor =
+      spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
     s.listeners.push_back(acceptor);
     return s;
   }

@@ -35,40 +35,48 @@ std::vector<bad_value> bad_values() {
     change(mc);
     result.push_back(bad_value{label, mc, std::move(text)});
   };
-  add("retry_duration 0",
-      [](manager_config& mc) { mc.retry_duration = caf::timespan{0}; },
-      "invalid_config: retry_duration = 0ns, expected > 0");
-  add("retry_duration negative",
-      [](manager_config& mc) { mc.retry_duration = -1s; },
-      "invalid_config: retry_duration = -1s, expected > 0");
-  add("max_retry_duration below retry_duration",
-      [](manager_config& mc) {
-        mc.retry_duration = 5s;
-        mc.max_retry_duration = 4s;
-      },
-      "invalid_config: max_retry_duration = 4s, expected >= retry_duration");
-  add("retry_jitter -0.1",
-      [](manager_config& mc) { mc.retry_jitter = -0.1; },
-      "invalid_config: retry_jitter = -0.1, expected a fraction in [0, 1]");
-  add("retry_jitter 1.5", [](manager_config& mc) { mc.retry_jitter = 1.5; },
-      "invalid_config: retry_jitter = 1.5, expected a fraction in [0, 1]");
-  add("retry_jitter NaN",
-      [](manager_config& mc) {
-        mc.retry_jitter = std::numeric_limits<double>::quiet_NaN();
-      },
-      "invalid_config: retry_jitter = nan, expected a fraction in [0, 1]");
-  add("max_failed_attempts 0",
-      [](manager_config& mc) { mc.max_failed_attempts = 0; },
-      "invalid_config: max_failed_attempts = 0, expected >= 1");
-  add("dial_timeout 0",
-      [](manager_config& mc) { mc.dial_timeout = caf::timespan{0}; },
-      "invalid_config: dial_timeout = 0ns, expected > 0");
-  add("max_pending_dials 0",
-      [](manager_config& mc) { mc.max_pending_dials = 0; },
-      "invalid_config: max_pending_dials = 0, expected >= 1");
-  add("stable_connection_period negative",
-      [](manager_config& mc) { mc.stable_connection_period = -250ms; },
-      "invalid_config: stable_connection_period = -250ms, expected >= 0");
+  add(
+    "retry_duration 0",
+    [](manager_config& mc) { mc.retry_duration = caf::timespan{0}; },
+    "invalid_config: retry_duration = 0ns, expected > 0");
+  add(
+    "retry_duration negative",
+    [](manager_config& mc) { mc.retry_duration = -1s; },
+    "invalid_config: retry_duration = -1s, expected > 0");
+  add(
+    "max_retry_duration below retry_duration",
+    [](manager_config& mc) {
+      mc.retry_duration = 5s;
+      mc.max_retry_duration = 4s;
+    },
+    "invalid_config: max_retry_duration = 4s, expected >= retry_duration");
+  add(
+    "retry_jitter -0.1", [](manager_config& mc) { mc.retry_jitter = -0.1; },
+    "invalid_config: retry_jitter = -0.1, expected a fraction in [0, 1]");
+  add(
+    "retry_jitter 1.5", [](manager_config& mc) { mc.retry_jitter = 1.5; },
+    "invalid_config: retry_jitter = 1.5, expected a fraction in [0, 1]");
+  add(
+    "retry_jitter NaN",
+    [](manager_config& mc) {
+      mc.retry_jitter = std::numeric_limits<double>::quiet_NaN();
+    },
+    "invalid_config: retry_jitter = nan, expected a fraction in [0, 1]");
+  add(
+    "max_failed_attempts 0",
+    [](manager_config& mc) { mc.max_failed_attempts = 0; },
+    "invalid_config: max_failed_attempts = 0, expected >= 1");
+  add(
+    "dial_timeout 0",
+    [](manager_config& mc) { mc.dial_timeout = caf::timespan{0}; },
+    "invalid_config: dial_timeout = 0ns, expected > 0");
+  add(
+    "max_pending_dials 0", [](manager_config& mc) { mc.max_pending_dials = 0; },
+    "invalid_config: max_pending_dials = 0, expected >= 1");
+  add(
+    "stable_connection_period negative",
+    [](manager_config& mc) { mc.stable_connection_period = -250ms; },
+    "invalid_config: stable_connection_period = -250ms, expected >= 0");
   return result;
 }
 
@@ -135,8 +143,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   handler = *ok;
 }
 
-TEST_CASE_FIXTURE(sim_fixture,
-                  "config: a setup without a dialer is refused") {
+TEST_CASE_FIXTURE(sim_fixture, "config: a setup without a dialer is refused") {
   auto s = setup();
   s.dialer = nullptr;
   auto hdl = spawn_conn_handler(sys, s);

@@ -27,8 +27,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   handler = *accepted;
 }
 
-TEST_CASE_FIXTURE(sim_fixture,
-                  "scenario 7: target outbound 10 gives exactly 10 connections") {
+TEST_CASE_FIXTURE(
+  sim_fixture, "scenario 7: target outbound 10 gives exactly 10 connections") {
   auto s = setup();
   s.config.target_outbound = 10;
   s.get_address = counting_addresses();
@@ -358,7 +358,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   REQUIRE(log->retries.size() == 1);
   CHECK(request_of(id).state == conn_state::failing);
   net->set_policy(nullptr); // the network is back...
-  remove(id);               // ...but the request is gone
+  remove(id); // ...but the request is gone
   advance(100ms);
   CHECK(log->connected.empty());
   CHECK(net->dial_count() == 1);
@@ -590,7 +590,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   REQUIRE(log->connected.size() == 1);
   net->set_policy(refuse);
   disconnect(id, true); // a disconnect and a retry, both declined
-  advance(1s);          // the retry fails: a failure and another retry
+  advance(1s); // the retry fails: a failure and another retry
   REQUIRE(net->dial_count() == 2);
   net->set_policy([](const std::string&) { return fake_dial_plan{}; });
   advance(10s);
@@ -631,8 +631,7 @@ struct recording_path : direct_dialer {
   std::vector<uint64_t> cancels;
   std::map<uint64_t, caf::strong_actor_ptr> reply_to;
 
-  uint64_t try_dial(uint64_t dial_id, const std::string& address,
-                    caf::timespan,
+  uint64_t try_dial(uint64_t dial_id, const std::string& address, caf::timespan,
                     const caf::strong_actor_ptr& requester) override {
     if (address.rfind("10.", 0) != 0)
       return 0;
@@ -648,17 +647,15 @@ struct recording_path : direct_dialer {
   template <class T>
   void answer(size_t i, T result) {
     auto id = dials.at(i).first;
-    reply_to[id]->enqueue(nullptr, caf::make_message_id(),
-                          caf::make_message(dialed_atom::value, id,
-                                            std::move(result)),
-                          nullptr);
+    reply_to[id]->enqueue(
+      nullptr, caf::make_message_id(),
+      caf::make_message(dialed_atom::value, id, std::move(result)), nullptr);
   }
 };
 
 /// A dialer actor that offers `path` and records the dials it gets itself.
 dialer_actor::behavior_type
-dialer_with_path(dialer_actor::pointer,
-                 std::shared_ptr<recording_path> path,
+dialer_with_path(dialer_actor::pointer, std::shared_ptr<recording_path> path,
                  std::shared_ptr<std::vector<std::string>> actor_dials) {
   return {
     [actor_dials](dial_atom, uint64_t, std::string& address,

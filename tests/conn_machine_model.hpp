@@ -78,23 +78,33 @@ enum class fx_kind : uint8_t {
 
 inline const char* to_string(fx_kind k) {
   switch (k) {
-    case fx_kind::start_dial: return "start_dial";
-    case fx_kind::cancel_dial: return "cancel_dial";
-    case fx_kind::fetch: return "fetch";
-    case fx_kind::arm: return "arm";
-    case fx_kind::connected: return "connected";
-    case fx_kind::disconnected: return "disconnected";
-    case fx_kind::failed: return "failed";
-    case fx_kind::retry: return "retry";
-    case fx_kind::accepted: return "accepted";
-    case fx_kind::rejected: return "rejected";
+    case fx_kind::start_dial:
+      return "start_dial";
+    case fx_kind::cancel_dial:
+      return "cancel_dial";
+    case fx_kind::fetch:
+      return "fetch";
+    case fx_kind::arm:
+      return "arm";
+    case fx_kind::connected:
+      return "connected";
+    case fx_kind::disconnected:
+      return "disconnected";
+    case fx_kind::failed:
+      return "failed";
+    case fx_kind::retry:
+      return "retry";
+    case fx_kind::accepted:
+      return "accepted";
+    case fx_kind::rejected:
+      return "rejected";
   }
   return "?";
 }
 
 struct fx_event {
   fx_kind kind = fx_kind::failed;
-  uint64_t id = 0;  // request id
+  uint64_t id = 0; // request id
   uint64_t num = 0; // attempt, timer key or slot
   std::string address;
   time_point at{};
@@ -140,7 +150,8 @@ struct log_effects : conn_effects {
     e.req = req;
     e.conn = conn;
   }
-  void disconnected(const conn_request& req, const caf::error& reason) override {
+  void disconnected(const conn_request& req,
+                    const caf::error& reason) override {
     auto& e = add(fx_kind::disconnected);
     e.id = req.id;
     e.req = req;
@@ -163,8 +174,8 @@ struct log_effects : conn_effects {
     e.num = slot;
     e.conn = conn;
   }
-  void rejected(uint32_t, const connection_ptr& conn,
-                const caf::error& reason, const std::string&) override {
+  void rejected(uint32_t, const connection_ptr& conn, const caf::error& reason,
+                const std::string&) override {
     auto& e = add(fx_kind::rejected);
     e.conn = conn;
     e.err = reason;
@@ -498,25 +509,44 @@ enum class op : uint8_t {
 
 inline const char* to_string(op x) {
   switch (x) {
-    case op::start: return "start";
-    case op::connect: return "connect";
-    case op::new_request: return "new_request";
-    case op::disconnect: return "disconnect";
-    case op::remove: return "remove";
-    case op::address_ready: return "address_ready";
-    case op::stale_address_ready: return "stale address_ready";
-    case op::dial_succeeded: return "dial_succeeded";
-    case op::dial_failed: return "dial_failed";
-    case op::late_dial_result: return "late dial result";
-    case op::peer_gone: return "peer_gone";
-    case op::timer_fired: return "timer_fired";
-    case op::stale_timer: return "stale timer";
-    case op::advance_clock: return "advance clock";
-    case op::inbound: return "inbound";
-    case op::inbound_closed: return "inbound_closed";
-    case op::double_inbound_closed: return "double inbound_closed";
-    case op::stop: return "stop";
-    case op::count_: break;
+    case op::start:
+      return "start";
+    case op::connect:
+      return "connect";
+    case op::new_request:
+      return "new_request";
+    case op::disconnect:
+      return "disconnect";
+    case op::remove:
+      return "remove";
+    case op::address_ready:
+      return "address_ready";
+    case op::stale_address_ready:
+      return "stale address_ready";
+    case op::dial_succeeded:
+      return "dial_succeeded";
+    case op::dial_failed:
+      return "dial_failed";
+    case op::late_dial_result:
+      return "late dial result";
+    case op::peer_gone:
+      return "peer_gone";
+    case op::timer_fired:
+      return "timer_fired";
+    case op::stale_timer:
+      return "stale timer";
+    case op::advance_clock:
+      return "advance clock";
+    case op::inbound:
+      return "inbound";
+    case op::inbound_closed:
+      return "inbound_closed";
+    case op::double_inbound_closed:
+      return "double inbound_closed";
+    case op::stop:
+      return "stop";
+    case op::count_:
+      break;
   }
   return "?";
 }
@@ -543,10 +573,7 @@ struct run_options {
 class model_run {
 public:
   model_run(const named_config& cfg, choice_source& src, run_options opts = {})
-    : name_(cfg.name),
-      cfg_(cfg.cfg),
-      has_source_(cfg.has_source),
-      src_(src),
+    : name_(cfg.name), cfg_(cfg.cfg), has_source_(cfg.has_source), src_(src),
       opts_(opts) {
     // nop
   }
@@ -648,7 +675,7 @@ private:
 
 #define CONNMGR_MODEL_COUNTER(stat, tally)                                     \
   counter {                                                                    \
-    #stat, &conn_stats::stat, #tally, &totals::tally                           \
+#stat, &conn_stats::stat, #tally, &totals::tally                           \
   }
 
   static constexpr counter counters[] = {
@@ -671,8 +698,8 @@ private:
     out << "model violation (conn_machine_model.hpp:" << line << "): " << cond
         << "\n  config " << name_ << "\n  step=" << step_
         << " input=" << inputs_ << " episode=" << episode_
-        << " op=" << to_string(op_) << " stopped=" << stopped_
-        << " now=+" << (now_ - epoch()).count() << "ns\n  effects:";
+        << " op=" << to_string(op_) << " stopped=" << stopped_ << " now=+"
+        << (now_ - epoch()).count() << "ns\n  effects:";
     for (auto& e : fx_.log) {
       out << "\n    " << to_string(e.kind) << " id=" << e.id
           << " num=" << e.num;
@@ -815,10 +842,9 @@ private:
 
   bool address_in_use(const std::string& address) const {
     return cfg_.reject_duplicate_addresses
-           && std::any_of(last_reqs_.begin(), last_reqs_.end(),
-                          [&](const conn_request& x) {
-                            return x.address == address;
-                          });
+      && std::any_of(
+             last_reqs_.begin(), last_reqs_.end(),
+             [&](const conn_request& x) { return x.address == address; });
   }
 
   // -- the failed-attempt throttle, as the documentation states it ----------
@@ -877,8 +903,7 @@ private:
       if (live_.at(d.second.id).automatic)
         ++automatic_dials;
     throttle_predicted_ = groups_span_
-                          && failed_attempts_ + automatic_dials
-                               >= cfg_.max_failed_attempts;
+      && failed_attempts_ + automatic_dials >= cfg_.max_failed_attempts;
   }
 
   /// The pool's addresses are 10.0.0.N:8333: one /16, N's own /32.
@@ -1040,8 +1065,7 @@ private:
           step_conns_.emplace_back(conn, 0);
           m_->dial_succeeded(d.first, d.second, conn, now_);
         } else {
-          m_->dial_failed(d.first, d.second, make_error(errc::timed_out),
-                          now_);
+          m_->dial_failed(d.first, d.second, make_error(errc::timed_out), now_);
         }
         break;
       }
@@ -1081,10 +1105,9 @@ private:
         break;
       }
       case op::timer_fired: {
-        auto i = std::min_element(armed_.begin(), armed_.end(),
-                                  [](const auto& x, const auto& y) {
-                                    return x.second < y.second;
-                                  });
+        auto i = std::min_element(
+          armed_.begin(), armed_.end(),
+          [](const auto& x, const auto& y) { return x.second < y.second; });
         auto key = i->first;
         if (i->second > now_)
           now_ = i->second;
@@ -1098,8 +1121,8 @@ private:
       }
       case op::stale_timer: {
         auto key = stale_keys_.empty() || chance(20)
-                     ? max_key_ + 1 + pick(100)
-                     : stale_keys_[pick(stale_keys_.size())];
+          ? max_key_ + 1 + pick(100)
+          : stale_keys_[pick(stale_keys_.size())];
         if (armed_.count(key) != 0) {
           applied_ = false;
           break;
@@ -1120,9 +1143,8 @@ private:
       }
       case op::inbound:
         inbound_conn_ = make_memory_connection("192.168.0.1:1");
-        inbound_reject_ = stopped_
-                          || (cfg_.max_inbound
-                              && slots_.size() >= *cfg_.max_inbound);
+        inbound_reject_ =
+          stopped_ || (cfg_.max_inbound && slots_.size() >= *cfg_.max_inbound);
         m_->inbound(static_cast<uint32_t>(pick(3)), inbound_conn_, now_);
         break;
       case op::inbound_closed: {
@@ -1154,8 +1176,7 @@ private:
     auto i = live_.find(id);
     CONNMGR_MODEL_CHECK(i != live_.end());
     auto& mr = i->second;
-    CONNMGR_MODEL_CHECK(mr.phase != ph::dialing
-                        && mr.phase != ph::established);
+    CONNMGR_MODEL_CHECK(mr.phase != ph::dialing && mr.phase != ph::established);
     if (mr.phase == ph::fetching) {
       fetching_.erase(id);
       remember(stale_fetches_, id);
@@ -1173,7 +1194,7 @@ private:
   bool retry_follows(size_t i, uint64_t id) const {
     auto& log = fx_.log;
     return i + 2 < log.size() && log[i + 1].kind == fx_kind::arm
-           && log[i + 2].kind == fx_kind::retry && log[i + 2].id == id;
+      && log[i + 2].kind == fx_kind::retry && log[i + 2].id == id;
   }
 
   void check_step() {
@@ -1213,8 +1234,7 @@ private:
       if (r.automatic)
         CONNMGR_MODEL_CHECK(started_ && has_source_ && !stopped_);
       else
-        CONNMGR_MODEL_CHECK(r.id == connect_result_
-                            || op_ == op::new_request);
+        CONNMGR_MODEL_CHECK(r.id == connect_result_ || op_ == op::new_request);
       mreq mr;
       mr.automatic = r.automatic;
       mr.permanent = r.permanent;
@@ -1299,12 +1319,12 @@ private:
           CONNMGR_MODEL_CHECK(e.req.retry_count == mr.retry_count);
           auto n = static_cast<int64_t>(mr.retry_count);
           auto base = cfg_.max_retry_duration;
-          if (n <= cfg_.max_retry_duration.count()
-                     / cfg_.retry_duration.count())
+          if (n
+              <= cfg_.max_retry_duration.count() / cfg_.retry_duration.count())
             base = std::min(base, cfg_.retry_duration * n);
           CONNMGR_MODEL_CHECK(e.delay >= base);
-          auto top = static_cast<double>(base.count())
-                     * (1.0 + cfg_.retry_jitter);
+          auto top =
+            static_cast<double>(base.count()) * (1.0 + cfg_.retry_jitter);
           CONNMGR_MODEL_CHECK(static_cast<double>(e.delay.count())
                               <= top + 1.0);
           if (cfg_.retry_jitter == 0.0)
@@ -1339,8 +1359,7 @@ private:
           CONNMGR_MODEL_CHECK(j->second.phase == ph::established);
           // The machine closes what it takes back.
           CONNMGR_MODEL_CHECK(j->second.conn->closed());
-          if (now_ - j->second.established_at
-              >= cfg_.stable_connection_period)
+          if (now_ - j->second.established_at >= cfg_.stable_connection_period)
             j->second.retry_count = 0;
           CONNMGR_MODEL_CHECK(e.req.retry_count == j->second.retry_count);
           j->second.old.push_back(std::move(j->second.conn));
@@ -1398,9 +1417,8 @@ private:
                               && e.conn->closed());
           // Only at the limit or when stopped.
           CONNMGR_MODEL_CHECK(inbound_reject_);
-          CONNMGR_MODEL_CHECK(errc_of(e.err)
-                              == (stopped_ ? errc::stopped
-                                           : errc::inbound_limit));
+          CONNMGR_MODEL_CHECK(
+            errc_of(e.err) == (stopped_ ? errc::stopped : errc::inbound_limit));
           ++tot_.rejected;
           ++inbound_outcomes;
           break;
@@ -1428,7 +1446,7 @@ private:
         CONNMGR_MODEL_CHECK(live_.at(target_id_).phase == ph::waiting);
       if (ended == 1 && target_end_) {
         auto k = std::find(terminal.begin(), terminal.end(), target_id_)
-                 - terminal.begin();
+          - terminal.begin();
         CONNMGR_MODEL_CHECK(terminal_states[static_cast<size_t>(k)]
                             == *target_end_);
       }
@@ -1436,9 +1454,9 @@ private:
     // A throttled replacement arms a timer without a retry report, exactly
     // when the model predicts the throttle.
     CONNMGR_MODEL_CHECK(unbound_keys.size() <= 1);
-    CONNMGR_MODEL_CHECK(unbound_keys.size()
-                        == (failure_predicted_ && throttle_predicted_ ? 1u
-                                                                      : 0u));
+    CONNMGR_MODEL_CHECK(
+      unbound_keys.size()
+      == (failure_predicted_ && throttle_predicted_ ? 1u : 0u));
     if (!unbound_keys.empty()) {
       ++tot_.throttled;
       CONNMGR_MODEL_CHECK(armed_.at(unbound_keys[0])

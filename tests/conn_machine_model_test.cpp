@@ -51,11 +51,11 @@ TEST_CASE("model: conn_machine under 1 000 000 random inputs") {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
               std::chrono::steady_clock::now() - started)
               .count();
-  MESSAGE("model: " << total << " random operations on conn_machine in "
-                    << ms << " ms, "
+  MESSAGE("model: " << total << " random operations on conn_machine in " << ms
+                    << " ms, "
                     << (failed_runs == 0 ? std::string{"all invariants held"}
                                          : std::to_string(failed_runs)
-                                             + " run(s) broke an invariant"));
+                            + " run(s) broke an invariant"));
   CHECK(total >= 1'000'000);
 }
 

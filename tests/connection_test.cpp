@@ -99,8 +99,7 @@ TEST_CASE("connection: local_address is our end of a loopback socket, empty "
   REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
   REQUIRE(::listen(listener, 1) == 0);
   socklen_t len = sizeof(sa);
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len)
-          == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);

@@ -13,8 +13,7 @@ namespace connmgr::test {
 inline std::vector<open_descriptor>
 new_descriptors(const std::vector<open_descriptor>& before) {
   auto fds = descriptors_left_open(before, std::chrono::milliseconds{0});
-  fds.erase(std::remove_if(fds.begin(), fds.end(), is_passing_pipe),
-            fds.end());
+  fds.erase(std::remove_if(fds.begin(), fds.end(), is_passing_pipe), fds.end());
   return fds;
 }
 

@@ -76,11 +76,11 @@ TEST_CASE("dial policy: filter keeps the dialable addresses in order and "
           "counts the rest by reason") {
   dial_policy p;
   std::map<std::string, size_t> refused;
-  auto kept = p.filter({addr("1.2.3.4:1"), addr("10.0.0.1:2"),
-                        addr("5.6.7.8:3"), addr("10.0.0.2:4"),
-                        addr("224.0.0.1:5")},
-                       refused);
+  auto kept =
+    p.filter({addr("1.2.3.4:1"), addr("10.0.0.1:2"), addr("5.6.7.8:3"),
+              addr("10.0.0.2:4"), addr("224.0.0.1:5")},
+             refused);
   CHECK(kept == std::vector<net_address>{addr("1.2.3.4:1"), addr("5.6.7.8:3")});
-  CHECK(refused == std::map<std::string, size_t>{{"private", 2},
-                                                  {"multicast", 1}});
+  CHECK(refused
+        == std::map<std::string, size_t>{{"private", 2}, {"multicast", 1}});
 }

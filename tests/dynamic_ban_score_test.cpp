@@ -22,8 +22,8 @@ constexpr uint32_t max_u32 = std::numeric_limits<uint32_t>::max();
 
 // An arbitrary, non-zero start that is not a whole number of seconds, so the
 // tests also cover elapsed times measured from the middle of a second.
-const dynamic_ban_score::time_point t0
-  = dynamic_ban_score::time_point{} + 1000000s + 123ms;
+const dynamic_ban_score::time_point t0 =
+  dynamic_ban_score::time_point{} + 1000000s + 123ms;
 
 } // namespace
 
@@ -198,7 +198,7 @@ TEST_CASE("ban score: concurrent transient increases all count") {
   CHECK(score.value(t0) == 2 * thread_count * increases_per_thread);
   CHECK(score.value(t0 + 60s)
         == thread_count * increases_per_thread
-             + thread_count * increases_per_thread / 2);
+          + thread_count * increases_per_thread / 2);
 }
 
 TEST_CASE("ban score: to_string shows both parts and the value") {

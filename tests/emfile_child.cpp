@@ -114,9 +114,8 @@ int main(int argc, char** argv) {
 
   // Same listen call as the TCP acceptor's (peer watching included).
   held_connections held;
-  io->listen(*fd, [&held](std::vector<connection_ptr>& batch) {
-    held.add(batch);
-  });
+  io->listen(*fd,
+             [&held](std::vector<connection_ptr>& batch) { held.add(batch); });
   std::cout << port << std::endl;
 
   std::string line;

@@ -33,7 +33,7 @@
 #include "connmgr/net/socket_ops.hpp"
 
 #ifndef CONNMGR_EMFILE_CHILD
-#  error "CONNMGR_EMFILE_CHILD must name the connmgr_emfile_child executable"
+#error "CONNMGR_EMFILE_CHILD must name the connmgr_emfile_child executable"
 #endif
 
 extern char** environ;
@@ -68,8 +68,8 @@ struct child_stats {
 
 std::string to_string(const child_stats& st) {
   return "accepted " + std::to_string(st.accepted) + ", pauses "
-         + std::to_string(st.pauses) + ", cpu " + std::to_string(st.cpu_us)
-         + " us, held " + std::to_string(st.held);
+    + std::to_string(st.pauses) + ", cpu " + std::to_string(st.cpu_us)
+    + " us, held " + std::to_string(st.held);
 }
 
 /// The child process. Its destructor never leaves it running: it signals
@@ -90,8 +90,8 @@ public:
     std::string limit = std::to_string(fd_limit);
     char* argv[] = {path.data(), limit.data(), nullptr};
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv,
-                           environ);
+    int rc =
+      ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
     ::posix_spawn_file_actions_destroy(&actions);
     ::close(sv[1]);
     if (rc == 0)
@@ -125,8 +125,8 @@ public:
         buf_.erase(0, nl + 1);
         return line;
       }
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(
-        deadline - steady::now());
+      auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - steady::now());
       if (left.count() <= 0)
         return std::nullopt;
       pollfd p{chan_, POLLIN, 0};
@@ -150,8 +150,8 @@ public:
     auto text = command + "\n";
     size_t sent = 0;
     while (sent < text.size()) {
-      auto n = ::send(chan_, text.data() + sent, text.size() - sent,
-                      MSG_NOSIGNAL);
+      auto n =
+        ::send(chan_, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR)
         continue;
       REQUIRE_MESSAGE(n > 0, "cannot send '" << command << "' to the child");
@@ -169,8 +169,8 @@ public:
     child_stats st;
     in >> k1 >> st.accepted >> k2 >> st.pauses >> k3 >> st.cpu_us >> k4
       >> st.held;
-    REQUIRE_MESSAGE((in && k1 == "accepted" && k2 == "pauses"
-                     && k3 == "cpu_us" && k4 == "held"),
+    REQUIRE_MESSAGE((in && k1 == "accepted" && k2 == "pauses" && k3 == "cpu_us"
+                     && k4 == "held"),
                     "unexpected stats answer: " << answer);
     return st;
   }
@@ -316,9 +316,8 @@ TEST_CASE("emfile: a listener out of descriptors pauses instead of spinning "
   std::this_thread::sleep_for(1s);
   auto after = child.stats();
   auto t1 = steady::now();
-  auto window_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                     t1 - t0)
-                     .count();
+  auto window_us =
+    std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
   auto used_us = after.cpu_us - before.cpu_us;
   INFO("child CPU in the starvation window: ", used_us, " us of ", window_us,
        " us; pauses in it: ", after.pauses - before.pauses);
@@ -334,13 +333,13 @@ TEST_CASE("emfile: a listener out of descriptors pauses instead of spinning "
   auto freed_line = child.ask("free " + std::to_string(free_count));
   INFO("answer to free: ", freed_line);
   REQUIRE(freed_line == "freed " + std::to_string(free_count));
-  auto recovered = wait_until_starved(child, after.accepted + free_count - 2,
-                                      15s);
+  auto recovered =
+    wait_until_starved(child, after.accepted + free_count - 2, 15s);
   INFO("recovered child: ", to_string(recovered));
   REQUIRE(recovered.accepted >= after.accepted + free_count - 2);
   CHECK(recovered.accepted <= after.accepted + free_count);
-  CHECK(recovered.held == after.held - free_count
-                            + (recovered.accepted - after.accepted));
+  CHECK(recovered.held
+        == after.held - free_count + (recovered.accepted - after.accepted));
   CHECK(recovered.pauses > after.pauses);
 
   // Orderly end: the child answers, exits 0 and is reaped.

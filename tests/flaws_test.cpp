@@ -184,8 +184,7 @@ std::vector<caf::timespan> jittered_schedule(const manager_config& mc,
   std::vector<caf::timespan> delays;
   for (size_t i = 0; i < n; ++i) {
     REQUIRE(fx.dials.size() == i + 1);
-    m.dial_failed(*id, fx.dials.back().attempt, make_error(errc::refused),
-                  now);
+    m.dial_failed(*id, fx.dials.back().attempt, make_error(errc::refused), now);
     REQUIRE(fx.retries.size() == i + 1);
     REQUIRE(fx.timers.size() == i + 1);
     auto delay = fx.retries.back().second;
@@ -829,5 +828,6 @@ TEST_CASE("request ids: a caller-chosen id the counter has not handed out "
   REQUIRE(m.connect(mine, "10.0.0.1:8333", false, t0));
   m.start(t0);
   CHECK(m.stats().live_requests == 2);
-  CHECK(m.stats().dials_in_flight == 1); // the automatic one waits for its address
+  CHECK(m.stats().dials_in_flight
+        == 1); // the automatic one waits for its address
 }

@@ -68,9 +68,10 @@ TEST_CASE_FIXTURE(api_fixture,
   CHECK(stats().outbound_established == 1);
 }
 
-TEST_CASE_FIXTURE(api_fixture,
-                  "handler api: a linked actor that exits with any other reason "
-                  "stops the handler gracefully") {
+TEST_CASE_FIXTURE(
+  api_fixture,
+  "handler api: a linked actor that exits with any other reason "
+  "stops the handler gracefully") {
   connect("127.0.0.1:18333", true);
   linked_actor_exits(caf::exit_reason::user_shutdown);
   CHECK(log->stopped.size() == 1);
@@ -107,8 +108,8 @@ typed_receiver(conn_events_actor::pointer self,
                std::shared_ptr<typed_events_seen> seen) {
   auto note = [self, seen](int& counter) {
     ++counter;
-    seen->senders.push_back(caf::actor_cast<caf::actor_addr>(
-      self->current_sender()));
+    seen->senders.push_back(
+      caf::actor_cast<caf::actor_addr>(self->current_sender()));
   };
   return {
     [=](connected_event&) { note(seen->connected); },
@@ -191,8 +192,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   limits.inbound_rate_per_ip = std::nullopt;
   auto s = setup(limits);
   s.get_address = counting_addresses();
-  auto acceptor
-    = spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
+  auto acceptor =
+    spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
   s.listeners.push_back(acceptor);
   spawn(std::move(s));
   // Dials take 30 ms: held, then released.
@@ -206,8 +207,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   run();
   REQUIRE(log->connected.size() == 2);
   auto auto_id = log->connected[0].request.id == manual
-                   ? log->connected[1].request.id
-                   : log->connected[0].request.id;
+    ? log->connected[1].request.id
+    : log->connected[0].request.id;
   advance(1s);
   auto a = make_memory_connection("127.0.0.2:40001");
   auto b = make_memory_connection("127.0.0.3:40002");

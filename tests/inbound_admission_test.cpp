@@ -32,7 +32,7 @@ const time_point t0 = time_point{} + 1000000s + 123ms;
 std::string v4(unsigned a, unsigned b, unsigned c, unsigned d,
                unsigned port = 8333) {
   return std::to_string(a) + "." + std::to_string(b) + "." + std::to_string(c)
-         + "." + std::to_string(d) + ":" + std::to_string(port);
+    + "." + std::to_string(d) + ":" + std::to_string(port);
 }
 
 /// A distinct /16 netgroup (and IP) per `i` < 50 000.
@@ -758,8 +758,9 @@ TEST_CASE("inbound admission: reasons and verdicts have stable names") {
   d.reason = admission_reason::evicted_for_newcomer;
   d.victim = 17;
   d.context = "10.1.0.0/16";
-  CHECK(to_string(d) == "evict_then_admit 17 evicted_for_newcomer "
-                        "(10.1.0.0/16)");
+  CHECK(to_string(d)
+        == "evict_then_admit 17 evicted_for_newcomer "
+           "(10.1.0.0/16)");
   CHECK(!d.error());
 }
 
@@ -898,10 +899,9 @@ TEST_CASE("inbound admission: random traffic never breaks a limit nor "
     auto op = rng() % 10;
     if (op < 5) {
       // Few netgroups and IPs, so every limit is hit often.
-      auto addr = v4(10, static_cast<unsigned>(rng() % 6),
-                     static_cast<unsigned>(rng() % 3),
-                     static_cast<unsigned>(rng() % 3),
-                     static_cast<unsigned>(1 + step));
+      auto addr = v4(
+        10, static_cast<unsigned>(rng() % 6), static_cast<unsigned>(rng() % 3),
+        static_cast<unsigned>(rng() % 3), static_cast<unsigned>(1 + step));
       auto before = n.open;
       auto s = n.connect(addr, now);
       if (n.last.verdict == admission_verdict::evict_then_admit) {
@@ -911,7 +911,7 @@ TEST_CASE("inbound admission: random traffic never breaks a limit nor "
         else
           CHECK(ready_slots.count(n.last.victim) == 0);
       }
-      (void) s;
+      (void)s;
     } else if (op < 7) {
       if (auto s = pick()) {
         n.adm.ready(s, now);

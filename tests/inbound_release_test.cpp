@@ -22,22 +22,14 @@ struct inbound_recorder : conn_effects {
   std::vector<uint64_t> evicted_slots;
   size_t rejections = 0;
 
-  void start_dial(uint64_t, uint64_t, const std::string&) override {
-  }
-  void cancel_dial(uint64_t, uint64_t) override {
-  }
-  void fetch_address(uint64_t) override {
-  }
-  void arm_timer(uint64_t, time_point) override {
-  }
-  void connected(const conn_request&, const connection_ptr&) override {
-  }
-  void disconnected(const conn_request&, const caf::error&) override {
-  }
-  void failed(const conn_request&, const caf::error&) override {
-  }
-  void retry_scheduled(const conn_request&, caf::timespan) override {
-  }
+  void start_dial(uint64_t, uint64_t, const std::string&) override {}
+  void cancel_dial(uint64_t, uint64_t) override {}
+  void fetch_address(uint64_t) override {}
+  void arm_timer(uint64_t, time_point) override {}
+  void connected(const conn_request&, const connection_ptr&) override {}
+  void disconnected(const conn_request&, const caf::error&) override {}
+  void failed(const conn_request&, const caf::error&) override {}
+  void retry_scheduled(const conn_request&, caf::timespan) override {}
   void accepted(uint32_t, uint64_t slot, const connection_ptr&) override {
     accepted_slots.push_back(slot);
   }
@@ -72,8 +64,8 @@ TEST_CASE("conn_machine: at the pending cap a slot whose connection is "
   m.start(t0);
   std::vector<connection_ptr> conns;
   for (int i = 0; i < 3; ++i) {
-    conns.push_back(make_memory_connection("10.0.0." + std::to_string(i + 1)
-                                           + ":1000"));
+    conns.push_back(
+      make_memory_connection("10.0.0." + std::to_string(i + 1) + ":1000"));
     m.inbound(0, conns.back(), t0 + i * 1s);
   }
   REQUIRE(fx.accepted_slots.size() == 3);

@@ -108,7 +108,7 @@ TEST_CASE_FIXTURE(stop_fixture,
   std::set<const connection*> delivered;
   for (auto& ev : log->connected) {
     CHECK(delivered.insert(ev.conn.get()).second); // once only
-    CHECK_FALSE(ev.conn->closed());                // and not closed by us
+    CHECK_FALSE(ev.conn->closed()); // and not closed by us
   }
   // Dials canceled before the release make no connection at all.
   auto made = net->connections();
@@ -150,10 +150,8 @@ mute_flush_dialer(flush_holder_actor::stateful_pointer<
                   std::vector<caf::typed_response_promise<bool>>>
                     self) {
   return {
-    [](dial_atom, uint64_t, std::string&,
-       caf::timespan) -> caf::result<connection_ptr> {
-      return make_error(errc::refused);
-    },
+    [](dial_atom, uint64_t, std::string&, caf::timespan)
+      -> caf::result<connection_ptr> { return make_error(errc::refused); },
     [](cancel_atom, uint64_t) {},
     [self](flush_atom) {
       auto promise = self->make_response_promise<bool>();

@@ -79,10 +79,10 @@ TEST_CASE("manager config reader: a plain actor_system_config takes "
 }
 
 TEST_CASE("manager config reader: two sections give two configs") {
-  parsed_config p{{"a", "b"},
-                  {"--a.target-outbound=3", "--b.target-outbound=7",
-                   "--b.retry-duration=2s"},
-                  "[a]\nmax-inbound=10\n[b]\nmax-inbound=\"unlimited\"\n"};
+  parsed_config p{
+    {"a", "b"},
+    {"--a.target-outbound=3", "--b.target-outbound=7", "--b.retry-duration=2s"},
+    "[a]\nmax-inbound=10\n[b]\nmax-inbound=\"unlimited\"\n"};
   REQUIRE_MESSAGE(!p.err, caf::to_string(p.err));
   auto a = p.read("a");
   auto b = p.read("b");
@@ -106,8 +106,7 @@ TEST_CASE("manager config reader: keys the application declares in the same "
   caf::config_option_set app_opts;
   // The application's own key, declared on its own option set and parsed
   // as CAF parses it: the reader must not refuse it.
-  caf::config_option_adder{app_opts, "connmgr"}.add<std::string>("banner",
-                                                                 "x");
+  caf::config_option_adder{app_opts, "connmgr"}.add<std::string>("banner", "x");
   std::istringstream in{"[connmgr]\nbanner=\"hello\"\ntarget-outbound=4\n"};
   REQUIRE(!cfg.parse({}, in));
   auto res = read_manager_config(caf::content(cfg), "connmgr");
@@ -123,8 +122,7 @@ TEST_CASE("manager config reader: keys the application declares in the same "
 }
 
 TEST_CASE("manager config reader: every field has a key and round-trips") {
-  auto mc = read_ok({"--connmgr.retry-jitter=0.25",
-                     "--connmgr.jitter-seed=42",
+  auto mc = read_ok({"--connmgr.retry-jitter=0.25", "--connmgr.jitter-seed=42",
                      "--connmgr.stable-connection-period=0s",
                      "--connmgr.reject-duplicate-addresses=false",
                      "--connmgr.evict-inbound=false"},
@@ -156,10 +154,11 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
   CHECK(mc.inbound_rate_per_ip == std::optional<double>{0.5});
   CHECK(mc.inbound_burst_per_ip == 3.0);
   // The same new fields from a file, with other values.
-  auto file = read_ok({}, "[connmgr]\nretry-jitter=1\njitter-seed="
-                          "9223372036854775807\nstable-connection-period="
-                          "90s\nreject-duplicate-addresses=true\n"
-                          "evict-inbound=true\n");
+  auto file = read_ok({},
+                      "[connmgr]\nretry-jitter=1\njitter-seed="
+                      "9223372036854775807\nstable-connection-period="
+                      "90s\nreject-duplicate-addresses=true\n"
+                      "evict-inbound=true\n");
   CHECK(file.retry_jitter == 1.0);
   CHECK(file.jitter_seed == 9223372036854775807u);
   CHECK(file.stable_connection_period == 90s);
@@ -219,10 +218,10 @@ TEST_CASE("manager config reader: bad values name <section>.<key>, the "
         == "invalid_config: connmgr.evict-inbound = \"no\": expected true or "
            "false");
   // A combination validate refuses names keys, not fields.
-  CHECK(read_error({"--x.retry-duration=10s", "--x.max-retry-duration=2s"},
-                   "", "x")
-        == "invalid_config: x.max-retry-duration = \"2s\": expected >= "
-           "x.retry-duration");
+  CHECK(
+    read_error({"--x.retry-duration=10s", "--x.max-retry-duration=2s"}, "", "x")
+    == "invalid_config: x.max-retry-duration = \"2s\": expected >= "
+       "x.retry-duration");
   CHECK(read_error({"--connmgr.netgroup-bits-ipv4=33"})
         == "invalid_config: connmgr.netgroup-bits-ipv4 = \"33\": expected "
            "1..32");

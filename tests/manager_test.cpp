@@ -148,8 +148,9 @@ TEST_CASE_FIXTURE(threaded_fixture,
   CHECK(net->dial_count() == 4);
 }
 
-TEST_CASE_FIXTURE(threaded_fixture,
-                  "manager: refuses a missing dialer and a foreign event sink") {
+TEST_CASE_FIXTURE(
+  threaded_fixture,
+  "manager: refuses a missing dialer and a foreign event sink") {
   handler_setup no_dialer;
   auto m1 = manager::make(sys, no_dialer, {});
   REQUIRE(!m1);

@@ -54,7 +54,8 @@ void check_rejected(const std::vector<rejection>& cases,
 
 // -- accepted forms -----------------------------------------------------------
 
-TEST_CASE("net_address: accepted forms parse to their canonical host and print") {
+TEST_CASE(
+  "net_address: accepted forms parse to their canonical host and print") {
   struct accepted {
     std::string input;
     net_address::kind type;
@@ -82,10 +83,10 @@ TEST_CASE("net_address: accepted forms parse to their canonical host and print")
     {"Seed.Example.ORG.:8333", k::hostname, "seed.example.org", 8333,
      "seed.example.org:8333"},
     {"localhost:1", k::hostname, "localhost", 1, "localhost:1"},
-    {"expyuzz4wqqyqhjn.onion:8333", k::hostname, "expyuzz4wqqyqhjn.onion",
-     8333, "expyuzz4wqqyqhjn.onion:8333"},
-    {"_srv._tcp.host-1.example:53", k::hostname, "_srv._tcp.host-1.example",
-     53, "_srv._tcp.host-1.example:53"},
+    {"expyuzz4wqqyqhjn.onion:8333", k::hostname, "expyuzz4wqqyqhjn.onion", 8333,
+     "expyuzz4wqqyqhjn.onion:8333"},
+    {"_srv._tcp.host-1.example:53", k::hostname, "_srv._tcp.host-1.example", 53,
+     "_srv._tcp.host-1.example:53"},
     {"1e100.net:443", k::hostname, "1e100.net", 443, "1e100.net:443"},
     {"1.2.3.4.nip.io:80", k::hostname, "1.2.3.4.nip.io", 80,
      "1.2.3.4.nip.io:80"},
@@ -108,8 +109,8 @@ TEST_CASE("net_address: host names at the length limits are accepted") {
   auto x = must_parse(label63 + ".example:1");
   CHECK(x.host() == label63 + ".example");
   // 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 characters, then a trailing dot.
-  std::string name253 = label63 + "." + label63 + "." + label63 + "."
-                        + std::string(61, 'b');
+  std::string name253 =
+    label63 + "." + label63 + "." + label63 + "." + std::string(61, 'b');
   REQUIRE(name253.size() == 253);
   CHECK(must_parse(name253 + ":80").host() == name253);
   CHECK(must_parse(name253 + ".:80").host() == name253);
@@ -117,10 +118,12 @@ TEST_CASE("net_address: host names at the length limits are accepted") {
 
 TEST_CASE("net_address: printing and re-parsing gives back an equal value") {
   std::vector<std::string> inputs{
-    "1.2.3.4:8333",        "127.0.0.1:1",         "255.255.255.255:65535",
-    "[::1]:8333",          "[2001:db8::1]:18333", "[fe80::1]:80",
-    "[::ffff:10.0.0.1]:1", "[::]:443",            "example.org:8333",
-    "A.B.C.example.:99",   "seed_1.example:5",    "x.onion:9050",
+    "1.2.3.4:8333",          "127.0.0.1:1",
+    "255.255.255.255:65535", "[::1]:8333",
+    "[2001:db8::1]:18333",   "[fe80::1]:80",
+    "[::ffff:10.0.0.1]:1",   "[::]:443",
+    "example.org:8333",      "A.B.C.example.:99",
+    "seed_1.example:5",      "x.onion:9050",
   };
   for (const auto& in : inputs) {
     CAPTURE(in);
@@ -225,11 +228,10 @@ TEST_CASE("net_address: IPv6 needs closed brackets and brackets hold only "
 }
 
 TEST_CASE("net_address: IPv6 zone ids are rejected as unsupported") {
-  check_rejected(
-    {{"[fe80::1%eth0]:80", "zone id \"%eth0\" is not supported"},
-     {"[fe80::1%25eth0]:80", "is not supported"},
-     {"[fe80::1%]:80", "is not supported"},
-     {"fe80::1%eth0:80", "expected IPv6 addresses in brackets"}});
+  check_rejected({{"[fe80::1%eth0]:80", "zone id \"%eth0\" is not supported"},
+                  {"[fe80::1%25eth0]:80", "is not supported"},
+                  {"[fe80::1%]:80", "is not supported"},
+                  {"fe80::1%eth0:80", "expected IPv6 addresses in brackets"}});
 }
 
 TEST_CASE("net_address: an IPv4 octet with a leading zero is rejected as "
@@ -241,8 +243,9 @@ TEST_CASE("net_address: an IPv4 octet with a leading zero is rejected as "
 }
 
 TEST_CASE("net_address: an IPv4 octet beyond 255 is rejected") {
-  check_rejected({{"1.2.3.256:80", "octet \"256\" in \"1.2.3.256\" out of "
-                                   "range, expected 0..255"},
+  check_rejected({{"1.2.3.256:80",
+                   "octet \"256\" in \"1.2.3.256\" out of "
+                   "range, expected 0..255"},
                   {"999.1.1.1:80", "octet \"999\""},
                   {"1.2.3.1000:80", "out of range"},
                   {"1.2.3.99999999999999999999:80", "out of range"}});
@@ -274,7 +277,7 @@ TEST_CASE("net_address: a host ending in a number is not taken as a host "
 TEST_CASE("net_address: a malformed host name is rejected") {
   std::string label64(64, 'a');
   std::string name254 = std::string(63, 'a') + "." + std::string(63, 'a') + "."
-                        + std::string(63, 'a') + "." + std::string(62, 'a');
+    + std::string(63, 'a') + "." + std::string(62, 'a');
   REQUIRE(name254.size() == 254);
   check_rejected({{"-a.example:80", "starts or ends with '-'"},
                   {"a-.example:80", "starts or ends with '-'"},
@@ -289,7 +292,8 @@ TEST_CASE("net_address: a malformed host name is rejected") {
                   {"1-2.3-4:80", "has no letter"},
                   {"_:80", "has no letter"}});
   // Non-ASCII bytes (unencoded IDNs) are refused and shown escaped.
-  auto result = net_address::parse("b\xc3\xbc" "cher.de:80");
+  auto result = net_address::parse("b\xc3\xbc"
+                                   "cher.de:80");
   REQUIRE_FALSE(result);
   auto text = describe(result.error());
   CAPTURE(text);
@@ -336,7 +340,8 @@ TEST_CASE("net_address: an IPv4 address survives to_sockaddr and "
   CHECK(sin.sin_family == AF_INET);
   CHECK(ntohs(sin.sin_port) == 8333);
   // 8333 = 0x208d, most significant byte first on the wire.
-  const auto* port_bytes = reinterpret_cast<const unsigned char*>(&sin.sin_port);
+  const auto* port_bytes =
+    reinterpret_cast<const unsigned char*>(&sin.sin_port);
   CHECK(port_bytes[0] == 0x20);
   CHECK(port_bytes[1] == 0x8d);
   const auto* addr = reinterpret_cast<const unsigned char*>(&sin.sin_addr);
@@ -344,7 +349,8 @@ TEST_CASE("net_address: an IPv4 address survives to_sockaddr and "
   CHECK(addr[1] == 0);
   CHECK(addr[2] == 2);
   CHECK(addr[3] == 7);
-  auto back = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), *len);
+  auto back =
+    net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), *len);
   REQUIRE(back);
   CHECK(*back == x);
 }
@@ -367,8 +373,8 @@ TEST_CASE("net_address: an IPv6 address survives to_sockaddr and "
     char text[INET6_ADDRSTRLEN] = {};
     REQUIRE(inet_ntop(AF_INET6, &sin6.sin6_addr, text, sizeof(text)));
     CHECK(x.host() == text);
-    auto back = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss),
-                                           *len);
+    auto back =
+      net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), *len);
     REQUIRE(back);
     CHECK(*back == x);
     CHECK(back->type() == net_address::kind::ipv6);
@@ -421,9 +427,9 @@ TEST_CASE("net_address: from_sockaddr rejects null, short, foreign and scoped "
   sockaddr_storage ss;
   std::memset(&ss, 0, sizeof(ss));
   ss.ss_family = AF_UNIX;
-  rejected(net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss),
-                                      sizeof(ss)),
-           "not supported, expected AF_INET or AF_INET6");
+  rejected(
+    net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), sizeof(ss)),
+    "not supported, expected AF_INET or AF_INET6");
 }
 
 TEST_CASE("net_address: a host name refuses to_sockaddr because it needs "
@@ -498,9 +504,9 @@ TEST_CASE("net_address: a value crosses CAF serialization and malformed text "
 
 TEST_CASE("net_address: an IPv4 socket address prints like inet_ntop for "
           "octets of one, two and three digits") {
-  const uint8_t samples[][4] = {{0, 0, 0, 0},       {1, 9, 10, 99},
+  const uint8_t samples[][4] = {{0, 0, 0, 0},         {1, 9, 10, 99},
                                 {100, 199, 200, 255}, {127, 0, 0, 1},
-                                {10, 20, 30, 40},   {255, 255, 255, 255}};
+                                {10, 20, 30, 40},     {255, 255, 255, 255}};
   for (auto& octets : samples) {
     sockaddr_in sin{};
     sin.sin_family = AF_INET;

@@ -61,15 +61,16 @@ TEST_CASE("remote: requests and stats of a published handler reach a second "
 
   caf::actor_system_config client_cfg;
   caf::actor_system client{remote_ready(client_cfg)};
-  auto remote = client.middleman().remote_actor<conn_handler_actor>(
-    "127.0.0.1", *port);
+  auto remote =
+    client.middleman().remote_actor<conn_handler_actor>("127.0.0.1", *port);
   REQUIRE_MESSAGE(remote, client.render(remote.error()));
   caf::scoped_actor self{client};
 
   // A permanent manual request, made over the wire.
   uint64_t id = 0;
-  self->request(*remote, 30s, connect_atom::value, uint64_t{0},
-                std::string{"127.0.0.1:18444"}, true)
+  self
+    ->request(*remote, 30s, connect_atom::value, uint64_t{0},
+              std::string{"127.0.0.1:18444"}, true)
     .receive([&](uint64_t x) { id = x; },
              [&](const caf::error& err) { FAIL(client.render(err)); });
   REQUIRE(id != 0);

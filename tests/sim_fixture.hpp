@@ -90,8 +90,8 @@ struct sim_config : caf::actor_system_config {
 struct sim_fixture {
   sim_config cfg;
   caf::actor_system sys{cfg};
-  caf::scheduler::test_coordinator& sched
-    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  caf::scheduler::test_coordinator& sched =
+    dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   std::shared_ptr<fake_network> net = std::make_shared<fake_network>();
   std::shared_ptr<event_log> log = std::make_shared<event_log>();
   caf::actor recorder = sys.spawn(event_recorder, log);
@@ -175,11 +175,10 @@ struct sim_fixture {
     T result{};
     bool answered = false;
     auto asker = sys.spawn([&](caf::event_based_actor* self) {
-      self->request(handler, caf::infinite, xs...)
-        .then([&](T& x) {
-          result = std::move(x);
-          answered = true;
-        });
+      self->request(handler, caf::infinite, xs...).then([&](T& x) {
+        result = std::move(x);
+        answered = true;
+      });
     });
     run();
     REQUIRE(answered);
@@ -217,7 +216,7 @@ inline address_function counting_addresses() {
   return [n]() -> caf::expected<std::string> {
     ++*n;
     return "127.1." + std::to_string(*n / 250) + "." + std::to_string(*n % 250)
-           + ":8333";
+      + ":8333";
   };
 }
 

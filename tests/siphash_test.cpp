@@ -63,15 +63,13 @@ TEST_CASE("siphash: any split of the input gives the same hash") {
   // finish leaves the state alone: hashing goes on from where it was.
   siphasher h{k0, k1};
   h.write(msg.data(), 10);
-  (void) h.finish();
+  (void)h.finish();
   h.write(msg.data() + 10, 5);
   CHECK(h.finish() == 0xa129ca6149be45e5ULL);
 }
 
 TEST_CASE("siphash: another key gives another hash") {
   auto msg = counting(15);
-  CHECK(siphasher{k0 ^ 1, k1}.write(msg.data(), 15).finish()
-        != hash_of(msg));
-  CHECK(siphasher{k0, k1 ^ 1}.write(msg.data(), 15).finish()
-        != hash_of(msg));
+  CHECK(siphasher{k0 ^ 1, k1}.write(msg.data(), 15).finish() != hash_of(msg));
+  CHECK(siphasher{k0, k1 ^ 1}.write(msg.data(), 15).finish() != hash_of(msg));
 }

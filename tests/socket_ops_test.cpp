@@ -59,7 +59,7 @@ TEST_CASE("socket ops: descriptors left open are named, ones closed within "
   CHECK(left[0].target.rfind("pipe:[", 0) == 0);
   CHECK(describe(left)
         == "fd " + std::to_string(kept[0]) + " (" + left[0].target + "), fd "
-             + std::to_string(kept[1]) + " (" + left[1].target + ")");
+          + std::to_string(kept[1]) + " (" + left[1].target + ")");
   ::close(kept[0]);
   ::close(kept[1]);
   CHECK(descriptors_left_open(before, std::chrono::milliseconds{0}).empty());

@@ -110,8 +110,7 @@ bytes connect_by_name_for(const std::string& host, uint16_t port) {
 struct fd_guard {
   int fd = -1;
   fd_guard() = default;
-  explicit fd_guard(int x) : fd(x) {
-  }
+  explicit fd_guard(int x) : fd(x) {}
   fd_guard(const fd_guard&) = delete;
   fd_guard& operator=(const fd_guard&) = delete;
   ~fd_guard() {
@@ -176,11 +175,10 @@ bytes recv_exact(int fd, size_t n, ms timeout = 10s, int stop_fd = -1) {
   uint8_t buf[512];
   while (out.size() < n) {
     auto left = std::chrono::duration_cast<ms>(deadline - steady::now());
-    if (left < 0ms
-        || wait_on(fd, POLLIN, left, stop_fd) != wait_result::ready)
+    if (left < 0ms || wait_on(fd, POLLIN, left, stop_fd) != wait_result::ready)
       break;
-    auto got = ::recv(fd, buf, std::min(sizeof(buf), n - out.size()),
-                      MSG_DONTWAIT);
+    auto got =
+      ::recv(fd, buf, std::min(sizeof(buf), n - out.size()), MSG_DONTWAIT);
     if (got == 0)
       break; // closed
     if (got < 0) {
@@ -243,17 +241,17 @@ int connect_to(const net_address& addr, ms timeout) {
   auto len = addr.to_sockaddr(sa);
   if (!len)
     return -1;
-  int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+  int fd =
+    ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), *len) == 0)
     return fd;
-  if (errno == EINPROGRESS && wait_on(fd, POLLOUT, timeout) == wait_result::ready) {
+  if (errno == EINPROGRESS
+      && wait_on(fd, POLLOUT, timeout) == wait_result::ready) {
     int err = 0;
     socklen_t err_len = sizeof(err);
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0
-        && err == 0)
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0 && err == 0)
       return fd;
   }
   ::close(fd);
@@ -322,8 +320,8 @@ struct target_listener {
       for (auto& entry : p) {
         if (entry.revents == 0)
           continue;
-        int fd = ::accept4(entry.fd, nullptr, nullptr,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+          ::accept4(entry.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
           return fd;
       }
@@ -390,8 +388,9 @@ public:
     std::optional<socks5::credentials> creds = std::nullopt)
     : family_(family), creds_(std::move(creds)) {
     if (::access(binary, X_OK) != 0) {
-      failure_ = std::string{binary} + " is missing (apt-get install "
-                                       "microsocks)";
+      failure_ = std::string{binary}
+        + " is missing (apt-get install "
+          "microsocks)";
       return;
     }
     for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt)
@@ -457,8 +456,8 @@ private:
         failure_ += "[port " + std::to_string(port) + ": exited at start] ";
         return; // already reaped
       case startup::foreign:
-        failure_ += "[port " + std::to_string(port)
-                    + ": something else answers] ";
+        failure_ +=
+          "[port " + std::to_string(port) + ": something else answers] ";
         break;
       case startup::slow:
         failure_ += "[port " + std::to_string(port) + ": not ready in 10 s] ";
@@ -503,8 +502,7 @@ private:
   startup await_ready(pid_t pid, uint16_t port) {
     const auto deadline = steady::now() + 10s;
     const auto addr = loopback(family_, port);
-    const bytes greeting{0x05, 0x01,
-                         creds_ ? uint8_t{0x02} : uint8_t{0x00}};
+    const bytes greeting{0x05, 0x01, creds_ ? uint8_t{0x02} : uint8_t{0x00}};
     while (steady::now() < deadline) {
       int status = 0;
       if (::waitpid(pid, &status, WNOHANG) == pid)
@@ -550,8 +548,7 @@ public:
     REQUIRE(::pipe2(wake_, O_CLOEXEC) == 0);
     REQUIRE(listener_.fd >= 0);
     address_ = loopback(family, bound_port(listener_.fd));
-    thread_ = std::thread{[this, s = std::move(s), accept_window,
-                           connections] {
+    thread_ = std::thread{[this, s = std::move(s), accept_window, connections] {
       for (size_t i = 0; i < connections; ++i)
         if (!serve_one(s, accept_window))
           return;
@@ -648,8 +645,8 @@ public:
       if (n == 0 || (n < 0 && errno == ECONNRESET))
         return true;
       if (n > 0)
-        fault("unexpected bytes from the client: ["
-              + hex(bytes(buf, buf + n)) + "]");
+        fault("unexpected bytes from the client: [" + hex(bytes(buf, buf + n))
+              + "]");
     }
   }
 
@@ -657,7 +654,7 @@ public:
   /// `05 00`), then the RESOLVE request for `host`.
   bool tor_prologue(int fd, const std::string& host) {
     return expect(fd, {0x05, 0x01, 0x00}, "greeting") && send(fd, {0x05, 0x00})
-           && expect(fd, resolve_request_for(host), "RESOLVE request");
+      && expect(fd, resolve_request_for(host), "RESOLVE request");
   }
 
 private:
@@ -669,7 +666,7 @@ private:
       auto left = std::chrono::duration_cast<ms>(deadline - steady::now());
       if (left < 0ms
           || wait_on(listener_.fd, POLLIN, left, wake_[0])
-               != wait_result::ready)
+            != wait_result::ready)
         return false;
       fd_guard conn{::accept4(listener_.fd, nullptr, nullptr,
                               SOCK_NONBLOCK | SOCK_CLOEXEC)};
@@ -731,8 +728,9 @@ struct live_fixture {
     caf::expected<connection_ptr> result{caf::error{}};
     caf::scoped_actor self{sys};
     auto t0 = steady::now();
-    self->request(dialer, timeout + 10s, dial_atom::value, uint64_t{1},
-                  address, timeout)
+    self
+      ->request(dialer, timeout + 10s, dial_atom::value, uint64_t{1}, address,
+                timeout)
       .receive([&](connection_ptr& c) { result = std::move(c); },
                [&](caf::error& err) { result = std::move(err); });
     return {std::move(result), steady::now() - t0};
@@ -866,8 +864,8 @@ TEST_CASE_FIXTURE(live_fixture,
   target_listener target;
   REQUIRE(target.port != 0);
   auto dialer = proxy_dialer(proxy.address(), true);
-  auto [result, took] = dial(dialer,
-                             "127.0.0.1:" + std::to_string(target.port));
+  auto [result, took] =
+    dial(dialer, "127.0.0.1:" + std::to_string(target.port));
   REQUIRE(!result);
   CHECK_MESSAGE(errc_of(result.error()) == errc::proxy_failed,
                 describe(result.error()));
@@ -884,8 +882,8 @@ TEST_CASE_FIXTURE(live_fixture,
   target_listener target;
   REQUIRE(target.port != 0);
   auto dialer = proxy_dialer(proxy.address(), false);
-  auto [result, took] = dial(dialer,
-                             "127.0.0.1:" + std::to_string(target.port));
+  auto [result, took] =
+    dial(dialer, "127.0.0.1:" + std::to_string(target.port));
   REQUIRE(!result);
   CHECK_MESSAGE(errc_of(result.error()) == errc::proxy_failed,
                 describe(result.error()));
@@ -908,11 +906,12 @@ TEST_CASE_FIXTURE(live_fixture,
     REQUIRE(proxy.address().to_sockaddr(sa));
     auto done = std::make_shared<std::promise<caf::expected<connection_ptr>>>();
     auto answer = done->get_future();
-    io->connect({sa}, reactor::clock::now() + 10s, proxy.address().to_string(),
-                [done](caf::expected<connection_ptr> conn) {
-                  done->set_value(std::move(conn));
-                },
-                stream);
+    io->connect(
+      {sa}, reactor::clock::now() + 10s, proxy.address().to_string(),
+      [done](caf::expected<connection_ptr> conn) {
+        done->set_value(std::move(conn));
+      },
+      stream);
     REQUIRE(answer.wait_for(20s) == std::future_status::ready);
     return answer.get();
   };
@@ -986,38 +985,40 @@ TEST_CASE_FIXTURE(live_fixture,
                   "dial") {
   auto seen = std::make_shared<std::vector<socks5::credentials>>();
   const uint16_t port = 8333;
-  scripted_proxy fake{[seen, port](scripted_proxy& p, int fd) {
-    // Only method 0x02 is offered: no-auth next to it would let a proxy
-    // fall back and mix circuits.
-    if (!p.expect(fd, {0x05, 0x01, 0x02}, "greeting")
-        || !p.send(fd, {0x05, 0x02}))
-      return;
-    auto field = [&](const char* what) -> std::optional<std::string> {
-      auto len = recv_exact(fd, 1);
-      if (len.size() != 1 || len[0] == 0) {
-        p.fault(std::string{"no "} + what + " length");
-        return std::nullopt;
-      }
-      auto value = recv_exact(fd, len[0]);
-      if (value.size() != len[0]) {
-        p.fault(std::string{"short "} + what);
-        return std::nullopt;
-      }
-      return std::string(value.begin(), value.end());
-    };
-    if (!p.expect(fd, {0x01}, "RFC 1929 version"))
-      return;
-    auto user = field("user name");
-    auto pass = user ? field("password") : std::nullopt;
-    if (!pass)
-      return;
-    seen->push_back(socks5::credentials{*user, *pass});
-    if (p.send(fd, {0x01, 0x00})
-        && p.expect(fd, {0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x20, 0x8D},
-                    "CONNECT request")
-        && p.send(fd, {0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0}))
-      p.await_close(fd);
-  }, AF_INET, 10s, 2};
+  scripted_proxy fake{
+    [seen, port](scripted_proxy& p, int fd) {
+      // Only method 0x02 is offered: no-auth next to it would let a proxy
+      // fall back and mix circuits.
+      if (!p.expect(fd, {0x05, 0x01, 0x02}, "greeting")
+          || !p.send(fd, {0x05, 0x02}))
+        return;
+      auto field = [&](const char* what) -> std::optional<std::string> {
+        auto len = recv_exact(fd, 1);
+        if (len.size() != 1 || len[0] == 0) {
+          p.fault(std::string{"no "} + what + " length");
+          return std::nullopt;
+        }
+        auto value = recv_exact(fd, len[0]);
+        if (value.size() != len[0]) {
+          p.fault(std::string{"short "} + what);
+          return std::nullopt;
+        }
+        return std::string(value.begin(), value.end());
+      };
+      if (!p.expect(fd, {0x01}, "RFC 1929 version"))
+        return;
+      auto user = field("user name");
+      auto pass = user ? field("password") : std::nullopt;
+      if (!pass)
+        return;
+      seen->push_back(socks5::credentials{*user, *pass});
+      if (p.send(fd, {0x01, 0x00})
+          && p.expect(fd, {0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x20, 0x8D},
+                      "CONNECT request")
+          && p.send(fd, {0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0}))
+        p.await_close(fd);
+    },
+    AF_INET, 10s, 2};
   auto dialer = proxy_dialer(fake.address(), true);
   for (int i = 0; i < 2; ++i) {
     CAPTURE(i);
@@ -1030,7 +1031,7 @@ TEST_CASE_FIXTURE(live_fixture,
   REQUIRE(seen->size() == 2);
   auto is_token = [](const std::string& s) {
     return s.size() == 16
-           && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+      && s.find_first_not_of("0123456789abcdef") == std::string::npos;
   };
   for (auto& c : *seen) {
     CHECK(is_token(c.user));
@@ -1095,13 +1096,15 @@ TEST_CASE_FIXTURE(live_fixture,
                   "socks5 live: tor_resolve through a proxy on ::1 returns an "
                   "IPv6 answer") {
   scripted_proxy fake{[](scripted_proxy& p, int fd) {
-    if (p.tor_prologue(fd, "seed.example.org")
-        && p.send(fd, cat({{0x05, 0x00, 0x00, 0x04},
-                           {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                            0, 0, 0x01},
-                           {0x00, 0x00}})))
-      p.await_close(fd);
-  }, AF_INET6};
+                        if (p.tor_prologue(fd, "seed.example.org")
+                            && p.send(fd,
+                                      cat({{0x05, 0x00, 0x00, 0x04},
+                                           {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                            0, 0, 0, 0, 0, 0, 0, 0x01},
+                                           {0x00, 0x00}})))
+                          p.await_close(fd);
+                      },
+                      AF_INET6};
   auto r = resolve(fake.address(), "seed.example.org");
   fake.join();
   CHECK_MESSAGE(fake.faults().empty(), fake.faults());
@@ -1158,12 +1161,14 @@ TEST_CASE_FIXTURE(live_fixture,
     const char* mention;
   };
   const std::vector<malformed> cases{
-    {"version byte 4", {0x04, 0x00, 0x00, 0x01, 1, 2, 3, 4, 0, 0},
+    {"version byte 4",
+     {0x04, 0x00, 0x00, 0x01, 1, 2, 3, 4, 0, 0},
      "version byte 0x04"},
-    {"unknown address type", {0x05, 0x00, 0x00, 0x07, 1, 2, 3, 4, 0, 0},
+    {"unknown address type",
+     {0x05, 0x00, 0x00, 0x07, 1, 2, 3, 4, 0, 0},
      "address type 0x07"},
-    {"host name answer", cat({{0x05, 0x00, 0x00, 0x03, 0x04}, text("host"),
-                              {0x00, 0x00}}),
+    {"host name answer",
+     cat({{0x05, 0x00, 0x00, 0x03, 0x04}, text("host"), {0x00, 0x00}}),
      "host name"},
   };
   for (auto& c : cases) {
@@ -1229,9 +1234,11 @@ TEST_CASE_FIXTURE(live_fixture,
 TEST_CASE_FIXTURE(live_fixture,
                   "socks5 live: a 256-byte name is rejected before anything "
                   "is sent") {
-  scripted_proxy fake{[](scripted_proxy& p, int) {
-    p.fault("a connection arrived for a name that should be refused");
-  }, AF_INET, 500ms};
+  scripted_proxy fake{
+    [](scripted_proxy& p, int) {
+      p.fault("a connection arrived for a name that should be refused");
+    },
+    AF_INET, 500ms};
   const auto started = io->stats().connects_started;
   auto r = resolve(fake.address(), std::string(256, 'a'));
   REQUIRE(!r.result);

@@ -76,9 +76,8 @@ const bytes ipv6_reply = {0x05, 0x00, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8,
                           0,    0,    0,    0,    0,    0,    0,    0,
                           0,    0,    0,    0x01, 0x20, 0x8D};
 
-const bytes name_reply = cat({{0x05, 0x00, 0x00, 0x03, 0x0B},
-                              text("example.com"),
-                              {0x01, 0xBB}});
+const bytes name_reply =
+  cat({{0x05, 0x00, 0x00, 0x03, 0x0B}, text("example.com"), {0x01, 0xBB}});
 
 const std::array<uint8_t, 16> v6_bytes = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
                                           0,    0,    0,    0,    0, 0, 0, 1};
@@ -254,16 +253,18 @@ TEST_CASE("socks5: a CONNECT to an IPv4 target has the exact bytes") {
 TEST_CASE("socks5: a CONNECT to an IPv6 target has the exact bytes") {
   auto req = connect_request(address::ipv6(v6_bytes, 8333));
   REQUIRE(req);
-  CHECK(*req == cat({{0x05, 0x01, 0x00, 0x04},
-                     bytes(v6_bytes.begin(), v6_bytes.end()),
-                     {0x20, 0x8D}}));
+  CHECK(*req
+        == cat({{0x05, 0x01, 0x00, 0x04},
+                bytes(v6_bytes.begin(), v6_bytes.end()),
+                {0x20, 0x8D}}));
 }
 
 TEST_CASE("socks5: a CONNECT to a host name has the exact bytes") {
   auto req = connect_request(address::name("example.com", 443));
   REQUIRE(req);
-  CHECK(*req == bytes{0x05, 0x01, 0x00, 0x03, 0x0B, 'e', 'x', 'a', 'm', 'p',
-                      'l',  'e',  '.',  'c',  'o',  'm', 0x01, 0xBB});
+  CHECK(*req
+        == bytes{0x05, 0x01, 0x00, 0x03, 0x0B, 'e', 'x', 'a', 'm', 'p', 'l',
+                 'e', '.', 'c', 'o', 'm', 0x01, 0xBB});
 }
 
 TEST_CASE("socks5: a CONNECT to a 255-byte host name is accepted, 256 bytes "
@@ -289,8 +290,9 @@ TEST_CASE("socks5: a CONNECT to a 255-byte host name is accepted, 256 bytes "
 TEST_CASE("socks5: the RESOLVE request for example.com has the exact bytes") {
   auto req = resolve_request("example.com");
   REQUIRE(req);
-  CHECK(*req == bytes{0x05, 0xF0, 0x00, 0x03, 0x0B, 0x65, 0x78, 0x61, 0x6D,
-                      0x70, 0x6C, 0x65, 0x2E, 0x63, 0x6F, 0x6D, 0x00, 0x00});
+  CHECK(*req
+        == bytes{0x05, 0xF0, 0x00, 0x03, 0x0B, 0x65, 0x78, 0x61, 0x6D, 0x70,
+                 0x6C, 0x65, 0x2E, 0x63, 0x6F, 0x6D, 0x00, 0x00});
 }
 
 TEST_CASE("socks5: a RESOLVE of a 255-byte name is accepted, 256 bytes or an "
@@ -458,8 +460,7 @@ TEST_CASE("socks5: a reply with an unknown address type is rejected") {
 TEST_CASE("socks5: a CONNECT reply with an empty host name is rejected") {
   const bytes reply = {0x05, 0x00, 0x00, 0x03, 0x00, 0x00, 0x50};
   auto err = failure(parse_connect_reply(reply.data(), reply.size()));
-  CHECK(describe(err)
-        == "proxy_failed: socks5 reply: host name of length 0");
+  CHECK(describe(err) == "proxy_failed: socks5 reply: host name of length 0");
 }
 
 TEST_CASE("socks5: a nonzero reserved byte in a reply is tolerated") {
@@ -533,8 +534,8 @@ TEST_CASE("socks5: addresses are built from text and printed back") {
   auto bracketed = address::from_text(address_type::ipv6, "[::1]", 1);
   REQUIRE(!bracketed);
   CHECK(errc_of(bracketed.error()) == errc::invalid_address);
-  auto too_long = address::from_text(address_type::domain,
-                                     std::string(256, 'x'), 1);
+  auto too_long =
+    address::from_text(address_type::domain, std::string(256, 'x'), 1);
   REQUIRE(!too_long);
   CHECK(errc_of(too_long.error()) == errc::invalid_address);
 }
@@ -572,9 +573,8 @@ TEST_CASE("socks5: a username/password CONNECT handshake to a host name fed "
 
   feed_byte_by_byte(*hs, {0x01, 0x00});
   CHECK(hs->take_output()
-        == cat({{0x05, 0x01, 0x00, 0x03, 0x0B},
-                text("example.com"),
-                {0x01, 0xBB}}));
+        == cat(
+          {{0x05, 0x01, 0x00, 0x03, 0x0B}, text("example.com"), {0x01, 0xBB}}));
 
   feed_byte_by_byte(*hs, name_reply);
   REQUIRE(hs->state() == client_handshake::status::done);
@@ -583,8 +583,8 @@ TEST_CASE("socks5: a username/password CONNECT handshake to a host name fed "
 
 TEST_CASE("socks5: a username/password RESOLVE handshake fed byte by byte "
           "yields the IPv6 answer") {
-  auto hs = client_handshake::resolve("example.com",
-                                      credentials{"isolation-7", "x"});
+  auto hs =
+    client_handshake::resolve("example.com", credentials{"isolation-7", "x"});
   REQUIRE(hs);
   CHECK(hs->take_output() == bytes{0x05, 0x01, 0x02});
   feed_byte_by_byte(*hs, {0x05, 0x02});
@@ -592,9 +592,8 @@ TEST_CASE("socks5: a username/password RESOLVE handshake fed byte by byte "
         == cat({{0x01, 0x0B}, text("isolation-7"), {0x01}, text("x")}));
   feed_byte_by_byte(*hs, {0x01, 0x00});
   CHECK(hs->take_output()
-        == cat({{0x05, 0xF0, 0x00, 0x03, 0x0B},
-                text("example.com"),
-                {0x00, 0x00}}));
+        == cat(
+          {{0x05, 0xF0, 0x00, 0x03, 0x0B}, text("example.com"), {0x00, 0x00}}));
   feed_byte_by_byte(*hs, ipv6_reply);
   REQUIRE(hs->state() == client_handshake::status::done);
   CHECK(hs->result() == address::ipv6(v6_bytes, 8333));
@@ -693,8 +692,7 @@ TEST_CASE("socks5: a handshake reports the proxy's failures") {
   SUBCASE("RESOLVE of an unknown name") {
     auto hs = client_handshake::resolve("no-such-name.invalid");
     REQUIRE(hs);
-    const bytes wire = {0x05, 0x00, 0x05, 0x04, 0x00, 0x01,
-                        0,    0,    0,    0,    0,    0};
+    const bytes wire = {0x05, 0x00, 0x05, 0x04, 0x00, 0x01, 0, 0, 0, 0, 0, 0};
     hs->feed(wire.data(), wire.size());
     CHECK(errc_of(hs->error()) == errc::resolve_failed);
   }
@@ -720,15 +718,15 @@ TEST_CASE("socks5: a handshake reports the proxy's failures") {
 
 TEST_CASE("socks5: a handshake with an invalid target or credentials fails "
           "before sending anything") {
-  auto long_name = client_handshake::connect(
-    address::name(std::string(256, 'a'), 80));
+  auto long_name =
+    client_handshake::connect(address::name(std::string(256, 'a'), 80));
   REQUIRE(!long_name);
   CHECK(errc_of(long_name.error()) == errc::invalid_address);
   auto empty_resolve = client_handshake::resolve("");
   REQUIRE(!empty_resolve);
   CHECK(errc_of(empty_resolve.error()) == errc::invalid_address);
-  auto bad_creds = client_handshake::resolve("example.com",
-                                             credentials{"", "p"});
+  auto bad_creds =
+    client_handshake::resolve("example.com", credentials{"", "p"});
   REQUIRE(!bad_creds);
   CHECK(errc_of(bad_creds.error()) == errc::invalid_config);
 }

@@ -185,11 +185,10 @@ struct fixture {
   connection_ptr dial(bool watch = true) {
     std::promise<caf::expected<connection_ptr>> p;
     auto f = p.get_future();
-    io->connect({target}, reactor::clock::now() + bound, "peer",
-                [&p](caf::expected<connection_ptr> c) {
-                  p.set_value(std::move(c));
-                },
-                nullptr, watch);
+    io->connect(
+      {target}, reactor::clock::now() + bound, "peer",
+      [&p](caf::expected<connection_ptr> c) { p.set_value(std::move(c)); },
+      nullptr, watch);
     REQUIRE(f.wait_for(bound) == std::future_status::ready);
     auto c = f.get();
     REQUIRE(c);
@@ -408,10 +407,10 @@ TEST_CASE("stream: chunks moved back into send echo intact, and their "
   auto token = fx.io->stream(client, at_client.callbacks(), opts);
   fx.sync();
   for (size_t off = 0; off < total; off += chunk)
-    REQUIRE(token.send(bytes(sent.begin() + static_cast<ptrdiff_t>(off),
-                             sent.begin()
-                               + static_cast<ptrdiff_t>(off + chunk)))
-            == send_status::queued);
+    REQUIRE(
+      token.send(bytes(sent.begin() + static_cast<ptrdiff_t>(off),
+                       sent.begin() + static_cast<ptrdiff_t>(off + chunk)))
+      == send_status::queued);
   REQUIRE(at_client.await_bytes(total));
   {
     std::lock_guard<std::mutex> guard{at_client.mtx};
@@ -706,9 +705,8 @@ TEST_CASE("stream: reading stops at the receive window and resumes once "
   // The peer sends far more than the window; the reactor takes no more
   // than the window until told it was consumed.
   constexpr size_t total = 512 * 1024;
-  std::thread writer{[peer = peer] {
-    write_raw(peer, std::string(total, 'w'));
-  }};
+  std::thread writer{
+    [peer = peer] { write_raw(peer, std::string(total, 'w')); }};
   REQUIRE(rec.await_bytes(opts.receive_window));
   fx.sync();
   CHECK(rec.text().size() == opts.receive_window);
@@ -875,8 +873,7 @@ TEST_CASE("stream: a descriptor number reused after a local close never "
       holding.set_value();
       held.wait();
     });
-    REQUIRE(holding.get_future().wait_for(bound)
-            == std::future_status::ready);
+    REQUIRE(holding.get_future().wait_for(bound) == std::future_status::ready);
     old_token.send(to_bytes("stale"));
     old_conn->close();
     int fresh = fx.connect_raw();
@@ -953,8 +950,8 @@ TEST_CASE("stream: small and large sends, copied or moved, keep their order") {
   }
   std::string got;
   while (got.size() < expected.size()) {
-    auto part = read_raw(peer, std::min<size_t>(expected.size() - got.size(),
-                                                65536));
+    auto part =
+      read_raw(peer, std::min<size_t>(expected.size() - got.size(), 65536));
     REQUIRE_FALSE(part.empty());
     got += part;
   }

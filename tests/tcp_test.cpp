@@ -156,8 +156,9 @@ struct net_fixture {
     caf::expected<connection_ptr> result{caf::error{}};
     caf::scoped_actor self{sys};
     auto t0 = steady::now();
-    self->request(dialer, timeout + 10s, dial_atom::value, uint64_t{1},
-                  address, timeout)
+    self
+      ->request(dialer, timeout + 10s, dial_atom::value, uint64_t{1}, address,
+                timeout)
       .receive([&](connection_ptr& c) { result = std::move(c); },
                [&](caf::error& err) { result = std::move(err); });
     return {std::move(result), steady::now() - t0};
@@ -170,8 +171,8 @@ TEST_CASE_FIXTURE(net_fixture,
                   "tcp: 1000 outbound connections reach an in-test listener, "
                   "each accepted exactly once") {
   constexpr size_t n = 1000;
-  auto listener = spawn_tcp_acceptor(sys, io,
-                                     *net_address::parse("127.0.0.1:0", true));
+  auto listener =
+    spawn_tcp_acceptor(sys, io, *net_address::parse("127.0.0.1:0", true));
   REQUIRE(listener);
   tally server;
   handler_setup server_setup;
@@ -245,8 +246,8 @@ TEST_CASE_FIXTURE(net_fixture, "tcp: a malformed address fails at once") {
   CHECK(describe(result.error()).find("99999") != std::string::npos);
 }
 
-TEST_CASE_FIXTURE(net_fixture,
-                  "tcp: a silent peer makes the dial time out at its deadline") {
+TEST_CASE_FIXTURE(
+  net_fixture, "tcp: a silent peer makes the dial time out at its deadline") {
   silent_peer peer;
   auto [result, took] = dial(peer.address, 300ms);
   REQUIRE(!result);
@@ -257,12 +258,11 @@ TEST_CASE_FIXTURE(net_fixture,
 
 TEST_CASE_FIXTURE(net_fixture,
                   "tcp: a host name resolves off the scheduler and connects") {
-  auto listener = spawn_tcp_acceptor(sys, io,
-                                     *net_address::parse("127.0.0.1:0", true));
+  auto listener =
+    spawn_tcp_acceptor(sys, io, *net_address::parse("127.0.0.1:0", true));
   REQUIRE(listener);
-  auto [result, took] = dial("localhost:"
-                               + std::to_string(listener->bound.port()),
-                             5s);
+  auto [result, took] =
+    dial("localhost:" + std::to_string(listener->bound.port()), 5s);
   REQUIRE_MESSAGE(result, (result ? std::string{} : describe(result.error())));
   CHECK(!(*result)->closed());
   caf::anon_send_exit(listener->acceptor, caf::exit_reason::user_shutdown);
@@ -361,10 +361,9 @@ TEST_CASE_FIXTURE(net_fixture,
   auto open_sa = local_sockaddr(*open_fd);
   std::promise<caf::expected<connection_ptr>> done;
   auto result = done.get_future();
-  io->connect({*closed_sa, *open_sa}, reactor::clock::now() + 5s, "both",
-              [&done](caf::expected<connection_ptr> c) {
-                done.set_value(std::move(c));
-              });
+  io->connect(
+    {*closed_sa, *open_sa}, reactor::clock::now() + 5s, "both",
+    [&done](caf::expected<connection_ptr> c) { done.set_value(std::move(c)); });
   REQUIRE(result.wait_for(10s) == std::future_status::ready);
   auto conn = result.get();
   REQUIRE_MESSAGE(conn, (conn ? std::string{} : describe(conn.error())));

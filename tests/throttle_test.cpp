@@ -26,7 +26,7 @@ struct poisoned_source {
         return good;
       // Spread over many /16s: a poisoner picks whatever addresses it likes.
       return "10." + std::to_string(10 + n % 200) + ".0."
-             + std::to_string(1 + n / 200) + ":8333";
+        + std::to_string(1 + n / 200) + ":8333";
     };
   }
 };
@@ -44,9 +44,8 @@ TEST_CASE_FIXTURE(sim_fixture,
   s.get_address = src.fn();
   spawn(s);
   net->set_policy([&](const std::string& address) {
-    return address == src.good
-             ? fake_dial_plan{fake_dial_plan::connect, {}}
-             : refuse(address);
+    return address == src.good ? fake_dial_plan{fake_dial_plan::connect, {}}
+                               : refuse(address);
   });
   start();
   REQUIRE(log->connected.size() == 1);
@@ -94,7 +93,7 @@ TEST_CASE_FIXTURE(sim_fixture,
     if (n > 200)
       return make_error(errc::no_address);
     return "127.1." + std::to_string(n / 100) + "." + std::to_string(n % 100)
-           + ":8333";
+      + ":8333";
   };
   spawn(s);
   net->set_policy(refuse);

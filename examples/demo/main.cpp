@@ -123,8 +123,8 @@ int main() {
   server.config.max_inbound = 5;
   std::vector<std::string> pool;
   for (int i = 0; i < 4; ++i) {
-    auto l = spawn_tcp_acceptor(sys, *io,
-                                *net_address::parse("127.0.0.1:0", true));
+    auto l =
+      spawn_tcp_acceptor(sys, *io, *net_address::parse("127.0.0.1:0", true));
     if (!l)
       return fail(l.error());
     server.listeners.push_back(l->acceptor);
@@ -165,8 +165,7 @@ int main() {
   handler_setup late;
   late.dialer = dialer;
   late.config.target_outbound = 0;
-  auto peer_listener = spawn_tcp_acceptor(sys, *io,
-                                          *net_address::parse(peer));
+  auto peer_listener = spawn_tcp_acceptor(sys, *io, *net_address::parse(peer));
   if (!peer_listener)
     return fail(peer_listener.error());
   late.listeners.push_back(peer_listener->acceptor);
@@ -192,8 +191,7 @@ int main() {
 
   for (auto& req : cli->requests())
     if (req.automatic && req.state == conn_state::established) {
-      say("client: disconnecting #{}: automatic, so replaced at once",
-          req.id);
+      say("client: disconnecting #{}: automatic, so replaced at once", req.id);
       cli->disconnect(req.id);
       break;
     }

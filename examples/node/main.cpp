@@ -167,17 +167,18 @@ int main(int argc, char** argv) {
                            config_stream))
     return usage_error("command line: " + describe(err));
   if (cfg.cli_helptext_printed) {
-    std::printf("\nswarm mode:\n  --swarm=N             run N nodes on loopback "
-                "in this process\n  --swarm-churn=D       kill and restart "
-                "nodes for duration D (default 8s)\n  --swarm-target=T      "
-                "automatic outbound connections per node\n"
-                "\nsoak mode (a swarm, 12 nodes unless --swarm=N):\n"
-                "  --soak=D              churn for D with dials failing at "
-                "random; descriptors,\n"
-                "                        threads and resident memory must "
-                "stay flat\n"
-                "  --soak-warmup=W       churn before the steady state is "
-                "read (default D/5)\n");
+    std::printf(
+      "\nswarm mode:\n  --swarm=N             run N nodes on loopback "
+      "in this process\n  --swarm-churn=D       kill and restart "
+      "nodes for duration D (default 8s)\n  --swarm-target=T      "
+      "automatic outbound connections per node\n"
+      "\nsoak mode (a swarm, 12 nodes unless --swarm=N):\n"
+      "  --soak=D              churn for D with dials failing at "
+      "random; descriptors,\n"
+      "                        threads and resident memory must "
+      "stay flat\n"
+      "  --soak-warmup=W       churn before the steady state is "
+      "read (default D/5)\n");
     return 0;
   }
   // CAF's scheduler divides by, loops on or spawns what these say before

@@ -230,8 +230,9 @@ struct node_state : node_effects {
     self->send(handler, start_atom::value);
     // A refusal also arrives as a failed event: the answer adds nothing.
     for (auto& addr : settings().connect)
-      self->request(handler, caf::infinite, connect_atom::value, uint64_t{0},
-                    addr.to_string(), true)
+      self
+        ->request(handler, caf::infinite, connect_atom::value, uint64_t{0},
+                  addr.to_string(), true)
         .then([](uint64_t) {}, [](caf::error&) {});
     seed();
     schedule_status();
@@ -414,8 +415,7 @@ struct node_state : node_effects {
     cb.on_end = [me, key](const caf::error& reason) {
       caf::anon_send(me, end_atom::value, key, reason);
     };
-    p.stream = parts.setup.io->stream(conn, std::move(cb),
-                                      settings().streams);
+    p.stream = parts.setup.io->stream(conn, std::move(cb), settings().streams);
     machine->opened(key, outbound,
                     req != nullptr ? req->address : conn->remote_address(),
                     now());
@@ -451,8 +451,8 @@ struct node_state : node_effects {
     node_event ev;
     // The reactor dropped a peer that does not read: our decision, so it
     // reads like any other drop.
-    ev.event = errc_of(reason) == errc::slow_reader ? "peer_dropped"
-                                                    : "peer_closed";
+    ev.event =
+      errc_of(reason) == errc::slow_reader ? "peer_dropped" : "peer_closed";
     ev.addr = i->second.conn->remote_address();
     ev.id = i->second.request;
     ev.outbound = i->second.outbound;
@@ -633,9 +633,9 @@ struct node_state : node_effects {
 
   void on_connected(connected_event& ev) {
     auto out = request_event("connected", ev.request);
-    out.dial_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                    ev.dial_time)
-                    .count();
+    out.dial_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(ev.dial_time)
+        .count();
     emit(std::move(out));
     if (stopping) {
       ev.conn->close();
@@ -666,9 +666,9 @@ struct node_state : node_effects {
     out.reason = describe(ev.reason);
     out.reason_code = reason_code(ev.reason);
     if (ev.dial_time.count() > 0)
-      out.dial_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      ev.dial_time)
-                      .count();
+      out.dial_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(ev.dial_time)
+          .count();
     emit(std::move(out));
     if (!ev.request.automatic)
       return;
@@ -696,8 +696,8 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
   st.self = self;
   node_machine_config mcfg;
   mcfg.node_id = parts.node_id;
-  mcfg.listen_port = parts.bound.empty() ? uint16_t{0}
-                                         : parts.bound.front().port();
+  mcfg.listen_port =
+    parts.bound.empty() ? uint16_t{0} : parts.bound.front().port();
   mcfg.handshake_timeout = parts.setup.settings.handshake_timeout;
   mcfg.ping_interval = parts.setup.settings.ping_interval;
   mcfg.relay_secret = random_secret();
@@ -725,8 +725,8 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
   });
   address_manager_config bcfg;
   bcfg.backoff_base = st.settings().manager.retry_duration;
-  bcfg.backoff_cap = std::max(st.settings().manager.max_retry_duration,
-                              bcfg.backoff_base);
+  bcfg.backoff_cap =
+    std::max(st.settings().manager.max_retry_duration, bcfg.backoff_base);
   bcfg.netgroup_bits_ipv4 = st.settings().manager.netgroup_bits_ipv4;
   bcfg.netgroup_bits_ipv6 = st.settings().manager.netgroup_bits_ipv6;
   // Secret: whoever knows it can aim gossip at our buckets (the node id
@@ -744,8 +744,8 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
     st.book.exclude(addr);
     if (addr.host() == "0.0.0.0" || addr.host() == "::") {
       for (auto loop : {"127.0.0.1", "[::1]"})
-        if (auto a = net_address::parse(
-              std::string{loop} + ":" + std::to_string(addr.port())))
+        if (auto a = net_address::parse(std::string{loop} + ":"
+                                        + std::to_string(addr.port())))
           st.book.exclude(*a);
     }
   }
@@ -768,9 +768,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
       self->state.init(std::move(hdl), std::move(dial));
     },
     [self](start_atom) { self->state.start(); },
-    [self](stop_atom, const std::string& why) {
-      self->state.begin_stop(why);
-    },
+    [self](stop_atom, const std::string& why) { self->state.begin_stop(why); },
     [self](get_address_atom) { return self->state.get_address(); },
     [self](data_atom, uint64_t key, const std::vector<uint8_t>& bytes) {
       self->state.received(key, bytes);
@@ -817,9 +815,8 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
     [self](failed_event& ev) { self->state.on_failed(ev); },
     [self](retry_event& ev) {
       auto out = node_state::request_event("retry", ev.request);
-      out.delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       ev.delay)
-                       .count();
+      out.delay_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(ev.delay).count();
       self->state.emit(std::move(out));
     },
     [self](disconnected_event& ev) {
@@ -860,30 +857,30 @@ uint64_t random_node_id() {
 } // namespace
 
 dns_lookup system_dns_lookup(std::shared_ptr<resolver> names) {
-  return [names](const net_address& seed,
-                 std::function<void(caf::expected<std::vector<net_address>>)>
-                   done) {
-    auto port = seed.port();
-    names->resolve(
-      seed.host(), port,
-      [done](caf::expected<std::vector<sockaddr_storage>> res) {
-        if (!res) {
-          done(std::move(res.error()));
-          return;
-        }
-        std::vector<net_address> out;
-        for (auto& sa : *res) {
-          auto len = sa.ss_family == AF_INET ? sizeof(sockaddr_in)
-                                             : sizeof(sockaddr_in6);
-          auto addr = net_address::from_sockaddr(
-            reinterpret_cast<const sockaddr*>(&sa),
-            static_cast<socklen_t>(len));
-          if (addr && std::find(out.begin(), out.end(), *addr) == out.end())
-            out.push_back(std::move(*addr));
-        }
-        done(std::move(out));
-      });
-  };
+  return
+    [names](const net_address& seed,
+            std::function<void(caf::expected<std::vector<net_address>>)> done) {
+      auto port = seed.port();
+      names->resolve(
+        seed.host(), port,
+        [done](caf::expected<std::vector<sockaddr_storage>> res) {
+          if (!res) {
+            done(std::move(res.error()));
+            return;
+          }
+          std::vector<net_address> out;
+          for (auto& sa : *res) {
+            auto len = sa.ss_family == AF_INET ? sizeof(sockaddr_in)
+                                               : sizeof(sockaddr_in6);
+            auto addr =
+              net_address::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa),
+                                         static_cast<socklen_t>(len));
+            if (addr && std::find(out.begin(), out.end(), *addr) == out.end())
+              out.push_back(std::move(*addr));
+          }
+          done(std::move(out));
+        });
+    };
 }
 
 struct node::impl {
@@ -895,10 +892,7 @@ struct node::impl {
 
   impl(caf::actor_system& system, caf::actor act, uint64_t node_id,
        std::vector<net_address> addrs, std::shared_ptr<stop_signal> signal)
-    : sys(system),
-      actor(std::move(act)),
-      id(node_id),
-      bound(std::move(addrs)),
+    : sys(system), actor(std::move(act)), id(node_id), bound(std::move(addrs)),
       done(std::move(signal)) {
     // nop
   }

@@ -14,10 +14,18 @@ void append_text(std::string& out, std::string_view text) {
   for (char c : text) {
     auto byte = static_cast<unsigned char>(c);
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (byte < 0x20 || byte == 0x7f) {
           out += "\\x";
@@ -47,8 +55,8 @@ std::string trimmed_fixed(double value, int decimals) {
 std::string format_us(int64_t us) {
   // Work on the magnitude in unsigned arithmetic: -INT64_MIN overflows.
   auto negative = us < 0;
-  auto magnitude = negative ? 0u - static_cast<uint64_t>(us)
-                            : static_cast<uint64_t>(us);
+  auto magnitude =
+    negative ? 0u - static_cast<uint64_t>(us) : static_cast<uint64_t>(us);
   std::string result = negative ? "-" : "";
   if (magnitude < 1000)
     result += fmt::format("{} us", magnitude);
@@ -62,8 +70,8 @@ std::string format_us(int64_t us) {
 /// "500 ms" or "2.5 s".
 std::string format_ms(int64_t ms) {
   auto negative = ms < 0;
-  auto magnitude = negative ? 0u - static_cast<uint64_t>(ms)
-                            : static_cast<uint64_t>(ms);
+  auto magnitude =
+    negative ? 0u - static_cast<uint64_t>(ms) : static_cast<uint64_t>(ms);
   std::string result = negative ? "-" : "";
   if (magnitude < 1000)
     result += fmt::format("{} ms", magnitude);
@@ -204,8 +212,8 @@ std::string to_text(const node_event& x) {
   if (x.id != 0)
     out += fmt::format(" #{}", x.id);
   if (x.count) {
-    out += fmt::format(" {} {}", *x.count,
-                       *x.count == 1 ? "address" : "addresses");
+    out +=
+      fmt::format(" {} {}", *x.count, *x.count == 1 ? "address" : "addresses");
     if (!x.addr.empty()) {
       out += " from ";
       append_text(out, x.addr);
@@ -224,8 +232,8 @@ std::string to_text(const node_event& x) {
     out += " in " + format_us(*x.dial_us);
   if (x.delay_ms)
     out += (x.dial_us ? ", retry in " : " in ") + format_ms(*x.delay_ms);
-  auto with_code = !x.reason_code.empty()
-                   && !starts_with_code(x.reason, x.reason_code);
+  auto with_code =
+    !x.reason_code.empty() && !starts_with_code(x.reason, x.reason_code);
   if (with_code) {
     out += ": ";
     append_text(out, x.reason_code);
@@ -246,8 +254,8 @@ std::string to_json(const node_event& x, int64_t unix_ms) {
 }
 
 std::string status_line(const node_status& x) {
-  auto max_inbound = x.max_inbound ? std::to_string(*x.max_inbound)
-                                   : std::string{"unlimited"};
+  auto max_inbound =
+    x.max_inbound ? std::to_string(*x.max_inbound) : std::string{"unlimited"};
   return fmt::format("status: outbound {}/{}, inbound {}/{}, pending dials {}, "
                      "failures {}, retries {}, failed attempts {}, peers {}, "
                      "addresses {}",

@@ -64,8 +64,8 @@ void node_machine::opened(uint64_t peer, bool outbound,
   auto& lim = cfg_.limits;
   p.frames = token_bucket{lim.frames_per_second, lim.frame_burst, now};
   p.pings = token_bucket{lim.pings_per_second, lim.ping_burst, now};
-  p.addr_frames = token_bucket{lim.addr_frames_per_second,
-                               lim.addr_frame_burst, now};
+  p.addr_frames =
+    token_bucket{lim.addr_frames_per_second, lim.addr_frame_burst, now};
   p.addresses = token_bucket{lim.addresses_per_second, lim.address_burst, now};
   fx_.send(peer, node_frames::hello{cfg_.node_id, cfg_.listen_port});
   fx_.arm_timer(peer, p.deadline);
@@ -186,12 +186,12 @@ void node_machine::on_frame(uint64_t key, peer_state& p,
     }
   } else if (auto addr = std::get_if<node_frames::addr>(&msg)) {
     if (!p.addr_frames.take(1, now)) {
-      drop(key, drop_reason::addr_rate,
-           make_error(errc::connection_closed,
-                      fmt::format("{} sent more than {} addr frames at {}/s",
-                                  p.remote_address,
-                                  cfg_.limits.addr_frame_burst,
-                                  cfg_.limits.addr_frames_per_second)));
+      drop(
+        key, drop_reason::addr_rate,
+        make_error(errc::connection_closed,
+                   fmt::format("{} sent more than {} addr frames at {}/s",
+                               p.remote_address, cfg_.limits.addr_frame_burst,
+                               cfg_.limits.addr_frames_per_second)));
       return;
     }
     auto& list = addr->addresses;
@@ -300,8 +300,8 @@ node_machine::listen_address_of(const peer_state& p, uint16_t port) const {
   if (!remote)
     return std::nullopt;
   auto text = remote->type() == net_address::kind::ipv6
-                ? fmt::format("[{}]:{}", remote->host(), port)
-                : fmt::format("{}:{}", remote->host(), port);
+    ? fmt::format("[{}]:{}", remote->host(), port)
+    : fmt::format("{}:{}", remote->host(), port);
   auto result = net_address::parse(text);
   if (!result)
     return std::nullopt;

@@ -100,15 +100,14 @@ public:
   virtual void send(uint64_t peer, const node_frames::frame& msg) = 0;
 
   /// Close the connection of `peer` (the machine has forgotten it already).
-  virtual void drop(uint64_t peer, drop_reason why, const caf::error& reason)
-    = 0;
+  virtual void drop(uint64_t peer, drop_reason why,
+                    const caf::error& reason) = 0;
 
   /// `peer` completed the hello: it is node `node_id`, and accepts
   /// connections at `listen_address` (unset when it announced port 0 or its
   /// host is unknown).
   virtual void ready(uint64_t peer, uint64_t node_id,
-                     const std::optional<net_address>& listen_address)
-    = 0;
+                     const std::optional<net_address>& listen_address) = 0;
 
   /// `peer` told us about `addresses`.
   virtual void learned(uint64_t peer, std::vector<net_address> addresses) = 0;

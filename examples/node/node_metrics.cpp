@@ -80,10 +80,10 @@ node_metrics::node_metrics(std::shared_ptr<prometheus::Registry> registry,
   peer_drops_ = &counter_family(
     reg, "connmgr_peer_drops_total",
     "Connections closed by this node's peer protocol, by reason.");
-  addresses_learned_ = &counter_family(
-                          reg, "connmgr_addresses_learned_total",
-                          "Addresses added to the address book (gossip, DNS).")
-                          .Add(labels());
+  addresses_learned_ =
+    &counter_family(reg, "connmgr_addresses_learned_total",
+                    "Addresses added to the address book (gossip, DNS).")
+       .Add(labels());
   gossip_dropped_ = &counter_family(
     reg, "connmgr_gossip_dropped_total",
     "Gossiped addresses refused, by reason (hostname, loopback, private, "
@@ -99,23 +99,23 @@ node_metrics::node_metrics(std::shared_ptr<prometheus::Registry> registry,
   auto gauge = [&](const char* name, const char* help) {
     return &gauge_family(reg, name, help).Add(labels());
   };
-  outbound_ = gauge("connmgr_outbound_connections",
-                    "Established outbound connections.");
-  target_outbound_ = gauge("connmgr_target_outbound",
-                           "Configured automatic outbound target.");
-  inbound_ = gauge("connmgr_inbound_connections",
-                   "Established inbound connections.");
+  outbound_ =
+    gauge("connmgr_outbound_connections", "Established outbound connections.");
+  target_outbound_ =
+    gauge("connmgr_target_outbound", "Configured automatic outbound target.");
+  inbound_ =
+    gauge("connmgr_inbound_connections", "Established inbound connections.");
   max_inbound_ = gauge("connmgr_max_inbound",
                        "Inbound connection limit (+Inf when unlimited).");
   pending_dials_ = gauge("connmgr_pending_dials",
                          "Dials in flight plus requests waiting for a slot.");
-  failed_attempts_ = gauge(
-    "connmgr_failed_attempts",
-    "Consecutive failed attempts of automatic requests right now.");
-  peers_ready_ = gauge("connmgr_peers_ready",
-                       "Peers whose hello was exchanged.");
-  known_addresses_ = gauge("connmgr_known_addresses",
-                           "Addresses in the address book.");
+  failed_attempts_ =
+    gauge("connmgr_failed_attempts",
+          "Consecutive failed attempts of automatic requests right now.");
+  peers_ready_ =
+    gauge("connmgr_peers_ready", "Peers whose hello was exchanged.");
+  known_addresses_ =
+    gauge("connmgr_known_addresses", "Addresses in the address book.");
 }
 
 prometheus::Labels node_metrics::labels(prometheus::Labels extra) const {
@@ -293,9 +293,7 @@ struct metrics_server::impl {
   impl(int listener_fd, int wake_fd,
        std::shared_ptr<prometheus::Registry> served,
        metrics_server_options opts)
-    : listener(listener_fd),
-      wake(wake_fd),
-      registry(std::move(served)),
+    : listener(listener_fd), wake(wake_fd), registry(std::move(served)),
       options(opts) {
     options.max_clients = std::max<size_t>(options.max_clients, 1);
   }
@@ -445,8 +443,8 @@ bool metrics_server::impl::serve(http_client& c, short revents,
 
 bool metrics_server::impl::flush(http_client& c, server_clock::time_point now) {
   while (c.sent < c.out.size()) {
-    auto n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent,
-                    MSG_NOSIGNAL);
+    auto n =
+      ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -464,8 +462,8 @@ bool metrics_server::impl::flush(http_client& c, server_clock::time_point now) {
 
 void metrics_server::impl::accept_clients(server_clock::time_point now) {
   for (int i = 0; i < accept_batch; ++i) {
-    int fd = ::accept4(listener, nullptr, nullptr,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+      ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
@@ -488,8 +486,7 @@ void metrics_server::impl::accept_clients(server_clock::time_point now) {
 metrics_server::metrics_server(std::unique_ptr<impl> state,
                                std::shared_ptr<prometheus::Registry> registry,
                                net_address address)
-  : impl_(std::move(state)),
-    registry_(std::move(registry)),
+  : impl_(std::move(state)), registry_(std::move(registry)),
     address_(std::move(address)) {
   // nop
 }
@@ -550,8 +547,8 @@ metrics_server::start(const net_address& where,
     else
       reinterpret_cast<sockaddr_in6&>(sa).sin6_port = port;
   }
-  int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+  int fd =
+    ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return fail("cannot listen: socket: " + errno_text(errno));
   int on = 1;
@@ -569,8 +566,7 @@ metrics_server::start(const net_address& where,
   }
   sockaddr_storage local{};
   socklen_t local_len = sizeof(local);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len)
-      != 0) {
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) {
     auto err = errno;
     ::close(fd);
     return fail("cannot read the bound port: " + errno_text(err));
@@ -581,8 +577,8 @@ metrics_server::start(const net_address& where,
   auto bound = where;
   if (bound.port() != bound_port) {
     auto host = where.type() == net_address::kind::ipv6
-                  ? "[" + where.host() + "]"
-                  : where.host();
+      ? "[" + where.host() + "]"
+      : where.host();
     auto parsed = net_address::parse(host + ":" + std::to_string(bound_port));
     if (!parsed) {
       ::close(fd);
@@ -604,9 +600,8 @@ metrics_server::start(const net_address& where,
     ::close(wake);
     return fail(std::string{"cannot start the server thread: "} + ex.what());
   }
-  return std::unique_ptr<metrics_server>{
-    new metrics_server(std::move(state), std::move(registry),
-                       std::move(bound))};
+  return std::unique_ptr<metrics_server>{new metrics_server(
+    std::move(state), std::move(registry), std::move(bound))};
 }
 
 } // namespace connmgr

@@ -150,7 +150,8 @@ public:
   /// e.g. `metrics-listen 127.0.0.1:9100: cannot listen: cannot bind to
   /// 127.0.0.1:9100: Address already in use`.
   static caf::expected<std::unique_ptr<metrics_server>>
-  start(const net_address& where, std::shared_ptr<prometheus::Registry> registry,
+  start(const net_address& where,
+        std::shared_ptr<prometheus::Registry> registry,
         metrics_server_options options = {});
 
   /// Stops serving: wakes the server thread, which closes every client and

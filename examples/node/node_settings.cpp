@@ -38,11 +38,11 @@ using node_detail::unknown_key;
 /// How the value of one key is read.
 enum class key_kind : uint8_t {
   address_list, // list of quoted addresses
-  count,        // uint32_t with a lower bound
-  duration,     // positive caf::timespan
+  count, // uint32_t with a lower bound
+  duration, // positive caf::timespan
   address,
   log_format,
-  flag,  // bool: a bare flag on the command line, true/false in a file
+  flag, // bool: a bare flag on the command line, true/false in a file
   manager, // a key of the library's manager section (read_manager_option)
 };
 
@@ -88,8 +88,7 @@ const key_info keys[] = {
    static_cast<uint32_t>(max_peers_entries),
    "initial address pool for automatic outbound connections", no_duration},
   {"dns-seeds", key_kind::address_list, false, list_cap,
-   "host:port names whose every resolved address joins the pool",
-   no_duration},
+   "host:port names whose every resolved address joins the pool", no_duration},
   {"target-outbound", key_kind::manager, false, 0, "", no_duration},
   {"max-inbound", key_kind::manager, false, 0, "", no_duration},
   {"retry-duration", key_kind::manager, false, 0, "", no_duration},
@@ -109,8 +108,8 @@ const key_info keys[] = {
    min_period},
   {"metrics-listen", key_kind::address, true, 0,
    "host:port of the metrics endpoint (default none)", no_duration},
-  {"log-format", key_kind::log_format, false, 0,
-   "text or json (default text)", no_duration},
+  {"log-format", key_kind::log_format, false, 0, "text or json (default text)",
+   no_duration},
   {"netgroup-bits-ipv4", key_kind::manager, false, 0, "", no_duration},
   {"netgroup-bits-ipv6", key_kind::manager, false, 0, "", no_duration},
   {"allow-local-addresses", key_kind::flag, false, 0,
@@ -118,8 +117,7 @@ const key_info keys[] = {
    "off)",
    no_duration},
   {"outbound-per-netgroup", key_kind::count, false, 1,
-   "automatic outbound connections per network group (default 1)",
-   no_duration},
+   "automatic outbound connections per network group (default 1)", no_duration},
   {"max-inbound-per-ip", key_kind::manager, false, 0, "", no_duration},
   {"max-inbound-per-netgroup", key_kind::manager, false, 0, "", no_duration},
   {"max-pending-inbound", key_kind::manager, false, 0, "", no_duration},
@@ -175,17 +173,17 @@ std::string context_of(const caf::error& err) {
 }
 
 caf::expected<net_address> read_address(std::string_view key,
-                                         const caf::config_value& x,
-                                         bool allow_port_zero,
-                                         std::string_view expected) {
+                                        const caf::config_value& x,
+                                        bool allow_port_zero,
+                                        std::string_view expected) {
   auto str = caf::get_if<std::string>(&x);
   if (str == nullptr)
     return bad_value(key, config_value_text(x), expected);
   auto addr = net_address::parse(*str, allow_port_zero);
   if (!addr)
-    return make_error(errc::invalid_config,
-                      fmt::format("{} = {}", qualified(key),
-                                  context_of(addr.error())));
+    return make_error(
+      errc::invalid_config,
+      fmt::format("{} = {}", qualified(key), context_of(addr.error())));
   return addr;
 }
 
@@ -204,8 +202,9 @@ read_address_list(const key_info& k, const caf::config_value& x) {
   result.reserve(list->size());
   for (size_t i = 0; i < list->size(); ++i) {
     auto name = fmt::format("{}[{}]", k.name, i);
-    auto addr = read_address(name, (*list)[i], k.allow_port_zero,
-                             R"(expected a quoted address like "1.2.3.4:8333")");
+    auto addr =
+      read_address(name, (*list)[i], k.allow_port_zero,
+                   R"(expected a quoted address like "1.2.3.4:8333")");
     if (!addr)
       return std::move(addr.error());
     result.push_back(std::move(*addr));
@@ -315,8 +314,8 @@ caf::error apply(const key_info& k, std::string_view name,
       else if (name == "ping-interval")
         out.ping_interval = *span;
       else if (name == "slow-reader-timeout")
-        out.streams.slow_reader_timeout
-          = std::chrono::duration_cast<std::chrono::milliseconds>(*span);
+        out.streams.slow_reader_timeout =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*span);
       else
         out.status_interval = *span;
       return caf::none;
@@ -346,8 +345,8 @@ caf::error apply(const key_info& k, std::string_view name,
       return caf::none;
     }
     case key_kind::manager:
-      return read_manager_option(std::string{node_settings_category}, name,
-                                 x, out.manager);
+      return read_manager_option(std::string{node_settings_category}, name, x,
+                                 out.manager);
   }
   return caf::none;
 }
@@ -376,8 +375,8 @@ const key_info* find_any_key(std::string_view name) {
     return nullptr;
   // One entry serves every manager key: `apply` and `expectation` go by
   // the key's name, which the caller passes along.
-  static const key_info manager_entry{"", key_kind::manager, false, 0, "",
-                                      no_duration};
+  static const key_info manager_entry{"", key_kind::manager, false, 0,
+                                      "", no_duration};
   return &manager_entry;
 }
 
@@ -393,9 +392,9 @@ std::string key_expectation(std::string_view key) {
 
 caf::error bad_value(std::string_view key, std::string_view text,
                      std::string_view expected) {
-  return make_error(errc::invalid_config,
-                    fmt::format("{} = \"{}\": {}", qualified(key), text,
-                                expected));
+  return make_error(
+    errc::invalid_config,
+    fmt::format("{} = \"{}\": {}", qualified(key), text, expected));
 }
 
 caf::error unknown_key(std::string_view key) {
@@ -405,9 +404,9 @@ caf::error unknown_key(std::string_view key) {
       names += ", ";
     names += name;
   }
-  return make_error(errc::invalid_config,
-                    fmt::format("{}: unknown key, expected one of {}",
-                                qualified(key), names));
+  return make_error(
+    errc::invalid_config,
+    fmt::format("{}: unknown key, expected one of {}", qualified(key), names));
 }
 
 caf::error check_value_text(std::string_view key, std::string_view text) {
@@ -536,9 +535,9 @@ parse_node_settings(const std::string& content, const std::string& file_name,
     // Parsed as CAF parses the option (manager options keep what they
     // cannot parse as text, for the reader to refuse by key).
     auto opt = opts.qualified_name_lookup(node_settings_category, key);
-    auto value = opt != nullptr ? opt->parse(text)
-                                : caf::expected<caf::config_value>{
-                                  caf::config_value{std::string{text}}};
+    auto value = opt != nullptr
+      ? opt->parse(text)
+      : caf::expected<caf::config_value>{caf::config_value{std::string{text}}};
     if (!value)
       return bad_value(key, text, node_detail::key_expectation(key));
     values[std::string{key}] = std::move(*value);
@@ -553,8 +552,7 @@ parse_node_settings(const std::string& content, const std::string& file_name,
     if (auto err = apply(*find_any_key(name), name, i->second, result))
       return err;
   }
-  if (auto err = validate(result.manager,
-                          std::string{node_settings_category}))
+  if (auto err = validate(result.manager, std::string{node_settings_category}))
     return err;
   return result;
 }

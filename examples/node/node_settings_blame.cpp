@@ -43,7 +43,7 @@ bool split_key_line(const std::string& line, std::string& key,
   auto last = first;
   auto is_key_char = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'
-           || c == '.' || c == '-';
+      || c == '.' || c == '-';
   };
   while (last < line.size() && is_key_char(line[last]))
     ++last;
@@ -195,8 +195,7 @@ caf::error syntax_error(const std::string& file, const std::string& content,
   std::string key;
   std::string value;
   bool found = false;
-  for (long i = 1; line_no > 0 && i <= line_no && std::getline(in, line);
-       ++i) {
+  for (long i = 1; line_no > 0 && i <= line_no && std::getline(in, line); ++i) {
     std::string k;
     std::string v;
     if (auto name = section_of(line)) {

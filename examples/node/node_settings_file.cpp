@@ -73,12 +73,12 @@ caf::expected<std::string> read_config_file(const std::string& path,
   if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3)
     return std::string{};
   if (!S_ISREG(st.st_mode)) {
-    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
-                       : S_ISFIFO(st.st_mode) ? "a FIFO"
-                       : S_ISSOCK(st.st_mode) ? "a socket"
-                       : S_ISCHR(st.st_mode)  ? "a character device"
-                       : S_ISBLK(st.st_mode)  ? "a block device"
-                                              : "not a file";
+    const char* what = S_ISDIR(st.st_mode) ? "a directory"
+      : S_ISFIFO(st.st_mode)               ? "a FIFO"
+      : S_ISSOCK(st.st_mode)               ? "a socket"
+      : S_ISCHR(st.st_mode)                ? "a character device"
+      : S_ISBLK(st.st_mode)                ? "a block device"
+                                           : "not a file";
     return make_error(errc::invalid_config,
                       fmt::format("config file \"{}\": not a regular file "
                                   "({})",
@@ -104,8 +104,8 @@ caf::expected<std::string> read_config_file(const std::string& path,
       if (errno == EINTR)
         continue;
       return make_error(errc::invalid_config,
-                        fmt::format("cannot read config file \"{}\": {}",
-                                    path, std::strerror(errno)));
+                        fmt::format("cannot read config file \"{}\": {}", path,
+                                    std::strerror(errno)));
     }
     got += static_cast<size_t>(n);
   }
@@ -121,10 +121,10 @@ caf::error check_descriptor_budget(const node_settings& s, size_t fd_limit) {
   auto& mgr = s.manager;
   uint64_t inbound = mgr.max_inbound.value_or(0);
   auto wanted = uint64_t{mgr.target_outbound} + inbound + s.listen.size()
-                + s.connect.size();
+    + s.connect.size();
   auto room = fd_limit > node_descriptor_reserve
-                ? uint64_t{fd_limit - node_descriptor_reserve}
-                : uint64_t{0};
+    ? uint64_t{fd_limit - node_descriptor_reserve}
+    : uint64_t{0};
   if (wanted <= room)
     return caf::none;
   return make_error(
@@ -191,7 +191,7 @@ caf::error check_scheduler_settings(const caf::settings& caf_content,
   if (auto x = find("scheduler", "policy")) {
     auto text = config_value_text(*x);
     bool textual = caf::holds_alternative<std::string>(*x)
-                   || caf::holds_alternative<caf::atom_value>(*x);
+      || caf::holds_alternative<caf::atom_value>(*x);
     if (!textual || (text != "stealing" && text != "sharing"))
       return bad("scheduler", "policy", *x, "expected stealing or sharing");
   }

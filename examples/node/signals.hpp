@@ -46,10 +46,10 @@ public:
         if (!startup_over_.load()) {
           // Only async-signal-safe calls: other threads run on.
           const char* msg = sig == SIGINT
-                              ? "connmgr-node: SIGINT during start-up, "
-                                "exiting\n"
-                              : "connmgr-node: SIGTERM during start-up, "
-                                "exiting\n";
+            ? "connmgr-node: SIGINT during start-up, "
+              "exiting\n"
+            : "connmgr-node: SIGTERM during start-up, "
+              "exiting\n";
           size_t len = 0;
           while (msg[len] != '\0')
             ++len;

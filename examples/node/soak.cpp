@@ -63,16 +63,16 @@ std::vector<std::string> format_table(const std::vector<flatness>& rows) {
     return fmt::format("{:<12}  {:>9}  {:>9}  {:>9}  {:>9}  {}", a, b, c, d, e,
                        f);
   };
-  out.push_back(fmt_row("resource", "steady", "end", "max", "tolerance",
-                        "verdict"));
+  out.push_back(
+    fmt_row("resource", "steady", "end", "max", "tolerance", "verdict"));
   for (auto& r : rows) {
-    auto diff = static_cast<long long>(r.end) - static_cast<long long>(r.steady);
-    out.push_back(fmt_row(r.resource, r.steady, r.end, r.max,
-                          r.tolerance,
+    auto diff =
+      static_cast<long long>(r.end) - static_cast<long long>(r.steady);
+    out.push_back(fmt_row(r.resource, r.steady, r.end, r.max, r.tolerance,
                           fmt::format("{} ({:+})",
-                                      !r.judged ? "not judged (sanitizer)"
-                                      : r.flat() ? "flat"
-                                                 : "GREW",
+                                      !r.judged    ? "not judged (sanitizer)"
+                                        : r.flat() ? "flat"
+                                                   : "GREW",
                                       diff)));
   }
   return out;

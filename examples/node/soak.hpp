@@ -41,8 +41,7 @@ struct flatness {
   /// reported, never failed.
   bool judged = true;
   bool flat() const {
-    return !judged
-           || (end > steady ? end - steady : steady - end) <= tolerance;
+    return !judged || (end > steady ? end - steady : steady - end) <= tolerance;
   }
 };
 

@@ -79,16 +79,12 @@ class swarm {
 public:
   swarm(caf::actor_system& sys, const swarm_options& opts,
         stop_signals& signals, std::shared_ptr<reactor> io)
-    : sys_(sys),
-      opts_(opts),
-      signals_(signals),
-      io_(std::move(io)),
+    : sys_(sys), opts_(opts), signals_(signals), io_(std::move(io)),
       names_(std::make_shared<resolver>()),
-      out_(node_settings::log_format::text),
-      rng_(std::random_device{}()) {
-    target_ = opts.target ? *opts.target
-                          : static_cast<uint32_t>(
-                            std::min<size_t>(4, (opts.nodes - 2) / 3));
+      out_(node_settings::log_format::text), rng_(std::random_device{}()) {
+    target_ = opts.target
+      ? *opts.target
+      : static_cast<uint32_t>(std::min<size_t>(4, (opts.nodes - 2) / 3));
     for (size_t i = 0; i < opts.nodes; ++i) {
       slots_.push_back(std::make_unique<slot>());
       slots_.back()->index = i;
@@ -112,8 +108,8 @@ public:
       return finish(0);
     auto mesh_time = elapsed();
     if (ok)
-      out_.line(fmt::format("every node holds its target after {:.2f} s",
-                            mesh_time));
+      out_.line(
+        fmt::format("every node holds its target after {:.2f} s", mesh_time));
     if (ok && soaking())
       return soak();
     if (ok && opts_.churn.count() > 0) {
@@ -152,8 +148,7 @@ private:
 
   node_settings settings_for(const slot& s) {
     node_settings st;
-    auto listen = net_address::parse(fmt::format("127.0.0.1:{}", s.port),
-                                     true);
+    auto listen = net_address::parse(fmt::format("127.0.0.1:{}", s.port), true);
     st.listen.push_back(*listen);
     if (s.index != 0) {
       st.connect.push_back(seed_address_);
@@ -163,8 +158,8 @@ private:
       // Soak: two addresses that refuse, among those gossip brings.
       if (dead_ && !dead_->addresses().empty())
         for (int k = 0; k < 2; ++k)
-          st.peers.push_back(dead_->addresses()[pick(dead_->addresses().size())]
-                               .to_string());
+          st.peers.push_back(
+            dead_->addresses()[pick(dead_->addresses().size())].to_string());
     } else {
       st.manager.target_outbound = 0;
     }
@@ -327,8 +322,8 @@ private:
             out_.line(fmt::format("  {:6.2f} s  killed node {}{}", elapsed(),
                                   victim.index,
                                   victim.index == 0 ? " (the seed)" : ""));
-          auto delay = soaking() ? std::chrono::milliseconds{500 + pick(2501)}
-                                 : 1500ms;
+          auto delay =
+            soaking() ? std::chrono::milliseconds{500 + pick(2501)} : 1500ms;
           down.push_back({&victim, now + delay});
         }
         next_kill = now + 700ms;
@@ -376,7 +371,7 @@ private:
     while (clock_type::now() < deadline) {
       auto quiet = std::all_of(slots_.begin(), slots_.end(), [this](auto& s) {
         return node_at_target(*s) && s->last.pending_dials == 0
-               && s->last.peers_ready == s->last.outbound + s->last.inbound;
+          && s->last.peers_ready == s->last.outbound + s->last.inbound;
       });
       if (quiet) {
         auto usage = read_resource_usage();
@@ -442,8 +437,8 @@ private:
     out_.line("");
     for (auto& l : format_table(rows))
       out_.line(l);
-    auto flat = std::all_of(rows.begin(), rows.end(),
-                            [](auto& r) { return r.flat(); });
+    auto flat =
+      std::all_of(rows.begin(), rows.end(), [](auto& r) { return r.flat(); });
     out_.line(flat ? "soak: every resource is flat"
                    : "soak: NOT flat (see GREW above)");
     return flat ? status : 1;
@@ -481,16 +476,15 @@ private:
                           "peers", "connected", "accepted", "retries",
                           "failures", "drops", "restarts"));
     for (auto& s : slots_) {
-      auto at = s->first_at_target ? fmt::format("{:.2f} s",
-                                                 *s->first_at_target)
-                                   : std::string{"never"};
-      out_.line(fmt::format("{:>4}  {:>5}  {:>9}  {:>8}  {:>7}  {:>5}  {:>9}  "
-                            "{:>8}  {:>7}  {:>8}  {:>5}  {:>8}",
-                            s->index, s->port, at, s->last.outbound,
-                            s->last.inbound, s->last.peers_ready,
-                            s->connected.load(), s->accepted.load(),
-                            s->retries.load(), s->failures.load(),
-                            s->drops.load(), s->restarts));
+      auto at = s->first_at_target
+        ? fmt::format("{:.2f} s", *s->first_at_target)
+        : std::string{"never"};
+      out_.line(fmt::format(
+        "{:>4}  {:>5}  {:>9}  {:>8}  {:>7}  {:>5}  {:>9}  "
+        "{:>8}  {:>7}  {:>8}  {:>5}  {:>8}",
+        s->index, s->port, at, s->last.outbound, s->last.inbound,
+        s->last.peers_ready, s->connected.load(), s->accepted.load(),
+        s->retries.load(), s->failures.load(), s->drops.load(), s->restarts));
     }
     out_.line(fmt::format("total: {} connections dialed, {} accepted, {} "
                           "rejected, {} retries, {} failures, {} peers "
@@ -615,8 +609,10 @@ int run_swarm(caf::actor_system& sys, const swarm_options& opts,
   std::printf("descriptors open: %zu before the swarm, %zu after\n",
               fds_before.size(), fds_before.size() + left.size());
   if (!left.empty()) {
-    std::fprintf(stderr, "connmgr-node: %zu descriptors still open after "
-                         "stop: %s\n", left.size(), describe(left).c_str());
+    std::fprintf(stderr,
+                 "connmgr-node: %zu descriptors still open after "
+                 "stop: %s\n",
+                 left.size(), describe(left).c_str());
     return 1;
   }
   return status;

@@ -28,8 +28,8 @@ void send_through_public_handle(const connmgr::conn_handler_actor& handler) {
   caf::anon_send(handler, inbound_atom::value, uint32_t{0},
                  connection_batch{nullptr});
 #elif CONNMGR_FORGE == CONNMGR_FORGE_peer_gone
-  caf::anon_send(handler, peer_gone_atom::value, uint64_t{1},
-                 connection_ptr{}, caf::error{});
+  caf::anon_send(handler, peer_gone_atom::value, uint64_t{1}, connection_ptr{},
+                 caf::error{});
 #elif CONNMGR_FORGE == CONNMGR_FORGE_dialed
   caf::anon_send(handler, dialed_atom::value, uint64_t{1}, connection_ptr{});
 #endif

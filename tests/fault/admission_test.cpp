@@ -89,17 +89,14 @@ TEST_CASE("fault: admission: squatters answering pings lose a slot to each "
   auto full = [&] {
     auto greeted = squatters.greeted();
     return greeted.size() == slots
-           && all_in(greeted, addrs_of(*victim, "peer_ready"));
+      && all_in(greeted, addrs_of(*victim, "peer_ready"));
   };
-  REQUIRE_MESSAGE(poll_until(
-                    [&] {
-                      return full() && squatters.pinged().size() == slots;
-                    },
-                    10s),
-                  "squatters held " << squatters.greeted().size()
-                                    << ", answered pings "
-                                    << squatters.pinged().size() << "\n"
-                                    << victim->tail(20));
+  REQUIRE_MESSAGE(
+    poll_until([&] { return full() && squatters.pinged().size() == slots; },
+               10s),
+    "squatters held " << squatters.greeted().size() << ", answered pings "
+                      << squatters.pinged().size() << "\n"
+                      << victim->tail(20));
 
   size_t got_in = 0;
   size_t by_eviction = 0;
@@ -111,15 +108,16 @@ TEST_CASE("fault: admission: squatters answering pings lose a slot to each "
                     "squatters hold " << squatters.greeted().size() << "\n"
                                       << victim->tail(20));
     auto evicted_before = victim->events("evicted").size();
-    auto source = "127.0." + std::to_string(2 + i % 2) + "."
-                  + std::to_string(2 + i);
+    auto source =
+      "127.0." + std::to_string(2 + i % 2) + "." + std::to_string(2 + i);
     auto r = honest_try(victim->port, source, stay);
     CAPTURE(r.local);
-    CHECK_MESSAGE(r.hello, "no hello for " << source << "\n"
-                                           << victim->tail(10));
-    CHECK_MESSAGE(r.stayed, source << " was closed within " << stay.count()
-                                   << " s\n"
-                                   << victim->tail(10));
+    CHECK_MESSAGE(r.hello,
+                  "no hello for " << source << "\n"
+                                  << victim->tail(10));
+    CHECK_MESSAGE(r.stayed,
+                  source << " was closed within " << stay.count() << " s\n"
+                         << victim->tail(10));
     if (r.hello && r.stayed)
       ++got_in;
     // The room came from a squatter.
@@ -131,7 +129,7 @@ TEST_CASE("fault: admission: squatters answering pings lose a slot to each "
       CHECK_MESSAGE(addr != r.local, evicted[k]);
       if (ever.count(addr) > 0
           && json_get(evicted[k], "reason_code").value_or("")
-               == "evicted_for_newcomer")
+            == "evicted_for_newcomer")
         squatter_out = true;
     }
     CHECK_MESSAGE(squatter_out, "no squatter evicted for " << source);
@@ -180,8 +178,8 @@ TEST_CASE("fault: admission: a slowloris holds at most max-pending-inbound "
   auto start = clock_type::now();
   for (size_t k = 0; k < attackers; ++k) {
     // Many networks: 127.0.10-19.x.
-    auto source = "127.0." + std::to_string(10 + k % 10) + "."
-                  + std::to_string(2 + k / 10);
+    auto source =
+      "127.0." + std::to_string(10 + k % 10) + "." + std::to_string(2 + k / 10);
     auto p = std::make_unique<wire_peer>(victim->port, source);
     REQUIRE_MESSAGE(p->ok(), "connect from " << source);
     silent_addrs.insert(p->local());
@@ -208,8 +206,8 @@ TEST_CASE("fault: admission: a slowloris holds at most max-pending-inbound "
   auto attack_ms = ms_between(start, clock_type::now());
   REQUIRE(honest.valid());
   auto r = honest.get();
-  auto evicted_slow
-    = victim->events("evicted", {{"reason_code", "evicted_slow_handshake"}});
+  auto evicted_slow =
+    victim->events("evicted", {{"reason_code", "evicted_slow_handshake"}});
   size_t silent_evicted = 0;
   for (auto& l : evicted_slow)
     if (silent_addrs.count(json_get(l, "addr").value_or("")) > 0)
@@ -219,13 +217,12 @@ TEST_CASE("fault: admission: a slowloris holds at most max-pending-inbound "
   for (size_t j = 0; j < silent.size(); ++j)
     if (!closed[j] && silent[j]->drain())
       ++still_open;
-  MESSAGE("silent connections: " << attackers << " in " << attack_ms
-                                 << " ms; held at once at most " << peak_open
-                                 << " (sockets), " << peak_log
-                                 << " (node's log); evicted as slow "
-                                 << silent_evicted << "; open at the end "
-                                 << still_open << "; honest peer hello "
-                                 << r.hello << ", stayed " << r.stayed);
+  MESSAGE("silent connections: "
+          << attackers << " in " << attack_ms << " ms; held at once at most "
+          << peak_open << " (sockets), " << peak_log
+          << " (node's log); evicted as slow " << silent_evicted
+          << "; open at the end " << still_open << "; honest peer hello "
+          << r.hello << ", stayed " << r.stayed);
   CHECK_MESSAGE(r.hello, victim->tail(10));
   CHECK_MESSAGE(r.stayed, victim->tail(10));
   CHECK(addrs_of(*victim, "evicted").count(r.local) == 0);
@@ -273,9 +270,10 @@ TEST_CASE("fault: admission: one IP gets max-inbound-per-ip connections and "
     auto f = fifth.read_frame(5s);
     bool greeted = f && std::holds_alternative<frames::hello>(*f);
     auto verdict = verdict_for(*victim, fifth.local(), 5s);
-    MESSAGE("5th connection from " << crowded << ": "
-                                   << std::string{greeted ? "greeted" : "not greeted"}
-                                   << "; " << verdict);
+    MESSAGE("5th connection from "
+            << crowded << ": "
+            << std::string{greeted ? "greeted" : "not greeted"} << "; "
+            << verdict);
     CHECK_FALSE(greeted);
     CHECK(json_event(verdict) == "rejected");
     CHECK(json_get(verdict, "reason_code").value_or("") == "per_ip_limit");
@@ -297,19 +295,19 @@ TEST_CASE("fault: admission: one IP gets max-inbound-per-ip connections and "
     REQUIRE(p.ok());
     last = clock_type::now();
     auto line = verdict_for(*victim, p.local(), 5s);
-    REQUIRE_MESSAGE(!line.empty(), "no verdict for " << p.local() << "\n"
-                                                     << victim->tail(10));
+    REQUIRE_MESSAGE(!line.empty(),
+                    "no verdict for " << p.local() << "\n"
+                                      << victim->tail(10));
     auto ev = json_event(line);
-    verdicts.push_back(ev == "accepted"
-                         ? ev
-                         : json_get(line, "reason_code").value_or("?"));
+    verdicts.push_back(
+      ev == "accepted" ? ev : json_get(line, "reason_code").value_or("?"));
     if (ev == "accepted") {
       auto addr = p.local();
       p.reset();
       CHECK(poll_until(
         [&] {
           return addrs_of(*victim, "peer_closed").count(addr) > 0
-                 || addrs_of(*victim, "peer_dropped").count(addr) > 0;
+            || addrs_of(*victim, "peer_dropped").count(addr) > 0;
         },
         5s));
     }

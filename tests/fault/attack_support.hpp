@@ -173,8 +173,7 @@ public:
     if (r != 0) {
       pollfd p{fd_, POLLOUT, 0};
       auto ms = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(timeout)
-          .count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
       int err = 0;
       socklen_t len = sizeof(err);
       if (::poll(&p, 1, ms) != 1
@@ -327,9 +326,9 @@ private:
 /// How long a fresh peer from `source` waits for the node's hello (in ms,
 /// from its connect() call); nothing when the hello did not come within
 /// `timeout`.
-inline std::optional<int64_t>
-hello_latency_ms(uint16_t port, const std::string& source,
-                 clock_type::duration timeout) {
+inline std::optional<int64_t> hello_latency_ms(uint16_t port,
+                                               const std::string& source,
+                                               clock_type::duration timeout) {
   auto start = clock_type::now();
   wire_peer p{port, source, 0, timeout};
   if (!p.ok())
@@ -348,7 +347,8 @@ hello_latency_ms(uint16_t port, const std::string& source,
 /// and the other end has not read yet: the sockets' send queues
 /// (tx_queue of /proc/<pid>/net/tcp: written, not yet acknowledged by a
 /// receiver whose window is closed).
-inline uint64_t send_queued_to(pid_t pid, const std::set<std::string>& remotes) {
+inline uint64_t send_queued_to(pid_t pid,
+                               const std::set<std::string>& remotes) {
   std::ifstream in{"/proc/" + std::to_string(pid) + "/net/tcp"};
   std::string line;
   std::getline(in, line); // header

@@ -36,9 +36,9 @@ std::unique_ptr<node_process> attacked_node(std::vector<std::string> extra) {
                                 opt("target-outbound", "0")};
   for (auto& x : extra)
     args.push_back(std::move(x));
-  auto n = std::make_unique<node_process>(std::move(args),
-                                          std::vector<std::string>{},
-                                          process_options{}, attack_binary());
+  auto n =
+    std::make_unique<node_process>(std::move(args), std::vector<std::string>{},
+                                   process_options{}, attack_binary());
   n->boot();
   return n;
 }
@@ -67,7 +67,7 @@ uint64_t rss_bound_kib(uint64_t baseline, size_t connections,
 /// the attacks made it take before (gigabytes).
 uint64_t kill_above_kib(uint64_t bound_kib) {
 #ifdef CONNMGR_SANITIZE
-  (void) bound_kib;
+  (void)bound_kib;
   return 0; // a sanitizer's memory is its own
 #else
   return bound_kib + 256 * 1024;
@@ -229,7 +229,8 @@ TEST_CASE("fault: attack: byte flood from ready peers, SIGTERM mid-flood") {
       return self.push(p, full, off);
     }));
   attackers.push_back(std::make_unique<flooder>(
-    n->port, 120, [&, next = clock_type::now()](flooder&, wire_peer& p) mutable {
+    n->port, 120,
+    [&, next = clock_type::now()](flooder&, wire_peer& p) mutable {
       if (clock_type::now() < next) {
         std::this_thread::sleep_for(2ms);
         return true;
@@ -310,7 +311,8 @@ TEST_CASE("fault: attack: byte flood from ready peers, SIGTERM mid-flood") {
 #ifdef CONNMGR_SANITIZE
   MESSAGE("memory bound not checked: built with -fsanitize=" CONNMGR_SANITIZE);
 #else
-  CHECK_MESSAGE(rss.peak_kib() <= bound, "killed for its memory: " << rss.killed());
+  CHECK_MESSAGE(rss.peak_kib() <= bound,
+                "killed for its memory: " << rss.killed());
 #endif
 }
 
@@ -363,8 +365,9 @@ TEST_CASE("fault: attack: ping flood from a peer that never reads") {
       }
       std::this_thread::sleep_for(1ms);
     }
-    CHECK_MESSAGE(left == 0, left << " pingers still connected after 10 s\n"
-                                  << n->tail());
+    CHECK_MESSAGE(left == 0,
+                  left << " pingers still connected after 10 s\n"
+                       << n->tail());
   }
   // Every pinger's drop is in the log, for its rate.
   for (auto& name : names) {
@@ -379,19 +382,22 @@ TEST_CASE("fault: attack: ping flood from a peer that never reads") {
   rss.stop();
   std::sort(drop_ms.begin(), drop_ms.end());
   MESSAGE((sent / 1024) << " KiB of pings taken by the node's sockets; "
-                      << "dropped after " << (drop_ms.empty() ? -1 : drop_ms.front())
-                      << ".." << (drop_ms.empty() ? -1 : drop_ms.back())
-                      << " ms; RSS " << baseline << " KiB before, peak "
-                      << rss.peak_kib() << " KiB");
+                        << "dropped after "
+                        << (drop_ms.empty() ? -1 : drop_ms.front()) << ".."
+                        << (drop_ms.empty() ? -1 : drop_ms.back())
+                        << " ms; RSS " << baseline << " KiB before, peak "
+                        << rss.peak_kib() << " KiB");
 #ifdef CONNMGR_SANITIZE
   MESSAGE("memory bound not checked: built with -fsanitize=" CONNMGR_SANITIZE);
 #else
-  CHECK_MESSAGE(rss.peak_kib() <= bound, "killed for its memory: " << rss.killed());
+  CHECK_MESSAGE(rss.peak_kib() <= bound,
+                "killed for its memory: " << rss.killed());
 #endif
   stop_ok(*n);
 }
 
-TEST_CASE("fault: attack: hundreds of peers that never read, newcomers fan out") {
+TEST_CASE(
+  "fault: attack: hundreds of peers that never read, newcomers fan out") {
   // Before the relay fan-out, every newcomer's address was queued to every
   // ready peer: 3000 peers that never read cost the node 334 MB.
   constexpr size_t non_readers = 400;
@@ -408,10 +414,10 @@ TEST_CASE("fault: attack: hundreds of peers that never read, newcomers fan out")
                   "open-file limit " << limit << " too low");
   // Hundreds arrive at once: admission by count alone (a burst of
   // handshakes beyond max-pending-inbound would evict some, by design).
-  auto n = attacked_node(
-    {opt("max-inbound", std::to_string(non_readers + 2 * newcomer_threads
-                                       + 16)),
-     opt("max-pending-inbound", "unlimited")});
+  auto n =
+    attacked_node({opt("max-inbound",
+                       std::to_string(non_readers + 2 * newcomer_threads + 16)),
+                   opt("max-pending-inbound", "unlimited")});
   std::this_thread::sleep_for(500ms);
   auto baseline = rss_kib(n->pid());
   auto bound = rss_bound_kib(baseline, non_readers, per_peer_kib);
@@ -451,8 +457,8 @@ TEST_CASE("fault: attack: hundreds of peers that never read, newcomers fan out")
         wire_peer p{n->port, source_ip(non_readers + j)};
         if (!p.ok())
           continue;
-        auto hello = hello_frame(random_id(),
-                                 static_cast<uint16_t>(30000 + j % 20000));
+        auto hello =
+          hello_frame(random_id(), static_cast<uint16_t>(30000 + j % 20000));
         auto ping = ping_frame(j + 1);
         hello.insert(hello.end(), ping.begin(), ping.end());
         if (!p.send_all(hello, 5s))
@@ -466,7 +472,8 @@ TEST_CASE("fault: attack: hundreds of peers that never read, newcomers fan out")
             got_hello = true;
             auto ms = ms_between(start, clock_type::now());
             auto worst = worst_hello_ms.load();
-            while (ms > worst && !worst_hello_ms.compare_exchange_weak(worst, ms))
+            while (ms > worst
+                   && !worst_hello_ms.compare_exchange_weak(worst, ms))
               ;
           }
           if (std::holds_alternative<frames::pong>(*f)) {
@@ -502,16 +509,15 @@ TEST_CASE("fault: attack: hundreds of peers that never read, newcomers fan out")
   // (17); each newcomer's address (an addr frame of at most 29 bytes) went
   // to at most 2 of them (about 93 KB in all are measured). Relaying to
   // all would be 400 × 1500 frames, 17 MB.
-  constexpr uint64_t relay_bound = non_readers * (19 + 17)
-                                   + 2 * newcomers * 29;
+  constexpr uint64_t relay_bound = non_readers * (19 + 17) + 2 * newcomers * 29;
   MESSAGE(non_readers << " peers that never read, ready in " << setup_ms
                       << " ms; " << done.load() << " of " << newcomers
-                      << " newcomers in " << newcomer_ms
-                      << " ms (worst hello " << worst_hello_ms.load()
-                      << " ms); fresh peer's hello after "
-                      << fresh.value_or(-1) << " ms");
-  MESSAGE(sent_to_idle << " bytes sent to the idle peers (bound "
-                       << relay_bound << ")");
+                      << " newcomers in " << newcomer_ms << " ms (worst hello "
+                      << worst_hello_ms.load()
+                      << " ms); fresh peer's hello after " << fresh.value_or(-1)
+                      << " ms");
+  MESSAGE(sent_to_idle << " bytes sent to the idle peers (bound " << relay_bound
+                       << ")");
   MESSAGE("RSS " << baseline << " KiB before, peak " << rss.peak_kib()
                  << " KiB, " << rss_now << " KiB after; bound " << bound
                  << " KiB");
@@ -527,7 +533,8 @@ TEST_CASE("fault: attack: hundreds of peers that never read, newcomers fan out")
 #ifdef CONNMGR_SANITIZE
   MESSAGE("memory bound not checked: built with -fsanitize=" CONNMGR_SANITIZE);
 #else
-  CHECK_MESSAGE(rss.peak_kib() <= bound, "killed for its memory: " << rss.killed());
+  CHECK_MESSAGE(rss.peak_kib() <= bound,
+                "killed for its memory: " << rss.killed());
 #endif
   stop_ok(*n);
 }
@@ -551,8 +558,8 @@ TEST_CASE("fault: attack: an impostor claiming an honest peer's id") {
     h = attacked_node({});
     h_id = parse_node_id(h->id);
     for (int tries = 0; tries < 8 && (!a_low || !a_high); ++tries) {
-      auto a = attacked_node({opt("connect", list({h->addr})),
-                              opt("handshake-timeout", "1s")});
+      auto a = attacked_node(
+        {opt("connect", list({h->addr})), opt("handshake-timeout", "1s")});
       auto& slot = parse_node_id(a->id) < h_id ? a_low : a_high;
       if (!slot)
         slot = std::move(a);
@@ -593,9 +600,8 @@ TEST_CASE("fault: attack: an impostor claiming an honest peer's id") {
     CHECK_MESSAGE(impostors[k]->closed_within(5s),
                   "the impostor is still connected\n"
                     << a->tail());
-    auto line = a->wait_for(event_with("peer_dropped",
-                                       {{"addr", impostors[k]->local()}}),
-                            5s);
+    auto line = a->wait_for(
+      event_with("peer_dropped", {{"addr", impostors[k]->local()}}), 5s);
     a->seek(0);
     CHECK_MESSAGE(line, a->tail());
     if (line)

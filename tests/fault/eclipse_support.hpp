@@ -170,8 +170,8 @@ private:
       return "epoll_create1 failed";
     for (auto& ip : ips) {
       for (size_t k = 0; k < per_ip; ++k) {
-        auto fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                           0);
+        auto fd =
+          ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
           return "socket failed: " + std::string{std::strerror(errno)};
         listeners_[fd] = {ip, fresh_id()};
@@ -368,8 +368,8 @@ public:
   lo_namespace() {
     remove_stale_namespaces();
     name = "cmfault-" + std::to_string(::getpid()) + "-eclipse";
-    for (auto step : {"ip netns add " + name,
-                      "ip -n " + name + " link set lo up"}) {
+    for (auto step :
+         {"ip netns add " + name, "ip -n " + name + " link set lo up"}) {
       auto [out, rc] = run_command(step + " 2>&1");
       if (rc != 0) {
         error = step + ": " + out;
@@ -456,8 +456,8 @@ inline const std::set<std::string>& known_keys() {
 inline std::vector<std::string> without_unknown_keys() {
   std::string known;
   for (auto& k : known_keys())
-    known += (known.empty() ? "" : "|") + ("--connmgr." + k) + "|--connmgr."
-             + k + "=*";
+    known += (known.empty() ? "" : "|") + ("--connmgr." + k) + "|--connmgr." + k
+      + "=*";
   return {"/bin/sh", "-c",
           "for a; do shift; case \"$a\" in " + known
             + ") set -- \"$@\" \"$a\" ;; --connmgr.*) ;; "

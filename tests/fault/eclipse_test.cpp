@@ -125,10 +125,9 @@ TEST_CASE("fault: eclipse: a source gossiping 1100 own listeners gets one "
   REQUIRE(evil.addresses().size() == 1100);
   auto victim = eclipse_node(
     {opt("listen", list({"127.0.0.1:0"})),
-     opt("peers", list(honest.addresses())),
-     opt("target-outbound", "4"), opt("netgroup-bits-ipv4", "32"),
-     opt("outbound-per-netgroup", "1"), opt("retry-duration", "200ms"),
-     opt("status-interval", "200ms")});
+     opt("peers", list(honest.addresses())), opt("target-outbound", "4"),
+     opt("netgroup-bits-ipv4", "32"), opt("outbound-per-netgroup", "1"),
+     opt("retry-duration", "200ms"), opt("status-interval", "200ms")});
   REQUIRE_MESSAGE(wait_until([&] { return honest.open_total() == 4; }, 15s),
                   "honest outbound: " << honest.open_total() << "\n"
                                       << victim->tail(30));
@@ -147,17 +146,18 @@ TEST_CASE("fault: eclipse: a source gossiping 1100 own listeners gets one "
   for (size_t round = 1; round <= rounds; ++round) {
     CAPTURE(round);
     honest.churn();
-    auto full = settle(
-      [&] { return honest.open_total() + evil.open_total() == 4; }, 15s);
+    auto full =
+      settle([&] { return honest.open_total() + evil.open_total() == 4; }, 15s);
     auto evil_by_ip = evil.open_by_ip();
     auto honest_open = honest.open_total();
     auto evil_open = evil.open_total();
     MESSAGE("round " << round << ": outbound to honest " << honest_open
                      << ", to attacker " << evil_open << " ("
                      << text_of(evil_by_ip) << ")");
-    CHECK_MESSAGE(full, "outbound honest " << honest_open << " attacker "
-                                           << evil_open << "\n"
-                                           << victim->tail(20));
+    CHECK_MESSAGE(full,
+                  "outbound honest " << honest_open << " attacker " << evil_open
+                                     << "\n"
+                                     << victim->tail(20));
     // At most one slot per attacker group, so never all four.
     for (auto& [ip, count] : evil_by_ip)
       CHECK_MESSAGE(count <= 1, ip << " holds " << count << " slots");
@@ -199,10 +199,9 @@ TEST_CASE("fault: eclipse: 1000 refused addresses from a peer that left do "
   REQUIRE_MESSAGE(dead.ok(), dead.error);
   auto victim = eclipse_node(
     {opt("listen", list({"127.0.0.1:0"})),
-     opt("peers", list(honest.addresses())),
-     opt("target-outbound", "4"), opt("netgroup-bits-ipv4", "32"),
-     opt("outbound-per-netgroup", "1"), opt("retry-duration", "500ms"),
-     opt("status-interval", "500ms")});
+     opt("peers", list(honest.addresses())), opt("target-outbound", "4"),
+     opt("netgroup-bits-ipv4", "32"), opt("outbound-per-netgroup", "1"),
+     opt("retry-duration", "500ms"), opt("status-interval", "500ms")});
   REQUIRE_MESSAGE(wait_until([&] { return honest.open_total() == 4; }, 15s),
                   "honest outbound: " << honest.open_total() << "\n"
                                       << victim->tail(30));
@@ -241,9 +240,10 @@ TEST_CASE("fault: eclipse: 1000 refused addresses from a peer that left do "
           << stored << "; outbound 4/4 again after " << took << " ms (bound "
           << bound_ms << " ms); then " << honest.open_total()
           << " honest; dials of refused addresses meanwhile: " << dead_dials);
-  CHECK_MESSAGE(regained, "outbound " << honest.open_total() << "/4 after "
-                                      << took << " ms\n"
-                                      << victim->tail(20));
+  CHECK_MESSAGE(regained,
+                "outbound " << honest.open_total() << "/4 after " << took
+                            << " ms\n"
+                            << victim->tail(20));
   CHECK(settle([&] { return honest.open_total() == 4; }, 5s));
   stop_ok(*victim);
 }
@@ -287,8 +287,8 @@ TEST_CASE("fault: eclipse: gossip never makes the node dial other hosts, "
        opt("retry-duration", "100ms"), opt("max-retry-duration", "200ms"),
        opt("dial-timeout", "1s"), opt("allow-local-addresses", "false")},
       ns.exec_in());
-    auto metrics = json_get(expect_event(*victim, "metrics"), "addr")
-                     .value_or("");
+    auto metrics =
+      json_get(expect_event(*victim, "metrics"), "addr").value_or("");
     REQUIRE(!metrics.empty());
     // Each gossiped address with the reason it must be refused.
     const std::vector<std::pair<std::string, std::string>> refused{
@@ -337,12 +337,12 @@ TEST_CASE("fault: eclipse: gossip never makes the node dial other hosts, "
     for (auto& [addr, why] : refused) {
       CAPTURE(addr);
       auto dials = dials_of(*victim, canonical(addr));
-      CHECK_MESSAGE(dials.empty(), dials.size() << " dial events, e.g. "
-                                                << dials.front());
+      CHECK_MESSAGE(dials.empty(),
+                    dials.size() << " dial events, e.g. " << dials.front());
     }
-    CHECK_MESSAGE(mine.accepted() == 0, mine.accepted()
-                                          << " connections reached our "
-                                             "listeners");
+    CHECK_MESSAGE(mine.accepted() == 0,
+                  mine.accepted() << " connections reached our "
+                                     "listeners");
     auto dropped = dropped_by_reason(*victim, attacker->local());
     MESSAGE("gossip dropped: " << text_of(dropped));
     CHECK(dropped == expected);
@@ -360,8 +360,8 @@ TEST_CASE("fault: eclipse: gossip never makes the node dial other hosts, "
        opt("retry-duration", "100ms"), opt("max-retry-duration", "200ms"),
        opt("dial-timeout", "1s")},
       ns.exec_in());
-    auto metrics = json_get(expect_event(*victim, "metrics"), "addr")
-                     .value_or("");
+    auto metrics =
+      json_get(expect_event(*victim, "metrics"), "addr").value_or("");
     REQUIRE(!metrics.empty());
     const std::string ours = "127.0.0.1:" + p;
     std::unique_ptr<wire_peer> attacker;
@@ -377,8 +377,8 @@ TEST_CASE("fault: eclipse: gossip never makes the node dial other hosts, "
     for (auto& own : {metrics, victim->addr}) {
       CAPTURE(own);
       auto dials = dials_of(*victim, own);
-      CHECK_MESSAGE(dials.empty(), dials.size() << " dial events, e.g. "
-                                                << dials.front());
+      CHECK_MESSAGE(dials.empty(),
+                    dials.size() << " dial events, e.g. " << dials.front());
     }
     auto dropped = dropped_by_reason(*victim, attacker->local());
     MESSAGE("gossip dropped: " << text_of(dropped));

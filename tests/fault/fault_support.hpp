@@ -83,11 +83,10 @@ struct tcp_entry {
 };
 
 inline std::string tcp_state_name(unsigned st) {
-  static const char* names[] = {"?",          "ESTABLISHED", "SYN_SENT",
-                                "SYN_RECV",   "FIN_WAIT1",   "FIN_WAIT2",
-                                "TIME_WAIT",  "CLOSE",       "CLOSE_WAIT",
-                                "LAST_ACK",   "LISTEN",      "CLOSING",
-                                "NEW_SYN_RECV"};
+  static const char* names[] = {
+    "?",         "ESTABLISHED", "SYN_SENT",    "SYN_RECV",   "FIN_WAIT1",
+    "FIN_WAIT2", "TIME_WAIT",   "CLOSE",       "CLOSE_WAIT", "LAST_ACK",
+    "LISTEN",    "CLOSING",     "NEW_SYN_RECV"};
   return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
 
@@ -133,9 +132,9 @@ inline std::map<uint64_t, tcp_entry> tcp_table(pid_t pid) {
         >> timeout >> inode;
       if (!fields || inode == 0)
         continue;
-      out[inode] = tcp_entry{proc_address(local), proc_address(remote),
-                             tcp_state_name(static_cast<unsigned>(
-                               std::stoul(st, nullptr, 16)))};
+      out[inode] = tcp_entry{
+        proc_address(local), proc_address(remote),
+        tcp_state_name(static_cast<unsigned>(std::stoul(st, nullptr, 16)))};
     }
   }
   return out;
@@ -169,17 +168,17 @@ struct fd_view {
   /// One line: the counts only.
   std::string summary() const {
     return std::to_string(total) + " fds: " + std::to_string(listening)
-           + " listening, " + std::to_string(established.size())
-           + " established, " + std::to_string(other_tcp.size())
-           + " other tcp, " + std::to_string(non_tcp) + " other";
+      + " listening, " + std::to_string(established.size()) + " established, "
+      + std::to_string(other_tcp.size()) + " other tcp, "
+      + std::to_string(non_tcp) + " other";
   }
 
   std::string to_string() const {
-    std::string out = std::to_string(total) + " fds: "
-                      + std::to_string(listening) + " listening, "
-                      + std::to_string(established.size()) + " established, "
-                      + std::to_string(other_tcp.size()) + " other tcp, "
-                      + std::to_string(non_tcp) + " other";
+    std::string out = std::to_string(total)
+      + " fds: " + std::to_string(listening) + " listening, "
+      + std::to_string(established.size()) + " established, "
+      + std::to_string(other_tcp.size()) + " other tcp, "
+      + std::to_string(non_tcp) + " other";
     for (auto& e : established)
       out += "\n    ESTABLISHED " + e;
     for (auto& e : other_tcp)
@@ -312,7 +311,8 @@ public:
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sa.sin_port = htons(port);
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0
+    if (fd_ < 0
+        || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0
         || ::listen(fd_, 128) != 0) {
       if (fd_ >= 0)
         ::close(fd_);
@@ -384,7 +384,8 @@ private:
       ::poll(fds.data(), fds.size(), 20);
       if (fds[0].revents & POLLIN) {
         for (;;) {
-          int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          int c =
+            ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
           if (c < 0)
             break;
           size_t index = 0;
@@ -454,8 +455,8 @@ inline std::string netns_unavailable() {
   auto [out, rc] = run_command("ip netns add " + probe + " 2>&1");
   if (rc != 0)
     return "`ip netns add` fails: " + out;
-  auto [nout, nrc] = run_command("ip netns exec " + probe
-                                 + " nft list tables 2>&1");
+  auto [nout, nrc] =
+    run_command("ip netns exec " + probe + " nft list tables 2>&1");
   run_command("ip netns del " + probe + " 2>&1");
   if (nrc != 0)
     return "`nft` fails inside a namespace: " + nout;
@@ -464,8 +465,7 @@ inline std::string netns_unavailable() {
 
 /// Whether process `pid` still exists.
 inline bool alive(long pid) {
-  return pid > 0
-         && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
 }
 
 /// Deletes namespaces named cmfault-<pid>-... and veth links named

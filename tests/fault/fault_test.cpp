@@ -67,10 +67,10 @@ struct good_cluster {
   dialer_args(const std::string& permanent,
               std::vector<std::string> automatic) const {
     automatic.push_back(g1->addr);
-    return {opt("connect", list({permanent})), opt("peers", list(automatic)),
-            opt("target-outbound", "3"),       opt("retry-duration", "300ms"),
-            opt("max-retry-duration", "1200ms"),
-            opt("status-interval", "300ms")};
+    return {
+      opt("connect", list({permanent})),   opt("peers", list(automatic)),
+      opt("target-outbound", "3"),         opt("retry-duration", "300ms"),
+      opt("max-retry-duration", "1200ms"), opt("status-interval", "300ms")};
   }
 
   /// Waits until `a` (a node of `dialer_args`) holds its target of three
@@ -80,7 +80,7 @@ struct good_cluster {
     auto full = a.wait_for(
       [](const std::string& l) {
         return json_event(l) == "status" && json_int(l, "peers_ready") == 3
-               && json_int(l, "outbound") >= 3;
+          && json_int(l, "outbound") >= 3;
       },
       eventually);
     REQUIRE_MESSAGE(full, a.tail(40));
@@ -104,7 +104,7 @@ fd_view expect_fds(node_process& p, size_t fixed, size_t connections,
     p.pid(),
     [&](const fd_view& x) {
       return x.established.size() == connections && x.other_tcp.empty()
-             && fixed_fds(x) == fixed;
+        && fixed_fds(x) == fixed;
     },
     timeout);
   std::string what{when};
@@ -123,9 +123,8 @@ fd_view expect_fds(node_process& p, size_t fixed, size_t connections,
 size_t boot_fixed(node_process& p) {
   auto v = settle_fds(p.pid(), [](const fd_view& x) { return x.ok; });
   REQUIRE(v.ok);
-  MESSAGE("baseline: " << fixed_fds(v) << " fixed descriptors ("
-                       << v.non_tcp << " non-TCP, " << v.listening
-                       << " listening)");
+  MESSAGE("baseline: " << fixed_fds(v) << " fixed descriptors (" << v.non_tcp
+                       << " non-TCP, " << v.listening << " listening)");
   return fixed_fds(v);
 }
 
@@ -155,8 +154,7 @@ expect_schedule(node_process& p, const std::string& id,
       break;
     auto next_line = p.wait_for(
       [&](const std::string& l) {
-        return outcomes.count(json_event(l)) == 1
-               && json_get(l, "id") == id;
+        return outcomes.count(json_event(l)) == 1 && json_get(l, "id") == id;
       },
       eventually);
     REQUIRE_MESSAGE(next_line, "no redial of #" << id << "\n" << p.tail(30));
@@ -188,8 +186,8 @@ TEST_CASE("fault: kill -9 of a permanent peer's process") {
   // reports the disconnect at once, redials B on its backoff schedule
   // (refused while B is gone), keeps C throughout, and reconnects to B as
   // soon as B runs again on the same port.
-  node_process c{{opt("listen", list({"127.0.0.1:0"})),
-                  opt("target-outbound", "0")}};
+  node_process c{
+    {opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")}};
   c.boot();
   auto b = std::make_unique<node_process>(std::vector<std::string>{
     opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")});
@@ -220,8 +218,8 @@ TEST_CASE("fault: kill -9 of a permanent peer's process") {
   CHECK(int_of(gone, "ts") - killed_ms <= late_ms);
   CHECK(json_get(gone, "permanent") == "true");
   // Redials: 300, 600, 900, 1200 (the cap), 1200 ms; each refused.
-  auto failures = expect_schedule(a, id, {300, 600, 900, 1200, 1200},
-                                  {"failed"});
+  auto failures =
+    expect_schedule(a, id, {300, 600, 900, 1200, 1200}, {"failed"});
   for (auto& f : failures) {
     CHECK_MESSAGE(json_get(f, "reason_code") == "refused", f);
     CHECK_MESSAGE(json_get(f, "reason").value_or("").find("refused")
@@ -271,8 +269,8 @@ TEST_CASE("fault: peers that reset every connection") {
     return [addr](const std::string& l) {
       auto ev = json_event(l);
       return (ev == "connected" || ev == "failed")
-             && json_get(l, "addr") == addr
-             && json_get(l, "reason_code") != "no_address";
+        && json_get(l, "addr") == addr
+        && json_get(l, "reason_code") != "no_address";
     };
   };
   int said_reset = 0;
@@ -336,12 +334,11 @@ TEST_CASE("fault: peers that reset every connection") {
   CHECK(r1.accepted() == r1_attempts.size());
   for (size_t k = 1; k < r1_attempts.size(); ++k) {
     auto backoff = int64_t{300} << std::min<size_t>(k - 1, 2);
-    CHECK(attempt_start_ms(r1_attempts[k])
-            - int_of(r1_attempts[k - 1], "ts")
+    CHECK(attempt_start_ms(r1_attempts[k]) - int_of(r1_attempts[k - 1], "ts")
           >= backoff - early_ms);
   }
-  MESSAGE("R0 reset " << r0.accepted() << " connections, R1 "
-                      << r1.accepted() << "; reported as reset " << said_reset
+  MESSAGE("R0 reset " << r0.accepted() << " connections, R1 " << r1.accepted()
+                      << "; reported as reset " << said_reset
                       << " times, as closed " << said_closed << " times");
   // R0 goes away for good: A is left with exactly the three good peers.
   r0.shut();
@@ -374,12 +371,12 @@ TEST_CASE("fault: nothing listening: refused dials back off") {
   auto first = expect_event(a, "failed", {{"addr", p1_addr}});
   auto id = id_of(first);
   CHECK(json_get(first, "reason_code") == "refused");
-  CHECK_MESSAGE(json_get(first, "reason").value_or("").find(
-                  "Connection refused")
-                  != std::string::npos,
-                first);
-  auto failures = expect_schedule(a, id, {200, 400, 600, 800, 800, 800},
-                                  {"failed"});
+  CHECK_MESSAGE(
+    json_get(first, "reason").value_or("").find("Connection refused")
+      != std::string::npos,
+    first);
+  auto failures =
+    expect_schedule(a, id, {200, 400, 600, 800, 800, 800}, {"failed"});
   for (auto& f : failures)
     CHECK_MESSAGE(json_get(f, "reason_code") == "refused", f);
   // The automatic address, over the same ~3.5 s.
@@ -410,7 +407,7 @@ TEST_CASE("fault: nothing listening: refused dials back off") {
       CHECK_MESSAGE(++empty_reports <= 1, a.tail(60));
   }
   MESSAGE("automatic address: " << p2_fails.size()
-                                 << " refused dials, gaps (ms):" << p2_gaps);
+                                << " refused dials, gaps (ms):" << p2_gaps);
   CHECK(a.events("connected").empty());
   // Failing dials cost no CPU to speak of (no busy retry loop) and keep no
   // descriptor.
@@ -514,10 +511,9 @@ TEST_CASE("fault: half-open connection between two network namespaces") {
       b_story += "\n  " + l;
   }
   MESSAGE("B's view:" << b_story);
-  CHECK_MESSAGE((b.events("peer_closed").size()
-                 + b.events("peer_dropped").size())
-                  >= 1,
-                b.tail(30));
+  CHECK_MESSAGE(
+    (b.events("peer_closed").size() + b.events("peer_dropped").size()) >= 1,
+    b.tail(30));
   stop_all_ok({&a, &b});
 }
 
@@ -555,8 +551,7 @@ TEST_CASE("fault: peers that connect and never speak") {
     CHECK(held <= 1000 + late_ms);
   };
   check_drop(first);
-  auto redials = expect_schedule(a, id, {300, 600, 900, 1200},
-                                 {"connected"});
+  auto redials = expect_schedule(a, id, {300, 600, 900, 1200}, {"connected"});
   // Each redial is dropped in turn, a handshake timeout after its connect.
   for (auto& r : redials)
     check_drop(r);
@@ -680,15 +675,14 @@ TEST_CASE("fault: descriptor exhaustion") {
                   "this test needs prlimit (Debian package util-linux)");
   backlog_servers servers{peers, false};
   REQUIRE(servers.addrs().size() == peers);
-  auto nofile = "--nofile=" + std::to_string(limit) + ":"
-                + std::to_string(limit);
+  auto nofile =
+    "--nofile=" + std::to_string(limit) + ":" + std::to_string(limit);
   std::vector<std::string> wrapper{tool("prlimit"), nofile, "--"};
   {
     // A target that cannot fit in the limit at all is refused at start,
     // naming the limit, instead of failing later.
-    node_process too_big{{opt("target-outbound", "20"),
-                          opt("max-inbound", "10")},
-                         wrapper};
+    node_process too_big{
+      {opt("target-outbound", "20"), opt("max-inbound", "10")}, wrapper};
     REQUIRE_MESSAGE(too_big.ok(), too_big.error());
     CHECK(too_big.wait_exit(exit_timeout) == 2);
     auto err = too_big.err_lines();
@@ -699,12 +693,15 @@ TEST_CASE("fault: descriptor exhaustion") {
     MESSAGE("refused at start: " << err[0]);
   }
   auto a_args = [&] {
-    return std::vector<std::string>{
-      opt("listen", list({"127.0.0.1:0"})),
-      opt("connect", list(servers.addrs())), opt("target-outbound", "0"),
-      opt("max-inbound", "unlimited"), opt("max-pending-inbound", "unlimited"),
-      opt("retry-duration", "500ms"), opt("max-retry-duration", "2s"),
-      opt("handshake-timeout", "5min"), opt("status-interval", "500ms")};
+    return std::vector<std::string>{opt("listen", list({"127.0.0.1:0"})),
+                                    opt("connect", list(servers.addrs())),
+                                    opt("target-outbound", "0"),
+                                    opt("max-inbound", "unlimited"),
+                                    opt("max-pending-inbound", "unlimited"),
+                                    opt("retry-duration", "500ms"),
+                                    opt("max-retry-duration", "2s"),
+                                    opt("handshake-timeout", "5min"),
+                                    opt("status-interval", "500ms")};
   };
   {
     node_process refused{a_args(), wrapper};
@@ -724,31 +721,31 @@ TEST_CASE("fault: descriptor exhaustion") {
   a.boot();
   // Every peer refuses for now; then the limit drops and they listen.
   expect_event(a, "failed");
-  auto lowered = run_command(tool("prlimit") + " --pid "
-                             + std::to_string(a.pid()) + " " + nofile
-                             + " 2>&1");
+  auto lowered =
+    run_command(tool("prlimit") + " --pid " + std::to_string(a.pid()) + " "
+                + nofile + " 2>&1");
   REQUIRE_MESSAGE(lowered.second == 0, lowered.first);
   servers.start();
   // Every peer is redialed; those beyond the limit fail, and are redialed
   // on the backoff schedule (failing again while descriptors are short).
   auto is_emfile = [](const std::string& l) {
     return json_event(l) == "failed"
-           && json_get(l, "reason").value_or("").find("Too many open files")
-                != std::string::npos;
+      && json_get(l, "reason").value_or("").find("Too many open files")
+      != std::string::npos;
   };
   auto emfile_line = a.wait_for(is_emfile, eventually);
   REQUIRE_MESSAGE(emfile_line, a.tail(30));
   auto emfile = *emfile_line;
-  CHECK_MESSAGE(json_get(emfile, "reason").value_or("").find(
-                  "Too many open files")
-                  != std::string::npos,
-                emfile);
+  CHECK_MESSAGE(
+    json_get(emfile, "reason").value_or("").find("Too many open files")
+      != std::string::npos,
+    emfile);
   CHECK_MESSAGE(json_get(emfile, "reason_code") == "dial_failed", emfile);
   MESSAGE("first dial beyond the limit: " << emfile);
   // The same peer is tried again (its backoff is past its refusals by now).
   auto same_again = [&](const std::string& l) {
     return is_emfile(l) && json_get(l, "id") == json_get(emfile, "id")
-           && json_get(l, "ts") != json_get(emfile, "ts");
+      && json_get(l, "ts") != json_get(emfile, "ts");
   };
   CHECK_MESSAGE(a.wait_for(same_again, eventually), a.tail(30));
   // Saturated: every descriptor in use, the rest failing and retried.
@@ -757,9 +754,8 @@ TEST_CASE("fault: descriptor exhaustion") {
   auto below_limit = [&](const fd_view& v) {
     return v.total - v.at_or_above(static_cast<int>(limit));
   };
-  auto full = settle_fds(a.pid(), [&](const fd_view& v) {
-    return below_limit(v) >= limit - 1;
-  });
+  auto full = settle_fds(
+    a.pid(), [&](const fd_view& v) { return below_limit(v) >= limit - 1; });
   CHECK_MESSAGE(below_limit(full) >= limit - 1, full.to_string());
   CHECK_MESSAGE(below_limit(full) <= limit, full.to_string());
   auto fixed = fixed_fds(full);
@@ -816,7 +812,8 @@ TEST_CASE("fault: descriptor exhaustion") {
     },
     eventually);
   CHECK_MESSAGE(all_held.established.size() == left.size() + 1,
-                all_held.to_string() << "\n" << a.tail(30));
+                all_held.to_string() << "\n"
+                                     << a.tail(30));
   MESSAGE("after half the peers left: " << all_held.summary());
   std::set<std::string> remotes;
   for (auto& e : all_held.established)

@@ -112,8 +112,8 @@ flood_result flood(uint16_t port, size_t total, size_t concurrency,
   while (res.attempted < total || !live.empty()) {
     while (res.attempted < total && live.size() < concurrency)
       launch();
-    auto n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()),
-                          20);
+    auto n =
+      ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 20);
     auto now = clock_type::now();
     for (int k = 0; k < n; ++k) {
       auto fd = events[static_cast<size_t>(k)].data.fd;
@@ -177,8 +177,8 @@ flood_result flood(uint16_t port, size_t total, size_t concurrency,
       }
     }
   }
-  res.seconds = std::chrono::duration<double>(clock_type::now() - start)
-                  .count();
+  res.seconds =
+    std::chrono::duration<double>(clock_type::now() - start).count();
   ::close(ep);
   return res;
 }
@@ -238,17 +238,16 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
                    opt("target-outbound", "0"), keepalive}};
   o1.boot();
   o2.boot();
-  node_process f{{opt("listen", list({"127.0.0.1:0"})),
-                  opt("peers", list({o1.addr, o2.addr})),
-                  opt("target-outbound", "2"),
-                  opt("max-inbound", std::to_string(max_inbound)), keepalive,
-                  // Admitted flood connections keep their slot (never saying
-                  // hello) for the whole flood.
-                  opt("handshake-timeout", "2min"),
-                  opt("status-interval", "1s")}};
+  node_process f{
+    {opt("listen", list({"127.0.0.1:0"})),
+     opt("peers", list({o1.addr, o2.addr})), opt("target-outbound", "2"),
+     opt("max-inbound", std::to_string(max_inbound)), keepalive,
+     // Admitted flood connections keep their slot (never saying
+     // hello) for the whole flood.
+     opt("handshake-timeout", "2min"), opt("status-interval", "1s")}};
   f.boot();
-  node_process l1{{opt("connect", list({f.addr})), opt("target-outbound", "0"),
-                   keepalive}};
+  node_process l1{
+    {opt("connect", list({f.addr})), opt("target-outbound", "0"), keepalive}};
   l1.boot(false);
   for (auto* peer : {&o1, &o2, &l1}) {
     f.seek(0);
@@ -281,19 +280,16 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
   auto rss_after_flood = rss_kib(f.pid());
   auto rate = static_cast<double>(res.attempted) / res.seconds;
   MESSAGE("flood: " << res.attempted << " attempts in " << res.seconds
-                    << " s = " << static_cast<int64_t>(rate)
-                    << " conn/s (" << concurrency << " in flight); rejected "
-                    << res.rejected << ", admitted " << res.admitted_fds.size()
+                    << " s = " << static_cast<int64_t>(rate) << " conn/s ("
+                    << concurrency << " in flight); rejected " << res.rejected
+                    << ", admitted " << res.admitted_fds.size()
                     << ", connect failed " << res.connect_failed << ", stuck "
                     << res.stuck);
-  MESSAGE("close after handshake: p50 " << percentile(res.close_ms, 0.5)
-                                        << " ms, p99 "
-                                        << percentile(res.close_ms, 0.99)
-                                        << " ms, max "
-                                        << percentile(res.close_ms, 1.0)
-                                        << " ms; from connect(): max "
-                                        << percentile(res.total_ms, 1.0)
-                                        << " ms");
+  MESSAGE("close after handshake: p50 "
+          << percentile(res.close_ms, 0.5) << " ms, p99 "
+          << percentile(res.close_ms, 0.99) << " ms, max "
+          << percentile(res.close_ms, 1.0) << " ms; from connect(): max "
+          << percentile(res.total_ms, 1.0) << " ms");
   MESSAGE("node: RSS " << rss_before << " KiB before, peak " << peak_rss
                        << " KiB, " << rss_after_flood << " KiB after; fds "
                        << before.total << " before, peak " << peak_fds
@@ -363,7 +359,7 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
     ::close(fd);
   auto after = settle_fds(f.pid(), [&](const fd_view& v) {
     return v.established.size() == 3 && v.other_tcp.empty()
-           && fixed_fds(v) == fixed;
+      && fixed_fds(v) == fixed;
   });
   MESSAGE("fds before the flood: " << before.summary()
                                    << "; after: " << after.summary());
@@ -371,17 +367,16 @@ TEST_CASE("fault: inbound flood of 20 000 connections from one source") {
   CHECK_MESSAGE(after.other_tcp.empty(), after.to_string());
 
   // And a legitimate peer gets in and completes the handshake.
-  node_process l2{{opt("connect", list({f.addr})), opt("target-outbound", "0"),
-                   keepalive}};
+  node_process l2{
+    {opt("connect", list({f.addr})), opt("target-outbound", "0"), keepalive}};
   l2.boot(false);
   f.seek(lines_before);
   auto ready = expect_event(f, "peer_ready", {{"peer_node", l2.id}});
   expect_event(l2, "peer_ready", {{"peer_node", f.id}});
-  MESSAGE("legitimate peer ready " << int_of(ready, "ts") - flood_end_ms
-                                   << " ms after the flood ended ("
-                                   << flood_end_ms - flood_start_ms
-                                   << " ms long); RSS now "
-                                   << rss_kib(f.pid()) << " KiB");
+  MESSAGE("legitimate peer ready "
+          << int_of(ready, "ts") - flood_end_ms << " ms after the flood ended ("
+          << flood_end_ms - flood_start_ms << " ms long); RSS now "
+          << rss_kib(f.pid()) << " KiB");
   f.seek(f.texts().size());
   auto st2 = f.wait_for(
     [](const std::string& l) {

@@ -15,7 +15,7 @@
 #define FUZZ_CHECK(cond)                                                       \
   do {                                                                         \
     if (!(cond)) {                                                             \
-      std::fprintf(stderr, "FUZZ PROPERTY VIOLATED %s:%d: %s\n", __FILE__,    \
+      std::fprintf(stderr, "FUZZ PROPERTY VIOLATED %s:%d: %s\n", __FILE__,     \
                    __LINE__, #cond);                                           \
       std::abort();                                                            \
     }                                                                          \
@@ -53,7 +53,7 @@ struct rng {
 /// Same errc and same rendered text.
 inline bool same_error(const caf::error& x, const caf::error& y) {
   return connmgr::errc_of(x) == connmgr::errc_of(y)
-         && connmgr::describe(x) == connmgr::describe(y);
+    && connmgr::describe(x) == connmgr::describe(y);
 }
 
 } // namespace fuzz

@@ -47,8 +47,7 @@ void check(std::string_view text, bool allow_zero) {
   auto len = a->to_sockaddr(ss);
   FUZZ_CHECK(static_cast<bool>(len) == a->is_ip());
   if (len) {
-    auto c = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss),
-                                        *len);
+    auto c = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), *len);
     FUZZ_CHECK(static_cast<bool>(c));
     FUZZ_CHECK(*c == *a);
   }

@@ -28,8 +28,8 @@ namespace nf = connmgr::node_frames;
 namespace {
 
 bool strict_reencode() {
-  static const bool strict = std::getenv("CONNMGR_FUZZ_STRICT_REENCODE")
-                             != nullptr;
+  static const bool strict =
+    std::getenv("CONNMGR_FUZZ_STRICT_REENCODE") != nullptr;
   return strict;
 }
 
@@ -38,7 +38,7 @@ bool allowed_failure(const caf::error& err) {
   if (code == errc::invalid_address)
     return true;
   return code == errc::connection_closed
-         && describe(err).find("protocol: ") != std::string::npos;
+    && describe(err).find("protocol: ") != std::string::npos;
 }
 
 /// Whether every addr entry in the frame bytes is already in canonical form.
@@ -119,7 +119,7 @@ void check_decode(const uint8_t* data, size_t size, fuzz::rng& rng) {
 
 void check_reader(const uint8_t* data, size_t size, fuzz::rng& rng) {
   nf::frame_reader reader;
-  size_t pos = 0;         // bytes handed over so far
+  size_t pos = 0; // bytes handed over so far
   size_t frame_start = 0; // where the frame being read begins
   size_t steps = 0;
   for (;;) {
@@ -129,11 +129,21 @@ void check_reader(const uint8_t* data, size_t size, fuzz::rng& rng) {
     const size_t rest = size - pos;
     size_t chunk = 0;
     switch (rng.next() % 5) {
-      case 0: chunk = rng.upto(std::min<size_t>(rest, 1)); break;
-      case 1: chunk = rng.upto(std::min<size_t>(rest, 16)); break;
-      case 2: chunk = std::min(rest, reader.wanted()); break;
-      case 3: chunk = rng.upto(rest); break;
-      default: chunk = rest; break;
+      case 0:
+        chunk = rng.upto(std::min<size_t>(rest, 1));
+        break;
+      case 1:
+        chunk = rng.upto(std::min<size_t>(rest, 16));
+        break;
+      case 2:
+        chunk = std::min(rest, reader.wanted());
+        break;
+      case 3:
+        chunk = rng.upto(rest);
+        break;
+      default:
+        chunk = rest;
+        break;
     }
     const size_t want_before = reader.wanted();
     const size_t taken = reader.feed(data + pos, chunk);
@@ -147,8 +157,9 @@ void check_reader(const uint8_t* data, size_t size, fuzz::rng& rng) {
     if (!item) {
       FUZZ_CHECK(reader.wanted() > 0);
       if (pos == size) {
-        auto ref = nf::decode(size == frame_start ? nullptr : data + frame_start,
-                              size - frame_start);
+        auto ref =
+          nf::decode(size == frame_start ? nullptr : data + frame_start,
+                     size - frame_start);
         FUZZ_CHECK(ref.need_more());
         FUZZ_CHECK(ref.need == reader.buffered() + reader.wanted());
         return;

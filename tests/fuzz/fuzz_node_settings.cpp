@@ -21,8 +21,8 @@ using namespace connmgr;
 namespace {
 
 const std::string& path() {
-  static const std::string p = "/tmp/connmgr_fuzz_node_settings."
-                               + std::to_string(::getpid()) + ".ini";
+  static const std::string p =
+    "/tmp/connmgr_fuzz_node_settings." + std::to_string(::getpid()) + ".ini";
   return p;
 }
 

@@ -116,8 +116,8 @@ void check_request_reply(const uint8_t* data, size_t size, bool resolve) {
   };
   check_decoder<s5::address>(data, size, decode, [resolve](errc x) {
     return x == errc::proxy_failed || x == errc::unreachable
-           || x == errc::refused || x == errc::timed_out
-           || (resolve && x == errc::resolve_failed);
+      || x == errc::refused || x == errc::timed_out
+      || (resolve && x == errc::resolve_failed);
   });
   auto r = decode(data, size);
   if (!r.done())
@@ -150,7 +150,7 @@ void check_request_reply(const uint8_t* data, size_t size, bool resolve) {
   enc.push_back(static_cast<uint8_t>(a.port & 0xFF));
   FUZZ_CHECK(enc.size() == r.consumed);
   FUZZ_CHECK(std::equal(enc.begin(), enc.end(), data));
-  (void) a.to_string();
+  (void)a.to_string();
 }
 
 /// Tor's RESOLVE reply decoder against the CONNECT one, prefix by prefix.
@@ -163,12 +163,12 @@ void check_resolve_vs_connect(const uint8_t* data, size_t size) {
     auto c = s5::parse_connect_reply(d, k);
     auto r = s5::parse_resolve_reply(d, k);
     const bool failure_status = k >= 2 && data[0] == 0x05 && data[1] != 0x00;
-    const bool name_answer = k >= 4 && data[0] == 0x05 && data[1] == 0x00
-                             && data[3] == 0x03;
+    const bool name_answer =
+      k >= 4 && data[0] == 0x05 && data[1] == 0x00 && data[3] == 0x03;
     if (failure_status) {
       FUZZ_CHECK(c.failed() && r.failed());
-      const errc want = data[1] == 0x04 ? errc::resolve_failed
-                                        : errc_of(c.error);
+      const errc want =
+        data[1] == 0x04 ? errc::resolve_failed : errc_of(c.error);
       FUZZ_CHECK(errc_of(r.error) == want);
       if (data[1] == 0x04)
         FUZZ_CHECK(errc_of(c.error) == errc::unreachable);
@@ -228,8 +228,8 @@ void check_encoders(const uint8_t* data, size_t size) {
     FUZZ_CHECK(*req == want);
   };
   expect_request(s5::resolve_request(host), 0xF0, 0);
-  const uint16_t port = size >= 2 ? static_cast<uint16_t>(data[0] << 8 | data[1])
-                                  : 9050;
+  const uint16_t port =
+    size >= 2 ? static_cast<uint16_t>(data[0] << 8 | data[1]) : 9050;
   expect_request(s5::connect_request(s5::address::name(host, port)), 0x01,
                  port);
   auto hs = s5::client_handshake::resolve(host);
@@ -277,8 +277,8 @@ expectation model(const uint8_t* data, size_t size, bool resolve, bool creds) {
   return e;
 }
 
-void check_handshake(const uint8_t* data, size_t size, bool resolve,
-                     bool creds, fuzz::rng& rng) {
+void check_handshake(const uint8_t* data, size_t size, bool resolve, bool creds,
+                     fuzz::rng& rng) {
   using st = s5::client_handshake::status;
   std::optional<s5::credentials> cr;
   if (creds)
@@ -301,10 +301,18 @@ void check_handshake(const uint8_t* data, size_t size, bool resolve,
     const size_t rest = size - pos;
     size_t chunk = 0;
     switch (rng.next() % 4) {
-      case 0: chunk = rng.upto(std::min<size_t>(rest, 3)); break;
-      case 1: chunk = std::min(rest, hs->wanted()); break;
-      case 2: chunk = rng.upto(rest); break;
-      default: chunk = rest; break;
+      case 0:
+        chunk = rng.upto(std::min<size_t>(rest, 3));
+        break;
+      case 1:
+        chunk = std::min(rest, hs->wanted());
+        break;
+      case 2:
+        chunk = rng.upto(rest);
+        break;
+      default:
+        chunk = rest;
+        break;
     }
     auto p = hs->feed(data + pos, chunk);
     FUZZ_CHECK(p.consumed <= chunk);
@@ -345,8 +353,8 @@ void check_handshake(const uint8_t* data, size_t size, bool resolve,
     auto a = s5::auth_request(*cr);
     full.insert(full.end(), a->begin(), a->end());
   }
-  auto req = resolve ? s5::resolve_request("example.com")
-                     : s5::connect_request(target);
+  auto req =
+    resolve ? s5::resolve_request("example.com") : s5::connect_request(target);
   full.insert(full.end(), req->begin(), req->end());
   FUZZ_CHECK(out.size() <= full.size());
   FUZZ_CHECK(std::equal(out.begin(), out.end(), full.begin()));
@@ -370,8 +378,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return s5::parse_method_reply(d, s, with_creds);
       },
       proxy_failed);
-  check_decoder<std::monostate>(data, size, s5::parse_auth_reply,
-                                proxy_failed);
+  check_decoder<std::monostate>(data, size, s5::parse_auth_reply, proxy_failed);
   check_request_reply(data, size, false);
   check_request_reply(data, size, true);
   check_resolve_vs_connect(data, size);

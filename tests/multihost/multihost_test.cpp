@@ -51,8 +51,8 @@ constexpr int64_t slack_ms = 1500;
 /// The longest a cut request may take to be ready again once the link is
 /// back: one dial started just before the heal can time out, then at most
 /// one capped retry delay, then a dial and a handshake.
-constexpr int64_t reconnect_bound_ms = dial_timeout_ms + max_retry_ms
-                                       + slack_ms;
+constexpr int64_t reconnect_bound_ms =
+  dial_timeout_ms + max_retry_ms + slack_ms;
 /// How many retries of each cut request are watched while the link is down.
 constexpr size_t watched_retries = 5;
 
@@ -95,7 +95,7 @@ public:
     if (auto [rc, out] = sh(ip_ + " netns add " + switch_ns_); rc != 0) {
       skip_ = "cannot create a network namespace (`ip netns add` needs root "
               "or CAP_SYS_ADMIN): "
-              + out;
+        + out;
       return;
     }
     created_.push_back(switch_ns_);
@@ -167,8 +167,7 @@ private:
         continue;
       auto dash = name.find('-');
       auto pid = std::atol(name.substr(4, dash - 4).c_str());
-      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0
-          && errno == ESRCH)
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
         sh(ip_ + " netns del " + name);
     }
   }
@@ -224,8 +223,8 @@ public:
     return wait_for(
       [ready](const std::string& l) {
         return json_event(l) == "status"
-               && json_int(l, "peers_ready") == static_cast<int64_t>(ready)
-               && json_int(l, "pending_dials") == 0;
+          && json_int(l, "peers_ready") == static_cast<int64_t>(ready)
+          && json_int(l, "pending_dials") == 0;
       },
       timeout);
   }
@@ -269,7 +268,8 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
   }
   for (auto& n : nodes)
     REQUIRE_MESSAGE(n->wait_ready(host_count - 1, eventually),
-                    "not every peer ready\n" << n->tail(30));
+                    "not every peer ready\n"
+                      << n->tail(30));
   // Each node is ready with exactly the three others, by node id.
   for (auto& n : nodes) {
     std::set<std::string> want;
@@ -281,8 +281,8 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
       got.insert(json_get(l, "peer_node").value_or(""));
     CHECK_MESSAGE(got == want, n->tail(30));
     for (auto& l : n->events("connected"))
-      n->requests[json_get(l, "addr").value_or("")] = json_get(l, "id")
-                                                        .value_or("");
+      n->requests[json_get(l, "addr").value_or("")] =
+        json_get(l, "id").value_or("");
   }
   // Every count is taken while every peer is ready and no dial is in flight.
   std::vector<size_t> fds_before;
@@ -315,8 +315,9 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
       CHECK_MESSAGE(json_get(*dropped, "reason_code") == "ping_timeout",
                     *dropped);
       if (n->index != cut_host)
-        CHECK_MESSAGE(json_get(*dropped, "addr").value_or("").rfind(
-                        host_ip(cut_host) + ":", 0)
+        CHECK_MESSAGE(json_get(*dropped, "addr")
+                          .value_or("")
+                          .rfind(host_ip(cut_host) + ":", 0)
                         == 0,
                       *dropped);
       // At most two ping periods, plus slack.
@@ -344,16 +345,15 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
     for (size_t k = 1; k <= watched_retries; ++k)
       want.push_back(want_delay(before + k));
     n.seek(cut_cursor[i]);
-    REQUIRE_MESSAGE(n.wait_for(event_with("disconnected", {{"id", id}}),
-                               eventually),
-                    n.tail(30));
+    REQUIRE_MESSAGE(
+      n.wait_for(event_with("disconnected", {{"id", id}}), eventually),
+      n.tail(30));
     auto& got = delays[{i, addr}];
     for (size_t k = 0; k < watched_retries; ++k) {
       auto retry = n.wait_for(event_with("retry", {{"id", id}}), eventually);
       REQUIRE_MESSAGE(retry, n.tail(30));
       got.push_back(json_int(*retry, "delay_ms").value_or(-1));
-      auto failed = n.wait_for(event_with("failed", {{"id", id}}),
-                               eventually);
+      auto failed = n.wait_for(event_with("failed", {{"id", id}}), eventually);
       REQUIRE_MESSAGE(failed, n.tail(30));
       ++fail_codes[json_get(*failed, "reason_code").value_or("?")];
       // The dial starts after the delay, and fails by its deadline.
@@ -379,10 +379,10 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
       continue;
     for (auto& name : {"peer_dropped", "peer_closed", "disconnected"})
       for (auto& l : events_of(*n, name, {}, cut_cursor[n->index]))
-        CHECK_MESSAGE(json_get(l, "addr").value_or("").rfind(
-                        host_ip(cut_host) + ":", 0)
-                        == 0,
-                      "lost a peer not on the cut host: " << l);
+        CHECK_MESSAGE(
+          json_get(l, "addr").value_or("").rfind(host_ip(cut_host) + ":", 0)
+            == 0,
+          "lost a peer not on the cut host: " << l);
   }
 
   // -- heal -----------------------------------------------------------------
@@ -395,8 +395,8 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
   for (auto& [i, addr] : cut_requests) {
     auto& n = *nodes[i];
     n.seek(heal_cursor[i]);
-    auto ready = n.wait_for(event_with("peer_ready", {{"id", n.requests[addr]}}),
-                            eventually);
+    auto ready = n.wait_for(
+      event_with("peer_ready", {{"id", n.requests[addr]}}), eventually);
     REQUIRE_MESSAGE(ready, n.tail(30));
     auto took = ts_of(*ready) - heal_ts;
     reconnect_ms.push_back(took);
@@ -413,7 +413,8 @@ TEST_CASE("multihost: a cut link is redialed on the backoff schedule and "
   }
   for (auto& n : nodes)
     REQUIRE_MESSAGE(n->wait_ready(host_count - 1, eventually),
-                    "not every peer ready again\n" << n->tail(30));
+                    "not every peer ready again\n"
+                      << n->tail(30));
 
   // -- nothing leaked ---------------------------------------------------------
   for (auto& n : nodes) {

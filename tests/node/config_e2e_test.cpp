@@ -89,7 +89,8 @@ void check_exit2(const exit2_case& c) {
   CHECK_MESSAGE(err.size() == 1, p.tail());
   for (auto& e : c.expect)
     CHECK_MESSAGE((err.size() == 1 && err[0].find(e) != std::string::npos),
-                  "\"" << e << "\" not in stderr\n" << p.tail());
+                  "\"" << e << "\" not in stderr\n"
+                       << p.tail());
   // Nothing started: no event line at all.
   CHECK_MESSAGE(events_of(p, "started").empty(), p.tail());
 }
@@ -123,13 +124,16 @@ TEST_CASE("node config e2e: config files that are no regular file exit 2 "
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   const std::vector<exit2_case> cases{
     // Used to abort on an uncaught std::ios_base::failure.
-    {"--config-file= a directory", {"--config-file=" + sub},
+    {"--config-file= a directory",
+     {"--config-file=" + sub},
      {sub, "not a regular file (a directory)"}},
     // Used to read until std::bad_alloc.
-    {"--config-file=/dev/zero", {"--config-file=/dev/zero"},
+    {"--config-file=/dev/zero",
+     {"--config-file=/dev/zero"},
      {"/dev/zero", "not a regular file"}},
     // Used to block in open() for good, ignoring SIGTERM.
-    {"--config-file= a FIFO without a writer", {"--config-file=" + fifo},
+    {"--config-file= a FIFO without a writer",
+     {"--config-file=" + fifo},
      {fifo, "not a regular file (a FIFO)"}},
     // The optional caf-application.ini, present but a directory: made by a
     // shell in the node's working directory just before it runs the node.
@@ -151,7 +155,7 @@ TEST_CASE("node config e2e: a config file over 1 MiB exits 2 naming the "
   for (auto key : {"listen", "connect"}) {
     CAPTURE(key);
     auto ini = "[connmgr]\n" + std::string{key} + "="
-               + loopback_list(100000, 1024) + "\n";
+      + loopback_list(100000, 1024) + "\n";
     REQUIRE(ini.size() > 1024 * 1024);
     exit2_case c{"100 000 entries",
                  {"--config-file=big.ini"},
@@ -165,8 +169,8 @@ TEST_CASE("node config e2e: lists beyond 1024 entries exit 2 naming the "
           "key") {
   for (auto key : {"listen", "connect"}) {
     CAPTURE(key);
-    auto ini = "[connmgr]\n" + std::string{key} + "="
-               + loopback_list(2000, 1024) + "\n";
+    auto ini =
+      "[connmgr]\n" + std::string{key} + "=" + loopback_list(2000, 1024) + "\n";
     REQUIRE(ini.size() < 1024 * 1024);
     exit2_case c{"2000 entries",
                  {},
@@ -181,22 +185,28 @@ TEST_CASE("node config e2e: CAF scheduler values that crash or hang it exit "
           "2 naming the key") {
   const std::vector<exit2_case> cases{
     // Used to die of SIGFPE.
-    {"max-threads=0", {"--scheduler.max-threads=0"},
+    {"max-threads=0",
+     {"--scheduler.max-threads=0"},
      {"scheduler.max-threads", "\"0\"", "expected an integer in 1.."}},
     // Used to spend minutes starting threads, ignoring SIGTERM.
-    {"max-threads=100000", {"--scheduler.max-threads=100000"},
+    {"max-threads=100000",
+     {"--scheduler.max-threads=100000"},
      {"scheduler.max-threads", "\"100000\""}},
-    {"max-threads=0 in the file", {},
+    {"max-threads=0 in the file",
+     {},
      {"scheduler.max-threads", "\"0\""},
      {{"caf-application.ini", "[scheduler]\nmax-threads=0\n"}}},
     // CAF drops a value of the wrong type silently; we do not.
-    {"max-threads of the wrong type in the file", {},
+    {"max-threads of the wrong type in the file",
+     {},
      {"scheduler.max-threads", "\"x\""},
      {{"caf-application.ini", "[scheduler]\nmax-threads=\"x\"\n"}}},
     // Never runs an actor: the node would hang before "started".
-    {"max-throughput=0", {"--scheduler.max-throughput=0"},
+    {"max-throughput=0",
+     {"--scheduler.max-throughput=0"},
      {"scheduler.max-throughput", "\"0\""}},
-    {"policy=testing", {"--scheduler.policy=testing"},
+    {"policy=testing",
+     {"--scheduler.policy=testing"},
      {"scheduler.policy", "\"testing\"", "stealing or sharing"}},
     // SIGFPE as soon as a worker goes looking for work.
     {"aggressive-steal-interval=0",
@@ -215,12 +225,15 @@ TEST_CASE("node config e2e: limits beyond the descriptor limit exit 2 "
                                " + connmgr.listen + connmgr.connect";
   const std::vector<exit2_case> cases{
     // These used to exit 1 naming struct fields (target_outbound + ...).
-    {"target-outbound", {opt("target-outbound", "1000")},
+    {"target-outbound",
+     {opt("target-outbound", "1000")},
      {all_keys, "= 1000 + 114 + 0 + 0", limit_text}},
-    {"max-inbound", {opt("max-inbound", "4294967295")},
+    {"max-inbound",
+     {opt("max-inbound", "4294967295")},
      {all_keys, "= 8 + 4294967295 + 0 + 0", limit_text}},
     // Permanent peers were not counted at all.
-    {"connect", {opt("connect", loopback_list(300, 2000))},
+    {"connect",
+     {opt("connect", loopback_list(300, 2000))},
      {all_keys, "= 8 + 114 + 0 + 300", limit_text}},
     // Listeners were bound one by one until EMFILE.
     {"listen",
@@ -237,15 +250,19 @@ TEST_CASE("node config e2e: durations beyond 64-bit nanoseconds or below "
           "their minimum exit 2 naming the key") {
   const std::vector<exit2_case> cases{
     // Used to wrap around to -2.48191e+06h and start.
-    {"99999999h", {opt("retry-duration", "99999999h")},
+    {"99999999h",
+     {opt("retry-duration", "99999999h")},
      {"connmgr.retry-duration", "\"99999999h\"", "1ms..168h"}},
-    {"99999999h in the file", {},
+    {"99999999h in the file",
+     {},
      {"connmgr.ping-interval", "\"99999999h\"", "10ms..168h"},
      {{"caf-application.ini", "[connmgr]\nping-interval=99999999h\n"}}},
     // Used to start and queue timer events at ~14 MB/s.
-    {"1ns", {opt("retry-duration", "1ns")},
+    {"1ns",
+     {opt("retry-duration", "1ns")},
      {"connmgr.retry-duration", "\"1ns\"", "1ms..168h"}},
-    {"status-interval=1ms", {opt("status-interval", "1ms")},
+    {"status-interval=1ms",
+     {opt("status-interval", "1ms")},
      {"connmgr.status-interval", "\"1ms\"", "10ms..168h"}},
   };
   for (auto& c : cases)

@@ -41,8 +41,8 @@ public:
 // -- 1 ------------------------------------------------------------------------
 
 TEST_CASE("node e2e: three nodes and a seed find each other") {
-  loopback_node seed{{opt("listen", list({"127.0.0.1:0"})),
-                      opt("target-outbound", "0")}};
+  loopback_node seed{
+    {opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")}};
   seed.boot();
   // Each member needs one outbound connection to another member, and a
   // node never dials a peer it is already connected to (inbound counts):
@@ -53,8 +53,8 @@ TEST_CASE("node e2e: three nodes and a seed find each other") {
   auto member_args = [&] {
     return std::vector<std::string>{
       opt("listen", list({"127.0.0.1:0"})), opt("peers", list({seed.addr})),
-      opt("target-outbound", "2"), opt("max-inbound", "1"),
-      opt("status-interval", "200ms"), opt("retry-duration", "200ms")};
+      opt("target-outbound", "2"),          opt("max-inbound", "1"),
+      opt("status-interval", "200ms"),      opt("retry-duration", "200ms")};
   };
   loopback_node a{member_args()};
   loopback_node b{member_args()};
@@ -66,12 +66,13 @@ TEST_CASE("node e2e: three nodes and a seed find each other") {
   REQUIRE(ids.size() == 4);
   auto at_target = [](const std::string& line) {
     return json_event(line) == "status" && json_int(line, "outbound") >= 2
-           && json_int(line, "peers_ready") >= 2;
+      && json_int(line, "peers_ready") >= 2;
   };
   for (auto* n : {&a, &b, &c}) {
     auto st = n->wait_for(at_target, eventually);
-    REQUIRE_MESSAGE(st, "no status with outbound >= 2 and peers_ready >= 2\n"
-                          << n->tail(30));
+    REQUIRE_MESSAGE(st,
+                    "no status with outbound >= 2 and peers_ready >= 2\n"
+                      << n->tail(30));
   }
   // Each knew only the seed: a peer other than the seed came from gossip.
   bool gossip = false;
@@ -104,14 +105,13 @@ TEST_CASE("node e2e: a killed permanent peer is redialed on the backoff "
                    opt("retry-duration", "300ms"),
                    opt("max-retry-duration", "1200ms")}};
   a.boot(false);
-  auto connected = a.wait_for(event_with("connected", {{"addr", b_addr}}),
-                              eventually);
+  auto connected =
+    a.wait_for(event_with("connected", {{"addr", b_addr}}), eventually);
   REQUIRE_MESSAGE(connected, a.tail());
   auto id = std::to_string(int_of(*connected, "id"));
   CHECK(json_get(*connected, "permanent") == "true");
-  REQUIRE_MESSAGE(a.wait_for(event_with("peer_ready", {{"id", id}}),
-                             eventually),
-                  a.tail());
+  REQUIRE_MESSAGE(
+    a.wait_for(event_with("peer_ready", {{"id", id}}), eventually), a.tail());
   REQUIRE(b->signal(SIGKILL));
   REQUIRE(b->wait_exit(exit_timeout) == 128 + SIGKILL);
   b.reset();
@@ -176,9 +176,8 @@ TEST_CASE("node e2e: inbound beyond max-inbound is rejected") {
   s.seek(0);
   // The other one keeps trying and keeps being turned away.
   for (int i = 0; i < 2; ++i) {
-    auto rejected = s.wait_for(event_with("rejected",
-                                          {{"reason_code", "inbound_limit"}}),
-                               eventually);
+    auto rejected = s.wait_for(
+      event_with("rejected", {{"reason_code", "inbound_limit"}}), eventually);
     REQUIRE_MESSAGE(rejected, s.tail(30));
   }
   // A status after those rejections still holds the one peer.
@@ -244,57 +243,97 @@ TEST_CASE("node e2e: malformed configs exit 2 naming the key") {
   const std::vector<config_case> cases{
     // In the working directory's caf-application.ini.
     {"unknown key", section("colour=\"red\""), {}, {"connmgr.colour"}},
-    {"wrong type", section("target-outbound=\"8\""), {},
+    {"wrong type",
+     section("target-outbound=\"8\""),
+     {},
      {"connmgr.target-outbound", "\"8\"", "expected an integer"}},
-    {"out of range", section("max-pending-dials=0"), {},
+    {"out of range",
+     section("max-pending-dials=0"),
+     {},
      {"connmgr.max-pending-dials", "\"0\"", "1.."}},
-    {"negative", section("target-outbound=-1"), {},
+    {"negative",
+     section("target-outbound=-1"),
+     {},
      {"connmgr.target-outbound", "\"-1\""}},
-    {"too large", section("max-inbound=4294967296"), {},
+    {"too large",
+     section("max-inbound=4294967296"),
+     {},
      {"connmgr.max-inbound", "\"4294967296\""}},
     {"bad address in a list",
-     section("listen=[\"127.0.0.1:0\", \"1.2.3.4:99999\"]"), {},
+     section("listen=[\"127.0.0.1:0\", \"1.2.3.4:99999\"]"),
+     {},
      {"connmgr.listen[1]", "1.2.3.4:99999", "out of range"}},
-    {"unquoted address", section("proxy=127.0.0.1:9050"), {},
+    {"unquoted address",
+     section("proxy=127.0.0.1:9050"),
+     {},
      {"connmgr.proxy", "127.0.0.1:9050", "quoted"}},
-    {"bad log format", section("log-format=\"xml\""), {},
+    {"bad log format",
+     section("log-format=\"xml\""),
+     {},
      {"connmgr.log-format", "\"xml\"", "text or json"}},
-    {"bad duration", section("retry-duration=1.5s"), {},
+    {"bad duration",
+     section("retry-duration=1.5s"),
+     {},
      {"connmgr.retry-duration", "\"1.5s\"", "duration"}},
-    {"zero duration", section("status-interval=0s"), {},
+    {"zero duration",
+     section("status-interval=0s"),
+     {},
      {"connmgr.status-interval", "\"0s\""}},
-    {"max below min", section("retry-duration=10s\nmax-retry-duration=2s"), {},
+    {"max below min",
+     section("retry-duration=10s\nmax-retry-duration=2s"),
+     {},
      {"connmgr.max-retry-duration", "\"2s\"", "connmgr.retry-duration"}},
-    {"unparsable line outside [connmgr]", "[scheduler]\n# comment\n", {},
+    {"unparsable line outside [connmgr]",
+     "[scheduler]\n# comment\n",
+     {},
      {"caf-application.ini:2:", "cannot parse"}},
     // In a file named by --config-file (which then must exist).
-    {"missing --config-file", "", {"--config-file=/nonexistent/e2e.ini"},
+    {"missing --config-file",
+     "",
+     {"--config-file=/nonexistent/e2e.ini"},
      {"/nonexistent/e2e.ini"}},
-    {"bad value in --config-file", "",
+    {"bad value in --config-file",
+     "",
      {"--config-file=/dev/null", opt("colour", "red")},
      {"connmgr.colour"}},
     // On the command line.
     {"cli unknown key", "", {opt("colour", "red")}, {"connmgr.colour"}},
-    {"cli wrong type", "", {opt("target-outbound", "\"8\"")},
+    {"cli wrong type",
+     "",
+     {opt("target-outbound", "\"8\"")},
      {"connmgr.target-outbound", "8"}},
-    {"cli out of range", "", {opt("max-pending-dials", "0")},
+    {"cli out of range",
+     "",
+     {opt("max-pending-dials", "0")},
      {"connmgr.max-pending-dials", "\"0\""}},
-    {"cli negative", "", {opt("target-outbound", "-1")},
+    {"cli negative",
+     "",
+     {opt("target-outbound", "-1")},
      {"connmgr.target-outbound", "\"-1\""}},
-    {"cli bad address in a list", "",
+    {"cli bad address in a list",
+     "",
      {opt("listen", list({"1.2.3.4:99999"}))},
      {"connmgr.listen[0]", "1.2.3.4:99999"}},
-    {"cli bad proxy port", "", {opt("proxy", "127.0.0.1:99999")},
+    {"cli bad proxy port",
+     "",
+     {opt("proxy", "127.0.0.1:99999")},
      {"connmgr.proxy", "127.0.0.1:99999"}},
-    {"cli bad log format", "", {opt("log-format", "xml")},
+    {"cli bad log format",
+     "",
+     {opt("log-format", "xml")},
      {"connmgr.log-format", "\"xml\""}},
-    {"cli bad duration", "", {opt("retry-duration", "1.5s")},
+    {"cli bad duration",
+     "",
+     {opt("retry-duration", "1.5s")},
      {"connmgr.retry-duration", "\"1.5s\""}},
-    {"cli duration without unit", "", {opt("status-interval", "5")},
+    {"cli duration without unit",
+     "",
+     {opt("status-interval", "5")},
      {"connmgr.status-interval", "\"5\""}},
     {"cli key without value", "", {"--connmgr.listen"}, {"connmgr.listen"}},
     // The command line is checked on top of a valid file.
-    {"cli over a valid file", section("target-outbound=3"),
+    {"cli over a valid file",
+     section("target-outbound=3"),
      {opt("target-outbound", "-1")},
      {"connmgr.target-outbound", "\"-1\""}},
   };
@@ -306,13 +345,17 @@ TEST_CASE("node e2e: an unparsable config line names its key") {
   // CAF's parser reports these on a later line, or (an unterminated list on
   // the last line) not at all, silently dropping the whole section.
   const std::vector<config_case> cases{
-    {"two values", section("target-outbound = 8 8"), {},
+    {"two values",
+     section("target-outbound = 8 8"),
+     {},
      {"connmgr.target-outbound"}},
     {"unterminated list before a line",
-     section("listen=[\"127.0.0.1:0\"\ntarget-outbound=0"), {},
+     section("listen=[\"127.0.0.1:0\"\ntarget-outbound=0"),
+     {},
      {"connmgr.listen"}},
     {"unterminated list on the last line",
-     section("log-format=\"json\"\nlisten=[\"127.0.0.1:0\""), {},
+     section("log-format=\"json\"\nlisten=[\"127.0.0.1:0\""),
+     {},
      {"connmgr.listen"}},
   };
   for (auto& c : cases) {
@@ -329,7 +372,8 @@ TEST_CASE("node e2e: an unparsable config line names its key") {
     CHECK_MESSAGE(err.size() == 1, p.tail());
     for (auto& e : c.expect)
       CHECK_MESSAGE((err.size() == 1 && err[0].find(e) != std::string::npos),
-                    "\"" << e << "\" not in stderr\n" << p.tail());
+                    "\"" << e << "\" not in stderr\n"
+                         << p.tail());
   }
 }
 
@@ -339,30 +383,30 @@ TEST_CASE("node e2e: a valid config file in the working directory is used") {
   SUBCASE("caf-application.ini") {
     process p{node_binary(), {}, {{{"caf-application.ini", ini}}}};
     REQUIRE_MESSAGE(p.ok(), p.error());
-    auto first = p.wait_for([](const std::string&) { return true; },
-                            eventually);
+    auto first =
+      p.wait_for([](const std::string&) { return true; }, eventually);
     REQUIRE_MESSAGE(first, p.tail());
     CHECK_MESSAGE(json_event(*first) == "started", p.tail());
     CHECK_MESSAGE(p.wait_for(event_is("listening"), eventually), p.tail());
     stop_ok(p);
   }
   SUBCASE("--config-file=F") {
-    process p{node_binary(), {"--config-file=node.ini"},
-              {{{"node.ini", ini}}}};
+    process p{node_binary(), {"--config-file=node.ini"}, {{{"node.ini", ini}}}};
     REQUIRE_MESSAGE(p.ok(), p.error());
-    auto first = p.wait_for([](const std::string&) { return true; },
-                            eventually);
+    auto first =
+      p.wait_for([](const std::string&) { return true; }, eventually);
     REQUIRE_MESSAGE(first, p.tail());
     CHECK_MESSAGE(json_event(*first) == "started", p.tail());
     CHECK_MESSAGE(p.wait_for(event_is("listening"), eventually), p.tail());
     stop_ok(p);
   }
   SUBCASE("the command line overrides the file") {
-    process p{node_binary(), {opt("log-format", "text")},
+    process p{node_binary(),
+              {opt("log-format", "text")},
               {{{"caf-application.ini", ini}}}};
     REQUIRE_MESSAGE(p.ok(), p.error());
-    auto first = p.wait_for([](const std::string&) { return true; },
-                            eventually);
+    auto first =
+      p.wait_for([](const std::string&) { return true; }, eventually);
     REQUIRE_MESSAGE(first, p.tail());
     CHECK_MESSAGE(first->rfind("started node ", 0) == 0, p.tail());
     // Still the file's listen address (text: "listening 127.0.0.1:PORT").
@@ -393,10 +437,11 @@ std::vector<std::vector<std::string>> stop_busy_nodes(size_t n) {
   REQUIRE(refusing.port() != 0);
   auto args = std::vector<std::string>{
     opt("listen", list({"127.0.0.1:0"})),
-    opt("connect",
-        list({"127.0.0.1:" + std::to_string(refusing.port())})),
-    opt("target-outbound", "0"), opt("retry-duration", "100ms"),
-    opt("max-retry-duration", "100ms"), opt("status-interval", "100ms")};
+    opt("connect", list({"127.0.0.1:" + std::to_string(refusing.port())})),
+    opt("target-outbound", "0"),
+    opt("retry-duration", "100ms"),
+    opt("max-retry-duration", "100ms"),
+    opt("status-interval", "100ms")};
   std::vector<std::unique_ptr<loopback_node>> nodes;
   for (size_t i = 0; i < n; ++i)
     nodes.push_back(std::make_unique<loopback_node>(args));
@@ -461,10 +506,9 @@ TEST_CASE("node e2e: a node that dialed a host name stops promptly") {
   // after "stopped" until that dial's dial-timeout (default 10 s).
   closed_port refusing;
   REQUIRE(refusing.port() != 0);
-  loopback_node n{{opt("connect",
-                       list({"localhost:" + std::to_string(refusing.port())})),
-                   opt("target-outbound", "0"),
-                   opt("retry-duration", "100ms")}};
+  loopback_node n{
+    {opt("connect", list({"localhost:" + std::to_string(refusing.port())})),
+     opt("target-outbound", "0"), opt("retry-duration", "100ms")}};
   n.boot(false);
   REQUIRE_MESSAGE(n.wait_for(event_is("retry"), eventually), n.tail());
   REQUIRE(n.signal(SIGTERM));
@@ -513,11 +557,11 @@ TEST_CASE("node e2e: metrics answer a real HTTP client") {
                   "this test needs curl");
   closed_port refusing;
   REQUIRE(refusing.port() != 0);
-  loopback_node n{{opt("metrics-listen", "\"127.0.0.1:0\""),
-                   opt("connect", list({"127.0.0.1:"
-                                        + std::to_string(refusing.port())})),
-                   opt("target-outbound", "0"), opt("retry-duration", "200ms"),
-                   opt("status-interval", "200ms")}};
+  loopback_node n{
+    {opt("metrics-listen", "\"127.0.0.1:0\""),
+     opt("connect", list({"127.0.0.1:" + std::to_string(refusing.port())})),
+     opt("target-outbound", "0"), opt("retry-duration", "200ms"),
+     opt("status-interval", "200ms")}};
   n.boot(false);
   auto metrics = n.wait_for(event_is("metrics"), eventually);
   REQUIRE_MESSAGE(metrics, n.tail());
@@ -529,8 +573,8 @@ TEST_CASE("node e2e: metrics answer a real HTTP client") {
   // next status line comes from the same actor, after that.
   auto st = n.wait_for(event_is("status"), eventually);
   REQUIRE_MESSAGE(st, n.tail());
-  auto [body, rc] = run_command("curl -sS --max-time 10 http://" + addr
-                                + "/metrics 2>&1");
+  auto [body, rc] =
+    run_command("curl -sS --max-time 10 http://" + addr + "/metrics 2>&1");
   REQUIRE_MESSAGE(rc == 0, body);
   CAPTURE(body);
   CHECK(body.find("# TYPE connmgr_retries_total counter") != std::string::npos);
@@ -545,8 +589,8 @@ TEST_CASE("node e2e: metrics answer a real HTTP client") {
   CHECK(sample(body, "connmgr_outbound_connections") == 0.0);
   CHECK(sample(body, "connmgr_connections_total") == 0.0);
   // Another request is answered too (the server keeps serving).
-  auto [body2, rc2] = run_command("curl -sS --max-time 10 http://" + addr
-                                  + "/metrics 2>&1");
+  auto [body2, rc2] =
+    run_command("curl -sS --max-time 10 http://" + addr + "/metrics 2>&1");
   CHECK(rc2 == 0);
   CHECK(body2.find("connmgr_retries_total") != std::string::npos);
   stop_ok(n);
@@ -594,8 +638,8 @@ TEST_CASE("node e2e: a peer that stops answering pings is dropped") {
 // -- 8 ------------------------------------------------------------------------
 
 TEST_CASE("node e2e: DNS seeding finds a listening node") {
-  loopback_node s{{opt("listen", list({"127.0.0.1:0"})),
-                   opt("target-outbound", "0")}};
+  loopback_node s{
+    {opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")}};
   s.boot();
   auto seed = "localhost:" + std::to_string(s.port);
   loopback_node a{{opt("dns-seeds", list({seed})), opt("target-outbound", "1"),
@@ -605,8 +649,8 @@ TEST_CASE("node e2e: DNS seeding finds a listening node") {
   REQUIRE_MESSAGE(seeded, a.tail());
   CHECK(json_get(*seeded, "addr") == seed);
   CHECK_MESSAGE(json_int(*seeded, "count") >= 1, *seeded);
-  auto connected = a.wait_for(event_with("connected", {{"addr", s.addr}}),
-                              eventually);
+  auto connected =
+    a.wait_for(event_with("connected", {{"addr", s.addr}}), eventually);
   REQUIRE_MESSAGE(connected, a.tail());
   CHECK(json_get(*connected, "permanent") == "false");
   auto ready = a.wait_for(event_is("peer_ready"), eventually);
@@ -640,7 +684,8 @@ TEST_CASE("node e2e: swarm mode with churn") {
   auto count = [&](const std::string& what) {
     return std::count_if(lines.begin(), lines.end(), [&](const auto& l) {
       auto start = l.find_first_not_of(' ');
-      return start != std::string::npos && l.compare(start, what.size(), what) == 0;
+      return start != std::string::npos
+        && l.compare(start, what.size(), what) == 0;
     });
   };
   // "12.34 s  killed node 3": churn lines start with the time.
@@ -698,13 +743,13 @@ TEST_CASE("node e2e: a connection to itself is detected") {
                       n.tail());
       continue;
     }
-    auto dropped = n.wait_for(event_with("peer_dropped",
-                                         {{"reason_code", "self"}}),
-                              eventually);
+    auto dropped = n.wait_for(
+      event_with("peer_dropped", {{"reason_code", "self"}}), eventually);
     REQUIRE_MESSAGE(dropped, n.tail(30));
-    CHECK_MESSAGE(json_get(*dropped, "reason") .value_or("").find(
-                    "this node itself") != std::string::npos,
-                  *dropped);
+    CHECK_MESSAGE(
+      json_get(*dropped, "reason").value_or("").find("this node itself")
+        != std::string::npos,
+      *dropped);
     // It never became a ready peer of itself.
     CHECK_MESSAGE(events_of(n, "peer_ready").empty(), n.tail(30));
     stop_ok(n);

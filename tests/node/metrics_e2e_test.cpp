@@ -53,8 +53,7 @@ public:
 };
 
 /// Opens `n` connections to `port` that never send a byte.
-std::vector<std::unique_ptr<raw_client>> idle_clients(uint16_t port,
-                                                      size_t n) {
+std::vector<std::unique_ptr<raw_client>> idle_clients(uint16_t port, size_t n) {
   std::vector<std::unique_ptr<raw_client>> out;
   for (size_t i = 0; i < n; ++i)
     out.push_back(std::make_unique<raw_client>(port));
@@ -131,7 +130,8 @@ TEST_CASE("metrics e2e: idle connections at SIGTERM: exit 0 at once, no "
   auto deadline = clock_type::now() + eventually;
   while (connmgr::held_descriptor_count(n.pid()) < held + idle.size()) {
     REQUIRE_MESSAGE(clock_type::now() < deadline,
-                    "the node did not accept the connections\n" << n.tail());
+                    "the node did not accept the connections\n"
+                      << n.tail());
     std::this_thread::sleep_for(5ms);
   }
   auto stop_took = stop_clean(n);

@@ -91,12 +91,12 @@ caf::error decode_failure(const bytes& input) {
   return r.error;
 }
 
-const bytes hello_bytes = cat({header(1, 10),
-                               {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
-                                0x08, 0x20, 0x8D}});
+const bytes hello_bytes =
+  cat({header(1, 10),
+       {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x20, 0x8D}});
 
-const bytes ping_bytes = cat({header(3, 8),
-                              {0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0x2A}});
+const bytes ping_bytes =
+  cat({header(3, 8), {0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0x2A}});
 
 const bytes pong_bytes = cat({header(4, 8), {0, 0, 0, 0, 0, 0, 0, 0x07}});
 
@@ -130,9 +130,12 @@ TEST_CASE("node frames: each message encodes to its exact bytes") {
 }
 
 TEST_CASE("node frames: every message round-trips byte by byte") {
-  const frame samples[] = {hello{0x0102030405060708, 8333}, hello{42, 0},
-                           ping{0xDEADBEEF0000002A},        pong{7},
-                           sample_addr(),                     addr{}};
+  const frame samples[] = {hello{0x0102030405060708, 8333},
+                           hello{42, 0},
+                           ping{0xDEADBEEF0000002A},
+                           pong{7},
+                           sample_addr(),
+                           addr{}};
   for (const auto& sample : samples) {
     CAPTURE(sample.index());
     auto wire = encode(sample);
@@ -199,8 +202,8 @@ TEST_CASE("node frames: a fixed-size message with the wrong length fails") {
 }
 
 TEST_CASE("node frames: a bad address text fails as invalid_address") {
-  auto input = addr_frame(cat({{0, 2, 12}, text("1.2.3.4:8333"), {13},
-                               text("1.2.3.4:99999")}));
+  auto input = addr_frame(
+    cat({{0, 2, 12}, text("1.2.3.4:8333"), {13}, text("1.2.3.4:99999")}));
   auto err = decode_failure(input);
   CHECK(errc_of(err) == errc::invalid_address);
   auto msg = describe(err);
@@ -250,8 +253,8 @@ TEST_CASE("node frames: malformed addr payloads fail naming the fault") {
   CHECK(describe(decode_failure(overrun))
         == "connection_closed: protocol: addr entry 0 of 20 bytes runs past "
            "the payload end");
-  CHECK(describe(decode_failure(addr_frame({0, 2, 9, '1', '.', '2', '.', '3',
-                                            '.', '4', ':', '1'})))
+  CHECK(describe(decode_failure(
+          addr_frame({0, 2, 9, '1', '.', '2', '.', '3', '.', '4', ':', '1'})))
         == "connection_closed: protocol: addr entry 1 is missing, payload "
            "ends after 1 of 2");
   CHECK(describe(decode_failure(addr_frame({0, 0, 0xFF})))
@@ -273,10 +276,9 @@ TEST_CASE("node frames: unencodable addr messages are refused by validate") {
   CHECK(errc_of(validate(too_long)) == errc::invalid_address);
   CHECK(encode(too_long).empty());
   // 300 entries of 236 bytes each make a payload beyond 64 KiB.
-  auto name = net_address::parse(std::string(63, 'c') + "."
-                                 + std::string(63, 'd') + "."
-                                 + std::string(63, 'e') + "."
-                                 + std::string(40, 'f') + ":8333");
+  auto name = net_address::parse(
+    std::string(63, 'c') + "." + std::string(63, 'd') + "."
+    + std::string(63, 'e') + "." + std::string(40, 'f') + ":8333");
   REQUIRE(name);
   addr too_big;
   too_big.addresses.assign(300, *name);
@@ -289,8 +291,8 @@ TEST_CASE("node frames: unencodable addr messages are refused by validate") {
 TEST_CASE("node frames: a frame_reader yields frames from reads split "
           "anywhere") {
   auto stream = cat({hello_bytes, addr_bytes, ping_bytes, pong_bytes});
-  for (size_t chunk : {size_t{1}, size_t{2}, size_t{5}, size_t{9},
-                       size_t{13}, stream.size()}) {
+  for (size_t chunk : {size_t{1}, size_t{2}, size_t{5}, size_t{9}, size_t{13},
+                       stream.size()}) {
     CAPTURE(chunk);
     frame_reader reader;
     std::vector<frame> got;

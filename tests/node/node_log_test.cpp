@@ -36,7 +36,8 @@ TEST_CASE("node log: json_quote escapes quotes, backslashes and control "
   CHECK(json_quote("say \"hi\"") == R"("say \"hi\"")");
   CHECK(json_quote("C:\\dir\\") == R"("C:\\dir\\")");
   CHECK(json_quote("a\nb\tc\r") == R"("a\u000ab\u0009c\u000d")");
-  CHECK(json_quote(std::string{"\x00\x01\x1f", 3}) == R"("\u0000\u0001\u001f")");
+  CHECK(json_quote(std::string{"\x00\x01\x1f", 3})
+        == R"("\u0000\u0001\u001f")");
   // DEL, "/" and UTF-8 (even broken UTF-8) stay as they are.
   CHECK(json_quote("\x7f/\xc3\xa9\xff") == "\"\x7f/\xc3\xa9\xff\"");
   // Parsing the result gives back every byte.
@@ -93,10 +94,11 @@ TEST_CASE("node log: to_json of manager events") {
     x.reason = "dial_failed: connect: \"refused\"";
     x.reason_code = "refused";
     x.dial_us = 0;
-    CHECK(to_json(x)
-          == R"({"event":"failed","id":4,"addr":"127.0.0.1:9002",)"
-             R"("permanent":false,"reason":"dial_failed: connect: \"refused\"",)"
-             R"("reason_code":"refused","dial_us":0})");
+    CHECK(
+      to_json(x)
+      == R"({"event":"failed","id":4,"addr":"127.0.0.1:9002",)"
+         R"("permanent":false,"reason":"dial_failed: connect: \"refused\"",)"
+         R"("reason_code":"refused","dial_us":0})");
   }
   SUBCASE("retry") {
     auto x = make("retry");
@@ -135,10 +137,11 @@ TEST_CASE("node log: to_json of peer and address book events") {
     x.reason = "handshake timeout";
     x.reason_code = "handshake_timeout";
     x.outbound = false;
-    CHECK(to_json(x)
-          == R"({"event":"peer_dropped","addr":"127.0.0.1:50001",)"
-             R"("reason":"handshake timeout","reason_code":"handshake_timeout",)"
-             R"("outbound":false})");
+    CHECK(
+      to_json(x)
+      == R"({"event":"peer_dropped","addr":"127.0.0.1:50001",)"
+         R"("reason":"handshake timeout","reason_code":"handshake_timeout",)"
+         R"("outbound":false})");
   }
   SUBCASE("learned and seeded") {
     auto x = make("learned");
@@ -182,7 +185,8 @@ TEST_CASE("node log: to_json keeps 64-bit values exact") {
            R"("count":18446744073709551615})");
   auto y = make("peer_closed");
   y.peer_node = 1;
-  CHECK(to_json(y) == R"({"event":"peer_closed","peer_node":"0000000000000001"})");
+  CHECK(to_json(y)
+        == R"({"event":"peer_closed","peer_node":"0000000000000001"})");
 }
 
 TEST_CASE("node log: to_json with a timestamp puts ts right after event") {
@@ -261,15 +265,17 @@ TEST_CASE("node log: to_text of peer and address book events") {
   p.addr = "127.0.0.1:9003";
   p.peer_node = 0x1f2e3d4c5b6a7980;
   p.outbound = true;
-  CHECK(to_text(p) == "peer_ready 127.0.0.1:9003 node 1f2e3d4c5b6a7980 outbound");
+  CHECK(to_text(p)
+        == "peer_ready 127.0.0.1:9003 node 1f2e3d4c5b6a7980 outbound");
 
   auto d = make("peer_dropped");
   d.addr = "127.0.0.1:50001";
   d.outbound = false;
   d.reason_code = "ping_timeout";
   d.reason = "no pong for 30 s";
-  CHECK(to_text(d)
-        == "peer_dropped 127.0.0.1:50001 inbound: ping_timeout: no pong for 30 s");
+  CHECK(
+    to_text(d)
+    == "peer_dropped 127.0.0.1:50001 inbound: ping_timeout: no pong for 30 s");
 
   auto l = make("learned");
   l.addr = "127.0.0.1:9003";
@@ -299,7 +305,8 @@ TEST_CASE("node log: to_text durations") {
   CHECK(line(1'000'000) == "connected in 1 s");
   CHECK(line(61'234'567) == "connected in 61.23 s");
   CHECK(line(-1500) == "connected in -1.5 ms");
-  CHECK(line(std::numeric_limits<int64_t>::min()).rfind("connected in -", 0) == 0);
+  CHECK(line(std::numeric_limits<int64_t>::min()).rfind("connected in -", 0)
+        == 0);
   auto delay = [](int64_t ms) {
     auto x = make("retry");
     x.delay_ms = ms;
@@ -317,7 +324,9 @@ TEST_CASE("node log: to_text stays on one line whatever the strings hold") {
   x.reason_code = "protocol";
   x.reason = "bad\r\nframe\t\x01\x7f caf\xc3\xa9";
   auto text = to_text(x);
-  CHECK(text == "peer_dropped a\\\\b: protocol: bad\\r\\nframe\\t\\x01\\x7f caf\xc3\xa9");
+  CHECK(text
+        == "peer_dropped a\\\\b: protocol: bad\\r\\nframe\\t\\x01\\x7f "
+           "caf\xc3\xa9");
   CHECK(text.find('\n') == std::string::npos);
   CHECK(text.find('\r') == std::string::npos);
 }
@@ -341,7 +350,8 @@ TEST_CASE("node log: status_line") {
         == "status: outbound 3/8, inbound 2/10, pending dials 1, "
            "failures 4, retries 2, failed attempts 0, peers 5, addresses 12");
   s.max_inbound = 0;
-  CHECK(status_line(node_status{}).rfind("status: outbound 0/0, inbound 0/unlimited,", 0)
+  CHECK(status_line(node_status{})
+          .rfind("status: outbound 0/0, inbound 0/unlimited,", 0)
         == 0);
 }
 

@@ -27,7 +27,8 @@ struct recorded_drop {
 struct recorder : node_effects {
   std::map<uint64_t, std::deque<std::vector<uint8_t>>> sent;
   std::vector<recorded_drop> drops;
-  std::map<uint64_t, std::pair<uint64_t, std::optional<net_address>>> ready_peers;
+  std::map<uint64_t, std::pair<uint64_t, std::optional<net_address>>>
+    ready_peers;
   std::vector<std::pair<uint64_t, std::vector<net_address>>> learnt;
   std::map<uint64_t, time_point> timers;
 
@@ -212,9 +213,9 @@ TEST_CASE("node machine: frames split at every byte boundary and several "
     REQUIRE(out.size() == 1);
     CHECK(std::get<node_frames::pong>(out[0]) == node_frames::pong{5});
     REQUIRE(a.fx.learnt.size() == 1);
-    CHECK(a.fx.learnt[0].second
-          == std::vector<net_address>{addr("127.0.0.1:9003"),
-                                      addr("[::1]:9004")});
+    CHECK(
+      a.fx.learnt[0].second
+      == std::vector<net_address>{addr("127.0.0.1:9003"), addr("[::1]:9004")});
   }
 }
 
@@ -261,17 +262,17 @@ TEST_CASE("node machine: a newcomer learns every ready peer's listening "
     if (auto a = std::get_if<node_frames::addr>(&f))
       told = a->addresses;
   std::set<net_address> told_set(told.begin(), told.end());
-  CHECK(told_set
-        == std::set<net_address>{addr("127.0.0.1:9001"),
-                                 addr("127.0.0.1:9002")});
+  CHECK(
+    told_set
+    == std::set<net_address>{addr("127.0.0.1:9001"), addr("127.0.0.1:9002")});
   // The first heard about the second and the third, one relay each.
   std::set<net_address> first_heard;
   for (auto& f : seed.fx.take(1))
     if (auto a = std::get_if<node_frames::addr>(&f))
       first_heard.insert(a->addresses.begin(), a->addresses.end());
-  CHECK(first_heard
-        == std::set<net_address>{addr("127.0.0.1:9002"),
-                                 addr("127.0.0.1:9003")});
+  CHECK(
+    first_heard
+    == std::set<net_address>{addr("127.0.0.1:9002"), addr("127.0.0.1:9003")});
   // Addresses learnt from gossip are reported but not relayed further.
   seed.feed(2, node_frames::addr{{addr("127.0.0.1:9999")}}, t0);
   REQUIRE(seed.fx.learnt.size() == 1);
@@ -430,9 +431,9 @@ TEST_CASE("node machine: gossiped addresses beyond the address rate are "
   auto frame_of = [](int base) {
     node_frames::addr a;
     for (int i = 0; i < 1000; ++i)
-      a.addresses.push_back(
-        addr("10." + std::to_string(base) + "." + std::to_string(i / 250)
-             + "." + std::to_string(i % 250 + 1) + ":8333"));
+      a.addresses.push_back(addr("10." + std::to_string(base) + "."
+                                 + std::to_string(i / 250) + "."
+                                 + std::to_string(i % 250 + 1) + ":8333"));
     return bytes_of(a);
   };
   // The burst passes whole.
@@ -511,7 +512,8 @@ TEST_CASE("node machine: a peer sending addr frames beyond their limit is "
   CHECK(lim.addr_frames_per_second < lim.frames_per_second);
   // Peer 2 relays one newcomer a second for a minute: never dropped.
   for (int i = 0; i < 60; ++i)
-    n.feed(2, node_frames::addr{{addr("127.0.0.9:" + std::to_string(9000 + i))}},
+    n.feed(2,
+           node_frames::addr{{addr("127.0.0.9:" + std::to_string(9000 + i))}},
            t0 + std::chrono::seconds{i});
   CHECK(n.fx.drops.empty());
   // Peer 1 sends 50 addr frames a second, far below the frame limit.

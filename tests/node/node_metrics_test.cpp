@@ -145,28 +145,41 @@ TEST_CASE("node metrics: record counts events by kind with the node label") {
 
   auto text = exposition(*registry);
   INFO(text);
-  CHECK(has_line(text, R"(connmgr_connections_total{direction="outbound",node="3"} 2)"));
-  CHECK(has_line(text, R"(connmgr_connections_total{direction="inbound",node="3"} 1)"));
-  CHECK(has_line(text, R"(connmgr_rejected_total{node="3",reason="unknown"} 1)"));
-  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="3",reason="refused"} 2)"));
-  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="3",reason="timed_out"} 1)"));
-  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="3",reason="unknown"} 1)"));
+  CHECK(has_line(
+    text, R"(connmgr_connections_total{direction="outbound",node="3"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_connections_total{direction="inbound",node="3"} 1)"));
+  CHECK(
+    has_line(text, R"(connmgr_rejected_total{node="3",reason="unknown"} 1)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_failures_total{node="3",reason="refused"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_failures_total{node="3",reason="timed_out"} 1)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_failures_total{node="3",reason="unknown"} 1)"));
   CHECK(text.find(R"(reason="canceled")") == std::string::npos);
   CHECK(has_line(text, R"(connmgr_retries_total{node="3"} 3)"));
   CHECK(has_line(text, R"(connmgr_disconnections_total{node="3"} 1)"));
-  CHECK(has_line(text, R"(connmgr_peer_drops_total{node="3",reason="duplicate"} 1)"));
-  CHECK(has_line(text, R"(connmgr_peer_drops_total{node="3",reason="self"} 2)"));
+  CHECK(has_line(text,
+                 R"(connmgr_peer_drops_total{node="3",reason="duplicate"} 1)"));
+  CHECK(
+    has_line(text, R"(connmgr_peer_drops_total{node="3",reason="self"} 2)"));
   CHECK(has_line(text, R"(connmgr_addresses_learned_total{node="3"} 15)"));
   CHECK(has_line(text, "# TYPE connmgr_connections_total counter"));
   // The histogram: two dials of 1.5 ms.
   CHECK(has_line(text, "# TYPE connmgr_dial_duration_seconds histogram"));
   CHECK(has_line(text, R"(connmgr_dial_duration_seconds_count{node="3"} 2)"));
   CHECK(has_line(text, R"(connmgr_dial_duration_seconds_sum{node="3"} 0.003)"));
-  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.001"} 0)"));
-  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.0025"} 2)"));
-  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.0001"} 0)"));
-  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="10"} 2)"));
-  CHECK(has_line(text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="+Inf"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.001"} 0)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.0025"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="0.0001"} 0)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="10"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_duration_seconds_bucket{node="3",le="+Inf"} 2)"));
 }
 
 TEST_CASE("node metrics: gossip drops, rejections and evictions by reason") {
@@ -205,17 +218,28 @@ TEST_CASE("node metrics: gossip drops, rejections and evictions by reason") {
   auto text = exposition(*registry);
   INFO(text);
   CHECK(has_line(text, "# TYPE connmgr_gossip_dropped_total counter"));
-  CHECK(has_line(text, R"(connmgr_gossip_dropped_total{node="4",reason="private"} 10)"));
-  CHECK(has_line(text, R"(connmgr_gossip_dropped_total{node="4",reason="rate_limited"} 250)"));
-  CHECK(has_line(text, R"(connmgr_gossip_dropped_total{node="4",reason="hostname"} 1)"));
-  CHECK(has_line(text, R"(connmgr_gossip_dropped_total{node="4",reason="unknown"} 2)"));
-  CHECK(has_line(text, R"(connmgr_rejected_total{node="4",reason="inbound_full"} 2)"));
-  CHECK(has_line(text, R"(connmgr_rejected_total{node="4",reason="banned"} 1)"));
-  CHECK(has_line(text, R"(connmgr_rejected_total{node="4",reason="unknown"} 1)"));
+  CHECK(has_line(
+    text, R"(connmgr_gossip_dropped_total{node="4",reason="private"} 10)"));
+  CHECK(has_line(
+    text,
+    R"(connmgr_gossip_dropped_total{node="4",reason="rate_limited"} 250)"));
+  CHECK(has_line(
+    text, R"(connmgr_gossip_dropped_total{node="4",reason="hostname"} 1)"));
+  CHECK(has_line(
+    text, R"(connmgr_gossip_dropped_total{node="4",reason="unknown"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_rejected_total{node="4",reason="inbound_full"} 2)"));
+  CHECK(
+    has_line(text, R"(connmgr_rejected_total{node="4",reason="banned"} 1)"));
+  CHECK(
+    has_line(text, R"(connmgr_rejected_total{node="4",reason="unknown"} 1)"));
   CHECK(has_line(text, "# TYPE connmgr_evictions_total counter"));
-  CHECK(has_line(text, R"(connmgr_evictions_total{node="4",reason="youngest_netgroup"} 2)"));
-  CHECK(has_line(text, R"(connmgr_evictions_total{node="4",reason="slowest_ping"} 1)"));
-  CHECK(has_line(text, R"(connmgr_evictions_total{node="4",reason="unknown"} 1)"));
+  CHECK(has_line(
+    text, R"(connmgr_evictions_total{node="4",reason="youngest_netgroup"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_evictions_total{node="4",reason="slowest_ping"} 1)"));
+  CHECK(
+    has_line(text, R"(connmgr_evictions_total{node="4",reason="unknown"} 1)"));
   // Other counters stay where they were: these are not learned addresses.
   CHECK(has_line(text, R"(connmgr_addresses_learned_total{node="4"} 0)"));
 }
@@ -269,8 +293,10 @@ TEST_CASE("node metrics: nodes sharing a registry are told apart by the "
   b.update(s);
   auto text = exposition(*registry);
   INFO(text);
-  CHECK(has_line(text, R"(connmgr_connections_total{direction="inbound",node="0"} 1)"));
-  CHECK(has_line(text, R"(connmgr_connections_total{direction="inbound",node="1"} 2)"));
+  CHECK(has_line(
+    text, R"(connmgr_connections_total{direction="inbound",node="0"} 1)"));
+  CHECK(has_line(
+    text, R"(connmgr_connections_total{direction="inbound",node="1"} 2)"));
   CHECK(has_line(text, R"(connmgr_known_addresses{node="0"} 0)"));
   CHECK(has_line(text, R"(connmgr_known_addresses{node="1"} 7)"));
   // One family each: HELP and TYPE appear once.
@@ -314,9 +340,12 @@ TEST_CASE("node metrics: record and update from many threads at once") {
     th.join();
   auto text = exposition(*registry);
   INFO(text);
-  CHECK(has_line(text, R"(connmgr_connections_total{direction="outbound",node="7"} 4000)"));
-  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="7",reason="code0"} 1336)"));
-  CHECK(has_line(text, R"(connmgr_dial_failures_total{node="7",reason="code2"} 1332)"));
+  CHECK(has_line(
+    text, R"(connmgr_connections_total{direction="outbound",node="7"} 4000)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_failures_total{node="7",reason="code0"} 1336)"));
+  CHECK(has_line(
+    text, R"(connmgr_dial_failures_total{node="7",reason="code2"} 1332)"));
 }
 
 TEST_CASE("node metrics: the server serves /metrics to a real HTTP client") {
@@ -378,7 +407,8 @@ TEST_CASE("node metrics: a server on IPv6 loopback serves") {
   auto [status, body] = fetch("http://" + bound.to_string() + "/metrics");
   INFO(body);
   REQUIRE(status == 0);
-  CHECK(has_line(body, R"(connmgr_rejected_total{node="6",reason="unknown"} 1)"));
+  CHECK(
+    has_line(body, R"(connmgr_rejected_total{node="6",reason="unknown"} 1)"));
 }
 
 TEST_CASE("node metrics: a server on a host name reports the bound port") {
@@ -388,8 +418,8 @@ TEST_CASE("node metrics: a server on a host name reports the bound port") {
   auto bound = (*server)->address();
   CHECK(bound.host() == "localhost");
   CHECK(bound.port() != 0);
-  auto [status, body] = fetch("http://127.0.0.1:" + std::to_string(bound.port())
-                              + "/metrics");
+  auto [status, body] =
+    fetch("http://127.0.0.1:" + std::to_string(bound.port()) + "/metrics");
   CHECK(status == 0);
 }
 

@@ -179,7 +179,8 @@ private:
     // and pass `opt("allow-local-addresses", "false")` (not a node
     // option: CAF takes bools only as bare flags) to leave the flag out.
     auto no_local = opt("allow-local-addresses", "false");
-    auto keep_local = std::find(args.begin(), args.end(), no_local) == args.end();
+    auto keep_local =
+      std::find(args.begin(), args.end(), no_local) == args.end();
     if (keep_local)
       out.push_back("--connmgr.allow-local-addresses");
     out.push_back(opt("outbound-per-netgroup", "64"));
@@ -218,8 +219,9 @@ inline void stop_ok(process& p, int sig = SIGTERM) {
   CAPTURE(sig);
   REQUIRE(p.signal(sig));
   auto status = p.wait_exit(exit_timeout);
-  REQUIRE_MESSAGE(status, "did not exit within 30 s of the signal\n"
-                            << p.tail());
+  REQUIRE_MESSAGE(status,
+                  "did not exit within 30 s of the signal\n"
+                    << p.tail());
   CHECK_MESSAGE(*status == 0, p.tail());
   CHECK_MESSAGE(p.err_lines().empty(), p.tail());
   auto lines = p.texts();
@@ -235,8 +237,9 @@ inline void stop_ok(process& p, int sig = SIGTERM) {
     if (bad_count++ == 0)
       bad = l;
   }
-  CHECK_MESSAGE(bad_count == 0, bad_count << " malformed lines of "
-                                          << lines.size() << ", e.g. " << bad);
+  CHECK_MESSAGE(bad_count == 0,
+                bad_count << " malformed lines of " << lines.size() << ", e.g. "
+                          << bad);
 }
 
 /// Sends `sig` to every one of `nodes` first, so they stop side by side,

@@ -33,9 +33,9 @@ namespace {
 class temp_dir {
 public:
   temp_dir() {
-    auto pattern = (std::filesystem::temp_directory_path()
-                    / "connmgr-node-settings-XXXXXX")
-                     .string();
+    auto pattern =
+      (std::filesystem::temp_directory_path() / "connmgr-node-settings-XXXXXX")
+        .string();
     std::vector<char> buf(pattern.begin(), pattern.end());
     buf.push_back('\0');
     REQUIRE(mkdtemp(buf.data()) != nullptr);
@@ -123,9 +123,9 @@ log-format="json"
   CHECK(s.listen
         == std::vector<net_address>{addr("0.0.0.0:8333"), addr("[::1]:8334")});
   CHECK(s.connect == std::vector<net_address>{addr("10.0.0.1:8333")});
-  CHECK(s.peers
-        == std::vector<std::string>{"seed.example.org:8333",
-                                    "192.168.1.2:18333"});
+  CHECK(
+    s.peers
+    == std::vector<std::string>{"seed.example.org:8333", "192.168.1.2:18333"});
   CHECK(s.manager.target_outbound == 3);
   REQUIRE(s.manager.max_inbound.has_value());
   CHECK(*s.manager.max_inbound == 0);
@@ -145,7 +145,8 @@ log-format="json"
   CHECK(s.format == node_settings::log_format::json);
   CHECK(to_string(s.format) == "json");
   // Keys without a setting keep the manager's defaults.
-  CHECK(s.manager.stable_connection_period == manager_config{}.stable_connection_period);
+  CHECK(s.manager.stable_connection_period
+        == manager_config{}.stable_connection_period);
 }
 
 TEST_CASE("node settings: absent keys and absent files give the defaults") {
@@ -192,17 +193,18 @@ TEST_CASE("node settings: absent keys and absent files give the defaults") {
     REQUIRE_FALSE(res);
     CHECK(describe(res.error())
           == "invalid_config: cannot open config file \"" + missing
-               + "\": No such file or directory");
+            + "\": No such file or directory");
   }
 }
 
 TEST_CASE("node settings: the command line overrides the file") {
   temp_dir dir;
-  auto file = dir.write("node.ini", "[connmgr]\n"
-                                    "target-outbound=3\n"
-                                    "retry-duration=1s\n"
-                                    "listen=[\"1.2.3.4:1\"]\n"
-                                    "log-format=\"json\"\n");
+  auto file = dir.write("node.ini",
+                        "[connmgr]\n"
+                        "target-outbound=3\n"
+                        "retry-duration=1s\n"
+                        "listen=[\"1.2.3.4:1\"]\n"
+                        "log-format=\"json\"\n");
   auto res = read_node_settings(
     file, true,
     {"--connmgr.target-outbound=5", "--scheduler.max-threads=2",
@@ -219,8 +221,8 @@ TEST_CASE("node settings: the command line overrides the file") {
   REQUIRE(res->proxy.has_value());
   CHECK(*res->proxy == addr("localhost:1080"));
   // --config-file=F picks the file like CAF does.
-  auto res2 = read_node_settings(
-    std::vector<std::string>{"--config-file=" + file, "--connmgr.max-inbound=4"});
+  auto res2 = read_node_settings(std::vector<std::string>{
+    "--config-file=" + file, "--connmgr.max-inbound=4"});
   REQUIRE_MESSAGE(res2, describe(res2.error()));
   CHECK(res2->manager.target_outbound == 3);
   CHECK(res2->manager.max_inbound == std::optional<uint32_t>{4});
@@ -248,39 +250,49 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
   }
   SUBCASE("wrong type") {
     CHECK(error_of_line("target-outbound=\"8\"")
-          == pre + "target-outbound = \"8\": expected an integer in "
-                   "0..4294967295");
+          == pre
+            + "target-outbound = \"8\": expected an integer in "
+              "0..4294967295");
     CHECK(error_of_line("listen=\"1.2.3.4:1\"")
-          == pre + "listen = \"1.2.3.4:1\": expected a list of quoted "
-                   "addresses like [\"1.2.3.4:8333\"]");
+          == pre
+            + "listen = \"1.2.3.4:1\": expected a list of quoted "
+              "addresses like [\"1.2.3.4:8333\"]");
     CHECK(error_of_line("proxy=9050")
-          == pre + "proxy = \"9050\": expected a quoted address like "
-                   "\"127.0.0.1:9050\"");
+          == pre
+            + "proxy = \"9050\": expected a quoted address like "
+              "\"127.0.0.1:9050\"");
     CHECK(error_of_line("connect=[\"1.2.3.4:1\", 5]")
-          == pre + "connect[1] = \"5\": expected a quoted address like "
-                   "\"1.2.3.4:8333\"");
+          == pre
+            + "connect[1] = \"5\": expected a quoted address like "
+              "\"1.2.3.4:8333\"");
   }
   SUBCASE("integer overflow") {
     CHECK(error_of_line("target-outbound=99999999999")
-          == pre + "target-outbound = \"99999999999\": expected an integer "
-                   "in 0..4294967295");
+          == pre
+            + "target-outbound = \"99999999999\": expected an integer "
+              "in 0..4294967295");
     CHECK(error_of_line("target-outbound=99999999999999999999999")
-          == pre + "target-outbound = \"99999999999999999999999\": expected "
-                   "an integer in 0..4294967295");
+          == pre
+            + "target-outbound = \"99999999999999999999999\": expected "
+              "an integer in 0..4294967295");
     CHECK(error_of("[connmgr]\n", {"--connmgr.max-inbound=4294967296"})
-          == pre + "max-inbound = \"4294967296\": expected an integer in "
-                   "0..4294967295 or \"unlimited\"");
+          == pre
+            + "max-inbound = \"4294967296\": expected an integer in "
+              "0..4294967295 or \"unlimited\"");
   }
   SUBCASE("negative and zero integers") {
     CHECK(error_of_line("max-inbound=-1")
-          == pre + "max-inbound = \"-1\": expected an integer in "
-                   "0..4294967295 or \"unlimited\"");
+          == pre
+            + "max-inbound = \"-1\": expected an integer in "
+              "0..4294967295 or \"unlimited\"");
     CHECK(error_of("[connmgr]\n", {"--connmgr.target-outbound=-1"})
-          == pre + "target-outbound = \"-1\": expected an integer in "
-                   "0..4294967295");
+          == pre
+            + "target-outbound = \"-1\": expected an integer in "
+              "0..4294967295");
     CHECK(error_of_line("max-pending-dials=0")
-          == pre + "max-pending-dials = \"0\": expected an integer in "
-                   "1..4294967295");
+          == pre
+            + "max-pending-dials = \"0\": expected an integer in "
+              "1..4294967295");
   }
   SUBCASE("bad durations") {
     const std::string exp = ": expected a duration like 5s or 250ms";
@@ -295,33 +307,40 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
     CHECK(error_of("[connmgr]\n", {"--connmgr.status-interval=5"})
           == pre + "status-interval = \"5\"" + exp);
     CHECK(error_of_line("handshake-timeout=0s")
-          == pre + "handshake-timeout = \"0s\": expected a duration in "
-                   "10ms..168h");
+          == pre
+            + "handshake-timeout = \"0s\": expected a duration in "
+              "10ms..168h");
   }
   SUBCASE("bad address in a list or alone") {
     CHECK(error_of_line("listen=[\"1.2.3.4:1\", \"1.2.3.4:99999\"]")
-          == pre + "listen[1] = \"1.2.3.4:99999\": port 99999 out of range, "
-                   "expected 0..65535");
+          == pre
+            + "listen[1] = \"1.2.3.4:99999\": port 99999 out of range, "
+              "expected 0..65535");
     CHECK(error_of_line("listen=[\"0.0.0.0:70000\"]")
-          == pre + "listen[0] = \"0.0.0.0:70000\": port 70000 out of range, "
-                   "expected 0..65535");
-    CHECK(error_of_line("dns-seeds=[\"seed.example.org\"]").find(
-            pre + "dns-seeds[0] = \"seed.example.org\"")
+          == pre
+            + "listen[0] = \"0.0.0.0:70000\": port 70000 out of range, "
+              "expected 0..65535");
+    CHECK(error_of_line("dns-seeds=[\"seed.example.org\"]")
+            .find(pre + "dns-seeds[0] = \"seed.example.org\"")
           == 0);
     CHECK(error_of("[connmgr]\n", {"--connmgr.peers=[\"1.2.3.4:0\"]"})
-          == pre + "peers[0] = \"1.2.3.4:0\": port 0 out of range, "
-                   "expected 1..65535");
+          == pre
+            + "peers[0] = \"1.2.3.4:0\": port 0 out of range, "
+              "expected 1..65535");
     CHECK(error_of_line("proxy=127.0.0.1:9050")
-          == pre + "proxy = \"127.0.0.1:9050\": expected a quoted address "
-                   "like \"127.0.0.1:9050\"");
+          == pre
+            + "proxy = \"127.0.0.1:9050\": expected a quoted address "
+              "like \"127.0.0.1:9050\"");
   }
   SUBCASE("lines CAF's parser blames wrongly or not at all") {
     CHECK(error_of_line("target-outbound = 8 8")
-          == pre + "target-outbound = \"8 8\": expected an integer in "
-                   "0..4294967295");
-    auto unterminated = pre + "listen = \"[\"127.0.0.1:0\"\": unterminated "
-                              "list, expected a list of quoted addresses "
-                              "like [\"1.2.3.4:8333\"]";
+          == pre
+            + "target-outbound = \"8 8\": expected an integer in "
+              "0..4294967295");
+    auto unterminated = pre
+      + "listen = \"[\"127.0.0.1:0\"\": unterminated "
+        "list, expected a list of quoted addresses "
+        "like [\"1.2.3.4:8333\"]";
     CHECK(error_of_line("listen=[\"127.0.0.1:0\"\ntarget-outbound=0")
           == unterminated);
     CHECK(error_of_line("log-format=\"json\"\nlisten=[\"127.0.0.1:0\"")
@@ -335,13 +354,15 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
   }
   SUBCASE("max-retry-duration below retry-duration") {
     CHECK(error_of_line("retry-duration=10s\nmax-retry-duration=2s")
-          == pre + "max-retry-duration = \"2s\": expected >= "
-                   "connmgr.retry-duration");
+          == pre
+            + "max-retry-duration = \"2s\": expected >= "
+              "connmgr.retry-duration");
     // The command-line value counts, too.
     CHECK(error_of("[connmgr]\nmax-retry-duration=2s\n",
                    {"--connmgr.retry-duration=3s"})
-          == pre + "max-retry-duration = \"2s\": expected >= "
-                   "connmgr.retry-duration");
+          == pre
+            + "max-retry-duration = \"2s\": expected >= "
+              "connmgr.retry-duration");
   }
   SUBCASE("syntax error outside the connmgr section") {
     temp_dir dir;
@@ -350,7 +371,7 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
     REQUIRE_FALSE(res);
     CHECK(describe(res.error())
           == "invalid_config: " + file
-               + ":2:2: cannot parse the config file (trailing_character)");
+            + ":2:2: cannot parse the config file (trailing_character)");
   }
 }
 
@@ -363,10 +384,10 @@ TEST_CASE("node settings: options are declared for CAF's --help") {
   CHECK(node_settings_keys().size() == 34);
   // Every manager key is one of the node's, declared by the library.
   for (auto& key : manager_config_keys())
-    CHECK_MESSAGE(std::find(node_settings_keys().begin(),
-                            node_settings_keys().end(), key)
-                    != node_settings_keys().end(),
-                  key);
+    CHECK_MESSAGE(
+      std::find(node_settings_keys().begin(), node_settings_keys().end(), key)
+        != node_settings_keys().end(),
+      key);
 }
 
 TEST_CASE("node settings: the manager keys the library adds read in the "
@@ -394,18 +415,22 @@ TEST_CASE("node settings: the manager keys the library adds read in the "
   CHECK(error_of_line("retry-jitter=2")
         == pre + "retry-jitter = \"2\": expected a number in 0..1");
   CHECK(error_of("[connmgr]\n", {"--connmgr.stable-connection-period=1.5s"})
-        == pre + "stable-connection-period = \"1.5s\": expected a duration "
-                 "like 5s or 250ms");
+        == pre
+          + "stable-connection-period = \"1.5s\": expected a duration "
+            "like 5s or 250ms");
   CHECK(error_of_line("stable-connection-period=99999999h")
-        == pre + "stable-connection-period = \"99999999h\": expected a "
-                 "duration in 0s..168h");
+        == pre
+          + "stable-connection-period = \"99999999h\": expected a "
+            "duration in 0s..168h");
   CHECK(error_of_line("reject-duplicate-addresses=\"no\"")
-        == pre + "reject-duplicate-addresses = \"no\": expected true or "
-                 "false");
+        == pre
+          + "reject-duplicate-addresses = \"no\": expected true or "
+            "false");
   // A flag whose default is true takes a value on the command line.
   CHECK(error_of("[connmgr]\n", {"--connmgr.evict-inbound"})
-        == pre + "evict-inbound: missing value, expected "
-                 "--connmgr.evict-inbound=VALUE");
+        == pre
+          + "evict-inbound: missing value, expected "
+            "--connmgr.evict-inbound=VALUE");
 }
 
 TEST_CASE("node settings: only regular files of at most 1 MiB are read") {
@@ -436,7 +461,8 @@ TEST_CASE("node settings: only regular files of at most 1 MiB are read") {
           == pre + "/dev/zero\": not a regular file (a character device)");
   }
   SUBCASE("the null device reads as an empty file") {
-    auto res = read_node_settings("/dev/null", true, {"--connmgr.target-outbound=3"});
+    auto res =
+      read_node_settings("/dev/null", true, {"--connmgr.target-outbound=3"});
     REQUIRE_MESSAGE(res, describe(res.error()));
     CHECK(res->manager.target_outbound == 3);
   }
@@ -444,10 +470,8 @@ TEST_CASE("node settings: only regular files of at most 1 MiB are read") {
     CHECK(max_config_file_size == 1024 * 1024);
     // Exactly at the cap: read (comment lines are ignored).
     std::string body = "[connmgr]\ntarget-outbound=5\n";
-    std::string at_cap = body + std::string(max_config_file_size - body.size()
-                                              - 1,
-                                            ';')
-                         + "\n";
+    std::string at_cap =
+      body + std::string(max_config_file_size - body.size() - 1, ';') + "\n";
     REQUIRE(at_cap.size() == max_config_file_size);
     auto ok = read_node_settings(dir.write("cap.ini", at_cap), true, {});
     REQUIRE_MESSAGE(ok, describe(ok.error()));
@@ -485,35 +509,43 @@ TEST_CASE("node settings: durations are range- and overflow-checked") {
           == pre + "retry-duration = \"99999999h\"" + exp);
     // 2^64 ns + 1 wraps around to 1ns in CAF's arithmetic.
     CHECK(error_of_line("ping-interval=18446744073709551617ns")
-          == pre + "ping-interval = \"18446744073709551617ns\": expected a "
-                   "duration in 10ms..168h");
+          == pre
+            + "ping-interval = \"18446744073709551617ns\": expected a "
+              "duration in 10ms..168h");
   }
   SUBCASE("below the minimum or above the maximum") {
     CHECK(error_of_line("retry-duration=1ns")
-          == pre + "retry-duration = \"1ns\": expected a duration in "
-                   "1ms..168h");
+          == pre
+            + "retry-duration = \"1ns\": expected a duration in "
+              "1ms..168h");
     CHECK(error_of("[connmgr]\n", {"--connmgr.dial-timeout=999us"})
-          == pre + "dial-timeout = \"999us\": expected a duration in "
-                   "1ms..168h");
+          == pre
+            + "dial-timeout = \"999us\": expected a duration in "
+              "1ms..168h");
     CHECK(error_of_line("status-interval=9ms")
-          == pre + "status-interval = \"9ms\": expected a duration in "
-                   "10ms..168h");
+          == pre
+            + "status-interval = \"9ms\": expected a duration in "
+              "10ms..168h");
     CHECK(error_of_line("ping-interval=-5s")
-          == pre + "ping-interval = \"-5s\": expected a duration in "
-                   "10ms..168h");
+          == pre
+            + "ping-interval = \"-5s\": expected a duration in "
+              "10ms..168h");
     CHECK(error_of_line("handshake-timeout=169h")
-          == pre + "handshake-timeout = \"169h\": expected a duration in "
-                   "10ms..168h");
+          == pre
+            + "handshake-timeout = \"169h\": expected a duration in "
+              "10ms..168h");
     CHECK(error_of("[connmgr]\n", {"--connmgr.max-retry-duration=10081min"})
-          == pre + "max-retry-duration = \"10081min\": expected a duration "
-                   "in 1ms..168h");
+          == pre
+            + "max-retry-duration = \"10081min\": expected a duration "
+              "in 1ms..168h");
   }
   SUBCASE("the bounds themselves are accepted") {
     temp_dir dir;
-    auto file = dir.write("b.ini", "[connmgr]\nretry-duration=1ms\n"
-                                   "dial-timeout=1ms\nstatus-interval=10ms\n"
-                                   "handshake-timeout=10ms\n"
-                                   "max-retry-duration=168h\n");
+    auto file = dir.write("b.ini",
+                          "[connmgr]\nretry-duration=1ms\n"
+                          "dial-timeout=1ms\nstatus-interval=10ms\n"
+                          "handshake-timeout=10ms\n"
+                          "max-retry-duration=168h\n");
     auto res = read_node_settings(file, true, {"--connmgr.ping-interval=168h"});
     REQUIRE_MESSAGE(res, describe(res.error()));
     CHECK(res->manager.retry_duration == 1ms);
@@ -579,10 +611,9 @@ TEST_CASE("node settings: address lists are capped") {
     CAPTURE(key);
     CHECK(error_of_line(std::string{key} + "=" + address_list(1025))
           == "invalid_config: connmgr." + std::string{key}
-               + " = [1025 entries]: expected at most 1024 entries");
+            + " = [1025 entries]: expected at most 1024 entries");
   }
-  CHECK(error_of("[connmgr]\n",
-                 {"--connmgr.connect=" + address_list(100000)})
+  CHECK(error_of("[connmgr]\n", {"--connmgr.connect=" + address_list(100000)})
         == "invalid_config: connmgr.connect = [100000 entries]: expected at "
            "most 1024 entries");
   temp_dir dir;
@@ -592,8 +623,8 @@ TEST_CASE("node settings: address lists are capped") {
   REQUIRE_MESSAGE(res, describe(res.error()));
   CHECK(res->connect.size() == 1024);
   // On the command line: so many entries exceed the file's size cap.
-  CHECK(error_of("[connmgr]\n", {"--connmgr.peers="
-                                   + address_list(max_peers_entries + 1)})
+  CHECK(error_of("[connmgr]\n",
+                 {"--connmgr.peers=" + address_list(max_peers_entries + 1)})
         == "invalid_config: connmgr.peers = [65537 entries]: expected at "
            "most 65536 entries");
 }
@@ -629,9 +660,10 @@ TEST_CASE("node settings: the descriptor budget counts connections, "
   CHECK_FALSE(check_descriptor_budget(s, 72));
   CHECK(check_descriptor_budget(s, 71));
   s.manager.max_inbound = 4294967295u;
-  CHECK(describe(check_descriptor_budget(s, 1u << 20)).find(
-          "= 8 + 4294967295 + 0 + 0 = 4294967303, expected at most 1048512")
-        != std::string::npos);
+  CHECK(
+    describe(check_descriptor_budget(s, 1u << 20))
+      .find("= 8 + 4294967295 + 0 + 0 = 4294967303, expected at most 1048512")
+    != std::string::npos);
   CHECK_FALSE(check_descriptor_budget(s, 0));
 }
 
@@ -660,26 +692,32 @@ TEST_CASE("node settings: CAF's scheduler values that crash or hang it are "
   CHECK(max_scheduler_threads(2) == 64);
   CHECK(max_scheduler_threads(32) == 128);
   CHECK(scheduler_error("[scheduler]\nmax-threads=0\n")
-        == pre + "scheduler.max-threads = \"0\": expected an integer in "
-                 "1..64");
+        == pre
+          + "scheduler.max-threads = \"0\": expected an integer in "
+            "1..64");
   CHECK(scheduler_error("[scheduler]\nmax-threads=100000\n")
-        == pre + "scheduler.max-threads = \"100000\": expected an integer in "
-                 "1..64");
+        == pre
+          + "scheduler.max-threads = \"100000\": expected an integer in "
+            "1..64");
   CHECK(scheduler_error("[scheduler]\nmax-threads=-1\n")
-        == pre + "scheduler.max-threads = \"-1\": expected an integer in "
-                 "1..64");
+        == pre
+          + "scheduler.max-threads = \"-1\": expected an integer in "
+            "1..64");
   CHECK(scheduler_error("[scheduler]\nmax-threads=\"x\"\n")
-        == pre + "scheduler.max-threads = \"x\": expected an integer in "
-                 "1..64");
+        == pre
+          + "scheduler.max-threads = \"x\": expected an integer in "
+            "1..64");
   CHECK(scheduler_error("[scheduler]\nmax-threads=129\n", 32)
-        == pre + "scheduler.max-threads = \"129\": expected an integer in "
-                 "1..128");
-  CHECK(scheduler_error("[scheduler]\nmax-throughput=0\n").find(
-          "scheduler.max-throughput = \"0\": expected an integer in 1..")
+        == pre
+          + "scheduler.max-threads = \"129\": expected an integer in "
+            "1..128");
+  CHECK(scheduler_error("[scheduler]\nmax-throughput=0\n")
+          .find("scheduler.max-throughput = \"0\": expected an integer in 1..")
         != std::string::npos);
   CHECK(scheduler_error("[scheduler]\npolicy='testing'\n")
-        == pre + "scheduler.policy = \"testing\": expected stealing or "
-                 "sharing");
+        == pre
+          + "scheduler.policy = \"testing\": expected stealing or "
+            "sharing");
   for (auto key : {"aggressive-steal-interval", "moderate-steal-interval",
                    "relaxed-steal-interval"}) {
     CAPTURE(key);
@@ -690,9 +728,10 @@ TEST_CASE("node settings: CAF's scheduler values that crash or hang it are "
   // Valid values, CAF's defaults (absent keys) and the bounds pass.
   CHECK_FALSE(check_scheduler_settings(caf::settings{}, 2));
   CHECK_FALSE(check_scheduler_settings(
-    settings_of("[scheduler]\nmax-threads=1\npolicy='sharing'\n"
-                "max-throughput=1\n[work-stealing]\naggressive-poll-attempts=0\n"
-                "moderate-poll-attempts=0\nrelaxed-steal-interval=1\n"),
+    settings_of(
+      "[scheduler]\nmax-threads=1\npolicy='sharing'\n"
+      "max-throughput=1\n[work-stealing]\naggressive-poll-attempts=0\n"
+      "moderate-poll-attempts=0\nrelaxed-steal-interval=1\n"),
     2));
   CHECK_FALSE(check_scheduler_settings(
     settings_of("[scheduler]\nmax-threads=64\npolicy=\"stealing\"\n"), 2));
@@ -754,16 +793,16 @@ TEST_CASE("node settings: the safety keys read, default and refuse bad "
         == pre + "allow-local-addresses = \"yes\": expected true or false");
   CHECK(error_of_line("receive-window=100")
         == pre
-             + "receive-window = \"100\": expected an integer in "
-               "4096..4294967295");
+          + "receive-window = \"100\": expected an integer in "
+            "4096..4294967295");
   CHECK(error_of_line("outbound-per-netgroup=0")
         == pre
-             + "outbound-per-netgroup = \"0\": expected an integer in "
-               "1..4294967295");
+          + "outbound-per-netgroup = \"0\": expected an integer in "
+            "1..4294967295");
   CHECK(error_of_line("netgroup-bits-ipv4=33")
         == pre + "netgroup-bits-ipv4 = \"33\": expected 1..32");
   CHECK(error_of_line("slow-reader-timeout=1ms")
         == pre
-             + "slow-reader-timeout = \"1ms\": expected a duration in "
-               "10ms..168h");
+          + "slow-reader-timeout = \"1ms\": expected a duration in "
+            "10ms..168h");
 }

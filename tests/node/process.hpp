@@ -74,14 +74,30 @@ inline std::optional<std::string> json_get(std::string_view line,
         return false;
       char e = line[pos++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
         case 'u': {
           if (pos + 4 > line.size())
             return false;
@@ -94,7 +110,8 @@ inline std::optional<std::string> json_get(std::string_view line,
           out += static_cast<char>(v < 0x80 ? v : '?');
           break;
         }
-        default: return false;
+        default:
+          return false;
       }
     }
     return false;
@@ -173,8 +190,8 @@ inline std::function<bool(const std::string&)> event_is(std::string name) {
 inline std::function<bool(const std::string&)>
 event_with(std::string name,
            std::vector<std::pair<std::string, std::string>> fields) {
-  return [name = std::move(name), fields = std::move(fields)](
-           const std::string& line) {
+  return [name = std::move(name),
+          fields = std::move(fields)](const std::string& line) {
     if (json_event(line) != name)
       return false;
     for (auto& [k, v] : fields)
@@ -328,7 +345,7 @@ public:
       ::execv(argv[0], argv.data());
       static const char msg[] = "exec failed\n";
       auto n = ::write(2, msg, sizeof(msg) - 1);
-      (void) n;
+      (void)n;
       ::_exit(127);
     }
     if (devnull >= 0)
@@ -489,8 +506,8 @@ public:
       auto r = ::waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
         exited_ = true;
-        status_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                    : 128 + WTERMSIG(status);
+        status_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         break;
       }
       if (r < 0 && errno != EINTR) {
