@@ -139,15 +139,10 @@ struct node_state : node_effects {
 
   // -- address book bookkeeping ----------------------------------------------
 
-  /// An open connection holds `addr` in use: a dialed one proves it
-  /// (`connected`: it moves to tried), the announced address of an inbound
-  /// peer does not.
-  void hold(const net_address& addr, bool connected) {
-    if (holds[addr]++ > 0)
-      return;
-    if (connected)
-      book.mark_connected(addr, now());
-    else
+  /// An open connection holds `addr` in use (a dialed one until its
+  /// handshake proves it, see `ready`; an inbound peer's announced one).
+  void hold(const net_address& addr) {
+    if (holds[addr]++ == 0)
       book.mark_in_use(addr);
   }
 
@@ -383,12 +378,11 @@ struct node_state : node_effects {
       p.permanent = req->permanent;
       p.automatic = req->automatic;
       if (auto addr = net_address::parse(req->address)) {
-        // An automatic request's address is held since `take`; the dial
-        // proved it either way.
+        // An automatic request's address is held since `take`. Only the
+        // handshake proves it (`ready`): a peer that accepts and then
+        // resets, or never speaks, keeps failing and backing off.
         if (!req->automatic)
-          hold(*addr, true);
-        else
-          book.mark_connected(*addr, now());
+          hold(*addr);
         p.held = std::move(*addr);
       }
     }
@@ -555,12 +549,15 @@ struct node_state : node_effects {
       return;
     auto& p = i->second;
     p.ready = true;
+    // The dialed address proved itself: it moves to tried, its failures end.
+    if (p.outbound && p.held)
+      book.mark_connected(*p.held, now());
     if (listen_address) {
       auto from = p.conn->remote_address();
       auto kept = admissible({*listen_address}, from);
       if (!kept.empty()) {
         learn(kept, std::nullopt);
-        hold(*listen_address, false);
+        hold(*listen_address);
         p.listen_held = *listen_address;
       }
     }

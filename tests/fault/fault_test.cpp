@@ -349,6 +349,49 @@ TEST_CASE("fault: peers that reset every connection") {
 
 // -- refused --------------------------------------------------------------------
 
+TEST_CASE("fault: an address that accepts and resets backs off like one "
+          "that refuses") {
+  // Only a finished handshake proves an address: a peer that accepts and
+  // resets at once must not reset its own backoff with every connect, or
+  // it is redialed at the base delay for ever.
+  misbehaving_server r{misbehaving_server::mode::reset};
+  REQUIRE(r.ok());
+  node_process a{{opt("peers", list({r.addr()})), opt("target-outbound", "1"),
+                  opt("retry-duration", "200ms"),
+                  opt("max-retry-duration", "800ms")}};
+  a.boot(false);
+  auto is_attempt = [&r](const std::string& l) {
+    auto ev = json_event(l);
+    return (ev == "connected" || ev == "failed")
+      && json_get(l, "addr") == r.addr()
+      && json_get(l, "reason_code") != "no_address";
+  };
+  std::vector<std::string> attempts;
+  for (auto until = clock_type::now() + eventually;
+       attempts.size() < 5 && clock_type::now() < until;) {
+    std::this_thread::sleep_for(100ms);
+    attempts.clear();
+    for (auto& l : a.texts())
+      if (is_attempt(l))
+        attempts.push_back(l);
+  }
+  REQUIRE_MESSAGE(attempts.size() >= 5, a.tail(40));
+  size_t connects = 0;
+  std::string gaps;
+  for (size_t k = 1; k < attempts.size(); ++k) {
+    connects += json_event(attempts[k]) == "connected" ? 1 : 0;
+    auto backoff = std::min<int64_t>(int64_t{200} << (k - 1), 800);
+    auto gap = attempt_start_ms(attempts[k]) - int_of(attempts[k - 1], "ts");
+    gaps += " " + std::to_string(gap);
+    CAPTURE(k);
+    CAPTURE(gap);
+    CHECK(gap >= backoff - early_ms);
+  }
+  MESSAGE("reset server: " << attempts.size() << " attempts, " << connects
+                           << " of them connected first; gaps (ms):" << gaps);
+  stop_all_ok({&a});
+}
+
 TEST_CASE("fault: nothing listening: refused dials back off") {
   // P1 (permanent) and P2 (the only automatic address) refuse. P1 is
   // redialed after 200, 400, 600, 800, 800, 800 ms; P2 is backed off by the
