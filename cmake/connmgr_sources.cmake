@@ -83,6 +83,7 @@ set(CONNMGR_ACTORS_PUBLIC_HEADERS
 
 set(CONNMGR_ADDRMAN_SOURCES
   actors/address_manager.cpp
+  actors/address_manager_tables.cpp
   actors/dial_policy.cpp)
 set(CONNMGR_ADDRMAN_PUBLIC_HEADERS
   actors/address_manager.hpp
