@@ -1,5 +1,10 @@
 #pragma once
 
+// The eclipse-resistant address manager: its configuration, its reports
+// and the class. Over 500 lines because the private types the class holds
+// by value (its tables, slots and entry records) must be declared with it,
+// and each is documented where it is declared.
+
 #include <array>
 #include <chrono>
 #include <cstddef>

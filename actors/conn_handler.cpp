@@ -1,3 +1,8 @@
+// The handler actor: the thin shell that turns messages into inputs of
+// conn_machine and carries out its effects (dials, timers, events, the
+// listener workers). Over 500 lines because its state (the effects
+// interface), its behaviour and its spawn-time validation work on the same
+// few members; the decisions themselves are in conn_machine.cpp.
 #include "connmgr/actors/conn_handler.hpp"
 #include "connmgr/actors/conn_handler_internal.hpp"
 

@@ -1,3 +1,8 @@
+// The connection manager's decisions on plain data and an injected clock:
+// requests, dial results, retries, the outbound target and the inbound
+// slots. Over 500 lines because every input may touch every request's
+// state and the counters, which are one invariant; the effects it asks for
+// are carried out by conn_handler.cpp.
 #include "connmgr/actors/conn_machine.hpp"
 
 #include <algorithm>

@@ -1,3 +1,8 @@
+// Inbound admission: per-source and per-netgroup caps, the pending cap,
+// the per-source rate and eviction when full, all plain code on the
+// caller's clock. Over 500 lines because eviction reads the same per-peer
+// records and per-source counts that admission keeps; the two cannot be
+// told apart without exposing those tables.
 #include "connmgr/actors/inbound_admission.hpp"
 
 #include <algorithm>

@@ -1,3 +1,8 @@
+// Reads every manager_config field from a caf::settings section and
+// declares them as CAF options. Over 500 lines because it is one table of
+// keys plus one strict reader per kind of value (counts, durations, rates,
+// optional limits); each reader is short, and keeping them with the table
+// keeps the key names and their error texts in one place.
 #include "connmgr/messages/manager_config_reader.hpp"
 
 #include <chrono>

@@ -1,3 +1,8 @@
+// The node's Prometheus metrics: the counters and gauges (node_metrics)
+// and the small HTTP server that serves /metrics (metrics_server), which
+// must survive idle and slow clients and close every socket at stop. Over
+// 500 lines because the server's bounded workers, deadlines and shutdown
+// are one piece and need the registry they render.
 #include "examples/node/node_metrics.hpp"
 
 #include <algorithm>

@@ -1,3 +1,8 @@
+// Swarm mode, the demo: many nodes in one process on 127.0.0.1, a ramp to
+// their targets, then churn (nodes killed and restarted) while every target
+// is checked. Over 500 lines because the swarm class is one scenario whose
+// phases share the nodes' slots and the progress report; its flags are
+// read at the end of the file.
 #include "examples/node/swarm.hpp"
 
 #include <algorithm>
