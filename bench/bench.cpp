@@ -32,6 +32,7 @@
 #include <csignal>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -75,58 +76,39 @@ namespace {
 
 options parse_args(int argc, char** argv) {
   options o;
-  for (auto& [key, val] : parse_kv_args(argc, argv)) {
-    if (key == "mode")
-      o.mode = val;
-    else if (key == "n")
-      o.n = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "max-pending")
-      o.max_pending = static_cast<uint32_t>(parse_num(key, val, 1));
-    else if (key == "window")
-      o.window = static_cast<size_t>(parse_num(key, val, 0));
-    else if (key == "settle-ms")
-      o.settle_ms = parse_num(key, val, 0);
-    else if (key == "timeout-s")
-      o.timeout_s = parse_num(key, val, 1);
-    else if (key == "sink")
-      o.sink_path = val;
-    else if (key == "load")
-      o.load_path = val;
-    else if (key == "concurrency")
-      o.concurrency = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "cycles")
-      o.cycles = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "permanent")
-      o.permanent = parse_num(key, val, 0) != 0;
-    else if (key == "conn") {
-      if (val != "memory" && val != "socketpair")
-        die("--conn must be memory or socketpair");
-      o.conn_kind = val;
-    } else if (key == "events") {
-      if (val != "needed" && val != "all")
-        die("--events must be needed or all");
-      o.events = val;
-    } else if (key == "action") {
-      if (val != "hold" && val != "close")
-        die("--action must be hold or close");
-      o.accept_action = val;
-    } else if (key == "backlog")
-      o.backlog = static_cast<int>(parse_num(key, val, 0));
-    else if (key == "load-threads")
-      o.load_threads = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "workers")
-      o.workers = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key.find('.') != std::string::npos)
-      o.caf_args.push_back("--" + key + "=" + val);
-    else
-      die("unknown option --" + key);
-  }
+  option_table opts;
+  opts.text("mode", o.mode);
+  opts.number("n", o.n, 1);
+  opts.number("max-pending", o.max_pending, 1);
+  opts.number("window", o.window, 0);
+  opts.number("settle-ms", o.settle_ms, 0);
+  opts.number("timeout-s", o.timeout_s, 1);
+  opts.text("sink", o.sink_path);
+  opts.text("load", o.load_path);
+  opts.number("concurrency", o.concurrency, 1);
+  opts.number("cycles", o.cycles, 1);
+  opts.number("permanent", o.permanent, 0);
+  opts.choice("conn", o.conn_kind, {"memory", "socketpair"});
+  opts.choice("events", o.events, {"needed", "all"});
+  opts.choice("action", o.accept_action, {"hold", "close"});
+  opts.number("backlog", o.backlog, 0);
+  opts.number("load-threads", o.load_threads, 1);
+  opts.number("workers", o.workers, 1);
+  opts.caf_options(o.caf_args);
+  opts.parse(argc, argv);
   if (o.sink_path.empty())
     o.sink_path = sibling_program("connmgr-bench-sink");
   if (o.load_path.empty())
     o.load_path = sibling_program("connmgr-bench-load");
   return o;
 }
+
+/// Each mode and the function that runs it.
+const std::pair<const char*, int (*)(const options&)> modes[] = {
+  {"ramp", run_ramp},     {"raw-ramp", run_raw_ramp},
+  {"silent", run_silent}, {"cycle", run_cycle},
+  {"accept", run_accept}, {"raw-accept", run_raw_accept},
+};
 
 } // namespace
 
@@ -135,17 +117,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   auto o = parse_args(argc, argv);
   o.threads_at_main = threads_at_main;
-  if (o.mode == "ramp")
-    return run_ramp(o);
-  if (o.mode == "raw-ramp")
-    return run_raw_ramp(o);
-  if (o.mode == "silent")
-    return run_silent(o);
-  if (o.mode == "cycle")
-    return run_cycle(o);
-  if (o.mode == "accept")
-    return run_accept(o);
-  if (o.mode == "raw-accept")
-    return run_raw_accept(o);
+  for (auto& [name, run] : modes)
+    if (o.mode == name)
+      return run(o);
   die("--mode must be ramp, raw-ramp, silent, cycle, accept or raw-accept");
 }

@@ -1,5 +1,6 @@
 #include "bench/common.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -315,6 +316,59 @@ long parse_num(const std::string& key, const std::string& val, long lo) {
   if (errno != 0 || end == val.c_str() || *end != '\0' || v < lo)
     die("bad value for --" + key + ": '" + val + "'");
   return v;
+}
+
+namespace {
+
+/// "a, b or c".
+std::string one_of(std::initializer_list<const char*> names) {
+  std::string out;
+  size_t i = 0;
+  for (auto* name : names) {
+    if (i > 0)
+      out += i + 1 == names.size() ? " or " : ", ";
+    out += name;
+    ++i;
+  }
+  return out;
+}
+
+} // namespace
+
+void option_table::add(const std::string& key, setter f) {
+  setters_.emplace_back(key, std::move(f));
+}
+
+void option_table::text(const std::string& key, std::string& field) {
+  add(key, [&field](const std::string&, const std::string& v) { field = v; });
+}
+
+void option_table::choice(const std::string& key, std::string& field,
+                          std::initializer_list<const char*> allowed) {
+  std::vector<std::string> names(allowed.begin(), allowed.end());
+  auto message = "--" + key + " must be " + one_of(allowed);
+  add(key, [&field, names, message](const std::string&, const std::string& v) {
+    if (std::find(names.begin(), names.end(), v) == names.end())
+      die(message);
+    field = v;
+  });
+}
+
+void option_table::caf_options(std::vector<std::string>& caf_args) {
+  caf_args_ = &caf_args;
+}
+
+void option_table::parse(int argc, char** argv) const {
+  for (auto& [key, val] : parse_kv_args(argc, argv)) {
+    auto i = std::find_if(setters_.begin(), setters_.end(),
+                          [&key = key](auto& s) { return s.first == key; });
+    if (i != setters_.end())
+      i->second(key, val);
+    else if (caf_args_ != nullptr && key.find('.') != std::string::npos)
+      caf_args_->push_back("--" + key + "=" + val);
+    else
+      die("unknown option --" + key);
+  }
 }
 
 } // namespace connmgr::bench

@@ -1,11 +1,14 @@
 #pragma once
 
 // Helpers shared by the benchmark programs: measurement (CPU, memory,
-// threads), one-line JSON output, child processes (sink, load dialer) and
-// loopback sockets. Measurement code: it reads steady_clock directly.
+// threads), one-line JSON output, child processes (sink, load dialer),
+// loopback sockets and command-line options. Measurement code: it reads
+// steady_clock directly.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -144,6 +147,39 @@ std::vector<std::pair<std::string, std::string>> parse_kv_args(int argc,
 
 /// Parses a non-negative decimal number >= lo, or dies naming `key`.
 long parse_num(const std::string& key, const std::string& val, long lo);
+
+/// The `--key=value` options a program takes, each bound to the variable it
+/// sets. `parse` takes them in the order given and dies on an unknown key or
+/// a bad value.
+class option_table {
+public:
+  /// A whole number >= lo (for a bool: 0 or not).
+  template <class T>
+  void number(const std::string& key, T& field, long lo) {
+    add(key, [&field, lo](const std::string& k, const std::string& v) {
+      field = static_cast<T>(parse_num(k, v, lo));
+    });
+  }
+
+  void text(const std::string& key, std::string& field);
+
+  /// One of `allowed`.
+  void choice(const std::string& key, std::string& field,
+              std::initializer_list<const char*> allowed);
+
+  /// Every key with a dot is a CAF option: kept as "--key=value".
+  void caf_options(std::vector<std::string>& caf_args);
+
+  void parse(int argc, char** argv) const;
+
+private:
+  using setter = std::function<void(const std::string&, const std::string&)>;
+
+  void add(const std::string& key, setter f);
+
+  std::vector<std::pair<std::string, setter>> setters_;
+  std::vector<std::string>* caf_args_ = nullptr;
+};
 
 /// "k1=v1,k2=v2" from a map-like sequence of counters.
 template <class Map>

@@ -162,24 +162,17 @@ void run_thread(shared_state& st, size_t workers, std::vector<int>& held) {
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   connmgr::raise_fd_limit();
+  shared_state st;
   long port = 0;
   size_t workers = 50;
   size_t threads = 2;
-  shared_state st;
-  for (auto& [key, val] : parse_kv_args(argc, argv)) {
-    if (key == "port")
-      port = parse_num(key, val, 1);
-    else if (key == "n")
-      st.n = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "workers")
-      workers = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "threads")
-      threads = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "sources")
-      st.sources = static_cast<size_t>(parse_num(key, val, 0));
-    else
-      die("connmgr-bench-load: unknown option --" + key);
-  }
+  option_table opts;
+  opts.number("port", port, 1);
+  opts.number("n", st.n, 1);
+  opts.number("workers", workers, 1);
+  opts.number("threads", threads, 1);
+  opts.number("sources", st.sources, 0);
+  opts.parse(argc, argv);
   if (port <= 0 || port > 65535 || st.n == 0)
     die("connmgr-bench-load: needs --port and --n");
   if (st.sources > max_loopback_sources)

@@ -209,16 +209,11 @@ int main(int argc, char** argv) {
   size_t k = 1000;
   size_t rounds = 31;
   size_t addrman_entries = 100000;
-  for (auto& [key, val] : parse_kv_args(argc, argv)) {
-    if (key == "k")
-      k = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "rounds")
-      rounds = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "addrman-entries")
-      addrman_entries = static_cast<size_t>(parse_num(key, val, 1));
-    else
-      die("connmgr-bench-micro: unknown option --" + key);
-  }
+  option_table opts;
+  opts.number("k", k, 1);
+  opts.number("rounds", rounds, 1);
+  opts.number("addrman-entries", addrman_entries, 1);
+  opts.parse(argc, argv);
   manager_config cfg;
   cfg.target_outbound = 0;
   cfg.retry_duration = std::chrono::nanoseconds{1};

@@ -653,33 +653,21 @@ int run_raw(const g_options& o) {
 
 g_options parse_args(int argc, char** argv) {
   g_options o;
-  for (auto& [key, val] : parse_kv_args(argc, argv)) {
-    if (key == "mode") {
-      if (val != "stream" && val != "raw-stream" && val != "flood"
-          && val != "raw-flood")
-        die("--mode must be stream, raw-stream, flood or raw-flood");
-      o.mode = val;
-    } else if (key == "conns")
-      o.conns = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "bytes")
-      o.bytes = static_cast<uint64_t>(parse_num(key, val, 1));
-    else if (key == "window")
-      o.window = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "send-buffer")
-      o.send_buffer = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "raw-read")
-      o.raw_read = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "stall-ms")
-      o.stall_ms = parse_num(key, val, 0);
-    else if (key == "timeout-s")
-      o.timeout_s = parse_num(key, val, 1);
-    else if (key == "load")
-      o.load_path = val;
-    else if (key.find('.') != std::string::npos)
-      o.caf_args.push_back("--" + key + "=" + val);
-    else
-      die("unknown option --" + key);
-  }
+  option_table opts;
+  opts.choice("mode", o.mode, {"stream", "raw-stream", "flood", "raw-flood"});
+  // The load process.
+  opts.number("conns", o.conns, 1);
+  opts.number("bytes", o.bytes, 1);
+  opts.text("load", o.load_path);
+  // Ours.
+  opts.number("window", o.window, 1);
+  opts.number("send-buffer", o.send_buffer, 1);
+  opts.caf_options(o.caf_args);
+  // Raw, flood, both.
+  opts.number("raw-read", o.raw_read, 1);
+  opts.number("stall-ms", o.stall_ms, 0);
+  opts.number("timeout-s", o.timeout_s, 1);
+  opts.parse(argc, argv);
   if (o.mode.empty())
     die("--mode is required (stream, raw-stream, flood or raw-flood)");
   if (o.load_path.empty())

@@ -77,21 +77,14 @@ int main(int argc, char** argv) {
   long port = 0;
   size_t k = 1;
   uint64_t total = 0;
-  bool echo = true;
-  for (auto& [key, val] : parse_kv_args(argc, argv)) {
-    if (key == "port")
-      port = parse_num(key, val, 1);
-    else if (key == "conns")
-      k = static_cast<size_t>(parse_num(key, val, 1));
-    else if (key == "bytes")
-      total = static_cast<uint64_t>(parse_num(key, val, 1));
-    else if (key == "mode") {
-      if (val != "echo" && val != "flood")
-        die("connmgr-bench-stream-load: --mode must be echo or flood");
-      echo = val == "echo";
-    } else
-      die("connmgr-bench-stream-load: unknown option --" + key);
-  }
+  std::string mode = "echo";
+  option_table opts;
+  opts.number("port", port, 1);
+  opts.number("conns", k, 1);
+  opts.number("bytes", total, 1);
+  opts.choice("mode", mode, {"echo", "flood"});
+  opts.parse(argc, argv);
+  bool echo = mode == "echo";
   if (port <= 0 || port > 65535 || total == 0)
     die("connmgr-bench-stream-load: needs --port and --bytes");
   auto sa = loopback(static_cast<uint16_t>(port));
