@@ -30,38 +30,34 @@
 // --work-stealing.moderate-poll-attempts=0; bench/run passes $CAF_OPTS.
 
 #include <csignal>
-#include <sstream>
 #include <string>
 #include <utility>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
+#include <caf/send.hpp>
 #include <caf/settings.hpp>
 
 #include "bench/bench.hpp"
 #include "bench/common.hpp"
-#include "connmgr/messages/error_code.hpp"
+#include "connmgr/actors/tcp_dialer.hpp"
+#include "connmgr/net/resolver.hpp"
 
 namespace connmgr::bench {
 
-void configure_caf(caf::actor_system_config& cfg, const options& o) {
-  add_error_category(cfg);
-  if (o.caf_args.empty())
-    return;
-  std::istringstream no_file;
-  if (auto err = cfg.parse(o.caf_args, no_file))
-    die("bad CAF option: " + cfg.render(err));
-  if (!cfg.remainder.empty())
-    die("unexpected CAF argument '" + cfg.remainder.front() + "'");
+measured_stack::measured_stack(const options& o)
+  : cfg(o.caf_args), sys(cfg), io(start_reactor()),
+    names(std::make_shared<resolver>(1)),
+    dialer(spawn_tcp_dialer(sys, io, names)) {}
+
+void measured_stack::stop() {
+  caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
+  io->stop();
 }
 
 void add_caf_fields(json_object& out, caf::actor_system& sys,
                     const options& o) {
-  std::string joined;
-  for (auto& a : o.caf_args)
-    joined += (joined.empty() ? "" : " ") + a;
-  out.add("caf", joined);
+  out.add("caf", joined(o.caf_args));
   out.add("caf_policy",
           to_string(caf::get_or(sys.config(), "scheduler.policy",
                                 caf::atom("stealing"))));

@@ -5,13 +5,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
-namespace caf {
-class actor_system;
-class actor_system_config;
-} // namespace caf
+#include <caf/actor_system.hpp>
+
+#include "bench/caf_setup.hpp"
+#include "connmgr/messages/dialer_actor.hpp"
+
+namespace connmgr {
+class resolver;
+} // namespace connmgr
 
 namespace connmgr::bench {
 
@@ -56,10 +61,21 @@ struct options {
   std::vector<std::string> caf_args;
 };
 
-/// The actor system configuration of every mode with an actor system: our
-/// error category plus `o.caf_args` (parsed by CAF, which rejects an unknown
-/// key or a bad value; no config file is read). Dies on an error.
-void configure_caf(caf::actor_system_config& cfg, const options& o);
+/// The measured actor system of a mode with network, a reactor and a TCP
+/// dialer on it.
+struct measured_stack {
+  measured_config cfg;
+  caf::actor_system sys;
+  std::shared_ptr<reactor> io;
+  std::shared_ptr<resolver> names;
+  dialer_actor dialer;
+
+  explicit measured_stack(const options& o);
+
+  /// Ends the dialer and stops the reactor (the actor system ends with this
+  /// object).
+  void stop();
+};
 
 /// Records the CAF options and the scheduler that resulted from them.
 void add_caf_fields(json_object& out, caf::actor_system& sys, const options& o);

@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scheduled_actor.hpp>
 #include <caf/send.hpp>
@@ -136,8 +135,7 @@ caf::behavior cycle_driver(caf::event_based_actor* self,
 
 int run_cycle(const options& o) {
   json_object out;
-  caf::actor_system_config cfg;
-  configure_caf(cfg, o);
+  measured_config cfg{o.caf_args};
   caf::actor_system sys{cfg};
   auto run = std::make_shared<cycle_run>();
   run->k = o.concurrency;

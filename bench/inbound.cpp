@@ -34,17 +34,14 @@
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
 #include "connmgr/actors/manager.hpp"
 #include "connmgr/actors/tcp_acceptor.hpp"
-#include "connmgr/actors/tcp_dialer.hpp"
 #include "bench/bench.hpp"
 #include "bench/common.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/net/reactor.hpp"
-#include "connmgr/net/resolver.hpp"
 #include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr::bench {
@@ -181,19 +178,12 @@ int run_accept(const options& o) {
   auto knobs = knobs_of(o);
   bool hold = o.accept_action == "hold";
   json_object out;
-  caf::actor_system_config cfg;
-  configure_caf(cfg, o);
-  caf::actor_system sys{cfg};
-  auto io = reactor::start();
-  if (!io)
-    die(describe(io.error()));
-  auto names = std::make_shared<resolver>(1);
-  auto dialer = spawn_tcp_dialer(sys, *io, names);
+  measured_stack stack{o};
   auto where = net_address::parse("127.0.0.1:0", true);
   if (!where)
     die(describe(where.error()));
   auto backlog = backlog_of(o);
-  auto listener = spawn_tcp_acceptor(sys, *io, *where, backlog);
+  auto listener = spawn_tcp_acceptor(stack.sys, stack.io, *where, backlog);
   if (!listener)
     die(describe(listener.error()));
 
@@ -223,7 +213,7 @@ int run_accept(const options& o) {
     }
   };
   handler_setup setup;
-  setup.dialer = dialer;
+  setup.dialer = stack.dialer;
   setup.listeners.push_back(listener->acceptor);
   setup.config.target_outbound = 0;
   auto& mc = setup.config;
@@ -240,7 +230,7 @@ int run_accept(const options& o) {
     mc.evict_inbound = false;
   }
   {
-    auto m = manager::make(sys, setup, cb);
+    auto m = manager::make(stack.sys, setup, cb);
     if (!m)
       die(describe(m.error()));
     mgr.emplace(std::move(*m));
@@ -288,8 +278,7 @@ int run_accept(const options& o) {
         abort_on_close(fd);
     conns.clear();
   }
-  caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
-  (*io)->stop();
+  stack.stop();
   auto ms = ms_between(t0, t_nth);
   auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
   // Every connection admitted and none evicted: else admission refused or
@@ -310,7 +299,7 @@ int run_accept(const options& o) {
   out.add("ctx_switches_per_conn",
           static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
             / static_cast<double>(n_accepted));
-  add_caf_fields(out, sys, o);
+  add_caf_fields(out, stack.sys, o);
   out.add("inbound_accepted", st.inbound_accepted);
   out.add("inbound_rejected", st.inbound_rejected);
   out.add("inbound_evicted", st.inbound_evicted);

@@ -14,16 +14,13 @@
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
 #include "connmgr/actors/manager.hpp"
-#include "connmgr/actors/tcp_dialer.hpp"
 #include "bench/bench.hpp"
 #include "bench/common.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/net/reactor.hpp"
-#include "connmgr/net/resolver.hpp"
 #include "connmgr/net/socket_ops.hpp"
 
 namespace connmgr::bench {
@@ -104,19 +101,12 @@ int run_ramp(const options& o) {
   auto target = sink.address();
   json_object out;
   {
-    caf::actor_system_config cfg;
-    configure_caf(cfg, o);
-    caf::actor_system sys{cfg};
-    auto io = reactor::start();
-    if (!io)
-      die(describe(io.error()));
-    auto names = std::make_shared<resolver>(1);
-    auto dialer = spawn_tcp_dialer(sys, *io, names);
+    measured_stack stack{o};
     ramp_tally tally;
     tally.target = o.n;
     tally.conns.reserve(o.n + 64);
-    auto mgr = make_manager(sys, dialer, tally, target, o.n, o.max_pending,
-                            manager_config{}.dial_timeout);
+    auto mgr = make_manager(stack.sys, stack.dialer, tally, target, o.n,
+                            o.max_pending, manager_config{}.dial_timeout);
     std::this_thread::sleep_for(50ms);
     auto threads_before = thread_count();
     perf_window(true);
@@ -163,8 +153,7 @@ int run_ramp(const options& o) {
           abort_on_close(fd);
       tally.conns.clear();
     }
-    caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
-    (*io)->stop();
+    stack.stop();
 
     auto ms = ms_between(t0, t_nth);
     auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
@@ -179,7 +168,7 @@ int run_ramp(const options& o) {
     out.add("ctx_switches_per_conn",
             static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
               / static_cast<double>(o.n));
-    add_caf_fields(out, sys, o);
+    add_caf_fields(out, stack.sys, o);
     out.add("dial_errors", failures);
     out.add("dial_error_kinds", kinds);
     out.add("connected", connected);
@@ -365,17 +354,11 @@ int run_silent(const options& o) {
   silent_peer peer;
   auto target = "127.0.0.1:" + std::to_string(peer.port);
   json_object out;
-  caf::actor_system_config cfg;
-  configure_caf(cfg, o);
-  caf::actor_system sys{cfg};
-  auto io = reactor::start();
-  if (!io)
-    die(describe(io.error()));
-  auto names = std::make_shared<resolver>(1);
-  auto dialer = spawn_tcp_dialer(sys, *io, names);
+  measured_stack stack{o};
+  auto& io = stack.io;
   ramp_tally tally; // counts failures; nothing should connect
   tally.target = o.n;
-  auto mgr = make_manager(sys, dialer, tally, target, o.n,
+  auto mgr = make_manager(stack.sys, stack.dialer, tally, target, o.n,
                           static_cast<uint32_t>(o.n), std::chrono::minutes{10});
   // Let the freshly spawned actors and threads settle before the baseline.
   std::this_thread::sleep_for(100ms);
@@ -387,13 +370,13 @@ int run_silent(const options& o) {
   auto want = o.n - o.n / 100; // ~N: 99 %
   auto give_up = t0 + std::chrono::seconds{o.timeout_s};
   uint64_t pending = 0;
-  while ((pending = (*io)->stats().pending_connects) < want
+  while ((pending = io->stats().pending_connects) < want
          && steady::now() < give_up)
     std::this_thread::sleep_for(5ms);
   auto ramp_ms = ms_between(t0, steady::now());
   // Give the last few a moment, then measure with everything in flight.
   std::this_thread::sleep_for(200ms);
-  pending = (*io)->stats().pending_connects;
+  pending = io->stats().pending_connects;
   auto threads_during = thread_count();
   auto rss_during = current_rss_kb();
   auto fds_during = open_fd_count();
@@ -402,7 +385,7 @@ int run_silent(const options& o) {
   mgr->stop().wait();
   auto stop_ms = ms_between(t_stop, steady::now());
   auto fds_after = open_fd_count();
-  auto pending_after = (*io)->stats().pending_connects;
+  auto pending_after = io->stats().pending_connects;
   size_t failures;
   size_t connected;
   {
@@ -411,15 +394,14 @@ int run_silent(const options& o) {
     connected = tally.conns.size();
   }
   mgr.reset();
-  caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
-  (*io)->stop();
+  stack.stop();
 
   out.add("mode", "silent");
   out.add("n", o.n);
   out.add("ok",
           pending >= want && fds_after == fds_before && pending_after == 0);
   out.add("pending_connects", pending);
-  add_caf_fields(out, sys, o);
+  add_caf_fields(out, stack.sys, o);
   out.add("ramp_ms", ramp_ms);
   out.add("dials_in_flight", st.dials_in_flight);
   out.add("threads_at_main", o.threads_at_main);

@@ -65,13 +65,13 @@
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
 #include <caf/send.hpp>
 #include <caf/settings.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "bench/caf_setup.hpp"
 #include "bench/common.hpp"
 #include "connmgr/messages/dialer_actor.hpp"
 #include "connmgr/messages/error_code.hpp"
@@ -392,28 +392,14 @@ caf::behavior relay(relay_actor* self, relay_config cfg) {
   };
 }
 
-void configure_caf(caf::actor_system_config& cfg, const g_options& o) {
-  add_error_category(cfg);
-  if (o.caf_args.empty())
-    return;
-  std::istringstream no_file;
-  if (auto err = cfg.parse(o.caf_args, no_file))
-    die("bad CAF option: " + cfg.render(err));
-  if (!cfg.remainder.empty())
-    die("unexpected CAF argument '" + cfg.remainder.front() + "'");
-}
-
 int run_ours(const g_options& o) {
   raise_fd_limit();
-  caf::actor_system_config cfg;
-  configure_caf(cfg, o);
+  measured_config cfg{o.caf_args};
   caf::actor_system sys{cfg};
-  auto io = reactor::start();
-  if (!io)
-    die(describe(io.error()));
+  auto io = start_reactor();
   auto prog = std::make_shared<progress>();
   relay_config rc;
-  rc.io = *io;
+  rc.io = io;
   rc.opts.receive_window = o.window;
   rc.opts.max_send_buffer = o.send_buffer;
   rc.echo = !o.flood();
@@ -421,7 +407,7 @@ int run_ours(const g_options& o) {
   auto actor = sys.spawn(relay, rc);
   uint16_t port = 0;
   auto lfd = listen_loopback(port);
-  auto listen_token = (*io)->listen(
+  auto listen_token = io->listen(
     lfd,
     [actor](std::vector<connection_ptr>& conns) {
       for (auto& c : conns)
@@ -435,7 +421,7 @@ int run_ours(const g_options& o) {
     if (!prog->cv.wait_for(guard, 30s, [&] { return prog->opened == o.conns; }))
       die("the streams did not open in time");
   }
-  (*io)->unlisten(listen_token);
+  io->unlisten(listen_token);
   measured m;
   m.rss_before_kb = current_rss_kb();
   perf_window(true);
@@ -447,7 +433,7 @@ int run_ours(const g_options& o) {
   long rss_at_stall_end_kb = 0;
   if (o.flood()) {
     std::this_thread::sleep_for(std::chrono::milliseconds{o.stall_ms});
-    read_at_stall_end = (*io)->stats().stream_bytes_read;
+    read_at_stall_end = io->stats().stream_bytes_read;
     rss_at_stall_end_kb = current_rss_kb();
     caf::anon_send(actor, g_consume_atom::value);
     std::unique_lock<std::mutex> guard{prog->mtx};
@@ -470,11 +456,11 @@ int run_ours(const g_options& o) {
     m.ok =
       m.load.bytes == o.bytes && m.load.mismatches == 0 && m.load.errors == 0;
   }
-  auto st = (*io)->stats();
+  auto st = io->stats();
   // The load process resets its ends: nothing lingers in TIME_WAIT.
   load.stop();
   caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
-  (*io)->stop();
+  io->stop();
   json_object out;
   add_common(out, o, m);
   out.add("send_buffer", o.send_buffer);
@@ -490,10 +476,7 @@ int run_ours(const g_options& o) {
     out.add("read_at_stall_end", read_at_stall_end);
     out.add("rss_at_stall_end_kb", rss_at_stall_end_kb);
   }
-  std::string joined;
-  for (auto& a : o.caf_args)
-    joined += (joined.empty() ? "" : " ") + a;
-  out.add("caf", joined);
+  out.add("caf", joined(o.caf_args));
   out.add("caf_workers", sys.scheduler().num_workers());
   out.print();
   return 0;
