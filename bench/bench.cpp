@@ -55,6 +55,25 @@ void measured_stack::stop() {
   io->stop();
 }
 
+bool held_connections::wait_for_nth(std::chrono::seconds timeout) {
+  std::unique_lock<std::mutex> guard{mtx};
+  return cv.wait_for(guard, timeout, [this] { return nth_at.has_value(); });
+}
+
+void held_connections::end_of_interval(bool reached, steady::time_point& t,
+                                       rusage& ru) const {
+  t = nth_at.value_or(steady::now());
+  ru = reached ? nth_usage : self_usage();
+}
+
+void held_connections::reset_all() {
+  std::lock_guard<std::mutex> guard{mtx};
+  for (auto& c : conns)
+    if (auto fd = c->native_handle(); fd >= 0)
+      abort_on_close(fd);
+  conns.clear();
+}
+
 void add_caf_fields(json_object& out, caf::actor_system& sys,
                     const options& o) {
   out.add("caf", joined(o.caf_args));

@@ -1,17 +1,22 @@
 #pragma once
 
-// The modes of connmgr-bench, one per translation unit group. Each run
-// prints one JSON object on stdout.
+// The modes of connmgr-bench, one per translation unit group, and what
+// they share. Each run prints one JSON object on stdout.
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <caf/actor_system.hpp>
 
 #include "bench/caf_setup.hpp"
+#include "bench/common.hpp"
+#include "connmgr/messages/connection_ptr.hpp"
 #include "connmgr/messages/dialer_actor.hpp"
 
 namespace connmgr {
@@ -19,8 +24,6 @@ class resolver;
 } // namespace connmgr
 
 namespace connmgr::bench {
-
-struct json_object;
 
 struct options {
   std::string mode;
@@ -75,6 +78,35 @@ struct measured_stack {
   /// Ends the dialer and stops the reactor (the actor system ends with this
   /// object).
   void stop();
+};
+
+/// What a measured manager's callbacks record for the measuring thread,
+/// behind `mtx`: the connections held and when the N-th one came.
+struct held_connections {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<connection_ptr> conns;
+  std::optional<steady::time_point> nth_at;
+  rusage nth_usage{};
+
+  /// Ends the measured interval at the N-th connection; the caller holds
+  /// `mtx`.
+  void reached_nth() {
+    nth_at = steady::now();
+    nth_usage = self_usage();
+    perf_window(false);
+    cv.notify_all();
+  }
+
+  /// Waits up to `timeout` for the N-th connection; true if it came.
+  bool wait_for_nth(std::chrono::seconds timeout);
+
+  /// When the measured interval ended: at the N-th connection, or now if it
+  /// never came. The caller holds `mtx`.
+  void end_of_interval(bool reached, steady::time_point& t, rusage& ru) const;
+
+  /// Makes every held connection reset on close, and drops them.
+  void reset_all();
 };
 
 /// Records the CAF options and the scheduler that resulted from them.

@@ -262,6 +262,11 @@ void abort_on_close(int fd) {
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
+void reset_and_close(int fd) {
+  abort_on_close(fd);
+  ::close(fd);
+}
+
 sockaddr_in loopback(uint16_t port) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -368,6 +373,23 @@ void option_table::parse(int argc, char** argv) const {
       caf_args_->push_back("--" + key + "=" + val);
     else
       die("unknown option --" + key);
+  }
+}
+
+// --- load processes ----------------------------------------------------------
+
+void ready_then_wait_for_go() {
+  std::printf("ready\n");
+  std::fflush(stdout);
+  char buf[256];
+  if (::read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+    std::_Exit(0);
+}
+
+void wait_for_stdin_eof() {
+  char buf[256];
+  while (::read(STDIN_FILENO, buf, sizeof(buf)) > 0) {
+    // nothing to do until EOF
   }
 }
 

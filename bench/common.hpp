@@ -1,14 +1,15 @@
 #pragma once
 
 // Helpers shared by the benchmark programs: measurement (CPU, memory,
-// threads), one-line JSON output, child processes (sink, load dialer),
-// loopback sockets and command-line options. Measurement code: it reads
-// steady_clock directly.
+// threads), one-line JSON output, child processes (sink, load dialer) and
+// the load process's side of their protocol, loopback sockets and
+// command-line options. Measurement code: it reads steady_clock directly.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -127,6 +128,9 @@ struct sink_process {
 /// used after the measurement.
 void abort_on_close(int fd);
 
+/// abort_on_close, then close.
+void reset_and_close(int fd);
+
 sockaddr_in loopback(uint16_t port);
 
 /// Most distinct source addresses `loopback_source` hands out.
@@ -180,6 +184,25 @@ private:
   std::vector<std::pair<std::string, setter>> setters_;
   std::vector<std::string>* caf_args_ = nullptr;
 };
+
+/// Reads the last line of a load process, "done <fields...>", into
+/// `fields`; dies on any other line.
+template <class... Ts>
+void parse_done(const std::string& line, Ts&... fields) {
+  std::istringstream in{line};
+  std::string word;
+  in >> word;
+  (in >> ... >> fields);
+  if (word != "done")
+    die("the load process printed '" + line + "'");
+}
+
+/// The handshake of a load process with its parent: prints "ready" and
+/// waits for a line on stdin ("go"); exits at once when stdin closes instead.
+void ready_then_wait_for_go();
+
+/// Waits until stdin closes: the parent is done with this load process.
+void wait_for_stdin_eof();
 
 /// "k1=v1,k2=v2" from a map-like sequence of counters.
 template <class Map>

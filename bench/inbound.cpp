@@ -19,7 +19,6 @@
 // max_inbound, no per-IP cap, rate or pending cap). The raw accept loop
 // admits everything: that is the comparison.
 
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -84,21 +83,38 @@ long listen_overflows() {
   return -1;
 }
 
+/// What the load process reported: "done <ms> <connected> <errors>".
 struct load_result {
   double ms = 0;
   size_t connected = 0;
   size_t errors = 0;
 };
 
-load_result parse_done(const std::string& line) {
-  std::istringstream in{line};
-  std::string word;
-  load_result r;
-  in >> word >> r.ms >> r.connected >> r.errors;
-  if (word != "done")
-    die("the load process printed '" + line + "'");
-  return r;
-}
+/// The figures around the measured interval that both servers report: the
+/// threads of this process and the accept queue overflows.
+struct server_watch {
+  long threads_before = 0;
+  long threads_during = 0;
+  long overflows_before = 0;
+  long overflows = 0;
+
+  void before() {
+    threads_before = thread_count();
+    overflows_before = listen_overflows();
+  }
+
+  /// Also reads the load process's result if it made all N connections.
+  load_result after(child_process& load, const options& o, bool reached) {
+    threads_during = thread_count();
+    overflows = listen_overflows() - overflows_before;
+    load_result lr;
+    if (reached)
+      parse_done(
+        load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"),
+        lr.ms, lr.connected, lr.errors);
+    return lr;
+  }
+};
 
 /// Scenario c's settings from the environment (bench/run sets them).
 struct c_knobs {
@@ -146,9 +162,10 @@ std::vector<std::string> load_args(const options& o, const c_knobs& k,
 }
 
 void add_common(json_object& out, const options& o, const c_knobs& k,
-                const char* mode, bool ok, double ms, double cpu,
-                size_t accepted, const load_result& lr, long threads_before,
-                long threads_during, int backlog, long overflows) {
+                const char* mode, bool ok, double ms, const rusage& ru0,
+                const rusage& ru_nth, size_t accepted, const load_result& lr,
+                const server_watch& w, int backlog) {
+  auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
   out.add("mode", mode);
   out.add("n", o.n);
   out.add("action", o.accept_action);
@@ -165,10 +182,18 @@ void add_common(json_object& out, const options& o, const c_knobs& k,
   out.add("load_ms", lr.ms);
   out.add("load_connected", lr.connected);
   out.add("load_errors", lr.errors);
-  out.add("threads_before", threads_before);
-  out.add("threads_during", threads_during);
+  out.add("threads_before", w.threads_before);
+  out.add("threads_during", w.threads_during);
   out.add("peak_rss_kb", peak_rss_kb());
-  out.add("listen_overflows", overflows);
+  out.add("listen_overflows", w.overflows);
+}
+
+/// Context switches per accepted connection over the measured interval.
+void add_ctx_switches(json_object& out, const rusage& ru0, const rusage& ru_nth,
+                      size_t accepted) {
+  out.add("ctx_switches_per_conn",
+          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
+            / static_cast<double>(accepted));
 }
 
 } // namespace
@@ -187,30 +212,22 @@ int run_accept(const options& o) {
   if (!listener)
     die(describe(listener.error()));
 
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::vector<connection_ptr> conns;
-  conns.reserve(o.n + 64);
+  held_connections held;
+  held.conns.reserve(o.n + 64);
   size_t accepted = 0;
-  std::optional<steady::time_point> nth_at;
-  rusage nth_usage{};
   std::optional<manager> mgr;
   manager_callbacks cb;
   cb.on_inbound = [&](uint32_t, uint64_t slot, connection_ptr c) {
-    std::lock_guard<std::mutex> guard{mtx};
+    std::lock_guard<std::mutex> guard{held.mtx};
     if (hold) {
-      conns.push_back(std::move(c));
+      held.conns.push_back(std::move(c));
       if (knobs.admission)
         mgr->inbound_ready(slot);
     } else {
       c->close();
     }
-    if (++accepted == o.n) {
-      nth_at = steady::now();
-      nth_usage = self_usage();
-      perf_window(false);
-      cv.notify_all();
-    }
+    if (++accepted == o.n)
+      held.reached_nth();
   };
   handler_setup setup;
   setup.dialer = stack.dialer;
@@ -239,54 +256,35 @@ int run_accept(const options& o) {
   child_process load{o.load_path, load_args(o, knobs, listener->bound.port())};
   load.read_line(10s, "the load process");
   std::this_thread::sleep_for(50ms); // the listener is served by now
-  auto threads_before = thread_count();
-  auto overflows0 = listen_overflows();
+  server_watch watch;
+  watch.before();
   perf_window(true);
   auto ru0 = self_usage();
   auto t0 = steady::now();
   load.write_line("go");
-  bool reached;
-  {
-    std::unique_lock<std::mutex> guard{mtx};
-    reached = cv.wait_for(guard, std::chrono::seconds{o.timeout_s},
-                          [&] { return nth_at.has_value(); });
-  }
-  auto threads_during = thread_count();
-  auto overflows = listen_overflows() - overflows0;
-  load_result lr;
-  if (reached)
-    lr = parse_done(
-      load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
+  bool reached = held.wait_for_nth(std::chrono::seconds{o.timeout_s});
+  auto lr = watch.after(load, o, reached);
   auto st = mgr->stats();
   steady::time_point t_nth;
   rusage ru_nth;
   size_t n_accepted;
   {
-    std::lock_guard<std::mutex> guard{mtx};
-    t_nth = nth_at.value_or(steady::now());
-    ru_nth = reached ? nth_usage : self_usage();
+    std::lock_guard<std::mutex> guard{held.mtx};
+    held.end_of_interval(reached, t_nth, ru_nth);
     n_accepted = accepted;
   }
   // The load process resets its ends: nothing lingers in TIME_WAIT.
   load.stop();
   mgr->stop().wait();
   mgr.reset();
-  {
-    std::lock_guard<std::mutex> guard{mtx};
-    for (auto& c : conns)
-      if (auto fd = c->native_handle(); fd >= 0)
-        abort_on_close(fd);
-    conns.clear();
-  }
+  held.reset_all();
   stack.stop();
-  auto ms = ms_between(t0, t_nth);
-  auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
   // Every connection admitted and none evicted: else admission refused or
   // dropped part of the load and the figure would not be comparable.
   bool all_in = st.inbound_rejected == 0 && (!hold || st.inbound_evicted == 0);
   add_common(out, o, knobs, "accept", reached && n_accepted == o.n && all_in,
-             ms, cpu, n_accepted, lr, threads_before, threads_during, backlog,
-             overflows);
+             ms_between(t0, t_nth), ru0, ru_nth, n_accepted, lr, watch,
+             backlog);
   out.add("admission", knobs.admission);
   out.add("max_inbound", static_cast<long>(mc.max_inbound.value_or(0)));
   out.add("max_inbound_per_ip",
@@ -296,9 +294,7 @@ int run_accept(const options& o) {
   out.add("inbound_rate_per_ip", mc.inbound_rate_per_ip.value_or(0.0));
   out.add("inbound_burst_per_ip",
           mc.inbound_rate_per_ip ? mc.inbound_burst_per_ip : 0.0);
-  out.add("ctx_switches_per_conn",
-          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
-            / static_cast<double>(n_accepted));
+  add_ctx_switches(out, ru0, ru_nth, n_accepted);
   add_caf_fields(out, stack.sys, o);
   out.add("inbound_accepted", st.inbound_accepted);
   out.add("inbound_rejected", st.inbound_rejected);
@@ -331,8 +327,8 @@ int run_raw_accept(const options& o) {
   size_t accept_errors = 0;
   child_process load{o.load_path, load_args(o, knobs, ntohs(sa.sin_port))};
   load.read_line(10s, "the load process");
-  auto threads_before = thread_count();
-  auto overflows0 = listen_overflows();
+  server_watch watch;
+  watch.before();
   auto ru0 = self_usage();
   auto t0 = steady::now();
   load.write_line("go");
@@ -361,28 +357,17 @@ int run_raw_accept(const options& o) {
   auto t_nth = steady::now();
   auto ru_nth = self_usage();
   bool reached = accepted >= o.n;
-  auto threads_during = thread_count();
-  auto overflows = listen_overflows() - overflows0;
-  load_result lr;
-  if (reached)
-    lr = parse_done(
-      load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
+  auto lr = watch.after(load, o, reached);
   load.stop();
-  for (int fd : held) {
-    abort_on_close(fd);
-    ::close(fd);
-  }
+  for (int fd : held)
+    reset_and_close(fd);
   ::close(ep);
   ::close(lfd);
   json_object out;
-  auto ms = ms_between(t0, t_nth);
-  auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
-  add_common(out, o, knobs, "raw-accept", reached && accepted == o.n, ms, cpu,
-             accepted, lr, threads_before, threads_during, backlog_of(o),
-             overflows);
-  out.add("ctx_switches_per_conn",
-          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
-            / static_cast<double>(accepted));
+  add_common(out, o, knobs, "raw-accept", reached && accepted == o.n,
+             ms_between(t0, t_nth), ru0, ru_nth, accepted, lr, watch,
+             backlog_of(o));
+  add_ctx_switches(out, ru0, ru_nth, accepted);
   out.add("accept_errors", accept_errors);
   // Raw does no admission: this is the mode of the ours runs it pairs with.
   out.add("paired_with_admission", knobs.admission);

@@ -190,11 +190,7 @@ int main(int argc, char** argv) {
     pool.emplace_back(
       [&st, share, &mine = held[t]] { run_thread(st, share, mine); });
   }
-  std::printf("ready\n");
-  std::fflush(stdout);
-  char buf[256];
-  if (::read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
-    std::_Exit(0);
+  ready_then_wait_for_go();
   auto t0 = steady::now();
   {
     std::lock_guard<std::mutex> guard{st.mtx};
@@ -209,13 +205,9 @@ int main(int argc, char** argv) {
     connected += v.size();
   std::printf("done %.3f %zu %zu\n", ms, connected, st.errors.load());
   std::fflush(stdout);
-  while (::read(STDIN_FILENO, buf, sizeof(buf)) > 0) {
-    // wait for EOF
-  }
+  wait_for_stdin_eof();
   for (auto& v : held)
-    for (int fd : v) {
-      abort_on_close(fd);
-      ::close(fd);
-    }
+    for (int fd : v)
+      reset_and_close(fd);
   return 0;
 }

@@ -1,6 +1,5 @@
 // Scenario a (ramp), its raw baseline (raw-ramp) and the silent-peer check.
 
-#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -33,18 +32,13 @@ namespace {
 constexpr size_t curve_step = 100;
 
 /// Everything the callbacks see, behind one mutex.
-struct ramp_tally {
-  std::mutex mtx;
-  std::condition_variable cv;
+struct ramp_tally : held_connections {
   size_t target = 0;
   steady::time_point t0;
-  std::vector<connection_ptr> conns;
   /// ms since t0 of every curve_step-th connection.
   std::vector<double> curve;
   size_t failures = 0;
   std::map<std::string, size_t> failure_kinds;
-  std::optional<steady::time_point> nth_at;
-  rusage nth_usage{};
 
   manager_callbacks callbacks() {
     manager_callbacks cb;
@@ -53,12 +47,8 @@ struct ramp_tally {
       conns.push_back(std::move(c));
       if (conns.size() % curve_step == 0)
         curve.push_back(ms_between(t0, steady::now()));
-      if (conns.size() == target) {
-        nth_at = steady::now();
-        nth_usage = self_usage();
-        perf_window(false);
-        cv.notify_all();
-      }
+      if (conns.size() == target)
+        reached_nth();
     };
     cb.on_failure = [this](const conn_request&, const caf::error& err) {
       std::lock_guard<std::mutex> guard{mtx};
@@ -68,6 +58,36 @@ struct ramp_tally {
     return cb;
   }
 };
+
+/// The figures of the interval from the first connect to the N-th
+/// connection, which ramp and raw-ramp both report.
+void add_rate(json_object& out, size_t n, double ms, const rusage& ru0,
+              const rusage& ru_nth) {
+  auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
+  out.add("ms", ms);
+  out.add("conn_per_s", static_cast<double>(n) / (ms / 1000.0));
+  out.add("cpu_us_total", cpu);
+  out.add("cpu_us_per_conn", cpu / static_cast<double>(n));
+  out.add("ctx_switches_per_conn",
+          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
+            / static_cast<double>(n));
+}
+
+/// The threads of the process (at main, before the ramp, during the hold)
+/// and the hold that they were counted after.
+void add_threads(json_object& out, const options& o, long threads_before,
+                 long threads_during) {
+  out.add("threads_at_main", o.threads_at_main);
+  out.add("threads_before", threads_before);
+  out.add("threads_during", threads_during);
+  out.add("settle_ms", o.settle_ms);
+}
+
+/// Connections over time: ms since the start of every curve_step-th one.
+void add_curve(json_object& out, const std::vector<double>& curve) {
+  out.add("curve_step", curve_step);
+  out.add_list("curve_ms", curve);
+}
 
 /// A manager (not started) whose `n` automatic requests all dial `target`
 /// through `dialer`, reporting to `tally`; dies on a setup error.
@@ -117,12 +137,7 @@ int run_ramp(const options& o) {
       tally.t0 = t0;
     }
     mgr->start();
-    bool reached;
-    {
-      std::unique_lock<std::mutex> guard{tally.mtx};
-      reached = tally.cv.wait_for(guard, std::chrono::seconds{o.timeout_s},
-                                  [&] { return tally.nth_at.has_value(); });
-    }
+    bool reached = tally.wait_for_nth(std::chrono::seconds{o.timeout_s});
     std::this_thread::sleep_for(std::chrono::milliseconds{o.settle_ms});
     auto threads_during = thread_count();
     auto st = mgr->stats();
@@ -137,8 +152,7 @@ int run_ramp(const options& o) {
       connected = tally.conns.size();
       failures = tally.failures;
       kinds = join_kinds(tally.failure_kinds);
-      t_nth = tally.nth_at.value_or(steady::now());
-      ru_nth = reached ? tally.nth_usage : self_usage();
+      tally.end_of_interval(reached, t_nth, ru_nth);
       curve = tally.curve;
     }
     auto peak = peak_rss_kb();
@@ -146,28 +160,14 @@ int run_ramp(const options& o) {
     mgr->stop().wait();
     auto stop_ms = ms_between(t_stop, steady::now());
     mgr.reset();
-    {
-      std::lock_guard<std::mutex> guard{tally.mtx};
-      for (auto& c : tally.conns)
-        if (auto fd = c->native_handle(); fd >= 0)
-          abort_on_close(fd);
-      tally.conns.clear();
-    }
+    tally.reset_all();
     stack.stop();
 
-    auto ms = ms_between(t0, t_nth);
-    auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
     out.add("mode", "ramp");
     out.add("n", o.n);
     out.add("ok", reached && connected == o.n);
     out.add("max_pending_dials", o.max_pending);
-    out.add("ms", ms);
-    out.add("conn_per_s", static_cast<double>(o.n) / (ms / 1000.0));
-    out.add("cpu_us_total", cpu);
-    out.add("cpu_us_per_conn", cpu / static_cast<double>(o.n));
-    out.add("ctx_switches_per_conn",
-            static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
-              / static_cast<double>(o.n));
+    add_rate(out, o.n, ms_between(t0, t_nth), ru0, ru_nth);
     add_caf_fields(out, stack.sys, o);
     out.add("dial_errors", failures);
     out.add("dial_error_kinds", kinds);
@@ -176,13 +176,9 @@ int run_ramp(const options& o) {
     out.add("dials_started", st.dials_started);
     out.add("outbound_established", st.outbound_established);
     out.add("peak_rss_kb", peak);
-    out.add("threads_at_main", o.threads_at_main);
-    out.add("threads_before", threads_before);
-    out.add("threads_during", threads_during);
-    out.add("settle_ms", o.settle_ms);
+    add_threads(out, o, threads_before, threads_during);
     out.add("stop_ms", stop_ms);
-    out.add("curve_step", curve_step);
-    out.add_list("curve_ms", curve);
+    add_curve(out, curve);
   }
   sink.proc.stop();
   out.print();
@@ -271,38 +267,24 @@ int run_raw_ramp(const options& o) {
   auto threads_during = thread_count();
   auto peak = peak_rss_kb();
   auto connected = held.size();
-  for (int fd : held) {
-    abort_on_close(fd);
-    ::close(fd);
-  }
+  for (int fd : held)
+    reset_and_close(fd);
   ::close(ep);
   sink.proc.stop();
-  auto ms = ms_between(t0, t_nth);
-  auto cpu = cpu_us(ru_nth) - cpu_us(ru0);
   json_object out;
   out.add("mode", "raw-ramp");
   out.add("n", o.n);
   out.add("ok", reached && connected == o.n);
   out.add("window", o.window);
-  out.add("ms", ms);
-  out.add("conn_per_s", static_cast<double>(o.n) / (ms / 1000.0));
-  out.add("cpu_us_total", cpu);
-  out.add("cpu_us_per_conn", cpu / static_cast<double>(o.n));
-  out.add("ctx_switches_per_conn",
-          static_cast<double>(ctx_switches(ru_nth) - ctx_switches(ru0))
-            / static_cast<double>(o.n));
+  add_rate(out, o.n, ms_between(t0, t_nth), ru0, ru_nth);
   out.add("dial_errors", errors);
   out.add("dial_error_kinds", join_kinds(error_kinds));
   out.add("connected", connected);
   out.add("extra_connections", size_t{0});
   out.add("connects_started", started);
   out.add("peak_rss_kb", peak);
-  out.add("threads_at_main", o.threads_at_main);
-  out.add("threads_before", threads_before);
-  out.add("threads_during", threads_during);
-  out.add("settle_ms", o.settle_ms);
-  out.add("curve_step", curve_step);
-  out.add_list("curve_ms", curve);
+  add_threads(out, o, threads_before, threads_during);
+  add_curve(out, curve);
   out.print();
   return 0;
 }

@@ -119,13 +119,10 @@ struct load_result {
   size_t errors = 0;
 };
 
-load_result parse_done(const std::string& line) {
-  std::istringstream in{line};
-  std::string word;
+load_result read_done(child_process& load, std::chrono::milliseconds timeout) {
   load_result r;
-  in >> word >> r.ms >> r.bytes >> r.mismatches >> r.errors >> r.cpu_us;
-  if (word != "done")
-    die("the load process printed '" + line + "'");
+  parse_done(load.read_line(timeout, "the load process"), r.ms, r.bytes,
+             r.mismatches, r.errors, r.cpu_us);
   return r;
 }
 
@@ -200,12 +197,31 @@ std::string thread_cpu_diff(const thread_times& t0, const thread_times& t1) {
 struct measured {
   bool ok = false;
   double ms = 0;
+  steady::time_point t0;
   rusage ru0{};
   rusage ru1{};
   thread_times threads0;
   thread_times threads1;
   long rss_before_kb = 0;
   load_result load;
+
+  /// Starts the measured interval and the load process with it.
+  void begin(child_process& load_proc) {
+    rss_before_kb = current_rss_kb();
+    perf_window(true);
+    threads0 = thread_cpu();
+    ru0 = self_usage();
+    t0 = steady::now();
+    load_proc.write_line("go");
+  }
+
+  /// Ends the measured interval.
+  void end() {
+    ms = ms_between(t0, steady::now());
+    ru1 = self_usage();
+    threads1 = thread_cpu();
+    perf_window(false);
+  }
 };
 
 void add_common(json_object& out, const g_options& o, const measured& m) {
@@ -423,12 +439,7 @@ int run_ours(const g_options& o) {
   }
   io->unlisten(listen_token);
   measured m;
-  m.rss_before_kb = current_rss_kb();
-  perf_window(true);
-  m.threads0 = thread_cpu();
-  m.ru0 = self_usage();
-  auto t0 = steady::now();
-  load.write_line("go");
+  m.begin(load);
   uint64_t read_at_stall_end = 0;
   long rss_at_stall_end_kb = 0;
   if (o.flood()) {
@@ -440,19 +451,12 @@ int run_ours(const g_options& o) {
     m.ok = prog->cv.wait_for(guard, std::chrono::seconds{o.timeout_s},
                              [&] { return prog->consumed >= o.bytes; });
     guard.unlock();
-    m.ms = ms_between(t0, steady::now());
-    m.ru1 = self_usage();
-    m.threads1 = thread_cpu();
-    perf_window(false);
+    m.end();
     if (m.ok)
-      m.load = parse_done(load.read_line(10s, "the load process"));
+      m.load = read_done(load, 10s);
   } else {
-    m.load = parse_done(
-      load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
-    m.ms = ms_between(t0, steady::now());
-    m.ru1 = self_usage();
-    m.threads1 = thread_cpu();
-    perf_window(false);
+    m.load = read_done(load, std::chrono::seconds{o.timeout_s});
+    m.end();
     m.ok =
       m.load.bytes == o.bytes && m.load.mismatches == 0 && m.load.errors == 0;
   }
@@ -526,12 +530,7 @@ int run_raw(const g_options& o) {
   };
   std::vector<uint8_t> buf(o.raw_read);
   measured m;
-  m.rss_before_kb = current_rss_kb();
-  perf_window(true);
-  m.threads0 = thread_cpu();
-  m.ru0 = self_usage();
-  auto t0 = steady::now();
-  load.write_line("go");
+  m.begin(load);
   // Flood: nothing is read during the stall (the sockets are not even
   // watched), like ours not consuming.
   if (!echo)
@@ -541,7 +540,7 @@ int run_raw(const g_options& o) {
   uint64_t read_total = 0;
   uint64_t written_total = 0;
   size_t errors = 0;
-  auto deadline = t0 + std::chrono::seconds{o.timeout_s};
+  auto deadline = m.t0 + std::chrono::seconds{o.timeout_s};
   epoll_event events[256];
   auto done = [&] { return (echo ? written_total : read_total) >= o.bytes; };
   while (!done() && errors == 0 && steady::now() < deadline) {
@@ -604,28 +603,19 @@ int run_raw(const g_options& o) {
   }
   if (echo) {
     if (done() && errors == 0)
-      m.load = parse_done(
-        load.read_line(std::chrono::seconds{o.timeout_s}, "the load process"));
-    m.ms = ms_between(t0, steady::now());
-    m.ru1 = self_usage();
-    m.threads1 = thread_cpu();
-    perf_window(false);
+      m.load = read_done(load, std::chrono::seconds{o.timeout_s});
+    m.end();
     m.ok = errors == 0 && m.load.bytes == o.bytes && m.load.mismatches == 0
       && m.load.errors == 0;
   } else {
-    m.ms = ms_between(t0, steady::now());
-    m.ru1 = self_usage();
-    m.threads1 = thread_cpu();
-    perf_window(false);
+    m.end();
     m.ok = errors == 0 && done();
     if (m.ok)
-      m.load = parse_done(load.read_line(10s, "the load process"));
+      m.load = read_done(load, 10s);
   }
   load.stop();
-  for (auto& c : conns) {
-    abort_on_close(c.fd);
-    ::close(c.fd);
-  }
+  for (auto& c : conns)
+    reset_and_close(c.fd);
   ::close(ep);
   json_object out;
   add_common(out, o, m);

@@ -104,11 +104,7 @@ int main(int argc, char** argv) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0)
     die("connmgr-bench-stream-load: epoll_create1 failed");
-  std::printf("ready\n");
-  std::fflush(stdout);
-  char line[256];
-  if (::read(STDIN_FILENO, line, sizeof(line)) <= 0)
-    std::_Exit(0);
+  ready_then_wait_for_go();
   auto t0 = steady::now();
   auto ru0 = self_usage();
   for (size_t i = 0; i < k; ++i) {
@@ -199,12 +195,8 @@ int main(int argc, char** argv) {
   std::printf("done %.3f %llu %zu %zu %.0f\n", ms,
               static_cast<unsigned long long>(moved), mismatches, errors, cpu);
   std::fflush(stdout);
-  while (::read(STDIN_FILENO, line, sizeof(line)) > 0) {
-    // wait for EOF
-  }
-  for (auto& c : conns) {
-    abort_on_close(c.fd);
-    ::close(c.fd);
-  }
+  wait_for_stdin_eof();
+  for (auto& c : conns)
+    reset_and_close(c.fd);
   return 0;
 }
