@@ -70,25 +70,43 @@ std::optional<std::string> section_of(const std::string& line) {
   return inner.substr(0, inner.find_first_of(" \t"));
 }
 
-/// How many more '[' than ']' `text` holds outside quotes, up to a ';'
-/// comment.
-int open_brackets(std::string_view text) {
-  int depth = 0;
+/// Calls `on_char` for each character of `text` outside quotes, up to a
+/// ';' outside quotes (a comment); returns where the comment starts, or
+/// the size of `text` if there is none.
+template <class F>
+size_t scan_unquoted(std::string_view text, F&& on_char) {
   char quote = 0;
-  for (auto c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
     if (quote != 0) {
       if (c == quote)
         quote = 0;
     } else if (c == '"' || c == '\'') {
       quote = c;
     } else if (c == ';') {
-      break;
-    } else if (c == '[') {
-      ++depth;
-    } else if (c == ']') {
-      --depth;
+      return i;
+    } else {
+      on_char(c);
     }
   }
+  return text.size();
+}
+
+/// `text` up to its comment.
+std::string_view without_comment(std::string_view text) {
+  return text.substr(0, scan_unquoted(text, [](char) {}));
+}
+
+/// How many more '[' than ']' `text` holds outside quotes, up to a ';'
+/// comment.
+int open_brackets(std::string_view text) {
+  int depth = 0;
+  scan_unquoted(text, [&depth](char c) {
+    if (c == '[')
+      ++depth;
+    else if (c == ']')
+      --depth;
+  });
   return depth;
 }
 
@@ -154,21 +172,7 @@ caf::error overflowing_duration(const std::string& content) {
       section = *name;
     } else if (section == node_settings_category
                && split_key_line(line, key, value)) {
-      // A ';' outside quotes starts a comment.
-      char quote = 0;
-      size_t end = 0;
-      for (; end < value.size(); ++end) {
-        char c = value[end];
-        if (quote != 0) {
-          if (c == quote)
-            quote = 0;
-        } else if (c == '"' || c == '\'') {
-          quote = c;
-        } else if (c == ';') {
-          break;
-        }
-      }
-      if (auto err = check_value_text(key, value.substr(0, end)))
+      if (auto err = check_value_text(key, without_comment(value)))
         return err;
     }
   }
