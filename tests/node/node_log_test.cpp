@@ -5,7 +5,7 @@
 #include <string>
 
 #include "examples/node/node_log.hpp"
-#include "tests/node/json_check.hpp"
+#include "tests/support/flat_json.hpp"
 
 using namespace connmgr;
 using connmgr::test::keys_of;

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tests/node/json_check.hpp"
+#include "tests/support/flat_json.hpp"
 #include "tests/node/process.hpp"
 
 namespace connmgr::e2e {

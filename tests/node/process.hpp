@@ -7,8 +7,8 @@
 // `process` never leaks its child: the destructor kills (SIGKILL) and reaps
 // it, also when a REQUIRE throws out of the test.
 //
-// Also: a reader for the flat JSON objects of `--connmgr.log-format=json`
-// lines (string, number, bool and null members; no nesting).
+// Also: predicates on the flat JSON objects of `--connmgr.log-format=json`
+// lines (read with tests/support/flat_json.hpp).
 
 #include <atomic>
 #include <cerrno>
@@ -39,6 +39,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/flat_json.hpp"
+
 namespace connmgr::e2e {
 
 using clock_type = std::chrono::steady_clock;
@@ -46,137 +48,10 @@ using namespace std::chrono_literals;
 
 // -- flat JSON ------------------------------------------------------------------
 
-/// The value of member `key` of the flat JSON object `line`: a string
-/// decoded (escapes \" \\ \/ \n \r \t \b \f \uXXXX below 0x80), anything
-/// else (number, true, false, null) as its raw literal. Nothing when the
-/// line is not such an object or has no such member.
-inline std::optional<std::string> json_get(std::string_view line,
-                                           std::string_view key) {
-  size_t pos = 0;
-  auto ws = [&] {
-    while (pos < line.size()
-           && (line[pos] == ' ' || line[pos] == '\t' || line[pos] == '\r'))
-      ++pos;
-  };
-  auto str = [&](std::string& out) -> bool {
-    if (pos >= line.size() || line[pos] != '"')
-      return false;
-    ++pos;
-    while (pos < line.size()) {
-      char c = line[pos++];
-      if (c == '"')
-        return true;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos >= line.size())
-        return false;
-      char e = line[pos++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'u': {
-          if (pos + 4 > line.size())
-            return false;
-          auto hex = std::string{line.substr(pos, 4)};
-          pos += 4;
-          char* end = nullptr;
-          auto v = std::strtoul(hex.c_str(), &end, 16);
-          if (end != hex.c_str() + 4)
-            return false;
-          out += static_cast<char>(v < 0x80 ? v : '?');
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
-  };
-  ws();
-  if (pos >= line.size() || line[pos] != '{')
-    return std::nullopt;
-  ++pos;
-  ws();
-  if (pos < line.size() && line[pos] == '}')
-    return std::nullopt;
-  for (;;) {
-    ws();
-    std::string k;
-    if (!str(k))
-      return std::nullopt;
-    ws();
-    if (pos >= line.size() || line[pos] != ':')
-      return std::nullopt;
-    ++pos;
-    ws();
-    std::string v;
-    if (pos < line.size() && line[pos] == '"') {
-      if (!str(v))
-        return std::nullopt;
-    } else {
-      auto start = pos;
-      while (pos < line.size() && line[pos] != ',' && line[pos] != '}'
-             && line[pos] != ' ')
-        ++pos;
-      v = std::string{line.substr(start, pos - start)};
-      if (v.empty() || v[0] == '{' || v[0] == '[')
-        return std::nullopt; // nesting is not our format
-    }
-    if (k == key)
-      return v;
-    ws();
-    if (pos >= line.size())
-      return std::nullopt;
-    if (line[pos] == '}')
-      return std::nullopt;
-    if (line[pos] != ',')
-      return std::nullopt;
-    ++pos;
-  }
-}
-
-/// `json_get` as a signed integer; nothing when absent or not an integer.
-inline std::optional<int64_t> json_int(std::string_view line,
-                                       std::string_view key) {
-  auto v = json_get(line, key);
-  if (!v || v->empty())
-    return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  auto n = std::strtoll(v->c_str(), &end, 10);
-  if (errno != 0 || end != v->c_str() + v->size())
-    return std::nullopt;
-  return n;
-}
-
-/// The "event" member of a JSON line (empty when there is none).
-inline std::string json_event(std::string_view line) {
-  return json_get(line, "event").value_or("");
-}
+// Lines are read with the one reader of tests/support/flat_json.hpp.
+using connmgr::test::json_event;
+using connmgr::test::json_get;
+using connmgr::test::json_int;
 
 /// Predicate on a line: a JSON object with "event" == `name`.
 inline std::function<bool(const std::string&)> event_is(std::string name) {
