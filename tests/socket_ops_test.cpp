@@ -13,7 +13,7 @@
 
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/net/socket_ops.hpp"
-#include "tests/descriptor_check.hpp"
+#include "tests/support/descriptor_audit.hpp"
 
 using namespace connmgr;
 

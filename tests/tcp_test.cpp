@@ -27,7 +27,7 @@
 #include "connmgr/net/reactor.hpp"
 #include "connmgr/net/resolver.hpp"
 #include "connmgr/net/socket_ops.hpp"
-#include "tests/descriptor_check.hpp"
+#include "tests/support/descriptor_audit.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;

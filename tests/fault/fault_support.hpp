@@ -48,6 +48,7 @@
 
 #include "connmgr/net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
+#include "tests/support/descriptor_audit.hpp"
 
 namespace connmgr::fault {
 
@@ -74,165 +75,12 @@ inline std::string loopback(uint16_t port) {
 
 // -- /proc -----------------------------------------------------------------------
 
-/// One TCP socket of a process, from /proc/<pid>/net/tcp{,6}.
-struct tcp_entry {
-  std::string local;
-  std::string remote;
-  /// "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ...
-  std::string state;
-};
-
-inline std::string tcp_state_name(unsigned st) {
-  static const char* names[] = {
-    "?",         "ESTABLISHED", "SYN_SENT",    "SYN_RECV",   "FIN_WAIT1",
-    "FIN_WAIT2", "TIME_WAIT",   "CLOSE",       "CLOSE_WAIT", "LAST_ACK",
-    "LISTEN",    "CLOSING",     "NEW_SYN_RECV"};
-  return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
-}
-
-/// "0100007F:1F90" (or the 32-hex-digit IPv6 form) as "127.0.0.1:8080".
-inline std::string proc_address(const std::string& hex) {
-  auto colon = hex.find(':');
-  if (colon == std::string::npos)
-    return hex;
-  auto host = hex.substr(0, colon);
-  auto port = std::stoul(hex.substr(colon + 1), nullptr, 16);
-  char text[INET6_ADDRSTRLEN] = "?";
-  if (host.size() == 8) {
-    in_addr a{};
-    a.s_addr = static_cast<uint32_t>(std::stoul(host, nullptr, 16));
-    ::inet_ntop(AF_INET, &a, text, sizeof(text));
-    return std::string{text} + ":" + std::to_string(port);
-  }
-  if (host.size() == 32) {
-    in6_addr a{};
-    for (int w = 0; w < 4; ++w) {
-      auto word = static_cast<uint32_t>(
-        std::stoul(host.substr(static_cast<size_t>(w) * 8, 8), nullptr, 16));
-      std::memcpy(a.s6_addr + w * 4, &word, 4);
-    }
-    ::inet_ntop(AF_INET6, &a, text, sizeof(text));
-    return "[" + std::string{text} + "]:" + std::to_string(port);
-  }
-  return hex;
-}
-
-/// Every TCP socket of `pid`'s network namespace, by inode.
-inline std::map<uint64_t, tcp_entry> tcp_table(pid_t pid) {
-  std::map<uint64_t, tcp_entry> out;
-  for (auto file : {"tcp", "tcp6"}) {
-    std::ifstream in{"/proc/" + std::to_string(pid) + "/net/" + file};
-    std::string line;
-    std::getline(in, line); // header
-    while (std::getline(in, line)) {
-      std::istringstream fields{line};
-      std::string sl, local, remote, st, queues, timer, retr, uid, timeout;
-      uint64_t inode = 0;
-      fields >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid
-        >> timeout >> inode;
-      if (!fields || inode == 0)
-        continue;
-      out[inode] = tcp_entry{
-        proc_address(local), proc_address(remote),
-        tcp_state_name(static_cast<unsigned>(std::stoul(st, nullptr, 16)))};
-    }
-  }
-  return out;
-}
-
-/// The descriptors of a process, classified.
-struct fd_view {
-  bool ok = false;
-  size_t total = 0;
-  /// Listening TCP sockets.
-  size_t listening = 0;
-  /// Established TCP connections, as "local -> remote".
-  std::vector<std::string> established;
-  /// TCP sockets in any other state ("CLOSE_WAIT local -> remote", ...),
-  /// including ones not (yet) in the table, such as a fresh dial socket.
-  std::vector<std::string> other_tcp;
-  /// Everything that is not a TCP socket (pipes, epoll, eventfd, files).
-  size_t non_tcp = 0;
-  /// What those are ("0 -> /dev/null", "3 -> anon_inode:[eventpoll]", ...).
-  std::vector<std::string> non_tcp_names;
-  /// Every descriptor number.
-  std::vector<int> numbers;
-
-  /// How many descriptors are numbered `limit` or above (inherited ones
-  /// an RLIMIT_NOFILE of `limit` does not count against new ones).
-  size_t at_or_above(int limit) const {
-    return static_cast<size_t>(std::count_if(
-      numbers.begin(), numbers.end(), [limit](int n) { return n >= limit; }));
-  }
-
-  /// One line: the counts only.
-  std::string summary() const {
-    return std::to_string(total) + " fds: " + std::to_string(listening)
-      + " listening, " + std::to_string(established.size()) + " established, "
-      + std::to_string(other_tcp.size()) + " other tcp, "
-      + std::to_string(non_tcp) + " other";
-  }
-
-  std::string to_string() const {
-    std::string out = std::to_string(total)
-      + " fds: " + std::to_string(listening) + " listening, "
-      + std::to_string(established.size()) + " established, "
-      + std::to_string(other_tcp.size()) + " other tcp, "
-      + std::to_string(non_tcp) + " other";
-    for (auto& e : established)
-      out += "\n    ESTABLISHED " + e;
-    for (auto& e : other_tcp)
-      out += "\n    " + e;
-    out += "\n    other:";
-    for (auto& e : non_tcp_names)
-      out += " [" + e + "]";
-    return out;
-  }
-};
-
-/// The descriptors a node holds whatever its connections: everything but
-/// its TCP connections (stdio, epoll, eventfd, listening sockets).
-inline size_t fixed_fds(const fd_view& v) {
-  return v.non_tcp + v.listening;
-}
-
-/// Reads /proc/<pid>/fd and classifies each descriptor (passing pipes
-/// aside: is_passing_pipe).
-inline fd_view fds_of(pid_t pid) {
-  fd_view v;
-  auto fds = connmgr::open_descriptors(pid);
-  if (fds.empty())
-    return v; // gone, or not ours to read
-  auto table = tcp_table(pid);
-  for (auto& d : fds) {
-    if (connmgr::is_passing_pipe(d))
-      continue;
-    ++v.total;
-    v.numbers.push_back(d.fd);
-    uint64_t inode = 0;
-    if (std::sscanf(d.target.c_str(), "socket:[%lu]", &inode) != 1) {
-      ++v.non_tcp;
-      v.non_tcp_names.push_back(std::to_string(d.fd) + " -> " + d.target);
-      continue;
-    }
-    auto i = table.find(inode);
-    if (i == table.end()) {
-      // Not (or not yet) a TCP socket of the table: a unix socket or a
-      // socket created a moment ago; listed so a test sees it.
-      v.other_tcp.push_back(d.target);
-      continue;
-    }
-    auto& e = i->second;
-    if (e.state == "LISTEN")
-      ++v.listening;
-    else if (e.state == "ESTABLISHED")
-      v.established.push_back(e.local + " -> " + e.remote);
-    else
-      v.other_tcp.push_back(e.state + " " + e.local + " -> " + e.remote);
-  }
-  v.ok = true;
-  return v;
-}
+// The descriptor audit (fd_view, fds_of, tcp_table) is the one of
+// tests/support/descriptor_audit.hpp.
+using connmgr::test::fd_view;
+using connmgr::test::fds_of;
+using connmgr::test::fixed_fds;
+using connmgr::test::proc_address;
 
 /// Polls the node's descriptors until they match `pred` for three reads in a
 /// row (so a dial or close in progress does not decide), or `timeout`
