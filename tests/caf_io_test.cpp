@@ -20,6 +20,7 @@
 #include "connmgr/net/net_address.hpp"
 #include "connmgr/net/reactor.hpp"
 #include "connmgr/net/socket_ops.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -32,12 +33,8 @@ TEST_CASE("caf io: a dialed connection is adopted by a broker with "
   caf::actor_system sys{cfg};
   auto io = reactor::start();
   REQUIRE(io);
-  auto any = net_address::parse("127.0.0.1:0", true);
-  sockaddr_storage sa{};
-  auto len = any->to_sockaddr(sa);
-  auto lfd = open_tcp_listener(sa, *len, 4);
-  REQUIRE(lfd);
-  auto target = local_sockaddr(*lfd);
+  auto lfd = test::listen_like_connmgr(4);
+  auto target = local_sockaddr(lfd);
   std::promise<caf::expected<connection_ptr>> dialed;
   (*io)->connect({*target}, reactor::clock::now() + 5s, "peer",
                  [&dialed](caf::expected<connection_ptr> c) {
@@ -45,9 +42,9 @@ TEST_CASE("caf io: a dialed connection is adopted by a broker with "
                  });
   auto conn = dialed.get_future().get();
   REQUIRE(conn);
-  pollfd p{*lfd, POLLIN, 0};
+  pollfd p{lfd, POLLIN, 0};
   REQUIRE(::poll(&p, 1, 5000) == 1);
-  int peer = ::accept(*lfd, nullptr, nullptr);
+  int peer = ::accept(lfd, nullptr, nullptr);
   REQUIRE(peer >= 0);
   // Ownership moves to CAF: our handle no longer closes the descriptor.
   int fd = (*conn)->release();
@@ -70,5 +67,5 @@ TEST_CASE("caf io: a dialed connection is adopted by a broker with "
   REQUIRE(got.wait_for(10s) == std::future_status::ready);
   CHECK(got.get() == "hello");
   ::close(peer);
-  ::close(*lfd);
+  ::close(lfd);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "connmgr/net/connection.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 using namespace connmgr;
 
@@ -91,20 +92,17 @@ TEST_CASE("connection: release hands the descriptor over without closing it") {
 
 TEST_CASE("connection: local_address is our end of a loopback socket, empty "
           "once closed or without a socket") {
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  test::loopback_options o;
+  o.backlog = 1;
+  o.close_on_exec = false;
+  auto [listener, port] = test::open_loopback(o);
   REQUIRE(listener >= 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-  REQUIRE(::listen(listener, 1) == 0);
-  socklen_t len = sizeof(sa);
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+  auto sa = test::loopback_v4(port);
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
   sockaddr_in mine{};
-  len = sizeof(mine);
+  socklen_t len = sizeof(mine);
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &len) == 0);
   auto conn = std::make_shared<connection>(
     fd, "127.0.0.1:" + std::to_string(ntohs(sa.sin_port)));

@@ -28,6 +28,7 @@
 #include "connmgr/net/reactor.hpp"
 #include "connmgr/net/socket_ops.hpp"
 #include "tests/support/descriptor_audit.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -154,14 +155,7 @@ struct fixture {
     auto r = reactor::start();
     REQUIRE(r);
     io = *r;
-    auto any = net_address::parse("127.0.0.1:0", true);
-    REQUIRE(any);
-    sockaddr_storage sa{};
-    auto len = any->to_sockaddr(sa);
-    REQUIRE(len);
-    auto fd = open_tcp_listener(sa, *len, 64);
-    REQUIRE(fd);
-    lfd = *fd;
+    lfd = test::listen_like_connmgr(64);
     auto bound_addr = local_sockaddr(lfd);
     REQUIRE(bound_addr);
     target = *bound_addr;

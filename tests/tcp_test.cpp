@@ -28,6 +28,7 @@
 #include "connmgr/net/resolver.hpp"
 #include "connmgr/net/socket_ops.hpp"
 #include "tests/support/descriptor_audit.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -82,12 +83,7 @@ uint16_t port_of(int fd) {
 
 /// A socket listening on an ephemeral loopback port.
 int loopback_listener(int backlog) {
-  auto addr = net_address::parse("127.0.0.1:0", true);
-  sockaddr_storage sa{};
-  auto len = addr->to_sockaddr(sa);
-  auto fd = open_tcp_listener(sa, *len, backlog);
-  REQUIRE(fd);
-  return *fd;
+  return test::listen_like_connmgr(backlog);
 }
 
 /// A listening socket nobody accepts from, its one-slot queue filled: SYNs
@@ -98,20 +94,14 @@ struct silent_peer {
   std::string address;
 
   silent_peer() {
-    auto addr = net_address::parse("127.0.0.1:0", true);
-    sockaddr_storage sa{};
-    auto len = addr->to_sockaddr(sa);
-    auto fd = open_tcp_listener(sa, *len, 0);
-    REQUIRE(fd);
-    listener = *fd;
+    listener = loopback_listener(0);
     address = "127.0.0.1:" + std::to_string(port_of(listener));
     // Fill the accept queue until a connect no longer completes: from
     // then on the kernel drops every SYN to this port.
-    auto target = net_address::parse(address);
-    target->to_sockaddr(sa);
+    auto sa = test::loopback_v4(port_of(listener));
     for (int i = 0; i < 16; ++i) {
       int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      ::connect(c, reinterpret_cast<sockaddr*>(&sa), *len);
+      ::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
       fillers.push_back(c);
       pollfd p{c, POLLOUT, 0};
       if (::poll(&p, 1, 500) == 0)
@@ -349,16 +339,11 @@ TEST_CASE_FIXTURE(net_fixture,
 TEST_CASE_FIXTURE(net_fixture,
                   "tcp: addresses are tried in turn until one connects within "
                   "the deadline") {
-  auto any = net_address::parse("127.0.0.1:0", true);
-  sockaddr_storage sa{};
-  auto len = any->to_sockaddr(sa);
-  auto closed_fd = open_tcp_listener(sa, *len, 1);
-  REQUIRE(closed_fd);
-  auto closed_sa = local_sockaddr(*closed_fd);
-  ::close(*closed_fd); // the first address refuses
-  auto open_fd = open_tcp_listener(sa, *len, 16);
-  REQUIRE(open_fd);
-  auto open_sa = local_sockaddr(*open_fd);
+  auto closed_fd = loopback_listener(1);
+  auto closed_sa = local_sockaddr(closed_fd);
+  ::close(closed_fd); // the first address refuses
+  auto open_fd = loopback_listener(16);
+  auto open_sa = local_sockaddr(open_fd);
   std::promise<caf::expected<connection_ptr>> done;
   auto result = done.get_future();
   io->connect(
@@ -368,9 +353,9 @@ TEST_CASE_FIXTURE(net_fixture,
   auto conn = result.get();
   REQUIRE_MESSAGE(conn, (conn ? std::string{} : describe(conn.error())));
   // It reached the second address: the listener has a pending connection.
-  pollfd p{*open_fd, POLLIN, 0};
+  pollfd p{open_fd, POLLIN, 0};
   CHECK(::poll(&p, 1, 5000) == 1);
-  ::close(*open_fd);
+  ::close(open_fd);
 }
 
 TEST_CASE_FIXTURE(net_fixture,

@@ -49,6 +49,7 @@
 #include "connmgr/net/socket_ops.hpp"
 #include "tests/node/node_process.hpp"
 #include "tests/support/descriptor_audit.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 namespace connmgr::fault {
 
@@ -152,24 +153,13 @@ public:
   enum class mode { silent, reset };
 
   explicit misbehaving_server(mode m, uint16_t port = 0) : mode_(m) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int on = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(port);
-    if (fd_ < 0
-        || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0
-        || ::listen(fd_, 128) != 0) {
-      if (fd_ >= 0)
-        ::close(fd_);
-      fd_ = -1;
+    auto o = test::like_connmgr(128);
+    o.port = port;
+    auto s = test::open_loopback(o);
+    if (s.fd < 0)
       return;
-    }
-    socklen_t len = sizeof(sa);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
-    port_ = ntohs(sa.sin_port);
+    fd_ = s.fd;
+    port_ = s.port;
     thread_ = std::thread{[this] { loop(); }};
   }
 

@@ -652,21 +652,14 @@ public:
   /// `n` servers on 127.0.0.1; with `listening` false they are bound but
   /// refuse connections until `start`.
   explicit backlog_servers(size_t n, bool listening = true) {
+    connmgr::test::loopback_options o;
+    o.listening = listening;
     for (size_t i = 0; i < n; ++i) {
-      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in sa{};
-      sa.sin_family = AF_INET;
-      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      socklen_t len = sizeof(sa);
-      if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0
-          || (listening && ::listen(fd, 16) != 0)
-          || ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-        if (fd >= 0)
-          ::close(fd);
+      auto s = connmgr::test::open_loopback(o);
+      if (s.fd < 0)
         continue;
-      }
-      fds_.push_back(fd);
-      addrs_.push_back(loopback(ntohs(sa.sin_port)));
+      fds_.push_back(s.fd);
+      addrs_.push_back(loopback(s.port));
     }
   }
   ~backlog_servers() {
@@ -814,10 +807,7 @@ TEST_CASE("fault: descriptor exhaustion") {
   int waiting = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(waiting >= 0);
   {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(a.port);
+    auto sa = connmgr::test::loopback_v4(a.port);
     REQUIRE(::connect(waiting, reinterpret_cast<sockaddr*>(&sa), sizeof(sa))
             == 0);
   }

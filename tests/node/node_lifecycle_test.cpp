@@ -20,6 +20,7 @@
 #include "connmgr/net/reactor.hpp"
 #include "connmgr/net/resolver.hpp"
 #include "examples/node/node.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -30,10 +31,7 @@ namespace {
 bool refused(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = htons(port);
+  auto sa = test::loopback_v4(port);
   auto rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
   ::close(fd);
   return rc != 0;

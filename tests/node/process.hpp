@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "tests/support/flat_json.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 namespace connmgr::e2e {
 
@@ -87,24 +88,20 @@ inline std::string node_binary() {
 #endif
 }
 
+/// A socket on 127.0.0.1 that only holds its port (no listen()).
+inline test::loopback_options bound_only() {
+  test::loopback_options o;
+  o.listening = false;
+  return o;
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then
 /// closed). Another process may take it meanwhile: callers retry.
 inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return 0;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = 0;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
-    socklen_t len = sizeof(sa);
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0)
-      port = ntohs(sa.sin_port);
-  }
-  ::close(fd);
-  return port;
+  auto s = test::open_loopback(bound_only());
+  if (s.fd >= 0)
+    ::close(s.fd);
+  return s.port;
 }
 
 /// A TCP port on 127.0.0.1 with nobody listening: bound without listen()
@@ -112,31 +109,15 @@ inline uint16_t free_port() {
 /// other process can take the port meanwhile.
 class closed_port {
 public:
-  closed_port() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ >= 0
-        && ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
-      socklen_t len = sizeof(sa);
-      if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) == 0)
-        port_ = ntohs(sa.sin_port);
-    }
+  closed_port() : socket_(bound_only()) {
+    // nop
   }
-  ~closed_port() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  closed_port(const closed_port&) = delete;
-  closed_port& operator=(const closed_port&) = delete;
   uint16_t port() const {
-    return port_;
+    return socket_.port();
   }
 
 private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
+  test::loopback_listener socket_;
 };
 
 /// One line of output and when the harness read it.
