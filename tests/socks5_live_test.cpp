@@ -51,6 +51,7 @@
 #include "connmgr/net/socket_ops.hpp"
 #include "connmgr/net/socks5.hpp"
 #include "connmgr/net/socks5_stream.hpp"
+#include "tests/support/timed_dial.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -725,15 +726,7 @@ struct live_fixture {
   std::pair<caf::expected<connection_ptr>, steady::duration>
   dial(const dialer_actor& dialer, const std::string& address,
        caf::timespan timeout = std::chrono::seconds{10}) {
-    caf::expected<connection_ptr> result{caf::error{}};
-    caf::scoped_actor self{sys};
-    auto t0 = steady::now();
-    self
-      ->request(dialer, timeout + 10s, dial_atom::value, uint64_t{1}, address,
-                timeout)
-      .receive([&](connection_ptr& c) { result = std::move(c); },
-               [&](caf::error& err) { result = std::move(err); });
-    return {std::move(result), steady::now() - t0};
+    return test::timed_dial(sys, dialer, address, timeout);
   }
 
   /// Runs `fn` on the reactor thread after all work posted before it, and

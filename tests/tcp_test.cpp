@@ -29,6 +29,7 @@
 #include "connmgr/net/socket_ops.hpp"
 #include "tests/support/descriptor_audit.hpp"
 #include "tests/support/loopback_listener.hpp"
+#include "tests/support/timed_dial.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -143,15 +144,7 @@ struct net_fixture {
   /// One dial straight to the dialer; returns the result and how long it took.
   std::pair<caf::expected<connection_ptr>, steady::duration>
   dial(const std::string& address, caf::timespan timeout) {
-    caf::expected<connection_ptr> result{caf::error{}};
-    caf::scoped_actor self{sys};
-    auto t0 = steady::now();
-    self
-      ->request(dialer, timeout + 10s, dial_atom::value, uint64_t{1}, address,
-                timeout)
-      .receive([&](connection_ptr& c) { result = std::move(c); },
-               [&](caf::error& err) { result = std::move(err); });
-    return {std::move(result), steady::now() - t0};
+    return test::timed_dial(sys, dialer, address, timeout);
   }
 };
 
