@@ -5,7 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "connmgr/actors/fake_acceptor.hpp"
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;

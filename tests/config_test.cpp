@@ -12,7 +12,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "connmgr/actors/function_address_source.hpp"
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;

@@ -9,7 +9,7 @@
 
 #include "connmgr/messages/direct_dialer.hpp"
 #include "connmgr/net/socket_ops.hpp"
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;
@@ -29,9 +29,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 
 TEST_CASE_FIXTURE(
   sim_fixture, "scenario 7: target outbound 10 gives exactly 10 connections") {
-  auto s = setup();
-  s.config.target_outbound = 10;
-  s.get_address = counting_addresses();
+  auto s = automatic_setup(10);
   spawn(s);
   start();
   advance(1s, 100ms);
@@ -64,6 +62,13 @@ struct listener_fixture : sim_fixture {
     return s;
   }
 
+  /// Spawns and starts the handler with one listener and inbound limit
+  /// `max_inbound`.
+  void start_with_one_listener(std::optional<uint32_t> max_inbound) {
+    spawn(with_listeners(1, max_inbound));
+    start();
+  }
+
   connection_ptr inject(size_t listener, const std::string& from) {
     auto conn = make_memory_connection(from);
     caf::anon_send(acceptors[listener], inject_atom::value, conn);
@@ -76,8 +81,7 @@ struct listener_fixture : sim_fixture {
 TEST_CASE_FIXTURE(listener_fixture,
                   "scenario 2: inbound limit 2 admits two, rejects the third, "
                   "and a double close frees one slot") {
-  spawn(with_listeners(1, 2u));
-  start();
+  start_with_one_listener(2u);
   auto a = inject(0, "127.0.0.1:40001");
   auto b = inject(0, "127.0.0.1:40002");
   auto c = inject(0, "127.0.0.1:40003");
@@ -106,8 +110,7 @@ TEST_CASE_FIXTURE(listener_fixture,
 TEST_CASE_FIXTURE(listener_fixture,
                   "scenario 3: inbound limit 0 rejects and counts every "
                   "inbound connection") {
-  spawn(with_listeners(1, 0u));
-  start();
+  start_with_one_listener(0u);
   std::vector<connection_ptr> conns;
   for (int i = 0; i < 5; ++i)
     conns.push_back(inject(0, "127.0.0.1:" + std::to_string(41000 + i)));
@@ -125,8 +128,7 @@ TEST_CASE_FIXTURE(listener_fixture,
 TEST_CASE_FIXTURE(listener_fixture,
                   "scenario 4: inbound limit 8 holds under 100 concurrent "
                   "arrivals and ends with no slot used") {
-  spawn(with_listeners(1, 8u));
-  start();
+  start_with_one_listener(8u);
   for (int i = 0; i < 100; ++i)
     inject(0, "127.0.0.1:" + std::to_string(42000 + i));
   // Run job by job to watch the gauge at every step.
@@ -150,9 +152,7 @@ TEST_CASE_FIXTURE(listener_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "scenario 5: start connects the target, stop twice is "
                   "harmless, and calls after stop do nothing") {
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.get_address = counting_addresses();
+  auto s = automatic_setup(1);
   spawn(s);
   start();
   start(); // idempotent
@@ -205,9 +205,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "scenario 8: target 3 plus 2 permanent connects before and "
                   "after start gives 3 automatic and 2 manual connections") {
-  auto s = setup();
-  s.config.target_outbound = 3;
-  s.get_address = counting_addresses();
+  auto s = automatic_setup(3);
   spawn(s);
   auto before = connect("127.0.0.1:18001", true);
   start();
@@ -234,12 +232,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "scenario 9: a disconnected permanent request reconnects "
                   "with the same id; remove ends it") {
-  auto s = setup();
-  s.config.retry_duration = 10ms;
-  spawn(s);
-  start();
-  auto id = connect("127.0.0.1:18333", true);
-  REQUIRE(log->connected.size() == 1);
+  auto id = connect_one_permanent(10ms);
   auto first = log->connected[0].conn;
   disconnect(id);
   CHECK(first->closed());
@@ -288,13 +281,10 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "scenario 11: target 5 on a dead network stays within 75 "
                   "dials in 10 ms") {
-  auto s = setup();
-  s.config.target_outbound = 5;
+  auto s = automatic_setup(5);
   s.config.retry_duration = 1ms;
   s.config.max_retry_duration = 2ms;
-  // Every address its own network: a dead network fails in many groups.
-  s.config.netgroup_bits_ipv4 = 32;
-  s.get_address = counting_addresses();
+  one_group_per_address(s.config);
   net->set_policy(refuse);
   spawn(s);
   start();
@@ -390,8 +380,7 @@ TEST_CASE_FIXTURE(listener_fixture,
 TEST_CASE_FIXTURE(listener_fixture,
                   "scenario 16: with inbound limit 1 the second is rejected "
                   "and a third is accepted once the first closes") {
-  spawn(with_listeners(1, 1u));
-  start();
+  start_with_one_listener(1u);
   auto first = inject(0, "127.0.0.1:44001");
   auto second = inject(0, "127.0.0.1:44002");
   run();

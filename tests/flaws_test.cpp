@@ -16,7 +16,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;
@@ -60,12 +60,6 @@ connect_reply try_connect(sim_fixture& f, const std::string& address,
   return reply;
 }
 
-/// Completes every held dial of the fixture's fake dialer, then runs.
-void release_all(sim_fixture& f, bool succeed) {
-  caf::anon_send(f.dialer, release_atom::value, succeed);
-  f.run();
-}
-
 /// Advances `d` and checks that the next dial reaches the network exactly
 /// at its end: not one millisecond earlier.
 void expect_one_dial_after(sim_fixture& f, caf::timespan d) {
@@ -77,13 +71,36 @@ void expect_one_dial_after(sim_fixture& f, caf::timespan d) {
   CHECK(f.net->dial_count() == before + 1);
 }
 
-/// The ids of every established request in the handler's snapshot.
-std::vector<uint64_t> established_ids(sim_fixture& f) {
-  std::vector<uint64_t> result;
-  for (auto& req : f.requests())
-    if (req.state == conn_state::established)
-      result.push_back(req.id);
-  return result;
+/// Spawns a handler whose dials stay in flight and connects `address`
+/// (permanent): one dial, held until released. Returns the request's id.
+uint64_t connect_held(sim_fixture& f, const std::string& address) {
+  f.spawn(f.setup());
+  f.net->set_policy(hold);
+  auto id = f.connect(address, true);
+  REQUIRE(f.net->dial_count() == 1);
+  return id;
+}
+
+/// The one connection the fake dialer produced is closed or gone: a late
+/// dial result leaves nothing open.
+void check_dialed_connection_closed(sim_fixture& f) {
+  auto conns = f.net->connections();
+  CHECK(conns.size() == 1); // the dialer did produce a connection
+  for (auto& weak : conns) {
+    auto conn = weak.lock();
+    CHECK((!conn || conn->closed()));
+  }
+  CHECK(f.net->open_connections() == 0);
+}
+
+/// A setup for `target` automatic connections whose throttle trips after
+/// two failed attempts in a row and then holds the next dial for 1 s.
+handler_setup throttled_after_two(sim_fixture& f, uint32_t target) {
+  auto s = f.automatic_setup(target);
+  s.config.max_failed_attempts = 2;
+  one_group_per_address(s.config);
+  s.config.retry_duration = 1s;
+  return s;
 }
 
 /// A dialer that accepts every dial and never answers (nor fails): the only
@@ -205,10 +222,7 @@ TEST_CASE_FIXTURE(sim_fixture,
                   "connection") {
   // Reference: the late dial result finds the manager stopped and returns
   // without closing the connection, which stays open forever.
-  spawn(setup());
-  net->set_policy(hold);
-  connect("10.1.0.1:8333", true);
-  REQUIRE(net->dial_count() == 1);
+  connect_held(*this, "10.1.0.1:8333");
   // Stop first, then let the dial succeed, before anything runs.
   caf::anon_send(handler, stop_atom::value);
   caf::anon_send(dialer, release_atom::value, true);
@@ -217,23 +231,14 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(log->connected.empty());
   REQUIRE(log->stopped.size() == 1);
   CHECK(log->stopped[0].stats.dials_succeeded == 0);
-  auto conns = net->connections();
-  CHECK(conns.size() == 1); // the dialer did produce a connection
-  for (auto& weak : conns) {
-    auto conn = weak.lock();
-    CHECK((!conn || conn->closed()));
-  }
-  CHECK(net->open_connections() == 0);
+  check_dialed_connection_closed(*this);
 }
 
 TEST_CASE_FIXTURE(sim_fixture,
                   "flaw 1: a dial result that reaches the handler after stop "
                   "is closed and counted") {
   // Reference: the connection arrives after quit, nobody closes it.
-  spawn(setup());
-  net->set_policy(hold);
-  connect("10.1.0.2:8333", true);
-  REQUIRE(net->dial_count() == 1);
+  connect_held(*this, "10.1.0.2:8333");
   // The release is queued first, so the dial's answer is already on its way
   // to the handler when the stop is processed.
   caf::anon_send(dialer, release_atom::value, true);
@@ -244,13 +249,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   REQUIRE(log->stopped.size() == 1);
   CHECK(log->stopped[0].stats.late_connections_closed == 1);
   CHECK(log->stopped[0].stats.dials_succeeded == 0);
-  auto conns = net->connections();
-  CHECK(conns.size() == 1);
-  for (auto& weak : conns) {
-    auto conn = weak.lock();
-    CHECK((!conn || conn->closed()));
-  }
-  CHECK(net->open_connections() == 0);
+  check_dialed_connection_closed(*this);
 }
 
 TEST_CASE_FIXTURE(sim_fixture,
@@ -258,10 +257,7 @@ TEST_CASE_FIXTURE(sim_fixture,
                   "counted as late") {
   // Reference: closes it too while running, but keeps no count of it; what
   // fails there is the late_connections_closed figure this test requires.
-  spawn(setup());
-  net->set_policy(hold);
-  auto id = connect("10.1.0.3:8333", true);
-  REQUIRE(net->dial_count() == 1);
+  auto id = connect_held(*this, "10.1.0.3:8333");
   // The dial's success is queued before the remove is processed.
   caf::anon_send(dialer, release_atom::value, true);
   caf::anon_send(handler, remove_atom::value, id);
@@ -276,13 +272,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(st.late_connections_closed == 1);
   CHECK(st.dials_succeeded == 0);
   CHECK(st.outbound_established == 0);
-  auto conns = net->connections();
-  CHECK(conns.size() == 1);
-  for (auto& weak : conns) {
-    auto conn = weak.lock();
-    CHECK((!conn || conn->closed()));
-  }
-  CHECK(net->open_connections() == 0);
+  check_dialed_connection_closed(*this);
 }
 
 TEST_CASE("flaw 1 (state machine): a connection handed in after stop is "
@@ -338,9 +328,7 @@ TEST_CASE_FIXTURE(sim_fixture,
                   "and is replaced at once") {
   // Reference: the manual connection counts toward the target, so the old
   // request is left in state established and nothing replaces it.
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.get_address = counting_addresses();
+  auto s = automatic_setup(1);
   spawn(s);
   auto manual = connect("10.4.0.1:8333", true);
   start();
@@ -375,7 +363,7 @@ TEST_CASE_FIXTURE(sim_fixture,
     }
   }
   CHECK(replacement > automatic.id);
-  release_all(*this, true);
+  release_all(true);
   REQUIRE(log->connected.size() == 3);
   CHECK(log->connected[2].request.id == replacement);
   for (auto& req : requests()) {
@@ -392,20 +380,14 @@ TEST_CASE_FIXTURE(sim_fixture,
                   "network-down throttle") {
   // Reference: each disconnect counts as a failed attempt (the counter is 1
   // until the replacement connects), so churn feeds the throttle.
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.config.max_failed_attempts = 2;
-  // Every address its own network: a dead network fails in many groups.
-  s.config.netgroup_bits_ipv4 = 32;
-  s.config.retry_duration = 1s;
-  s.get_address = counting_addresses();
+  auto s = throttled_after_two(*this, 1);
   spawn(s);
   net->set_policy(hold);
   start();
   REQUIRE(net->dial_count() == 1);
   for (size_t cycle = 0; cycle < 10; ++cycle) {
     CAPTURE(cycle);
-    release_all(*this, true);
+    release_all(true);
     REQUIRE(log->connected.size() == cycle + 1);
     auto id = log->connected.back().request.id;
     advance(1s);
@@ -432,20 +414,14 @@ TEST_CASE_FIXTURE(sim_fixture,
                   "throttle the replacements") {
   // Reference: the second disconnect of a pair reaches max_failed_attempts
   // and its replacement waits retry_duration.
-  auto s = setup();
-  s.config.target_outbound = 2;
-  s.config.max_failed_attempts = 2;
-  // Every address its own network: a dead network fails in many groups.
-  s.config.netgroup_bits_ipv4 = 32;
-  s.config.retry_duration = 1s;
-  s.get_address = counting_addresses();
+  auto s = throttled_after_two(*this, 2);
   spawn(s);
   start();
   REQUIRE(log->connected.size() == 2);
   for (size_t cycle = 0; cycle < 10; ++cycle) {
     CAPTURE(cycle);
     advance(1s);
-    auto ids = established_ids(*this);
+    auto ids = established_ids();
     REQUIRE(ids.size() == 2);
     auto t = now();
     // Both disconnects are queued before the handler runs.
@@ -468,13 +444,7 @@ TEST_CASE_FIXTURE(sim_fixture,
                   "flaw 5: two consecutive dial failures do throttle the next "
                   "replacement") {
   // Reference: the limit is fixed at 25, so two failures never throttle.
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.config.max_failed_attempts = 2;
-  // Every address its own network: a dead network fails in many groups.
-  s.config.netgroup_bits_ipv4 = 32;
-  s.config.retry_duration = 1s;
-  s.get_address = counting_addresses();
+  auto s = throttled_after_two(*this, 1);
   spawn(s);
   net->set_policy(refuse);
   auto t0 = now();
@@ -677,14 +647,14 @@ TEST_CASE_FIXTURE(sim_fixture,
   REQUIRE(snapshot.size() == 10);
   for (auto& req : snapshot)
     CHECK(req.state == conn_state::pending);
-  release_all(*this, true);
+  release_all(true);
   CHECK(log->connected.size() == 3);
   check_window(6, 4);
-  release_all(*this, true);
+  release_all(true);
   check_window(9, 1);
-  release_all(*this, true);
+  release_all(true);
   check_window(10, 0);
-  release_all(*this, true);
+  release_all(true);
   REQUIRE(log->connected.size() == 10);
   for (size_t i = 0; i < 10; ++i)
     CHECK(log->connected[i].request.id == ids[i]);
@@ -717,7 +687,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   CHECK(other.id);
   CHECK(net->dial_count() == 2);
   // Same address once it is connected.
-  release_all(*this, true);
+  release_all(true);
   REQUIRE(log->connected.size() == 2);
   auto dup2 = try_connect(*this, "10.7.3.1:8333", false);
   REQUIRE(dup2.answered);
@@ -747,7 +717,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   REQUIRE(dials.size() == 2);
   CHECK(dials[0].address == "10.7.4.1:8333");
   CHECK(dials[1].address == "10.7.4.1:8333");
-  release_all(*this, true);
+  release_all(true);
   CHECK(log->connected.size() == 2);
   CHECK(stats().outbound_established == 2);
 }
@@ -786,9 +756,7 @@ TEST_CASE_FIXTURE(sim_fixture,
                   "flaw 9: requests() lists pending automatic requests with "
                   "their addresses") {
   // Reference: pending requests cannot be listed at all.
-  auto s = setup();
-  s.config.target_outbound = 4;
-  s.get_address = counting_addresses();
+  auto s = automatic_setup(4);
   spawn(s);
   net->set_policy(hold);
   start();

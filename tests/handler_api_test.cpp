@@ -12,7 +12,7 @@
 #include "connmgr/actors/fake_acceptor.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/peer_info.hpp"
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;

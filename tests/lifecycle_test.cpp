@@ -9,7 +9,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;
@@ -27,10 +27,8 @@ struct stop_fixture : sim_fixture {
 
   /// Target 1000 automatic requests whose dials all stay in flight.
   void start_1000_held_dials() {
-    auto s = setup();
-    s.config.target_outbound = 1000;
+    auto s = automatic_setup(1000);
     s.config.max_pending_dials = 1000;
-    s.get_address = counting_addresses();
     net->set_policy(hold);
     spawn(s);
     start();

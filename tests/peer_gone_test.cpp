@@ -5,7 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "connmgr/actors/conn_handler_internal.hpp"
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;
@@ -21,12 +21,7 @@ caf::error peer_closed() {
 TEST_CASE_FIXTURE(sim_fixture,
                   "peer gone: a permanent peer that hangs up is redialed "
                   "with backoff") {
-  auto s = setup();
-  s.config.retry_duration = 100ms;
-  spawn(s);
-  start();
-  auto id = connect("127.0.0.1:18333", true);
-  REQUIRE(log->connected.size() == 1);
+  auto id = connect_one_permanent(100ms);
   auto t0 = now();
   log->connected[0].conn->peer_gone(peer_closed());
   run();
@@ -47,13 +42,10 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "peer gone: automatic peers that hang up at once are "
                   "throttled like failed dials") {
-  auto s = setup();
-  s.config.target_outbound = 1;
+  auto s = automatic_setup(1);
   s.config.max_failed_attempts = 3;
-  // Every address its own network: a dead network fails in many groups.
-  s.config.netgroup_bits_ipv4 = 32;
+  one_group_per_address(s.config);
   s.config.retry_duration = 100ms;
-  s.get_address = counting_addresses();
   spawn(s);
   start();
   // Every connection is dropped by its peer as soon as it is delivered.
@@ -75,12 +67,9 @@ TEST_CASE_FIXTURE(sim_fixture,
 
 TEST_CASE_FIXTURE(sim_fixture,
                   "peer gone: a user's own disconnects never throttle") {
-  auto s = setup();
-  s.config.target_outbound = 1;
+  auto s = automatic_setup(1);
   s.config.max_failed_attempts = 3;
-  // Every address its own network: a dead network fails in many groups.
-  s.config.netgroup_bits_ipv4 = 32;
-  s.get_address = counting_addresses();
+  one_group_per_address(s.config);
   spawn(s);
   start();
   for (int i = 0; i < 10; ++i) {
@@ -94,12 +83,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "peer gone: a report about an older connection of a "
                   "redialed request is ignored") {
-  auto s = setup();
-  s.config.retry_duration = 10ms;
-  spawn(s);
-  start();
-  auto id = connect("127.0.0.1:18333", true);
-  REQUIRE(log->connected.size() == 1);
+  auto id = connect_one_permanent(10ms);
   auto first = log->connected[0].conn;
   disconnect(id);
   advance(10ms);

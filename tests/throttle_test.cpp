@@ -4,7 +4,7 @@
 
 #include <doctest/doctest.h>
 
-#include "tests/sim_fixture.hpp"
+#include "tests/support/sim_fixture.hpp"
 
 using namespace connmgr;
 using namespace connmgr::test;
@@ -31,15 +31,23 @@ struct poisoned_source {
   }
 };
 
+/// A setup for one outbound peer whose throttle trips after five failed
+/// attempts in a row and then holds the next dial for 1 s; the address
+/// source is the test's own.
+handler_setup one_peer_throttled_after_five(sim_fixture& f) {
+  auto s = f.setup();
+  s.config.target_outbound = 1;
+  s.config.max_failed_attempts = 5;
+  s.config.retry_duration = 1s;
+  return s;
+}
+
 } // namespace
 
 TEST_CASE_FIXTURE(sim_fixture,
                   "throttle: once connected, failures of never-connected "
                   "addresses never throttle") {
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.config.max_failed_attempts = 5;
-  s.config.retry_duration = 1s;
+  auto s = one_peer_throttled_after_five(*this);
   poisoned_source src;
   s.get_address = src.fn();
   spawn(s);
@@ -65,10 +73,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 
 TEST_CASE_FIXTURE(sim_fixture,
                   "throttle: a fresh node on a dead network still throttles") {
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.config.max_failed_attempts = 5;
-  s.config.retry_duration = 1s;
+  auto s = one_peer_throttled_after_five(*this);
   poisoned_source src;
   s.get_address = src.fn();
   spawn(s);
@@ -82,10 +87,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "throttle: failures within one network group never trip "
                   "it") {
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.config.max_failed_attempts = 5;
-  s.config.retry_duration = 1s;
+  auto s = one_peer_throttled_after_five(*this);
   // 200 hosts of 127.1/16, then nothing: the source's own backoff ends it.
   auto handed = std::make_shared<size_t>(0);
   s.get_address = [handed]() -> caf::expected<std::string> {
@@ -112,10 +114,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture,
                   "throttle: a source without addresses is throttled, not "
                   "asked again and again") {
-  auto s = setup();
-  s.config.target_outbound = 1;
-  s.config.max_failed_attempts = 5;
-  s.config.retry_duration = 1s;
+  auto s = one_peer_throttled_after_five(*this);
   size_t asked = 0;
   s.get_address = [&asked]() -> caf::expected<std::string> {
     ++asked;
