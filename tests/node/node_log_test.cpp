@@ -5,6 +5,7 @@
 #include <string>
 
 #include "examples/node/node_log.hpp"
+#include "tests/node/sample_status.hpp"
 #include "tests/support/flat_json.hpp"
 
 using namespace connmgr;
@@ -17,6 +18,24 @@ namespace {
 node_event make(std::string kind) {
   node_event x;
   x.event = std::move(kind);
+  return x;
+}
+
+/// An event of connection request `id` to `addr`, permanent or one-shot.
+node_event request_event(std::string kind, uint64_t id, std::string addr,
+                         bool permanent) {
+  auto x = make(std::move(kind));
+  x.id = id;
+  x.addr = std::move(addr);
+  x.permanent = permanent;
+  return x;
+}
+
+/// An event of the peer at `addr`, dialed by this node (outbound) or not.
+node_event peer_event(std::string kind, std::string addr, bool outbound) {
+  auto x = make(std::move(kind));
+  x.addr = std::move(addr);
+  x.outbound = outbound;
   return x;
 }
 
@@ -63,10 +82,7 @@ TEST_CASE("node log: to_json of an event without fields has only its kind") {
 
 TEST_CASE("node log: to_json of manager events") {
   SUBCASE("connected") {
-    auto x = make("connected");
-    x.id = 3;
-    x.addr = "127.0.0.1:9001";
-    x.permanent = true;
+    auto x = request_event("connected", 3, "127.0.0.1:9001", true);
     x.dial_us = 1234;
     CHECK(to_json(x)
           == R"({"event":"connected","id":3,"addr":"127.0.0.1:9001",)"
@@ -87,10 +103,7 @@ TEST_CASE("node log: to_json of manager events") {
              R"("reason":"inbound_limit","reason_code":"inbound_limit"})");
   }
   SUBCASE("failed after a dial") {
-    auto x = make("failed");
-    x.id = 4;
-    x.addr = "127.0.0.1:9002";
-    x.permanent = false;
+    auto x = request_event("failed", 4, "127.0.0.1:9002", false);
     x.reason = "dial_failed: connect: \"refused\"";
     x.reason_code = "refused";
     x.dial_us = 0;
@@ -101,20 +114,14 @@ TEST_CASE("node log: to_json of manager events") {
          R"("reason_code":"refused","dial_us":0})");
   }
   SUBCASE("retry") {
-    auto x = make("retry");
-    x.id = 3;
-    x.addr = "127.0.0.1:9001";
-    x.permanent = true;
+    auto x = request_event("retry", 3, "127.0.0.1:9001", true);
     x.delay_ms = 500;
     CHECK(to_json(x)
           == R"({"event":"retry","id":3,"addr":"127.0.0.1:9001",)"
              R"("permanent":true,"delay_ms":500})");
   }
   SUBCASE("disconnected") {
-    auto x = make("disconnected");
-    x.id = 9;
-    x.addr = "127.0.0.1:9001";
-    x.permanent = true;
+    auto x = request_event("disconnected", 9, "127.0.0.1:9001", true);
     x.reason = "connection_closed";
     x.reason_code = "connection_closed";
     CHECK(json_keys(x) == "event,id,addr,permanent,reason,reason_code");
@@ -123,20 +130,16 @@ TEST_CASE("node log: to_json of manager events") {
 
 TEST_CASE("node log: to_json of peer and address book events") {
   SUBCASE("peer_ready") {
-    auto x = make("peer_ready");
-    x.addr = "127.0.0.1:9003";
+    auto x = peer_event("peer_ready", "127.0.0.1:9003", true);
     x.peer_node = 0x1f2e3d4c5b6a7980;
-    x.outbound = true;
     CHECK(to_json(x)
           == R"({"event":"peer_ready","addr":"127.0.0.1:9003",)"
              R"("peer_node":"1f2e3d4c5b6a7980","outbound":true})");
   }
   SUBCASE("peer_dropped before the hello (no node id yet), inbound") {
-    auto x = make("peer_dropped");
-    x.addr = "127.0.0.1:50001";
+    auto x = peer_event("peer_dropped", "127.0.0.1:50001", false);
     x.reason = "handshake timeout";
     x.reason_code = "handshake_timeout";
-    x.outbound = false;
     CHECK(
       to_json(x)
       == R"({"event":"peer_dropped","addr":"127.0.0.1:50001",)"
@@ -156,10 +159,7 @@ TEST_CASE("node log: to_json of peer and address book events") {
           == R"({"event":"seeded","addr":"seed.example.org","count":0})");
   }
   SUBCASE("every field at once, in the documented order") {
-    auto x = make("connected");
-    x.id = 1;
-    x.addr = "a";
-    x.permanent = true;
+    auto x = request_event("connected", 1, "a", true);
     x.reason = "r";
     x.reason_code = "c";
     x.delay_ms = 2;
@@ -216,17 +216,11 @@ TEST_CASE("node log: to_json output parses back to the original strings") {
 }
 
 TEST_CASE("node log: to_text of manager events") {
-  auto x = make("connected");
-  x.id = 3;
-  x.addr = "127.0.0.1:9001";
-  x.permanent = true;
+  auto x = request_event("connected", 3, "127.0.0.1:9001", true);
   x.dial_us = 1234;
   CHECK(to_text(x) == "connected #3 127.0.0.1:9001 (permanent) in 1.2 ms");
 
-  auto r = make("retry");
-  r.id = 3;
-  r.addr = "127.0.0.1:9001";
-  r.permanent = false;
+  auto r = request_event("retry", 3, "127.0.0.1:9001", false);
   r.delay_ms = 500;
   CHECK(to_text(r) == "retry #3 127.0.0.1:9001 (one-shot) in 500 ms");
 
@@ -261,16 +255,12 @@ TEST_CASE("node log: to_text of manager events") {
 }
 
 TEST_CASE("node log: to_text of peer and address book events") {
-  auto p = make("peer_ready");
-  p.addr = "127.0.0.1:9003";
+  auto p = peer_event("peer_ready", "127.0.0.1:9003", true);
   p.peer_node = 0x1f2e3d4c5b6a7980;
-  p.outbound = true;
   CHECK(to_text(p)
         == "peer_ready 127.0.0.1:9003 node 1f2e3d4c5b6a7980 outbound");
 
-  auto d = make("peer_dropped");
-  d.addr = "127.0.0.1:50001";
-  d.outbound = false;
+  auto d = peer_event("peer_dropped", "127.0.0.1:50001", false);
   d.reason_code = "ping_timeout";
   d.reason = "no pong for 30 s";
   CHECK(
@@ -332,16 +322,7 @@ TEST_CASE("node log: to_text stays on one line whatever the strings hold") {
 }
 
 TEST_CASE("node log: status_line") {
-  node_status s;
-  s.outbound = 3;
-  s.target_outbound = 8;
-  s.inbound = 2;
-  s.pending_dials = 1;
-  s.failures = 4;
-  s.retries = 2;
-  s.failed_attempts = 0;
-  s.peers_ready = 5;
-  s.known_addresses = 12;
+  auto s = test::sample_status(0);
   CHECK(status_line(s)
         == "status: outbound 3/8, inbound 2/unlimited, pending dials 1, "
            "failures 4, retries 2, failed attempts 0, peers 5, addresses 12");
@@ -356,16 +337,7 @@ TEST_CASE("node log: status_line") {
 }
 
 TEST_CASE("node log: status_json") {
-  node_status s;
-  s.outbound = 3;
-  s.target_outbound = 8;
-  s.inbound = 2;
-  s.pending_dials = 1;
-  s.failures = 4;
-  s.retries = 2;
-  s.failed_attempts = 7;
-  s.peers_ready = 5;
-  s.known_addresses = 12;
+  auto s = test::sample_status(7);
   CHECK(status_json(s)
         == R"({"event":"status","outbound":3,"target_outbound":8,"inbound":2,)"
            R"("max_inbound":null,"pending_dials":1,"failures":4,"retries":2,)"

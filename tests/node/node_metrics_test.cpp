@@ -22,6 +22,7 @@
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/net/socket_ops.hpp"
 #include "tests/node/raw_client.hpp"
+#include "tests/node/sample_status.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
@@ -75,6 +76,26 @@ net_address addr(const std::string& text) {
   auto result = net_address::parse(text, true);
   REQUIRE(result);
   return *result;
+}
+
+/// Records `times` events of `kind` whose reason_code is `reason`.
+void record_with_reason(node_metrics& m, const std::string& kind,
+                        const std::string& reason, int times) {
+  auto x = make(kind);
+  x.reason_code = reason;
+  for (int i = 0; i < times; ++i)
+    m.record(x);
+}
+
+/// A metrics server for `registry` on 127.0.0.1 (a free port); it must
+/// start.
+caf::expected<std::unique_ptr<metrics_server>>
+serve_on_loopback(std::shared_ptr<prometheus::Registry> registry,
+                  metrics_server_options opts = {}) {
+  auto server =
+    metrics_server::start(addr("127.0.0.1:0"), std::move(registry), opts);
+  REQUIRE_MESSAGE(server, error_text(server));
+  return server;
 }
 
 using test_clock = std::chrono::steady_clock;
@@ -201,20 +222,13 @@ TEST_CASE("node metrics: gossip drops, rejections and evictions by reason") {
   gossip.reason_code.clear();
   gossip.count = 2;
   m.record(gossip);
-  auto rejected = make("rejected");
-  rejected.reason_code = "inbound_full";
-  m.record(rejected);
-  m.record(rejected);
-  rejected.reason_code = "banned";
-  m.record(rejected);
-  m.record(make("rejected"));
-  auto evicted = make("evicted");
-  evicted.reason_code = "youngest_netgroup";
-  m.record(evicted);
-  m.record(evicted);
-  evicted.reason_code = "slowest_ping";
-  m.record(evicted);
-  m.record(make("evicted"));
+  // Twice with one reason, once with another, once with none.
+  record_with_reason(m, "rejected", "inbound_full", 2);
+  record_with_reason(m, "rejected", "banned", 1);
+  record_with_reason(m, "rejected", "", 1);
+  record_with_reason(m, "evicted", "youngest_netgroup", 2);
+  record_with_reason(m, "evicted", "slowest_ping", 1);
+  record_with_reason(m, "evicted", "", 1);
   auto text = exposition(*registry);
   INFO(text);
   CHECK(has_line(text, "# TYPE connmgr_gossip_dropped_total counter"));
@@ -250,16 +264,7 @@ TEST_CASE("node metrics: update sets the gauges, max_inbound +Inf when "
   node_metrics m{registry, "0"};
   // Before any update, every gauge reads 0.
   CHECK(has_line(exposition(*registry), R"(connmgr_max_inbound{node="0"} 0)"));
-  node_status s;
-  s.outbound = 3;
-  s.target_outbound = 8;
-  s.inbound = 2;
-  s.pending_dials = 1;
-  s.failures = 4;
-  s.retries = 2;
-  s.failed_attempts = 6;
-  s.peers_ready = 5;
-  s.known_addresses = 12;
+  auto s = test::sample_status(6);
   m.update(s);
   auto text = exposition(*registry);
   INFO(text);
@@ -434,8 +439,7 @@ TEST_CASE("node metrics: idle and half-sent requests do not delay a scrape") {
   auto registry = std::make_shared<prometheus::Registry>();
   node_metrics m{registry, "8"};
   m.record(make("retry"));
-  auto server = metrics_server::start(addr("127.0.0.1:0"), registry);
-  REQUIRE_MESSAGE(server, error_text(server));
+  auto server = serve_on_loopback(registry);
   auto port = (*server)->address().port();
   // More idle connections than a thread-per-connection server has threads,
   // plus two that stop in the middle of their request (slowloris).
@@ -472,8 +476,7 @@ TEST_CASE("node metrics: a client that does not finish its request in time "
   auto registry = std::make_shared<prometheus::Registry>();
   metrics_server_options opts;
   opts.client_timeout = 300ms;
-  auto server = metrics_server::start(addr("127.0.0.1:0"), registry, opts);
-  REQUIRE_MESSAGE(server, error_text(server));
+  auto server = serve_on_loopback(registry, opts);
   auto port = (*server)->address().port();
   raw_client idle{port};
   raw_client slow{port};
@@ -494,8 +497,7 @@ TEST_CASE("node metrics: beyond max_clients the oldest client is closed") {
   auto registry = std::make_shared<prometheus::Registry>();
   metrics_server_options opts;
   opts.max_clients = 3;
-  auto server = metrics_server::start(addr("127.0.0.1:0"), registry, opts);
-  REQUIRE_MESSAGE(server, error_text(server));
+  auto server = serve_on_loopback(registry, opts);
   auto port = (*server)->address().port();
   raw_client oldest{port};
   REQUIRE(wait_for_clients(**server, 1));
@@ -517,8 +519,7 @@ TEST_CASE("node metrics: beyond max_clients the oldest client is closed") {
 TEST_CASE("node metrics: stopping the server closes every socket at once") {
   auto before = open_descriptors();
   auto registry = std::make_shared<prometheus::Registry>();
-  auto server = metrics_server::start(addr("127.0.0.1:0"), registry);
-  REQUIRE_MESSAGE(server, error_text(server));
+  auto server = serve_on_loopback(registry);
   auto port = (*server)->address().port();
   {
     std::vector<std::unique_ptr<raw_client>> idle;
@@ -544,8 +545,7 @@ TEST_CASE("node metrics: the server answers other requests with HTTP "
           "errors") {
   auto registry = std::make_shared<prometheus::Registry>();
   node_metrics m{registry, "9"};
-  auto server = metrics_server::start(addr("127.0.0.1:0"), registry);
-  REQUIRE_MESSAGE(server, error_text(server));
+  auto server = serve_on_loopback(registry);
   auto port = (*server)->address().port();
   auto ask = [port](const std::string& request) {
     raw_client c{port};
