@@ -85,12 +85,7 @@ void check_exit2(const exit2_case& c) {
   auto status = p.wait_exit(config_exit);
   REQUIRE_MESSAGE(status, "still running after 10 s\n" << p.tail());
   CHECK_MESSAGE(*status == 2, p.tail());
-  auto err = p.err_lines();
-  CHECK_MESSAGE(err.size() == 1, p.tail());
-  for (auto& e : c.expect)
-    CHECK_MESSAGE((err.size() == 1 && err[0].find(e) != std::string::npos),
-                  "\"" << e << "\" not in stderr\n"
-                       << p.tail());
+  check_one_error_line(p, c.expect);
   // Nothing started: no event line at all.
   CHECK_MESSAGE(events_of(p, "started").empty(), p.tail());
 }

@@ -368,37 +368,35 @@ TEST_CASE("node e2e: an unparsable config line names its key") {
     // A config error exits at once; a node that runs instead is stopped.
     auto status = p.wait_exit(5s);
     CHECK_MESSAGE(status == 2, p.tail());
-    auto err = p.err_lines();
-    CHECK_MESSAGE(err.size() == 1, p.tail());
-    for (auto& e : c.expect)
-      CHECK_MESSAGE((err.size() == 1 && err[0].find(e) != std::string::npos),
-                    "\"" << e << "\" not in stderr\n"
-                         << p.tail());
+    check_one_error_line(p, c.expect);
   }
 }
+
+namespace {
+
+/// The node of `p` starts, in the JSON log format ("started" its first
+/// line), and listens; then it stops cleanly (stop_ok).
+void check_starts_listening_in_json(process& p) {
+  REQUIRE_MESSAGE(p.ok(), p.error());
+  auto first = p.wait_for([](const std::string&) { return true; }, eventually);
+  REQUIRE_MESSAGE(first, p.tail());
+  CHECK_MESSAGE(json_event(*first) == "started", p.tail());
+  CHECK_MESSAGE(p.wait_for(event_is("listening"), eventually), p.tail());
+  stop_ok(p);
+}
+
+} // namespace
 
 TEST_CASE("node e2e: a valid config file in the working directory is used") {
   auto ini = section("log-format=\"json\"\nlisten=[\"127.0.0.1:0\"]\n"
                      "target-outbound=0");
   SUBCASE("caf-application.ini") {
     process p{node_binary(), {}, {{{"caf-application.ini", ini}}}};
-    REQUIRE_MESSAGE(p.ok(), p.error());
-    auto first =
-      p.wait_for([](const std::string&) { return true; }, eventually);
-    REQUIRE_MESSAGE(first, p.tail());
-    CHECK_MESSAGE(json_event(*first) == "started", p.tail());
-    CHECK_MESSAGE(p.wait_for(event_is("listening"), eventually), p.tail());
-    stop_ok(p);
+    check_starts_listening_in_json(p);
   }
   SUBCASE("--config-file=F") {
     process p{node_binary(), {"--config-file=node.ini"}, {{{"node.ini", ini}}}};
-    REQUIRE_MESSAGE(p.ok(), p.error());
-    auto first =
-      p.wait_for([](const std::string&) { return true; }, eventually);
-    REQUIRE_MESSAGE(first, p.tail());
-    CHECK_MESSAGE(json_event(*first) == "started", p.tail());
-    CHECK_MESSAGE(p.wait_for(event_is("listening"), eventually), p.tail());
-    stop_ok(p);
+    check_starts_listening_in_json(p);
   }
   SUBCASE("the command line overrides the file") {
     process p{node_binary(),

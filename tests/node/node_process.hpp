@@ -209,6 +209,18 @@ expect_event(process& p, const std::string& name,
   return *line;
 }
 
+/// Exactly one line on `p`'s stderr, containing every string of `expect`
+/// (each checked on its own, so a failure names the one missing).
+inline void check_one_error_line(const process& p,
+                                 const std::vector<std::string>& expect) {
+  auto err = p.err_lines();
+  CHECK_MESSAGE(err.size() == 1, p.tail());
+  for (auto& e : expect)
+    CHECK_MESSAGE((err.size() == 1 && err[0].find(e) != std::string::npos),
+                  "\"" << e << "\" not in stderr\n"
+                       << p.tail());
+}
+
 /// Sends `sig` (again, if sent already: the process must not have been
 /// reaped yet), then: exit status 0 (the node also checks at exit that every
 /// descriptor it opened is closed again, else it exits 1), nothing on
