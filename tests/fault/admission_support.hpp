@@ -38,20 +38,6 @@ namespace connmgr::admission {
 
 using namespace connmgr::eclipse;
 
-/// Polls `pred` every 20 ms until it holds or `timeout` passes; whether it
-/// held.
-inline bool poll_until(const std::function<bool()>& pred,
-                       clock_type::duration timeout) {
-  auto deadline = clock_type::now() + timeout;
-  for (;;) {
-    if (pred())
-      return true;
-    if (clock_type::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
 /// The "addr" of every line of `n` that is event `name` (optionally with
 /// `fields`).
 inline std::set<std::string>
@@ -160,17 +146,12 @@ public:
     : port_(port), sources_(std::move(sources)), target_(target),
       retry_(retry) {
     REQUIRE(!sources_.empty());
-    thread_ = std::thread{[this] { loop(); }};
+    worker_.start([this] { loop(); });
   }
 
   ~squatter_pool() {
-    stop_ = true;
-    if (thread_.joinable())
-      thread_.join();
+    worker_.stop();
   }
-
-  squatter_pool(const squatter_pool&) = delete;
-  squatter_pool& operator=(const squatter_pool&) = delete;
 
   /// How the node names each open connection that received the node's
   /// hello.
@@ -221,7 +202,7 @@ private:
   void loop() {
     auto next_attempt = clock_type::now();
     size_t next_source = 0;
-    while (!stop_) {
+    while (!worker_.stopping()) {
       auto now = clock_type::now();
       if (size() < target_ && now >= next_attempt) {
         next_attempt = now + retry_;
@@ -268,19 +249,8 @@ private:
 
   /// Reads what arrived on `c`, answering pings; false once it closed.
   bool serve(conn& c) {
-    uint8_t buf[16384];
-    for (;;) {
-      auto n = ::recv(c.peer->fd(), buf, sizeof(buf), MSG_DONTWAIT);
-      if (n > 0) {
-        c.in.insert(c.in.end(), buf, buf + n);
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
-      if (n < 0 && errno == EINTR)
-        continue;
+    if (!read_available(c.peer->fd(), c.in))
       return false;
-    }
     for (;;) {
       auto res = frames::decode(c.in.data(), c.in.size());
       if (res.status == parse_status::failed)
@@ -308,8 +278,7 @@ private:
   std::set<std::string> ever_;
   std::atomic<size_t> lost_after_hello_{0};
   std::atomic<size_t> opened_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  background_thread worker_;
 };
 
 } // namespace connmgr::admission

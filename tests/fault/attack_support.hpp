@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -137,6 +139,35 @@ inline std::string node_id_text(uint64_t id) {
   std::snprintf(buf, sizeof(buf), "%016llx",
                 static_cast<unsigned long long>(id));
   return buf;
+}
+
+/// A node id for a listener or attacker (never 0).
+inline uint64_t fresh_id() {
+  static std::mt19937_64 gen{std::random_device{}()};
+  static std::mutex mtx;
+  std::lock_guard<std::mutex> guard{mtx};
+  uint64_t id = 0;
+  while (id == 0)
+    id = gen();
+  return id;
+}
+
+/// Appends to `in` whatever `fd` has ready to read, without waiting.
+/// False once the other end closed (or the socket failed).
+inline bool read_available(int fd, std::vector<uint8_t>& in) {
+  uint8_t buf[16384];
+  for (;;) {
+    auto n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) {
+      in.insert(in.end(), buf, buf + n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return true;
+    if (n < 0 && errno == EINTR)
+      continue;
+    return false;
+  }
 }
 
 // -- raw peers ----------------------------------------------------------------------
@@ -384,8 +415,8 @@ inline uint64_t unread_bytes(int fd) {
 class rss_sampler {
 public:
   explicit rss_sampler(pid_t pid, uint64_t kill_above_kib = 0) : pid_(pid) {
-    thread_ = std::thread{[this, kill_above_kib] {
-      while (!stop_) {
+    worker_.start([this, kill_above_kib] {
+      while (!worker_.stopping()) {
         auto rss = rss_kib(pid_);
         if (rss > peak_)
           peak_ = rss;
@@ -395,7 +426,7 @@ public:
         }
         std::this_thread::sleep_for(10ms);
       }
-    }};
+    });
   }
 
   /// Whether it killed the process for its memory.
@@ -407,13 +438,8 @@ public:
     stop();
   }
 
-  rss_sampler(const rss_sampler&) = delete;
-  rss_sampler& operator=(const rss_sampler&) = delete;
-
   void stop() {
-    stop_ = true;
-    if (thread_.joinable())
-      thread_.join();
+    worker_.stop();
   }
 
   /// The largest VmRSS seen, in KiB.
@@ -423,10 +449,23 @@ public:
 
 private:
   pid_t pid_;
-  std::atomic<bool> stop_{false};
   std::atomic<uint64_t> peak_{0};
   std::atomic<bool> killed_{false};
-  std::thread thread_;
+  background_thread worker_;
 };
+
+/// The node's peak RSS, as `rss` saw it, stayed within `bound_kib` (and it
+/// was not killed for its memory). Under a sanitizer the memory is the
+/// sanitizer's: the bound is not checked, and the test says so.
+inline void check_memory_bound(const rss_sampler& rss, uint64_t bound_kib) {
+#ifdef CONNMGR_SANITIZE
+  (void)rss;
+  (void)bound_kib;
+  MESSAGE("memory bound not checked: built with -fsanitize=" CONNMGR_SANITIZE);
+#else
+  CHECK_MESSAGE(rss.peak_kib() <= bound_kib,
+                "killed for its memory: " << rss.killed());
+#endif
+}
 
 } // namespace connmgr::attack

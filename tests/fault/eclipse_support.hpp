@@ -50,17 +50,6 @@ namespace connmgr::eclipse {
 
 using namespace connmgr::attack;
 
-/// A node id for a listener or attacker (never 0).
-inline uint64_t fresh_id() {
-  static std::mt19937_64 gen{std::random_device{}()};
-  static std::mutex mtx;
-  std::lock_guard<std::mutex> guard{mtx};
-  uint64_t id = 0;
-  while (id == 0)
-    id = gen();
-  return id;
-}
-
 /// Enters network namespace `name` (made by `ip netns add`) on the calling
 /// thread only; true on success. Sockets made afterwards on this thread
 /// belong to that namespace for good.
@@ -87,8 +76,8 @@ public:
     : netns_(std::move(netns)) {
     std::promise<std::string> made;
     auto result = made.get_future();
-    thread_ = std::thread{[this, ips = std::move(ips), ports_per_ip,
-                           made = std::move(made)]() mutable {
+    worker_.start([this, ips = std::move(ips), ports_per_ip,
+                   made = std::move(made)]() mutable {
       // `error` belongs to the constructing thread once the value is set.
       auto err = setup(ips, ports_per_ip);
       bool fine = err.empty();
@@ -96,18 +85,13 @@ public:
       if (fine)
         loop();
       cleanup();
-    }};
+    });
     error = result.get();
   }
 
   ~hello_listeners() {
-    stop_ = true;
-    if (thread_.joinable())
-      thread_.join();
+    worker_.stop();
   }
-
-  hello_listeners(const hello_listeners&) = delete;
-  hello_listeners& operator=(const hello_listeners&) = delete;
 
   /// Whether every socket is listening (else `error` says why).
   bool ok() const {
@@ -148,7 +132,7 @@ public:
   /// peers leave); returns once they are closed.
   void churn() {
     auto want = ++churn_asked_;
-    while (churn_done_ < want && !stop_)
+    while (churn_done_ < want && !worker_.stopping())
       std::this_thread::sleep_for(5ms);
   }
 
@@ -197,7 +181,7 @@ private:
 
   void loop() {
     std::vector<epoll_event> evs(256);
-    while (!stop_) {
+    while (!worker_.stopping()) {
       if (churn_asked_ > churn_done_) {
         auto asked = churn_asked_.load();
         std::lock_guard<std::mutex> guard{mtx_};
@@ -247,17 +231,7 @@ private:
     if (i == conns_.end())
       return;
     auto& c = i->second;
-    uint8_t buf[16384];
-    for (;;) {
-      auto n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-      if (n > 0) {
-        c.in.insert(c.in.end(), buf, buf + n);
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
-      if (n < 0 && errno == EINTR)
-        continue;
+    if (!read_available(fd, c.in)) {
       ::close(fd);
       conns_.erase(i);
       return;
@@ -300,8 +274,7 @@ private:
   std::atomic<size_t> hellos_{0};
   std::atomic<uint64_t> churn_asked_{0};
   std::atomic<uint64_t> churn_done_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  background_thread worker_;
 };
 
 // -- dead addresses -----------------------------------------------------------

@@ -43,19 +43,6 @@ std::vector<std::string> loopback_ips(int first, int count) {
   return out;
 }
 
-/// Polls `pred` every 20 ms until it holds or `timeout` passes.
-bool wait_until(const std::function<bool()>& pred,
-                clock_type::duration timeout) {
-  auto deadline = clock_type::now() + timeout;
-  for (;;) {
-    if (pred())
-      return true;
-    if (clock_type::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
 /// Polls `pred` until it held on three reads in a row 100 ms apart (a
 /// connection being replaced does not decide), or `timeout` passes.
 bool settle(const std::function<bool()>& pred, clock_type::duration timeout) {
@@ -128,7 +115,7 @@ TEST_CASE("fault: eclipse: a source gossiping 1100 own listeners gets one "
      opt("peers", list(honest.addresses())), opt("target-outbound", "4"),
      opt("netgroup-bits-ipv4", "32"), opt("outbound-per-netgroup", "1"),
      opt("retry-duration", "200ms"), opt("status-interval", "200ms")});
-  REQUIRE_MESSAGE(wait_until([&] { return honest.open_total() == 4; }, 15s),
+  REQUIRE_MESSAGE(poll_until([&] { return honest.open_total() == 4; }, 15s),
                   "honest outbound: " << honest.open_total() << "\n"
                                       << victim->tail(30));
 
@@ -202,7 +189,7 @@ TEST_CASE("fault: eclipse: 1000 refused addresses from a peer that left do "
      opt("peers", list(honest.addresses())), opt("target-outbound", "4"),
      opt("netgroup-bits-ipv4", "32"), opt("outbound-per-netgroup", "1"),
      opt("retry-duration", "500ms"), opt("status-interval", "500ms")});
-  REQUIRE_MESSAGE(wait_until([&] { return honest.open_total() == 4; }, 15s),
+  REQUIRE_MESSAGE(poll_until([&] { return honest.open_total() == 4; }, 15s),
                   "honest outbound: " << honest.open_total() << "\n"
                                       << victim->tail(30));
 
@@ -225,7 +212,7 @@ TEST_CASE("fault: eclipse: 1000 refused addresses from a peer that left do "
   auto start = clock_type::now();
   honest.churn();
   auto bound = 2 * retry_step + allowance;
-  auto regained = wait_until([&] { return honest.open_total() == 4; }, bound);
+  auto regained = poll_until([&] { return honest.open_total() == 4; }, bound);
   auto took = ms_between(start, clock_type::now());
   // The dials the poison cost, from the churn on.
   std::set<std::string> dead_set(dead.addresses().begin(),
@@ -372,7 +359,7 @@ TEST_CASE("fault: eclipse: gossip never makes the node dial other hosts, "
     REQUIRE(attacker->send_all(hello_frame(fresh_id())));
     REQUIRE(gossip(*attacker, {metrics, victim->addr, ours}));
     expect_event(*victim, "connected", {{"addr", ours}});
-    REQUIRE(wait_until([&] { return mine.hellos() >= 1; }, 10s));
+    REQUIRE(poll_until([&] { return mine.hellos() >= 1; }, 10s));
     std::this_thread::sleep_for(1s);
     for (auto& own : {metrics, victim->addr}) {
       CAPTURE(own);

@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -72,6 +73,22 @@ constexpr int64_t early_ms = 50;
 
 inline std::string loopback(uint16_t port) {
   return "127.0.0.1:" + std::to_string(port);
+}
+
+// -- waiting -------------------------------------------------------------------
+
+/// Polls `pred` every 20 ms until it holds or `timeout` passes; whether it
+/// held.
+inline bool poll_until(const std::function<bool()>& pred,
+                       clock_type::duration timeout) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (pred())
+      return true;
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
 }
 
 // -- /proc -----------------------------------------------------------------------
@@ -143,6 +160,42 @@ inline int64_t cpu_ms(pid_t pid) {
 
 // -- in-test peers ---------------------------------------------------------------
 
+/// The thread of an in-test peer or probe: runs its loop until the owner
+/// stops it, then is joined. `stop()` (also the destructor) raises the flag
+/// the loop polls through `stopping()` and waits for the loop to end.
+/// Owners are not copyable through it, as their thread refers to them.
+class background_thread {
+public:
+  background_thread() = default;
+  background_thread(const background_thread&) = delete;
+  background_thread& operator=(const background_thread&) = delete;
+
+  ~background_thread() {
+    stop();
+  }
+
+  /// Runs `loop` on a new thread.
+  template <class F>
+  void start(F loop) {
+    thread_ = std::thread{std::move(loop)};
+  }
+
+  /// Whether the loop was asked to end.
+  bool stopping() const {
+    return stop_;
+  }
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable())
+      thread_.join();
+  }
+
+private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 /// A TCP server on 127.0.0.1 (port 0 or a given one) that misbehaves:
 /// `silent` accepts and never sends a byte (and notices when the other end
 /// closes), `reset` accepts and at once closes with SO_LINGER 0, so the
@@ -160,11 +213,8 @@ public:
       return;
     fd_ = s.fd;
     port_ = s.port;
-    thread_ = std::thread{[this] { loop(); }};
+    worker_.start([this] { loop(); });
   }
-
-  misbehaving_server(const misbehaving_server&) = delete;
-  misbehaving_server& operator=(const misbehaving_server&) = delete;
 
   ~misbehaving_server() {
     shut();
@@ -172,9 +222,7 @@ public:
 
   /// Stops accepting and closes every connection held (with an RST).
   void shut() {
-    stop_ = true;
-    if (thread_.joinable())
-      thread_.join();
+    worker_.stop();
   }
 
   bool ok() const {
@@ -214,7 +262,7 @@ public:
 private:
   void loop() {
     std::vector<std::pair<int, size_t>> held; // fd, index
-    while (!stop_) {
+    while (!worker_.stopping()) {
       std::vector<pollfd> fds;
       fds.push_back({fd_, POLLIN, 0});
       for (auto& h : held)
@@ -272,8 +320,7 @@ private:
   mode mode_;
   int fd_ = -1;
   uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  background_thread worker_;
   mutable std::mutex mtx_;
   std::vector<clock_type::time_point> accepted_at_;
   std::vector<std::optional<clock_type::time_point>> closed_at_;

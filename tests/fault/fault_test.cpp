@@ -134,6 +134,24 @@ int64_t attempt_start_ms(const std::string& line) {
   return int_of(line, "ts") - dial_us / 1000;
 }
 
+/// Checks the gap before attempt `k` of `attempts` (from the "ts" of the
+/// one before to the start of its dial) against the address book's backoff
+/// with retry-duration 200ms and max-retry-duration 800ms (200 ms x
+/// 2^(k-1), at most 800 ms): never shorter and, given `at_most_longer_by`,
+/// not longer by more. Appends the gap to `gaps`, for the summary.
+void check_book_backoff(const std::vector<std::string>& attempts, size_t k,
+                        std::string& gaps,
+                        std::optional<int64_t> at_most_longer_by = {}) {
+  auto backoff = std::min<int64_t>(int64_t{200} << (k - 1), 800);
+  auto gap = attempt_start_ms(attempts[k]) - int_of(attempts[k - 1], "ts");
+  gaps += " " + std::to_string(gap);
+  CAPTURE(k);
+  CAPTURE(gap);
+  CHECK(gap >= backoff - early_ms);
+  if (at_most_longer_by)
+    CHECK(gap <= backoff + *at_most_longer_by);
+}
+
 /// Follows permanent request `id` of `p` through `want.size()` retries: the
 /// k-th `retry` must announce `want[k]` ms, and the redial it announces (the
 /// next event of that request named in `outcomes`, e.g. "connected" or
@@ -380,12 +398,7 @@ TEST_CASE("fault: an address that accepts and resets backs off like one "
   std::string gaps;
   for (size_t k = 1; k < attempts.size(); ++k) {
     connects += json_event(attempts[k]) == "connected" ? 1 : 0;
-    auto backoff = std::min<int64_t>(int64_t{200} << (k - 1), 800);
-    auto gap = attempt_start_ms(attempts[k]) - int_of(attempts[k - 1], "ts");
-    gaps += " " + std::to_string(gap);
-    CAPTURE(k);
-    CAPTURE(gap);
-    CHECK(gap >= backoff - early_ms);
+    check_book_backoff(attempts, k, gaps);
   }
   MESSAGE("reset server: " << attempts.size() << " attempts, " << connects
                            << " of them connected first; gaps (ms):" << gaps);
@@ -429,14 +442,8 @@ TEST_CASE("fault: nothing listening: refused dials back off") {
     CHECK_MESSAGE(json_get(f, "reason_code") == "refused", f);
   std::string p2_gaps;
   for (size_t k = 1; k < p2_fails.size(); ++k) {
-    auto backoff = std::min<int64_t>(int64_t{200} << (k - 1), 800);
-    auto gap = attempt_start_ms(p2_fails[k]) - int_of(p2_fails[k - 1], "ts");
-    p2_gaps += " " + std::to_string(gap);
-    CAPTURE(k);
-    CAPTURE(gap);
-    CHECK(gap >= backoff - early_ms);
     // The book's backoff, then at most one throttle pause (200 ms).
-    CHECK(gap <= backoff + 200 + late_ms);
+    check_book_backoff(p2_fails, k, p2_gaps, 200 + late_ms);
   }
   // "no address" between two dials of P2: at most once each time.
   auto lines = a.texts();

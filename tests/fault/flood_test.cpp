@@ -188,22 +188,19 @@ flood_result flood(uint16_t port, size_t total, size_t concurrency,
 class sampler {
 public:
   explicit sampler(pid_t pid) : pid_(pid) {
-    thread_ = std::thread{[this] {
-      while (!stop_) {
+    worker_.start([this] {
+      while (!worker_.stopping()) {
         auto rss = rss_kib(pid_);
         auto fds = connmgr::held_descriptor_count(pid_);
         max_rss_ = std::max<uint64_t>(max_rss_, rss);
         max_fds_ = std::max<size_t>(max_fds_, fds);
         std::this_thread::sleep_for(10ms);
       }
-    }};
+    });
   }
   ~sampler() {
-    stop_ = true;
-    thread_.join();
+    worker_.stop();
   }
-  sampler(const sampler&) = delete;
-  sampler& operator=(const sampler&) = delete;
 
   uint64_t max_rss_kib() const {
     return max_rss_;
@@ -214,10 +211,9 @@ public:
 
 private:
   pid_t pid_;
-  std::atomic<bool> stop_{false};
   std::atomic<uint64_t> max_rss_{0};
   std::atomic<size_t> max_fds_{0};
-  std::thread thread_;
+  background_thread worker_;
 };
 
 } // namespace
