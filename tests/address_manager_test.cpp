@@ -62,16 +62,28 @@ address_manager_config small_config() {
   return cfg;
 }
 
+/// The table shape of an address manager: buckets, slots per bucket and
+/// buckets one group may use, of the new table and of the tried table.
+struct tables {
+  size_t new_count, new_size, new_per_source_group;
+  size_t tried_count, tried_size, tried_per_group;
+};
+
+/// small_config() with tables shaped as `t`.
+address_manager_config shaped(const tables& t) {
+  auto cfg = small_config();
+  cfg.new_bucket_count = t.new_count;
+  cfg.new_bucket_size = t.new_size;
+  cfg.new_buckets_per_source_group = t.new_per_source_group;
+  cfg.tried_bucket_count = t.tried_count;
+  cfg.tried_bucket_size = t.tried_size;
+  cfg.tried_buckets_per_group = t.tried_per_group;
+  return cfg;
+}
+
 /// One bucket of one slot per table: every address collides.
 address_manager_config one_slot_config() {
-  auto cfg = small_config();
-  cfg.new_bucket_count = 1;
-  cfg.new_bucket_size = 1;
-  cfg.new_buckets_per_source_group = 1;
-  cfg.tried_bucket_count = 1;
-  cfg.tried_bucket_size = 1;
-  cfg.tried_buckets_per_group = 1;
-  return cfg;
+  return shaped({1, 1, 1, 1, 1, 1});
 }
 
 std::map<net_address, managed_address> by_address(const address_manager& m) {
@@ -466,13 +478,7 @@ TEST_CASE("address manager: mark_connected moves to tried; a healthy tried "
 }
 
 TEST_CASE("address manager: size never exceeds the tables' slots") {
-  auto cfg = small_config();
-  cfg.new_bucket_count = 8;
-  cfg.new_bucket_size = 4;
-  cfg.new_buckets_per_source_group = 8;
-  cfg.tried_bucket_count = 2;
-  cfg.tried_bucket_size = 4;
-  cfg.tried_buckets_per_group = 2;
+  auto cfg = shaped({8, 4, 8, 2, 4, 2});
   address_manager m{cfg};
   for (unsigned i = 0; i < 5000; ++i) {
     m.add(honest(i), peer(i % 97), t0);

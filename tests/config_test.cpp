@@ -108,6 +108,15 @@ caf::error connect_error(sim_fixture& f, const std::string& address,
   return result;
 }
 
+/// Spawning a handler from `s` must fail with invalid_config; returns the
+/// error's text.
+std::string invalid_config_text(sim_fixture& f, const handler_setup& s) {
+  auto hdl = spawn_conn_handler(f.sys, s);
+  REQUIRE(!hdl);
+  CHECK(errc_of(hdl.error()) == errc::invalid_config);
+  return describe(hdl.error());
+}
+
 } // namespace
 
 TEST_CASE("config: the default manager_config is valid") {
@@ -146,10 +155,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture, "config: a setup without a dialer is refused") {
   auto s = setup();
   s.dialer = nullptr;
-  auto hdl = spawn_conn_handler(sys, s);
-  REQUIRE(!hdl);
-  CHECK(errc_of(hdl.error()) == errc::invalid_config);
-  CHECK(describe(hdl.error())
+  CHECK(invalid_config_text(*this, s)
         == "invalid_config: dialer = none, expected a dialer actor");
 }
 
@@ -160,10 +166,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   auto s = setup();
   s.address_source = source;
   s.get_address = counting_addresses();
-  auto hdl = spawn_conn_handler(sys, s);
-  REQUIRE(!hdl);
-  CHECK(errc_of(hdl.error()) == errc::invalid_config);
-  auto text = describe(hdl.error());
+  auto text = invalid_config_text(*this, s);
   CHECK(text.find("address_source") != std::string::npos);
   CHECK(text.find("get_address") != std::string::npos);
   CHECK(text.find("expected at most one") != std::string::npos);
@@ -180,10 +183,7 @@ TEST_CASE_FIXTURE(sim_fixture,
 TEST_CASE_FIXTURE(sim_fixture, "config: a null listener is refused") {
   auto s = setup();
   s.listeners.push_back(acceptor_actor{});
-  auto hdl = spawn_conn_handler(sys, s);
-  REQUIRE(!hdl);
-  CHECK(errc_of(hdl.error()) == errc::invalid_config);
-  CHECK(describe(hdl.error())
+  CHECK(invalid_config_text(*this, s)
         == "invalid_config: listeners[0] = none, expected an acceptor actor");
 }
 

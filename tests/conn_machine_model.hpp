@@ -377,18 +377,27 @@ inline manager_config model_config() {
   return c;
 }
 
+/// model_config() with `target` automatic connections, `slots` dial slots
+/// and a backoff from `retry` up to `max_retry`: what every preset sets.
+inline manager_config preset_base(uint32_t target, uint32_t slots,
+                                  caf::timespan retry,
+                                  caf::timespan max_retry) {
+  auto c = model_config();
+  c.target_outbound = target;
+  c.max_pending_dials = slots;
+  c.retry_duration = retry;
+  c.max_retry_duration = max_retry;
+  return c;
+}
+
 /// The hand-picked configurations of the doctest.
 inline std::vector<named_config> preset_configs() {
   using namespace std::chrono_literals;
   std::vector<named_config> result;
   {
     // Small target, few dial slots, tight inbound limit, quick throttle.
-    manager_config c = model_config();
-    c.target_outbound = 4;
-    c.max_pending_dials = 2;
+    auto c = preset_base(4, 2, 1s, 10s);
     c.max_inbound = 3;
-    c.retry_duration = 1s;
-    c.max_retry_duration = 10s;
     c.max_failed_attempts = 3;
     c.stable_connection_period = 30s;
     // Each pool address its own network, so failures span groups.
@@ -397,24 +406,16 @@ inline std::vector<named_config> preset_configs() {
   }
   {
     // No address source, duplicates allowed, unlimited inbound.
-    manager_config c = model_config();
-    c.target_outbound = 3;
-    c.max_pending_dials = 3;
+    auto c = preset_base(3, 3, 2s, 20s);
     c.reject_duplicate_addresses = false;
-    c.retry_duration = 2s;
-    c.max_retry_duration = 20s;
     result.push_back({"no-source", c, false});
   }
   {
     // One dial slot, jitter, no inbound at all, reset on every success.
-    manager_config c = model_config();
-    c.target_outbound = 8;
-    c.max_pending_dials = 1;
+    auto c = preset_base(8, 1, 500ms, 5s);
     c.max_inbound = 0;
     c.retry_jitter = 0.5;
     c.jitter_seed = 42;
-    c.retry_duration = 500ms;
-    c.max_retry_duration = 5s;
     c.max_failed_attempts = 1;
     c.stable_connection_period = 0s;
     c.netgroup_bits_ipv4 = 32;
@@ -422,13 +423,9 @@ inline std::vector<named_config> preset_configs() {
   }
   {
     // Plenty of slots, duplicates allowed, default-ish throttle.
-    manager_config c = model_config();
-    c.target_outbound = 2;
-    c.max_pending_dials = 128;
+    auto c = preset_base(2, 128, 3s, 60s);
     c.max_inbound = 5;
     c.reject_duplicate_addresses = false;
-    c.retry_duration = 3s;
-    c.max_retry_duration = 60s;
     c.max_failed_attempts = 5;
     c.stable_connection_period = 60s;
     result.push_back({"wide", c, true});

@@ -25,6 +25,33 @@ constexpr uint32_t max_u32 = std::numeric_limits<uint32_t>::max();
 const dynamic_ban_score::time_point t0 =
   dynamic_ban_score::time_point{} + 1000000s + 123ms;
 
+constexpr int thread_count = 4;
+constexpr int increases_per_thread = 10000;
+
+/// `thread_count` threads at once, each increasing `score` by `persistent`
+/// and `transient` `increases_per_thread` times (all at t0): no increase
+/// may get lost between them.
+void increase_from_threads(dynamic_ban_score& score, uint32_t persistent,
+                           uint32_t transient) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < thread_count; ++i)
+    threads.emplace_back([&score, persistent, transient] {
+      for (int j = 0; j < increases_per_thread; ++j)
+        score.increase(persistent, transient, t0);
+    });
+  for (auto& th : threads)
+    th.join();
+}
+
+/// A score raised once at t0 by persistent 100 and transient 50: value 150,
+/// then 125 after one half-life of the transient part.
+struct score_of_150 {
+  dynamic_ban_score score;
+  score_of_150() {
+    score.increase(100, 50, t0);
+  }
+};
+
 } // namespace
 
 TEST_CASE("ban score: a new score is zero") {
@@ -39,23 +66,21 @@ TEST_CASE("ban score: an increase returns persistent plus transient") {
   CHECK(score.value(t0) == 150);
 }
 
-TEST_CASE("ban score: transient part halves every 60 seconds") {
-  dynamic_ban_score score;
-  score.increase(100, 50, t0);
+TEST_CASE_FIXTURE(score_of_150,
+                  "ban score: transient part halves every 60 seconds") {
   CHECK(score.value(t0 + 60s) == 125);
   CHECK(score.value(t0 + 120s) == 112);
   CHECK(score.value(t0 + 180s) == 106);
 }
 
-TEST_CASE("ban score: after seven minutes only the persistent part is left") {
-  dynamic_ban_score score;
-  score.increase(100, 50, t0);
+TEST_CASE_FIXTURE(
+  score_of_150,
+  "ban score: after seven minutes only the persistent part is left") {
   CHECK(score.value(t0 + 7min) == 100);
 }
 
-TEST_CASE("ban score: reading the value does not change it") {
-  dynamic_ban_score score;
-  score.increase(100, 50, t0);
+TEST_CASE_FIXTURE(score_of_150,
+                  "ban score: reading the value does not change it") {
   CHECK(score.value(t0 + 60s) == 125);
   CHECK(score.value(t0 + 60s) == 125);
   CHECK(score.value(t0) == 150);
@@ -117,9 +142,7 @@ TEST_CASE("ban score: a time point before the last update sees no decay") {
   CHECK(score.value(t0 + 120s) == 100);
 }
 
-TEST_CASE("ban score: reset clears both parts") {
-  dynamic_ban_score score;
-  score.increase(100, 50, t0);
+TEST_CASE_FIXTURE(score_of_150, "ban score: reset clears both parts") {
   score.reset();
   CHECK(score.value(t0) == 0);
   CHECK(score.value(t0 + 60s) == 0);
@@ -168,42 +191,23 @@ TEST_CASE("ban score: a transient part above the ceiling keeps decaying") {
 }
 
 TEST_CASE("ban score: concurrent increases from several threads all count") {
-  constexpr int thread_count = 4;
-  constexpr int increases_per_thread = 10000;
   dynamic_ban_score score;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < thread_count; ++i)
-    threads.emplace_back([&score] {
-      for (int j = 0; j < increases_per_thread; ++j)
-        score.increase(1, 0, t0);
-    });
-  for (auto& th : threads)
-    th.join();
+  increase_from_threads(score, 1, 0);
   CHECK(score.value(t0) == thread_count * increases_per_thread);
   CHECK(score.value(t0 + 1h) == thread_count * increases_per_thread);
 }
 
 TEST_CASE("ban score: concurrent transient increases all count") {
-  constexpr int thread_count = 4;
-  constexpr int increases_per_thread = 10000;
   dynamic_ban_score score;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < thread_count; ++i)
-    threads.emplace_back([&score] {
-      for (int j = 0; j < increases_per_thread; ++j)
-        score.increase(1, 1, t0);
-    });
-  for (auto& th : threads)
-    th.join();
+  increase_from_threads(score, 1, 1);
   CHECK(score.value(t0) == 2 * thread_count * increases_per_thread);
   CHECK(score.value(t0 + 60s)
         == thread_count * increases_per_thread
           + thread_count * increases_per_thread / 2);
 }
 
-TEST_CASE("ban score: to_string shows both parts and the value") {
-  dynamic_ban_score score;
-  score.increase(100, 50, t0);
+TEST_CASE_FIXTURE(score_of_150,
+                  "ban score: to_string shows both parts and the value") {
   auto str = score.to_string(t0 + 60s);
   CHECK(str.find("persistent 100") != std::string::npos);
   CHECK(str.find("transient 25") != std::string::npos);
