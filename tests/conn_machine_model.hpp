@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <iterator>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -77,29 +78,14 @@ enum class fx_kind : uint8_t {
 };
 
 inline const char* to_string(fx_kind k) {
-  switch (k) {
-    case fx_kind::start_dial:
-      return "start_dial";
-    case fx_kind::cancel_dial:
-      return "cancel_dial";
-    case fx_kind::fetch:
-      return "fetch";
-    case fx_kind::arm:
-      return "arm";
-    case fx_kind::connected:
-      return "connected";
-    case fx_kind::disconnected:
-      return "disconnected";
-    case fx_kind::failed:
-      return "failed";
-    case fx_kind::retry:
-      return "retry";
-    case fx_kind::accepted:
-      return "accepted";
-    case fx_kind::rejected:
-      return "rejected";
-  }
-  return "?";
+  // By enumerator, in their order.
+  static constexpr const char* names[] = {
+    "start_dial",   "cancel_dial", "fetch", "arm",      "connected",
+    "disconnected", "failed",      "retry", "accepted", "rejected"};
+  static_assert(std::size(names) == static_cast<size_t>(fx_kind::rejected) + 1,
+                "one name per fx_kind");
+  auto i = static_cast<size_t>(k);
+  return i < std::size(names) ? names[i] : "?";
 }
 
 struct fx_event {
