@@ -1,7 +1,8 @@
 #pragma once
 
-// The one node status the log and metrics tests render: every figure a
-// different number, so a figure printed in another's place shows.
+// One node status for the log and metrics tests, every figure distinct.
+//
+// So a figure printed in another's place shows.
 
 #include <cstdint>
 #include <optional>

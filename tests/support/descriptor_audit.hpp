@@ -1,7 +1,9 @@
 #pragma once
 
-// One descriptor audit for every suite: what a process holds open, passing
-// pipes aside, as a list of new descriptors or classified by kind.
+// One descriptor audit: what a process holds open, passing pipes aside.
+//
+// Two views: a list of the descriptors opened since a snapshot, or every
+// descriptor of a process classified by kind.
 //
 // A sanitizer runtime opens a pipe for a moment whenever it probes memory,
 // on any thread (connmgr::is_passing_pipe); both views below leave those

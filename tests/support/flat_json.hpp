@@ -1,15 +1,14 @@
 #pragma once
 
-// One reader for flat JSON objects (the node's log lines): an exact parse
-// and a lenient lookup of one member, both on the same scanner.
+// One reader of flat JSON objects: an exact parse and a lenient lookup.
 //
-// A flat object has string, number, bool and null members and no nesting.
-// `parse_flat_object` is the well-formedness check: JSON as our writer
-// produces it and nothing else (no whitespace between tokens, integers only,
-// no control characters, \u escapes below 0x80). `json_get` reads a member
-// out of a line the way a test looks at output: it tolerates blanks between
-// tokens, takes any non-string value as its raw text and stops at the member
-// it wants.
+// Both read the node's log lines, on the same scanner. A flat object has
+// string, number, bool and null members and no nesting. `parse_flat_object`
+// is the well-formedness check: JSON as our writer produces it and nothing
+// else (no whitespace between tokens, integers only, no control characters,
+// \u escapes below 0x80). `json_get` reads a member out of a line the way a
+// test looks at output: it tolerates blanks between tokens, takes any
+// non-string value as its raw text and stops at the member it wants.
 
 #include <cstdint>
 #include <optional>

@@ -1,12 +1,12 @@
 #pragma once
 
-// A TCP socket of the tests on 127.0.0.1 or ::1 and nowhere else: bound to
-// a free (or given) port, listening or only bound, closed by its owner.
+// TCP sockets of the tests on 127.0.0.1 or ::1 and nowhere else.
 //
-// Tests never send traffic beyond the loopback interface, so there is no
-// way to name another address here. A socket bound without listen() makes
-// connects to its port fail with ECONNREFUSED while no other process can
-// take the port: a closed port that stays closed.
+// Bound to a free (or given) port, listening or only bound, closed by their
+// owner. Tests never send traffic beyond the loopback interface, so there is
+// no way to name another address here. A socket bound without listen() makes
+// connects to its port fail with ECONNREFUSED while no other process can take
+// the port: a closed port that stays closed.
 
 #include <cstdint>
 #include <string>

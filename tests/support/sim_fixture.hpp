@@ -1,9 +1,10 @@
 #pragma once
 
-// Simulated-time fixtures for the handler suites: one actor system on CAF's
-// test coordinator (one thread, every job run explicitly, time moved by the
-// test), a fake network, a recorder of every event and the steps a scenario
-// takes with a handler.
+// Handler scenarios on simulated time, each step run and timed by the test.
+//
+// One actor system on CAF's test coordinator (one thread, every job run
+// explicitly, time moved by the test), a fake network, a recorder of every
+// event and the steps a scenario takes with a handler.
 //
 // conn_handler_test, flaws_test, peer_gone_test, throttle_test and the
 // other suites on simulated time share these, so a scenario reads as its

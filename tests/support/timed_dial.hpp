@@ -1,7 +1,8 @@
 #pragma once
 
-// One dial through a real dialer actor, waited for from the test's thread,
-// with the time it took: how the socket suites measure a dial.
+// One dial through a real dialer actor, waited for, with the time it took.
+//
+// How the socket suites (tcp, SOCKS5) measure a dial, from the test's thread.
 
 #include <chrono>
 #include <string>
