@@ -377,15 +377,8 @@ struct reactor::impl {
     while (op.out_pos < op.out.size()) {
       auto n = ::send(op.fd, op.out.data() + op.out_pos,
                       op.out.size() - op.out_pos, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-          return true;
-        finish(
-          token,
-          make_error(errc::proxy_failed,
-                     std::string{"handshake send: "} + std::strerror(errno)));
-        return false;
-      }
+      if (n < 0)
+        return handshake_would_block(token, "handshake send");
       op.out_pos += static_cast<size_t>(n);
     }
     op.out.clear();
@@ -406,15 +399,8 @@ struct reactor::impl {
                           "peer closed the connection mid-handshake"));
         return false;
       }
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-          return true;
-        finish(
-          token,
-          make_error(errc::proxy_failed,
-                     std::string{"handshake recv: "} + std::strerror(errno)));
-        return false;
-      }
+      if (n < 0)
+        return handshake_would_block(token, "handshake recv");
       caf::error err;
       auto status = op.handshake->feed(buf, static_cast<size_t>(n), err);
       if (status == stream_handshake::status::failed) {
@@ -433,6 +419,18 @@ struct reactor::impl {
       if (!flush(token, op))
         return false;
     }
+  }
+
+  // After a handshake send or recv failed (errno): true if it only would
+  // block; otherwise ends the op with the error and returns false.
+  bool handshake_would_block(uint64_t token, const char* what) {
+    auto err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK)
+      return true;
+    finish(token,
+           make_error(errc::proxy_failed,
+                      std::string{what} + ": " + std::strerror(err)));
+    return false;
   }
 
   void watch(uint64_t token, connect_op& op) {
