@@ -41,6 +41,10 @@ set(CONNMGR_NET_SOURCES
   net/connection.cpp
   net/net_address.cpp
   net/reactor.cpp
+  net/reactor_connect.cpp
+  net/reactor_listen.cpp
+  net/reactor_stream.cpp
+  net/reactor_watch.cpp
   net/resolver.cpp
   net/siphash.cpp
   net/socket_ops.cpp
