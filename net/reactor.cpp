@@ -55,7 +55,7 @@ void reactor::mailbox::post(std::function<void(impl&)> fn) {
     return;
   uint64_t one = 1;
   // A full eventfd counter still wakes the loop: ignore EAGAIN.
-  [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
+  [[maybe_unused]] auto n = ::write(wake_fd.get(), &one, sizeof(one));
 }
 
 void reactor::mailbox::run_locked(const std::function<void(impl&)>& fn) {
@@ -160,16 +160,17 @@ caf::expected<std::shared_ptr<reactor>> reactor::start() {
   self->box_ = std::make_shared<mailbox>();
   self->box_->state = self->impl_.get();
   self->impl_->box = self->box_;
-  self->impl_->epfd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (self->impl_->epfd < 0)
+  self->impl_->epfd.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!self->impl_->epfd)
     return errno_error(errno, "epoll_create1");
-  self->box_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (self->box_->wake_fd < 0)
+  self->box_->wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!self->box_->wake_fd)
     return errno_error(errno, "eventfd");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = wake_token;
-  if (::epoll_ctl(self->impl_->epfd, EPOLL_CTL_ADD, self->box_->wake_fd, &ev)
+  if (::epoll_ctl(self->impl_->epfd.get(), EPOLL_CTL_ADD,
+                  self->box_->wake_fd.get(), &ev)
       != 0)
     return errno_error(errno, "epoll_ctl(eventfd)");
   self->thread_ = std::thread{[ptr = self.get()] { ptr->run(); }};
@@ -186,9 +187,7 @@ reactor::~reactor() {
     std::lock_guard<std::mutex> guard{box_->mtx};
     box_->state = nullptr;
     leftover.swap(box_->inbox);
-    if (box_->wake_fd >= 0)
-      ::close(box_->wake_fd);
-    box_->wake_fd = -1;
+    box_->wake_fd.reset();
   }
 }
 
@@ -211,8 +210,8 @@ uint64_t reactor::connect(std::vector<sockaddr_storage> addrs,
   // again and report.
   if (!op.addrs.empty())
     op.premade =
-      impl::owned_fd{::socket(op.addrs.front().ss_family,
-                              SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+      unique_fd{::socket(op.addrs.front().ss_family,
+                         SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   op.started = clock::now();
   op.deadline = deadline;
   op.handler = std::move(handler);
@@ -233,7 +232,7 @@ uint64_t reactor::listen(int fd, accept_handler handler, bool watch) {
   auto shared = std::make_shared<accept_handler>(std::move(handler));
   post([token, fd, shared, watch](impl& m) {
     impl::listener_op op;
-    op.fd = fd;
+    op.fd.reset(fd);
     op.watch = watch;
     op.handler = std::move(*shared);
     m.add_listener(token, std::move(op));
@@ -295,7 +294,7 @@ void reactor::stop() {
   }
   if (box_) {
     uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(box_->wake_fd, &one, sizeof(one));
+    [[maybe_unused]] auto n = ::write(box_->wake_fd.get(), &one, sizeof(one));
   }
   if (thread_.joinable())
     thread_.join();
@@ -309,11 +308,13 @@ void reactor::run() {
   epoll_event events[max_events];
   std::vector<std::function<void(impl&)>> work;
   while (!stopping_.load()) {
-    auto n = ::epoll_wait(m.epfd, events, max_events, m.wait_ms(clock::now()));
+    auto n =
+      ::epoll_wait(m.epfd.get(), events, max_events, m.wait_ms(clock::now()));
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == wake_token) {
         uint64_t count = 0;
-        [[maybe_unused]] auto r = ::read(box.wake_fd, &count, sizeof(count));
+        [[maybe_unused]] auto r =
+          ::read(box.wake_fd.get(), &count, sizeof(count));
         continue;
       }
       m.dispatch(events[i].data.u64, events[i].events);

@@ -8,7 +8,6 @@
 
 #include <netinet/in.h>
 #include <sys/epoll.h>
-#include <unistd.h>
 
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/net/net_address.hpp"
@@ -46,26 +45,26 @@ void reactor::impl::add_connect(uint64_t token, connect_op op) {
 void reactor::impl::try_next_address(uint64_t token, connect_op& op) {
   while (op.next < op.addrs.size()) {
     auto& sa = op.addrs[op.next++];
-    int fd = op.premade.fd >= 0
-      ? op.premade.take()
-      : ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    unique_fd fd{op.premade
+                   ? op.premade.release()
+                   : ::socket(sa.ss_family,
+                              SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+    if (!fd) {
       op.last_error = errno_error(errno, "socket for " + print(sa));
       continue;
     }
-    int rc =
-      ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), length_of(sa));
+    int rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa),
+                       length_of(sa));
     if (rc == 0 || errno == EINPROGRESS) {
       epoll_event ev{};
       ev.events = EPOLLOUT;
       ev.data.u64 = token;
-      if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
-        op.fd = fd;
+      if (::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, fd.get(), &ev) == 0) {
+        op.fd = std::move(fd);
         return; // writable once the handshake with the peer is done
       }
     }
     op.last_error = errno_error(errno, "connect " + print(sa));
-    ::close(fd);
   }
   finish(token,
          op.last_error
@@ -78,7 +77,7 @@ void reactor::impl::on_connect_event(uint64_t token, connect_op& op,
   if (!op.handshaking) {
     int err = 0;
     socklen_t len = sizeof(err);
-    if (::getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    if (::getsockopt(op.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
       err = errno;
     if (err == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0)
       err = ECONNRESET;
@@ -106,7 +105,7 @@ void reactor::impl::on_connect_event(uint64_t token, connect_op& op,
 
 bool reactor::impl::flush(uint64_t token, connect_op& op) {
   while (op.out_pos < op.out.size()) {
-    auto n = ::send(op.fd, op.out.data() + op.out_pos,
+    auto n = ::send(op.fd.get(), op.out.data() + op.out_pos,
                     op.out.size() - op.out_pos, MSG_NOSIGNAL);
     if (n < 0)
       return handshake_would_block(token, "handshake send");
@@ -122,7 +121,7 @@ bool reactor::impl::read_some(uint64_t token, connect_op& op) {
   for (;;) {
     auto want =
       std::min(sizeof(buf), std::max<size_t>(1, op.handshake->wanted()));
-    auto n = ::recv(op.fd, buf, want, 0);
+    auto n = ::recv(op.fd.get(), buf, want, 0);
     if (n == 0) {
       finish(token,
              make_error(errc::proxy_failed,
@@ -165,23 +164,21 @@ void reactor::impl::watch(uint64_t token, connect_op& op) {
   epoll_event ev{};
   ev.events = EPOLLIN | (op.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
   ev.data.u64 = token;
-  ::epoll_ctl(epfd, EPOLL_CTL_MOD, op.fd, &ev);
+  ::epoll_ctl(epfd.get(), EPOLL_CTL_MOD, op.fd.get(), &ev);
 }
 
 void reactor::impl::drop_socket(connect_op& op) {
-  if (op.fd >= 0) {
-    ::epoll_ctl(epfd, EPOLL_CTL_DEL, op.fd, nullptr);
-    ::close(op.fd);
-    op.fd = -1;
+  if (op.fd) {
+    ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, op.fd.get(), nullptr);
+    op.fd.reset();
   }
 }
 
 void reactor::impl::succeed(uint64_t token, connect_op& op) {
   // The connect's registration becomes the watch (or goes): one syscall.
   if (!op.watch)
-    ::epoll_ctl(epfd, EPOLL_CTL_DEL, op.fd, nullptr);
-  auto conn = adopt(op.fd, std::move(op.remote_name), op.watch, true);
-  op.fd = -1;
+    ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, op.fd.get(), nullptr);
+  auto conn = adopt(op.fd.release(), std::move(op.remote_name), op.watch, true);
   auto handler = std::move(op.handler);
   connects.erase(token);
   ++st.connects_succeeded;

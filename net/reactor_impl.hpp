@@ -19,7 +19,6 @@
 #include <vector>
 
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <caf/error.hpp>
 
@@ -27,6 +26,7 @@
 #include "connmgr/net/reactor.hpp"
 #include "connmgr/net/stream_handle.hpp"
 #include "connmgr/net/stream_handshake.hpp"
+#include "connmgr/net/unique_fd.hpp"
 
 namespace connmgr {
 
@@ -47,7 +47,7 @@ struct reactor::mailbox {
   std::vector<std::function<void(impl&)>> deferred;
   /// The state the work runs on; null once the reactor is destroyed.
   impl* state = nullptr;
-  int wake_fd = -1;
+  unique_fd wake_fd;
 
   /// Queues `fn` for the reactor thread (or, once the reactor is closed,
   /// runs it right here under the lock); drops it once the reactor is gone.
@@ -113,32 +113,6 @@ struct stream_link {
 /// Everything the reactor thread works on. Only that thread touches it
 /// while it runs; after the stop, whoever holds the mailbox's lock.
 struct reactor::impl {
-  /// A descriptor closed with its holder unless taken first.
-  struct owned_fd {
-    int fd = -1;
-    owned_fd() = default;
-    explicit owned_fd(int x) : fd(x) {}
-    owned_fd(owned_fd&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
-    owned_fd& operator=(owned_fd&& other) noexcept {
-      if (this != &other) {
-        reset();
-        fd = std::exchange(other.fd, -1);
-      }
-      return *this;
-    }
-    ~owned_fd() {
-      reset();
-    }
-    void reset() {
-      if (fd >= 0)
-        ::close(fd);
-      fd = -1;
-    }
-    int take() {
-      return std::exchange(fd, -1);
-    }
-  };
-
   /// A listener that ran out of descriptors stops accepting this long,
   /// doubling each time it runs out again, up to `max_accept_pause`.
   static constexpr auto min_accept_pause = std::chrono::milliseconds{10};
@@ -152,11 +126,11 @@ struct reactor::impl {
     std::vector<sockaddr_storage> addrs;
     /// The socket for `addrs[next]`, made on the thread that asked for the
     /// connect (or none).
-    owned_fd premade;
+    unique_fd premade;
     std::string remote_name;
     bool watch = true;
     size_t next = 0;
-    int fd = -1;
+    unique_fd fd;
     clock::time_point started;
     clock::time_point deadline;
     connect_handler handler;
@@ -168,7 +142,7 @@ struct reactor::impl {
   };
 
   struct listener_op {
-    int fd = -1;
+    unique_fd fd;
     bool watch = true;
     accept_handler handler;
     std::chrono::milliseconds pause = min_accept_pause;
@@ -228,7 +202,7 @@ struct reactor::impl {
     gone,
   };
 
-  int epfd = -1;
+  unique_fd epfd;
   bool closed = false;
   std::weak_ptr<mailbox> box;
   std::unordered_map<uint64_t, connect_op> connects;
@@ -250,11 +224,6 @@ struct reactor::impl {
   reactor_stats st;
   /// Streams whose reading is paused right now.
   uint64_t paused_streams = 0;
-
-  ~impl() {
-    if (epfd >= 0)
-      ::close(epfd);
-  }
 
   /// `sa` as "ip:port", for errors and remote names.
   static std::string print(const sockaddr_storage& sa);

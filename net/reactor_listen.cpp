@@ -6,7 +6,6 @@
 #include <cerrno>
 
 #include <sys/epoll.h>
-#include <unistd.h>
 
 namespace connmgr {
 
@@ -17,17 +16,14 @@ constexpr int accept_batch = 64;
 } // namespace
 
 void reactor::impl::add_listener(uint64_t token, listener_op op) {
-  if (closed) {
-    ::close(op.fd);
+  // An early return drops `op`, and with it closes the socket.
+  if (closed)
     return;
-  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = token;
-  if (::epoll_ctl(epfd, EPOLL_CTL_ADD, op.fd, &ev) != 0) {
-    ::close(op.fd);
+  if (::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, op.fd.get(), &ev) != 0)
     return;
-  }
   listeners.emplace(token, std::move(op));
 }
 
@@ -36,7 +32,7 @@ void reactor::impl::on_listener_event(listener_op& l, uint64_t token) {
   for (int i = 0; i < accept_batch; ++i) {
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
-    int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&addr), &len,
+    int fd = ::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       batch.push_back(adopt(fd, print(addr), l.watch));
@@ -64,7 +60,7 @@ void reactor::impl::pause(listener_op& l, uint64_t token) {
   epoll_event ev{};
   ev.events = 0;
   ev.data.u64 = token;
-  ::epoll_ctl(epfd, EPOLL_CTL_MOD, l.fd, &ev);
+  ::epoll_ctl(epfd.get(), EPOLL_CTL_MOD, l.fd.get(), &ev);
   l.paused = true;
   l.resume_at = clock::now() + l.pause;
   timers.push(timer{l.resume_at, token});
@@ -76,7 +72,7 @@ void reactor::impl::resume(listener_op& l, uint64_t token) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = token;
-  ::epoll_ctl(epfd, EPOLL_CTL_MOD, l.fd, &ev);
+  ::epoll_ctl(epfd.get(), EPOLL_CTL_MOD, l.fd.get(), &ev);
   l.paused = false;
 }
 
@@ -84,9 +80,8 @@ void reactor::impl::remove_listener(uint64_t token) {
   auto i = listeners.find(token);
   if (i == listeners.end())
     return;
-  ::epoll_ctl(epfd, EPOLL_CTL_DEL, i->second.fd, nullptr);
-  ::close(i->second.fd);
-  listeners.erase(i);
+  ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, i->second.fd.get(), nullptr);
+  listeners.erase(i); // closes the socket
 }
 
 } // namespace connmgr

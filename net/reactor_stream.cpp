@@ -97,8 +97,9 @@ void reactor::impl::add_stream(uint64_t token, connection_ptr conn,
       if (c && was_released(*c)) {
         auto fd = link->fd.load();
         if (fd >= 0)
-          mbox->run_now(
-            [fd](impl& m) { ::epoll_ctl(m.epfd, EPOLL_CTL_DEL, fd, nullptr); });
+          mbox->run_now([fd](impl& m) {
+            ::epoll_ctl(m.epfd.get(), EPOLL_CTL_DEL, fd, nullptr);
+          });
       }
       if (!link->ended.load())
         mbox->post([token](impl& m) {
@@ -111,8 +112,9 @@ void reactor::impl::add_stream(uint64_t token, connection_ptr conn,
     ev.events = stream_events;
     ev.data.u64 = token;
     // Watched connections are in the set already, under a watch token.
-    if (::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) != 0
-        && (errno != ENOENT || ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0))
+    if (::epoll_ctl(epfd.get(), EPOLL_CTL_MOD, fd, &ev) != 0
+        && (errno != ENOENT
+            || ::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, fd, &ev) != 0))
       err = errno;
     else
       link->fd.store(fd);
@@ -153,7 +155,7 @@ void reactor::impl::end_stream(uint64_t token, caf::error reason, bool peer) {
   // Leave the epoll set while the number is surely ours: should the
   // descriptor live on elsewhere (a dup, a fork), close() alone would not.
   conn->with_fd(
-    [this](int fd) { ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr); });
+    [this](int fd) { ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, fd, nullptr); });
   if (peer)
     conn->peer_gone(reason);
   conn->close();
@@ -367,7 +369,7 @@ void reactor::impl::set_events(int fd, uint64_t token, stream_op& s) {
   ev.events =
     (s.want_in ? stream_events : 0u) | (s.want_out ? uint32_t{EPOLLOUT} : 0u);
   ev.data.u64 = token;
-  ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+  ::epoll_ctl(epfd.get(), EPOLL_CTL_MOD, fd, &ev);
 }
 
 // -- sending ------------------------------------------------------------------

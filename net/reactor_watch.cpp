@@ -22,7 +22,8 @@ connection_ptr reactor::impl::adopt(int fd, std::string remote, bool watch,
   epoll_event ev{};
   ev.events = EPOLLRDHUP | EPOLLONESHOT;
   ev.data.u64 = token;
-  if (::epoll_ctl(epfd, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev)
+  if (::epoll_ctl(epfd.get(), registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+                  &ev)
       == 0) {
     watches.emplace(token, watch_entry{conn, conn.get()});
     conn->watch_token_ = token;
@@ -30,7 +31,7 @@ connection_ptr reactor::impl::adopt(int fd, std::string remote, bool watch,
       sweep();
   } else if (registered) {
     // Unwatched then: the old registration must not fire any more.
-    ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
+    ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, fd, nullptr);
   }
   return conn;
 }
