@@ -327,8 +327,13 @@ struct node_state : node_effects {
       if (count >= settings().outbound_per_netgroup)
         avoid.push_back(group);
     auto addr = book.take(now(), avoid);
-    if (!addr)
+    if (!addr) {
+      // Relays reach only a few peers: a node that joined after us may be
+      // known only to our peers. Asking is bounded per peer by the machine.
+      if (machine)
+        machine->request_addresses(now());
       return std::move(addr.error());
+    }
     // `take` marked it in use; the request holds it until it fails or its
     // connection closes.
     ++holds[*addr];

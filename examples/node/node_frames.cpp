@@ -71,6 +71,8 @@ std::optional<size_t> fixed_payload(message_type t) {
     case message_type::ping:
     case message_type::pong:
       return nonce_payload;
+    case message_type::getaddr:
+      return 0;
     case message_type::addr:
       break;
   }
@@ -87,6 +89,8 @@ const char* type_name(message_type t) {
       return "ping";
     case message_type::pong:
       return "pong";
+    case message_type::getaddr:
+      return "getaddr";
   }
   return "?";
 }
@@ -163,6 +167,9 @@ struct payload_writer {
   void operator()(const pong& x) {
     put_u64(out, x.nonce);
   }
+  void operator()(const getaddr&) {
+    // no payload
+  }
 };
 
 message_type type_of(const frame& x) {
@@ -173,8 +180,10 @@ message_type type_of(const frame& x) {
       return message_type::addr;
     case 2:
       return message_type::ping;
-    default:
+    case 3:
       return message_type::pong;
+    default:
+      return message_type::getaddr;
   }
 }
 
@@ -237,7 +246,7 @@ parse_result<frame> decode(const uint8_t* data, size_t size) {
     return fail(protocol_error("bad magic " + hex32(get_u32(data))));
   auto raw_type = data[4];
   if (raw_type < static_cast<uint8_t>(message_type::hello)
-      || raw_type > static_cast<uint8_t>(message_type::pong))
+      || raw_type > static_cast<uint8_t>(message_type::getaddr))
     return fail(
       protocol_error("unknown type " + std::to_string(unsigned{raw_type})));
   auto type = static_cast<message_type>(raw_type);
@@ -264,6 +273,9 @@ parse_result<frame> decode(const uint8_t* data, size_t size) {
       break;
     case message_type::pong:
       result.value = pong{get_u64(p)};
+      break;
+    case message_type::getaddr:
+      result.value = getaddr{};
       break;
     case message_type::addr: {
       auto msg = decode_addr(p, len);

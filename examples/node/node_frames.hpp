@@ -13,6 +13,7 @@
 //                  length byte (1..255) and the address text
 //   type 3, ping:  nonce (8 bytes BE)
 //   type 4, pong:  nonce (8 bytes BE)
+//   type 5, getaddr: no payload
 //
 // Wire-format violations fail as `errc::connection_closed` with a context
 // starting "protocol: "; an addr entry whose text `net_address::parse`
@@ -51,7 +52,13 @@ constexpr size_t max_addresses = 1000;
 constexpr size_t max_address_text = 255;
 
 /// The type byte of each message on the wire.
-enum class message_type : uint8_t { hello = 1, addr = 2, ping = 3, pong = 4 };
+enum class message_type : uint8_t {
+  hello = 1,
+  addr = 2,
+  ping = 3,
+  pong = 4,
+  getaddr = 5
+};
 
 /// The first message on a connection: who the sender is and where it accepts
 /// connections.
@@ -117,8 +124,21 @@ struct pong {
   }
 };
 
+/// A request for the receiver's first-hand addresses (an `addr` answers
+/// it); sent by a node that has no address left to dial.
+struct getaddr {
+  /// Always equal: the request carries nothing.
+  friend bool operator==(const getaddr&, const getaddr&) {
+    return true;
+  }
+  /// The negation of `==`.
+  friend bool operator!=(const getaddr&, const getaddr&) {
+    return false;
+  }
+};
+
 /// One message as it travels in one frame.
-using frame = std::variant<hello, addr, ping, pong>;
+using frame = std::variant<hello, addr, ping, pong, getaddr>;
 
 // `decode` reports through the shared `parse_status` / `parse_result`.
 using connmgr::parse_result;

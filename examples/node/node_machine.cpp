@@ -178,6 +178,13 @@ void node_machine::on_frame(uint64_t key, peer_state& p,
       return;
     }
     fx_.send(key, node_frames::pong{ping->nonce});
+  } else if (std::holds_alternative<node_frames::getaddr>(msg)) {
+    auto every = cfg_.limits.address_request_interval / 2;
+    if (p.answered_at && now - *p.answered_at < every)
+      return; // asked too often: the frame limit bounds what this costs
+    p.answered_at = now;
+    if (auto known = first_hand_except(key); !known.addresses.empty())
+      fx_.send(key, known);
   } else if (auto pong = std::get_if<node_frames::pong>(&msg)) {
     // A pong for an older ping (or none) is harmless and changes nothing.
     if (p.awaiting_pong == pong->nonce) {
@@ -244,6 +251,14 @@ void node_machine::become_ready(uint64_t key, peer_state& p, time_point now) {
   p.deadline = now + cfg_.ping_interval;
   fx_.ready(key, p.node_id, p.listen_address);
   // Tell the newcomer whom we know first-hand, and a few others about it.
+  if (auto known = first_hand_except(key); !known.addresses.empty())
+    fx_.send(key, known);
+  if (p.listen_address)
+    relay(key, *p.listen_address);
+  fx_.arm_timer(key, p.deadline);
+}
+
+node_frames::addr node_machine::first_hand_except(uint64_t key) const {
   node_frames::addr known;
   for (auto& [node, other_key] : by_node_) {
     if (other_key == key)
@@ -253,11 +268,21 @@ void node_machine::become_ready(uint64_t key, peer_state& p, time_point now) {
         && known.addresses.size() < node_frames::max_addresses)
       known.addresses.push_back(*other.listen_address);
   }
-  if (!known.addresses.empty())
-    fx_.send(key, known);
-  if (p.listen_address)
-    relay(key, *p.listen_address);
-  fx_.arm_timer(key, p.deadline);
+  return known;
+}
+
+size_t node_machine::request_addresses(time_point now) {
+  size_t asked = 0;
+  for (auto& [key, p] : peers_) {
+    if (!p.ready
+        || (p.asked_at
+            && now - *p.asked_at < cfg_.limits.address_request_interval))
+      continue;
+    p.asked_at = now;
+    fx_.send(key, node_frames::getaddr{});
+    ++asked;
+  }
+  return asked;
 }
 
 void node_machine::relay(uint64_t newcomer, const net_address& addr) {

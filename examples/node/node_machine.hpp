@@ -67,6 +67,11 @@ struct peer_limits {
   /// A newcomer's listening address is relayed to at most this many other
   /// ready peers, so gossip costs the same whatever the peer count.
   size_t relay_fanout = 2;
+  /// We send a peer a getaddr at most this often, and answer its getaddrs
+  /// at most twice as often (so timer skew never makes us ignore an honest
+  /// one); getaddrs beyond that are ignored. An answer costs us a list of up
+  /// to `node_frames::max_addresses` entries.
+  caf::timespan address_request_interval = std::chrono::seconds{5};
 };
 
 /// The node's own identity and protocol timing.
@@ -144,6 +149,11 @@ public:
 ///   ready peers, chosen by a hash keyed with `relay_secret`. Addresses
 ///   learned from `addr` are handed on through `learned` but never relayed,
 ///   so gossip cannot circulate.
+/// - A node that has no address left to dial sends its ready peers a
+///   `getaddr` (`request_addresses`); a ready peer answers it with the same
+///   list a newcomer gets, at most once per half
+///   `limits.address_request_interval`. With relays reaching only a few
+///   peers, this is how a node learns of a node that joined after it.
 /// - Every peer is held to `config().limits` (see `peer_limits`).
 /// - Every `ping_interval` a ready peer gets a ping; a peer whose pong for
 ///   the previous ping has not arrived by then is dropped (`ping_timeout`).
@@ -172,6 +182,11 @@ public:
 
   /// The timer armed for `peer` is due. Stale timers are ignored.
   void timer_fired(uint64_t peer, time_point now);
+
+  /// We have no address left to dial: sends a getaddr to every ready peer
+  /// not asked within `limits.address_request_interval`. Returns how many
+  /// were asked.
+  size_t request_addresses(time_point now);
 
   /// Connections whose hello was exchanged.
   size_t ready_count() const noexcept {
@@ -212,6 +227,9 @@ private:
     token_bucket pings;
     token_bucket addr_frames;
     token_bucket addresses;
+    /// When we last sent this peer a getaddr, and last answered one of its.
+    std::optional<time_point> asked_at;
+    std::optional<time_point> answered_at;
   };
 
   void on_frame(uint64_t key, peer_state& p, node_frames::frame& msg,
@@ -225,6 +243,7 @@ private:
   bool keeps_first(uint64_t first_key, const peer_state& first,
                    uint64_t second_key, const peer_state& second) const;
   void relay(uint64_t newcomer, const net_address& addr);
+  node_frames::addr first_hand_except(uint64_t key) const;
 
   node_machine_config cfg_;
   node_effects& fx_;

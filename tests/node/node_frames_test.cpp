@@ -127,6 +127,7 @@ TEST_CASE("node frames: each message encodes to its exact bytes") {
   CHECK(encode(pong{7}) == pong_bytes);
   CHECK(encode(sample_addr()) == addr_bytes);
   CHECK(encode(addr{}) == cat({header(2, 2), {0, 0}}));
+  CHECK(encode(getaddr{}) == header(5, 0));
 }
 
 TEST_CASE("node frames: every message round-trips byte by byte") {
@@ -135,7 +136,8 @@ TEST_CASE("node frames: every message round-trips byte by byte") {
                            ping{0xDEADBEEF0000002A},
                            pong{7},
                            sample_addr(),
-                           addr{}};
+                           addr{},
+                           getaddr{}};
   for (const auto& sample : samples) {
     CAPTURE(sample.index());
     auto wire = encode(sample);
@@ -194,6 +196,9 @@ TEST_CASE("node frames: an oversize length fails before the payload "
 }
 
 TEST_CASE("node frames: a fixed-size message with the wrong length fails") {
+  CHECK(describe(decode_failure(header(5, 1)))
+        == "connection_closed: protocol: getaddr payload of 1 bytes, "
+           "expected 0");
   CHECK(describe(decode_failure(header(1, 9)))
         == "connection_closed: protocol: hello payload of 9 bytes, expected "
            "10");

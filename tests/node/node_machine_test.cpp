@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "examples/node/node_machine.hpp"
@@ -170,6 +171,13 @@ TEST_CASE("node machine: anything before the hello, a second hello or "
     test_node a{0xA, 9001};
     a.m.opened(1, false, "127.0.0.1:5000", t0);
     a.feed(1, node_frames::ping{1}, t0);
+    REQUIRE(a.fx.drops.size() == 1);
+    CHECK(a.fx.drops[0].why == drop_reason::protocol);
+  }
+  SUBCASE("getaddr before hello") {
+    test_node a{0xA, 9001};
+    a.m.opened(1, false, "127.0.0.1:5000", t0);
+    a.feed(1, node_frames::getaddr{}, t0);
     REQUIRE(a.fx.drops.size() == 1);
     CHECK(a.fx.drops[0].why == drop_reason::protocol);
   }
@@ -528,4 +536,63 @@ TEST_CASE("node machine: a peer sending addr frames beyond their limit is "
   CHECK(n.fx.drops[0].why == drop_reason::addr_rate);
   CHECK(to_string(drop_reason::addr_rate) == "addr_rate");
   CHECK(n.m.node_of(2).has_value());
+}
+
+TEST_CASE("node machine: a peer the relays missed learns of a newcomer by "
+          "asking, and getaddrs are answered at most once per half "
+          "interval") {
+  test_node seed{0x10, 9000};
+  for (uint64_t k = 1; k <= 10; ++k)
+    make_ready(seed, k, 0x100 + k, t0);
+  for (uint64_t k = 1; k <= 10; ++k)
+    seed.fx.take(k);
+  make_ready(seed, 11, 0x200, t0);
+  // The relay reached 2 of the 10; pick one it missed.
+  uint64_t missed = 0;
+  for (uint64_t k = 1; k <= 10; ++k)
+    if (addresses_sent(seed, k) == 0)
+      missed = k;
+  REQUIRE(missed != 0);
+  auto newcomer = addr("127.0.0.1:10011");
+  auto answer_to = [&](time_point now) {
+    seed.feed(missed, node_frames::getaddr{}, now);
+    std::optional<std::set<net_address>> told;
+    for (auto& f : seed.fx.take(missed))
+      if (auto a = std::get_if<node_frames::addr>(&f))
+        told.emplace(a->addresses.begin(), a->addresses.end());
+    return told;
+  };
+  auto told = answer_to(t0 + 1s);
+  REQUIRE(told);
+  CHECK(told->size() == 10); // every ready peer but the asker
+  CHECK(told->count(newcomer) == 1);
+  CHECK(told->count(addr("127.0.0.1:" + std::to_string(10000 + missed))) == 0);
+  auto half = seed.m.config().limits.address_request_interval / 2;
+  CHECK_FALSE(answer_to(t0 + 1s + half - 1ms)); // too soon: ignored
+  CHECK(answer_to(t0 + 1s + half));
+  CHECK(seed.fx.drops.empty());
+}
+
+TEST_CASE("node machine: a node out of addresses asks each ready peer at "
+          "most once per interval, and never one still in its handshake") {
+  test_node n{1, 9001};
+  make_ready(n, 1, 0x22, t0);
+  make_ready(n, 2, 0x33, t0);
+  n.m.opened(3, true, "127.0.0.1:7003", t0); // no hello yet
+  n.fx.take(3);
+  auto getaddrs_to = [&](uint64_t peer) {
+    size_t count = 0;
+    for (auto& f : n.fx.take(peer))
+      count += std::holds_alternative<node_frames::getaddr>(f) ? 1 : 0;
+    return count;
+  };
+  auto every = n.m.config().limits.address_request_interval;
+  CHECK(n.m.request_addresses(t0) == 2);
+  CHECK(getaddrs_to(1) == 1);
+  CHECK(getaddrs_to(2) == 1);
+  CHECK(getaddrs_to(3) == 0);
+  CHECK(n.m.request_addresses(t0 + every - 1ms) == 0);
+  CHECK(getaddrs_to(1) == 0);
+  CHECK(n.m.request_addresses(t0 + every) == 2);
+  CHECK(getaddrs_to(1) == 1);
 }
