@@ -230,9 +230,11 @@ void reactor::cancel(uint64_t token) {
 uint64_t reactor::listen(int fd, accept_handler handler, bool watch) {
   auto token = next_token_++;
   auto shared = std::make_shared<accept_handler>(std::move(handler));
-  post([token, fd, shared, watch](impl& m) {
+  // Owned from here on: work the reactor drops (it is gone) closes it.
+  auto owned = std::make_shared<unique_fd>(fd);
+  post([token, owned, shared, watch](impl& m) {
     impl::listener_op op;
-    op.fd.reset(fd);
+    op.fd = std::move(*owned);
     op.watch = watch;
     op.handler = std::move(*shared);
     m.add_listener(token, std::move(op));
