@@ -42,6 +42,9 @@
 // default 64 KiB), --stall-ms=M (flood, default 1000),
 // --timeout-s=T (default 120), --load=PATH. Any --KEY=VALUE whose KEY has a
 // dot is a CAF option of ours (bench/run passes $CAF_OPTS).
+//
+// Over 500 lines because the server of ours, the raw echo loop and the
+// flood share their setup and measured intervals here.
 
 #include <algorithm>
 #include <cerrno>

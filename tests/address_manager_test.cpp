@@ -2,6 +2,9 @@
 // book-keeping, then the attacker's moves (gossip floods from one source,
 // connected attacker addresses, outbound selection) on many simulated
 // addresses and sources.
+//
+// Over 500 lines: the ordinary book-keeping and each attack are scenarios
+// on the same simulated book.
 
 #include <doctest/doctest.h>
 

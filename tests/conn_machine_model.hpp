@@ -34,6 +34,9 @@
 //   replacement waits exactly retry_duration;
 // - counters match the model's own tallies, never decrease, and ignored
 //   inputs change nothing; gauges match the live set.
+//
+// Over 500 lines because the model mirrors every input of conn_machine and
+// the checker states every invariant; split, the two would drift apart.
 
 #include <algorithm>
 #include <chrono>

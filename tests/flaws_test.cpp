@@ -2,6 +2,8 @@
 // docs/reference.md, "Flaws") that this project fixes. Each test states, in
 // a one-line comment, what the reference would do instead; every assertion
 // is on simulated time with exact counts.
+//
+// Over 500 lines: one or more scenarios per flaw of the reference.
 
 #include <doctest/doctest.h>
 

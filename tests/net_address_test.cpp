@@ -1,5 +1,7 @@
 // net_address: strict parsing, canonical printing, and the trip through
 // socket addresses and CAF serialization.
+//
+// Over 500 lines because every accepted and refused form is a case.
 
 #include <doctest/doctest.h>
 

@@ -6,6 +6,9 @@
 //   case needs (in pieces, malformed, truncated, or not at all).
 // Every wait is bounded; every child process, thread and socket is cleaned up
 // by a guard, also when an assertion ends a test case early.
+//
+// Over 500 lines because each case needs its own scripted proxy; they share
+// the guards and helpers above the cases.
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,8 @@
 // The SOCKS5 / RFC 1929 / Tor RESOLVE codec: exact request bytes, every reply
 // status, malformed and truncated replies, and whole exchanges fed one byte at
 // a time the way a slow proxy would deliver them.
+//
+// Over 500 lines because every reply status and malformation is a case.
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,9 @@
 // Byte streams on the reactor, over real sockets on 127.0.0.1: data in
 // order, every way a stream can end, and descriptor numbers reused after a
 // close never reaching an old stream.
+//
+// Over 500 lines: one scenario per way a stream can start, carry data and
+// end, sharing one loopback harness.
 
 #include <doctest/doctest.h>
 

@@ -8,6 +8,8 @@
 // The node under attack never dials an address it learned (target-outbound
 // is 0 everywhere), and every address an attacker announces or gossips is a
 // 127.0.0.x address.
+//
+// Over 500 lines: one scenario per attack, sharing attack_support.hpp.
 
 #include <doctest/doctest.h>
 

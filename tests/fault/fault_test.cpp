@@ -11,6 +11,8 @@
 // Waits are generous (a loaded 2-core machine); the asserted behaviour is
 // tight: a retry comes no sooner than its delay minus 50 ms and no later
 // than 1.5 s after it.
+//
+// Over 500 lines: one scenario per injected fault, sharing fault_support.hpp.
 
 #include <doctest/doctest.h>
 

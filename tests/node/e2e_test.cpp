@@ -4,6 +4,9 @@
 // and its metrics endpoint. No test sleeps and hopes: each waits (with a
 // generous deadline, for a loaded machine) for the line that proves the
 // behaviour.
+//
+// Over 500 lines: one numbered section per behaviour of the program, all
+// sharing the process harness.
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,7 @@
 // The example node's peer protocol as scenarios on a fake clock: no sockets,
 // no actors. Each side is a node_machine; "wires" carry the encoded frames.
+//
+// Over 500 lines: one scenario per rule of the protocol.
 
 #include <doctest/doctest.h>
 

@@ -1,3 +1,8 @@
+// The node's metrics: the counters and gauges the events drive, the
+// Prometheus text they render to, and the /metrics server against idle,
+// slow and too many clients on loopback. Over 500 lines because the server's
+// cases need the raw client and deadlines set up above them.
+
 #include <doctest/doctest.h>
 
 #include <chrono>

@@ -2,6 +2,8 @@
 // --connmgr.KEY=VALUE options, read strictly. Every malformed value must fail
 // with one line naming the key, the value and what was expected, where CAF's
 // own parser would silently keep the default.
+//
+// Over 500 lines because every key has its malformed values listed here.
 
 #include <doctest/doctest.h>
 
