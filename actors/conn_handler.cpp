@@ -19,6 +19,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "connmgr/actors/conn_machine.hpp"
+#include "connmgr/actors/flat_table.hpp"
 #include "connmgr/actors/listener_worker.hpp"
 #include "connmgr/messages/manager_config_reader.hpp"
 #include "connmgr/messages/error_code.hpp"
@@ -73,7 +74,9 @@ struct handler_state : conn_effects {
   dial_end ending;
   /// The dial time of each established request, for `peers`; erased when
   /// it disconnects, so it holds at most one entry per established request.
-  std::unordered_map<uint64_t, caf::timespan> established_dial_times;
+  /// Open addressing: set and erased once per connection, so a node per
+  /// entry would cost an allocation each time.
+  flat_table<uint64_t, caf::timespan, int_hash> established_dial_times;
   /// Each admitted inbound connection by slot, for `peers`; erased when its
   /// close hook frees the slot, so at most `max_inbound` entries.
   struct inbound_peer {
@@ -459,7 +462,7 @@ struct handler_state : conn_effects {
         caf::anon_send(handler, peer_gone_atom::value, id, std::move(c),
                        reason);
     });
-    established_dial_times[req.id] = dial_time(req.id);
+    *established_dial_times.try_emplace(req.id).first = dial_time(req.id);
     emit(connected_event{req, conn, dial_time(req.id)});
   }
 
@@ -513,9 +516,8 @@ struct handler_state : conn_effects {
       if (x.conn)
         info.local_address = x.conn->local_address();
       info.connected_for = t - x.since;
-      if (auto i = established_dial_times.find(x.req.id);
-          i != established_dial_times.end())
-        info.dial_time = i->second;
+      if (auto took = established_dial_times.find(x.req.id))
+        info.dial_time = *took;
       info.retry_count = x.req.retry_count;
       result.push_back(std::move(info));
     }
