@@ -65,6 +65,7 @@ set(CONNMGR_NET_PUBLIC_HEADERS
   net/stream_handshake.hpp)
 
 set(CONNMGR_ACTORS_SOURCES
+  actors/ban_list.cpp
   actors/conn_handler.cpp
   actors/conn_machine.cpp
   actors/function_address_source.cpp

@@ -197,6 +197,61 @@ std::string to_string(const netgroup& x) {
   return x.to_string();
 }
 
+caf::expected<netgroup> parse_subnet(std::string_view text) {
+  auto fail = [text](const std::string& why) {
+    return make_error(errc::invalid_address,
+                      fmt::format("\"{}\": {}", text, why));
+  };
+  static constexpr const char* expected_form =
+    "expected an IPv4 or IPv6 address with an optional /bits, like "
+    "10.0.0.0/8, 2001:db8::/32 or 1.2.3.4";
+  auto slash = text.find('/');
+  auto host = text.substr(0, slash);
+  bool v6_text = host.find(':') != std::string_view::npos;
+  auto form =
+    v6_text ? "[" + std::string{host} + "]:1" : std::string{host} + ":1";
+  auto addr = net_address::parse(form);
+  if (!addr || !addr->is_ip())
+    return fail(expected_form);
+  auto full = netgroup_of(*addr, 32, 128);
+  if (!full)
+    return fail(expected_form);
+  bool v4 = full->type() == netgroup::family::ipv4;
+  // Mapped IPv4 is written with IPv6 bit counts: ::ffff:0:0/96 is IPv4 /0.
+  unsigned offset = v4 && v6_text ? 96 : 0;
+  unsigned max = v6_text ? 128 : 32;
+  unsigned bits = max;
+  if (slash != std::string_view::npos) {
+    auto digits = text.substr(slash + 1);
+    bool ok = !digits.empty() && digits.size() <= 3
+      && (digits.size() == 1 || digits[0] != '0');
+    unsigned value = 0;
+    for (auto c : digits) {
+      ok = ok && c >= '0' && c <= '9';
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (!ok || value <= offset || value > max)
+      return fail(fmt::format("prefix length /{}, expected /{}..{}", digits,
+                              offset + 1, max));
+    bits = value;
+  }
+  auto group = netgroup_of(*addr, v4 ? bits - offset : 32, v4 ? 128 : bits);
+  if (!group)
+    return fail(expected_form);
+  if (group->prefix() != full->prefix())
+    return fail(
+      fmt::format("bits set past /{}, expected {}", bits, group->to_string()));
+  return group;
+}
+
+bool contains(const netgroup& subnet, const net_address& addr) noexcept {
+  if (subnet.type() == netgroup::family::hostname)
+    return false;
+  bool v4 = subnet.type() == netgroup::family::ipv4;
+  auto g = netgroup_of(addr, v4 ? subnet.bits() : 32, v4 ? 128 : subnet.bits());
+  return g && *g == subnet;
+}
+
 size_t netgroup::hash() const noexcept {
   if (family_ == family::hostname)
     return std::hash<std::string>{}(name_) ^ 0x9e3779b97f4a7c15ULL;

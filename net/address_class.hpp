@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <caf/expected.hpp>
 
@@ -143,6 +144,20 @@ caf::expected<netgroup> netgroup_of(const net_address& addr,
 
 /// Same as `x.to_string()`; found by ADL for logging.
 std::string to_string(const netgroup& x);
+
+/// Reads an IP prefix as the netgroup it names: "10.0.0.0/8",
+/// "2001:db8::/32", or a bare address ("1.2.3.4", "::1") for a single host
+/// (/32 or /128). An IPv4-mapped IPv6 prefix ("::ffff:10.0.0.0/104") is the
+/// IPv4 prefix it carries. The address part is read as strictly as
+/// `net_address::parse` reads it. Fails with `errc::invalid_address` naming
+/// the input and what was expected: a host name, a prefix length outside
+/// 1..32 (IPv4) or 1..128 (IPv6), or bits set past the prefix length (for
+/// "10.1.2.3/8" the error names "10.0.0.0/8").
+caf::expected<netgroup> parse_subnet(std::string_view text);
+
+/// Whether IP literal `addr` lies in IP prefix `subnet` (families compared
+/// as `netgroup_of` sees them). False for host names on either side.
+bool contains(const netgroup& subnet, const net_address& addr) noexcept;
 
 /// Reads the IP address of `addr` in network byte order into `out` (IPv4 in
 /// the first four bytes, the rest zero) and returns true; returns false and
