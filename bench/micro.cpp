@@ -2,6 +2,7 @@
 // (actors/conn_machine.hpp) per event, without actors, threads or sockets.
 //
 //   connmgr-bench-micro [--k=1000] [--rounds=31] [--addrman-entries=100000]
+//                       [--ban-entries=100000]
 //
 // Effects are a no-op conn_effects that only remembers what the next input
 // needs (dial ids, timer keys, inbound slots) in pre-reserved vectors. Each
@@ -27,6 +28,10 @@
 //                   (98 % full) one horizon after its entries were last
 //                   seen, so that nearly every add replaces a terrible
 //                   entry (addrman_evict_share says which share did)
+// And the ban list (actors/ban_list.hpp) holding --ban-entries (default
+// 100 000) bans: IPv4 hosts, IPv6 /64s and /128s and a few IPv4 /16s, so a
+// lookup probes four prefix lengths:
+//   ban_lookup      find(address, now) for K addresses, half of them banned
 // Prints one JSON line: ns per event, median [min..max] over the rounds.
 
 #include <algorithm>
@@ -35,7 +40,10 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "connmgr/actors/address_manager.hpp"
+#include "connmgr/actors/ban_list.hpp"
 #include "connmgr/actors/conn_machine.hpp"
 #include "bench/common.hpp"
 
@@ -180,6 +188,66 @@ void bench_address_manager(size_t entries, size_t k, size_t rounds,
           static_cast<double>(evicted) / static_cast<double>(evict_adds));
 }
 
+// Times ban lookups with `entries` bans, appending ns per lookup to `ns`
+// once per round.
+void bench_ban_list(size_t entries, size_t k, size_t rounds,
+                    std::map<std::string, std::vector<double>>& ns,
+                    json_object& out) {
+  using namespace std::chrono;
+  caf::actor_clock::time_point now{};
+  now += hours(1000);
+  auto until = now + hours(24);
+  ban_list bans{42};
+  auto v4 = [](uint64_t i) {
+    return std::to_string(20 + (i >> 16 & 63)) + "."
+      + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255) + ".7";
+  };
+  auto v6 = [](uint64_t i) {
+    return fmt::format("2001:db8:{:x}:{:x}::", i >> 16 & 0xffff, i & 0xffff);
+  };
+  auto ban = [&bans, until](const std::string& text) {
+    auto s = parse_subnet(text);
+    if (!s || bans.add(*s, until, "bench"))
+      die("ban list: cannot ban " + text);
+  };
+  for (uint64_t i = 0; bans.size() < entries; ++i) {
+    ban(v4(i));
+    if (i % 4 == 0)
+      ban(v6(i) + "/64");
+    if (i % 4 == 1)
+      ban(v6(i) + "1/128");
+    if (i % 1000 == 0)
+      ban(std::to_string(100 + i / 1000 % 100) + "."
+          + std::to_string(i / 1000 / 100 % 256) + ".0.0/16");
+  }
+  // Half banned (every other one is a banned host or an address in a
+  // banned /64), half not; made before timing.
+  std::vector<net_address> probes;
+  for (size_t i = 0; i < k; ++i) {
+    auto j = static_cast<uint64_t>(i) * 7919 % (entries / 2);
+    auto text = i % 4 == 0 ? v4(j) + ":1"
+      : i % 4 == 1         ? "[" + v6(j / 4 * 4) + "99]:1"
+      : i % 4 == 2         ? "1.2." + std::to_string(i % 256) + ".9:1"
+                           : "[2001:db9::" + std::to_string(i) + "]:1";
+    auto a = net_address::parse(text);
+    if (!a)
+      die("ban list: bad probe " + text);
+    probes.push_back(*a);
+  }
+  size_t hits = 0;
+  for (size_t r = 0; r < rounds; ++r) {
+    hits = 0;
+    ns["ban_lookup"].push_back(time_batch_ns(k, [&] {
+      for (auto& a : probes)
+        hits += bans.find(a, now) != nullptr ? 1 : 0;
+    }));
+  }
+  if (hits != (k + 3) / 4 + (k + 2) / 4)
+    die("ban list: " + std::to_string(hits) + " of " + std::to_string(k)
+        + " probes banned, expected half");
+  out.add("ban_entries", bans.size());
+}
+
 std::vector<connection_ptr> fresh_conns(size_t k) {
   std::vector<connection_ptr> result;
   result.reserve(k);
@@ -209,10 +277,12 @@ int main(int argc, char** argv) {
   size_t k = 1000;
   size_t rounds = 31;
   size_t addrman_entries = 100000;
+  size_t ban_entries = 100000;
   option_table opts;
   opts.number("k", k, 1);
   opts.number("rounds", rounds, 1);
   opts.number("addrman-entries", addrman_entries, 1);
+  opts.number("ban-entries", ban_entries, 1);
   opts.parse(argc, argv);
   manager_config cfg;
   cfg.target_outbound = 0;
@@ -300,6 +370,7 @@ int main(int argc, char** argv) {
   out.add("k", k);
   out.add("rounds", rounds);
   bench_address_manager(addrman_entries, k, rounds, ns, out);
+  bench_ban_list(ban_entries, k, rounds, ns, out);
   for (auto& [event, xs] : ns) {
     std::sort(xs.begin(), xs.end());
     out.add(event + "_ns", xs[xs.size() / 2]);
