@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 #include <thread>
 #include <tuple>
 
@@ -151,12 +152,24 @@ descriptors_left_open(const std::vector<open_descriptor>& before,
   auto order = [](const open_descriptor& a, const open_descriptor& b) {
     return std::tie(a.fd, a.target) < std::tie(b.fd, b.target);
   };
+  // A file deleted while open keeps its descriptor; only its link gains
+  // this suffix (an inherited log that someone rotated meanwhile).
+  static constexpr std::string_view deleted = " (deleted)";
+  auto undeleted = [](open_descriptor d) {
+    auto& t = d.target;
+    if (t.size() > deleted.size()
+        && t.compare(t.size() - deleted.size(), deleted.size(), deleted) == 0)
+      t.resize(t.size() - deleted.size());
+    return d;
+  };
   auto known = before;
   std::sort(known.begin(), known.end(), order);
   for (;;) {
     std::vector<open_descriptor> extra;
     for (auto& d : open_descriptors())
-      if (!std::binary_search(known.begin(), known.end(), d, order))
+      if (!std::binary_search(known.begin(), known.end(), d, order)
+          && !std::binary_search(known.begin(), known.end(), undeleted(d),
+                                 order))
         extra.push_back(std::move(d));
     if (extra.empty() || std::chrono::steady_clock::now() >= deadline)
       return extra;

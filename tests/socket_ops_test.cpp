@@ -65,6 +65,26 @@ TEST_CASE("socket ops: descriptors left open are named, ones closed within "
   CHECK(descriptors_left_open(before, std::chrono::milliseconds{0}).empty());
 }
 
+TEST_CASE("socket ops: a descriptor open before whose file was deleted "
+          "since is no leak; a new one to the same path is") {
+  char path[] = "/tmp/connmgr-socket-ops-XXXXXX";
+  int inherited = ::mkstemp(path);
+  REQUIRE(inherited >= 0);
+  auto before = open_descriptors();
+  // Someone else removes the file (a log rotated under us): its link now
+  // ends in " (deleted)", but it is the same open file.
+  REQUIRE(::unlink(path) == 0);
+  CHECK(descriptors_left_open(before, std::chrono::milliseconds{0}).empty());
+  int fresh = ::open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  REQUIRE(fresh >= 0);
+  auto left = descriptors_left_open(before, std::chrono::milliseconds{0});
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].fd == fresh);
+  ::close(fresh);
+  ::unlink(path);
+  ::close(inherited);
+}
+
 TEST_CASE("socket ops: reserve_descriptor_table grows the table at once and "
           "leaves nothing open") {
   auto before = descriptor_table_size();
