@@ -153,7 +153,8 @@ descriptors_left_open(const std::vector<open_descriptor>& before,
     return std::tie(a.fd, a.target) < std::tie(b.fd, b.target);
   };
   // A file deleted while open keeps its descriptor; only its link gains
-  // this suffix (an inherited log that someone rotated meanwhile).
+  // this suffix (an inherited log that someone rotated meanwhile), so both
+  // sides are compared without it.
   static constexpr std::string_view deleted = " (deleted)";
   auto undeleted = [](open_descriptor d) {
     auto& t = d.target;
@@ -162,14 +163,15 @@ descriptors_left_open(const std::vector<open_descriptor>& before,
       t.resize(t.size() - deleted.size());
     return d;
   };
-  auto known = before;
+  std::vector<open_descriptor> known;
+  known.reserve(before.size());
+  for (auto& d : before)
+    known.push_back(undeleted(d));
   std::sort(known.begin(), known.end(), order);
   for (;;) {
     std::vector<open_descriptor> extra;
     for (auto& d : open_descriptors())
-      if (!std::binary_search(known.begin(), known.end(), d, order)
-          && !std::binary_search(known.begin(), known.end(), undeleted(d),
-                                 order))
+      if (!std::binary_search(known.begin(), known.end(), undeleted(d), order))
         extra.push_back(std::move(d));
     if (extra.empty() || std::chrono::steady_clock::now() >= deadline)
       return extra;
