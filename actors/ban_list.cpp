@@ -53,10 +53,10 @@ ban_list::ban_list(uint64_t secret)
 
 ban_list::key ban_list::key_of(const std::array<uint8_t, 16>& prefix, bool v4,
                                unsigned bits) noexcept {
+  // `prefix` comes from a netgroup: every bit past `bits` is zero already.
   key k;
   k.hi = load_be64(prefix.data());
   k.lo = load_be64(prefix.data() + 8);
-  mask(k.hi, k.lo, bits);
   k.meta = (v4 ? family_v4 : family_v6) << 8 | bits;
   return k;
 }
@@ -117,21 +117,14 @@ bool ban_list::remove(const netgroup& subnet) {
 const ban_entry* ban_list::find(const net_address& addr, time_point now) const {
   if (table_.empty())
     return nullptr;
-  std::array<uint8_t, 16> bytes;
-  if (!ip_bytes(addr, bytes))
+  // The whole address as a group: an IPv4-mapped one comes out as the IPv4
+  // address it carries, a host name as no IP at all.
+  auto host = netgroup_of(addr, 32, 128);
+  if (!host || host->type() == netgroup::family::hostname)
     return nullptr;
-  bool v4 = addr.type() == net_address::kind::ipv4;
-  if (!v4
-      && std::all_of(bytes.begin(), bytes.begin() + 10,
-                     [](uint8_t b) { return b == 0; })
-      && bytes[10] == 0xff && bytes[11] == 0xff) {
-    // IPv4-mapped: banned as the IPv4 address it carries.
-    std::copy(bytes.begin() + 12, bytes.end(), bytes.begin());
-    std::fill(bytes.begin() + 4, bytes.end(), uint8_t{0});
-    v4 = true;
-  }
-  auto hi = load_be64(bytes.data());
-  auto lo = load_be64(bytes.data() + 8);
+  bool v4 = host->type() == netgroup::family::ipv4;
+  auto hi = load_be64(host->prefix().data());
+  auto lo = load_be64(host->prefix().data() + 8);
   for (auto bits : v4 ? v4_lengths_ : v6_lengths_) {
     key k{hi, lo, (v4 ? family_v4 : family_v6) << 8 | bits};
     mask(k.hi, k.lo, bits);
