@@ -114,6 +114,13 @@ bool ban_list::remove(const netgroup& subnet) {
   return true;
 }
 
+bool ban_list::holds(const netgroup& subnet) const {
+  if (subnet.type() == netgroup::family::hostname)
+    return false;
+  bool v4 = subnet.type() == netgroup::family::ipv4;
+  return table_.find(key_of(subnet.prefix(), v4, subnet.bits())) != nullptr;
+}
+
 const ban_entry* ban_list::find(const net_address& addr, time_point now) const {
   if (table_.empty())
     return nullptr;

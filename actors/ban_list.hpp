@@ -52,6 +52,10 @@ public:
   /// false if there was none.
   bool remove(const netgroup& subnet);
 
+  /// Whether exactly `subnet` is held (ended or not), so that renewing it
+  /// needs no room.
+  bool holds(const netgroup& subnet) const;
+
   /// The ban in force at `now` that covers `addr`, the most specific
   /// (longest prefix) first; null for none and for host names. Valid until
   /// the list next changes.

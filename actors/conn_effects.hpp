@@ -64,6 +64,11 @@ public:
   /// make room by `rule`; its slot is free. Does nothing unless overridden.
   virtual void evicted(uint64_t slot, const std::string& remote_address,
                        const caf::error& reason, const std::string& rule);
+
+  /// `subnet` was banned for `duration`: by the operator (`peer` 0) or for
+  /// the misbehaviour of `peer`. Does nothing unless overridden.
+  virtual void banned(const std::string& subnet, const std::string& reason,
+                      caf::timespan duration, uint64_t peer);
 };
 
 } // namespace connmgr

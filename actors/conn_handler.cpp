@@ -77,15 +77,6 @@ struct handler_state : conn_effects {
   /// Open addressing: set and erased once per connection, so a node per
   /// entry would cost an allocation each time.
   flat_table<uint64_t, caf::timespan, int_hash> established_dial_times;
-  /// Each admitted inbound connection by slot, for `peers`; erased when its
-  /// close hook frees the slot, so at most `max_inbound` entries.
-  struct inbound_peer {
-    uint32_t listener;
-    std::weak_ptr<connection> conn;
-    std::string remote_address;
-    time_point since;
-  };
-  std::unordered_map<uint64_t, inbound_peer> inbound_peers;
   /// Work that completed at once (a dial function's result, an address
   /// function's answer, a timer already due), run when the machine call
   /// that asked for it has returned: the machine never re-enters itself,
@@ -497,8 +488,6 @@ struct handler_state : conn_effects {
     // std::function's inline storage, so no allocation per connection.
     auto* raw = conn.get();
     conn->on_peer_gone([raw](const caf::error&) { raw->close(); });
-    inbound_peers[slot] =
-      inbound_peer{listener, conn, conn->remote_address(), now()};
     emit(accepted_event{listener, conn, slot});
   }
 
@@ -522,20 +511,21 @@ struct handler_state : conn_effects {
       result.push_back(std::move(info));
     }
     auto first_inbound = result.size();
-    for (auto& [slot, in] : inbound_peers) {
-      auto conn = in.conn.lock();
-      // Closed, its slot_free on the way.
-      if (!conn || conn->closed())
-        continue;
-      peer_info info;
-      info.id = slot;
-      info.kind = peer_class::inbound;
-      info.listener = in.listener;
-      info.remote_address = in.remote_address;
-      info.local_address = conn->local_address();
-      info.connected_for = t - in.since;
-      result.push_back(std::move(info));
-    }
+    machine->for_each_inbound(
+      [&](uint64_t slot, const conn_machine::inbound_peer& in) {
+        auto conn = in.conn.lock();
+        // Closed, its slot_free on the way.
+        if (!conn || conn->closed())
+          return;
+        peer_info info;
+        info.id = slot;
+        info.kind = peer_class::inbound;
+        info.listener = in.listener;
+        info.remote_address = in.remote_address;
+        info.local_address = conn->local_address();
+        info.connected_for = t - in.since;
+        result.push_back(std::move(info));
+      });
     std::sort(
       result.begin() + static_cast<ptrdiff_t>(first_inbound), result.end(),
       [](const peer_info& x, const peer_info& y) { return x.id < y.id; });
@@ -552,6 +542,12 @@ struct handler_state : conn_effects {
                const caf::error& reason, const std::string& rule) override {
     if (setup.subscribe.evicted)
       emit(evicted_event{slot, remote_address, reason, rule});
+  }
+
+  void banned(const std::string& subnet, const std::string& reason,
+              caf::timespan duration, uint64_t peer) override {
+    if (setup.subscribe.banned)
+      emit(banned_event{subnet, reason, duration, peer});
   }
 };
 
@@ -661,9 +657,34 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
       handler_state::after_message guard{self->state};
       self->state.machine->inbound_useful(slot, self->state.now());
     },
+    [self](ban_atom, std::string& subnet, caf::timespan duration,
+           std::string& reason) -> caf::result<uint64_t> {
+      auto& s = self->state;
+      handler_state::after_message guard{s};
+      auto closed =
+        s.machine->ban(subnet, duration, std::move(reason), s.now());
+      if (!closed)
+        return std::move(closed.error());
+      return *closed;
+    },
+    [self](unban_atom, std::string& subnet) -> caf::result<void> {
+      auto& s = self->state;
+      handler_state::after_message guard{s};
+      return s.refusal(s.machine->unban(subnet, s.now()));
+    },
+    [self](bans_atom) {
+      auto& s = self->state;
+      s.now_read = false;
+      return s.machine->bans(s.now());
+    },
+    [self](misbehaving_atom, uint64_t id, uint32_t points,
+           std::string& reason) -> caf::result<void> {
+      auto& s = self->state;
+      handler_state::after_message guard{s};
+      return s.refusal(s.machine->misbehaving(id, points, reason, s.now()));
+    },
     [self](slot_free_atom, uint64_t slot) {
       handler_state::after_message guard{self->state};
-      self->state.inbound_peers.erase(slot);
       self->state.machine->inbound_closed(slot);
     },
     [self](peer_gone_atom, uint64_t id, connection_ptr& conn,

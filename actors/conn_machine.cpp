@@ -26,6 +26,11 @@ void conn_effects::evicted(uint64_t, const std::string&, const caf::error&,
   // nop
 }
 
+void conn_effects::banned(const std::string&, const std::string&, caf::timespan,
+                          uint64_t) {
+  // nop
+}
+
 namespace {
 
 // Enough for every address a node dials in a day; a bound, since a node that
@@ -49,7 +54,8 @@ uint64_t next_dial_id() {
 conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
                            conn_effects& fx)
   : cfg_(cfg), has_source_(has_address_source), fx_(fx), policy_(cfg),
-    admission_(inbound_limits_of(cfg), admission_secret()) {
+    admission_(inbound_limits_of(cfg), admission_secret()),
+    bans_(admission_secret()) {
   entries_.reserve(cfg_.target_outbound);
   inbound_conns_.reserve(
     std::min<size_t>(cfg_.max_inbound.value_or(0), 65'536));
@@ -66,13 +72,13 @@ void conn_machine::start(time_point now) {
 }
 
 caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
-                                              bool permanent, time_point) {
+                                              bool permanent, time_point now) {
   caf::error err;
   if (stopped_)
     err = make_error(errc::stopped, "connect after stop");
   else if (address.empty())
     err = make_error(errc::invalid_address, "empty address");
-  else if (id != 0 && entries_.count(id) != 0)
+  else if (id != 0 && (entries_.count(id) != 0 || inbound_conns_.find(id)))
     err = make_error(errc::duplicate_request, fmt::format("id {}", id));
   else if (id > last_drawn_request_id())
     // An id the counter has not handed out yet would collide with one it
@@ -83,6 +89,8 @@ caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
                                  id));
   else if (address_in_use(address))
     err = make_error(errc::duplicate_address, address);
+  else if ((err = ban_refusal(address, now)))
+    ++stats_.banned_refused;
   if (err) {
     conn_request refused{id,    std::move(address),  permanent,
                          false, conn_state::failing, 0};
@@ -123,6 +131,10 @@ void conn_machine::address_ready(uint64_t id,
   } else if (address_in_use(*address)) {
     ++stats_.dials_failed;
     fail(i, make_error(errc::duplicate_address, *address), now);
+  } else if (auto banned = ban_refusal(*address, now)) {
+    ++stats_.dials_failed;
+    ++stats_.banned_refused;
+    fail(i, banned, now);
   } else {
     auto& e = i->second;
     e.req.address = std::move(*address);
@@ -142,6 +154,16 @@ void conn_machine::dial_succeeded(uint64_t id, uint64_t attempt,
     return;
   }
   dial_ended(i->second);
+  // A host name is checked here, where it has become an address.
+  if (auto banned =
+        conn ? ban_refusal(conn->remote_address(), now) : caf::error{}) {
+    conn->close();
+    ++stats_.dials_failed;
+    ++stats_.banned_refused;
+    fail(i, banned, now);
+    pump();
+    return;
+  }
   ++stats_.dials_succeeded;
   auto& e = i->second;
   e.ph = phase::established;
@@ -220,6 +242,7 @@ void conn_machine::close_established(entry_map::iterator i, bool retry_wanted,
   auto& e = i->second;
   auto conn = std::move(e.conn);
   conn->close();
+  forget_score(e.req.id);
   ++stats_.disconnections;
   bool stable = now - e.established_at >= cfg_.stable_connection_period;
   if (lasted_since_failure(e, now))
@@ -297,7 +320,7 @@ std::string conn_machine::group_key(const std::string& address) const {
   return group ? group->to_string() : address;
 }
 
-void conn_machine::timer_fired(uint64_t key, time_point) {
+void conn_machine::timer_fired(uint64_t key, time_point now) {
   if (stopped_)
     return;
   auto t = timers_.find(key);
@@ -309,6 +332,12 @@ void conn_machine::timer_fired(uint64_t key, time_point) {
       || i->second.ph != phase::waiting)
     return;
   i->second.timer = 0;
+  if (auto banned = ban_refusal(i->second.req.address, now)) {
+    ++stats_.dials_failed;
+    ++stats_.banned_refused;
+    fail(i, banned, now);
+    return;
+  }
   fetch_or_dial(i->second);
 }
 
@@ -321,6 +350,14 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
                  make_error(errc::stopped, "inbound after stop"), "stopped");
     return;
   }
+  // Before admission, so a banned peer costs no admission state at all.
+  if (auto banned = ban_refusal(conn->remote_address(), now)) {
+    conn->close();
+    ++stats_.inbound_rejected;
+    ++stats_.banned_refused;
+    fx_.rejected(listener, conn, banned, "banned");
+    return;
+  }
   // A connection the user closed still holds its slot until the close
   // report arrives; at the pending cap that would make it the victim of an
   // eviction that evicts nobody. Release such slots first.
@@ -328,11 +365,12 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
     auto held = inbound_conns_.find(*victim);
     if (held == nullptr)
       break;
-    if (auto c = held->lock(); c && !c->closed())
+    if (auto c = held->conn.lock(); c && !c->closed())
       break;
     inbound_closed(*victim);
   }
-  auto slot = next_slot_ + 1;
+  // From the request counter: an id names one peer, whichever its kind.
+  auto slot = next_request_id();
   auto decision = admission_.admit(slot, conn->remote_address(), now);
   if (!decision.admits()) {
     conn->close();
@@ -345,12 +383,12 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
     ++stats_.inbound_evicted;
     std::string remote;
     if (auto i = inbound_conns_.find(victim)) {
-      auto c = i->lock();
+      auto c = i->conn.lock();
+      remote = std::move(i->remote_address);
       inbound_conns_.erase(victim);
-      if (c) {
-        remote = c->remote_address();
+      forget_score(victim);
+      if (c)
         c->close();
-      }
     }
     fx_.evicted(
       victim, remote,
@@ -359,8 +397,11 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
                              conn->remote_address())),
       to_string(decision.reason));
   }
-  next_slot_ = slot;
-  *inbound_conns_.try_emplace(slot).first = conn;
+  auto& peer = *inbound_conns_.try_emplace(slot).first;
+  peer.conn = conn;
+  peer.remote_address = conn->remote_address();
+  peer.listener = listener;
+  peer.since = now;
   ++stats_.inbound_accepted;
   fx_.accepted(listener, slot, conn);
 }
@@ -368,6 +409,7 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
 void conn_machine::inbound_closed(uint64_t slot) {
   inbound_conns_.erase(slot);
   admission_.closed(slot);
+  forget_score(slot);
 }
 
 void conn_machine::inbound_ready(uint64_t slot, time_point now) {
@@ -380,6 +422,176 @@ void conn_machine::inbound_ping(uint64_t slot, caf::timespan rtt) {
 
 void conn_machine::inbound_useful(uint64_t slot, time_point now) {
   admission_.useful(slot, now);
+}
+
+// -- bans ---------------------------------------------------------------------
+
+caf::expected<uint64_t> conn_machine::ban(const std::string& subnet,
+                                          caf::timespan duration,
+                                          std::string reason, time_point now) {
+  if (stopped_)
+    return make_error(errc::stopped, "ban after stop");
+  auto group = parse_subnet(subnet);
+  if (!group)
+    return std::move(group.error());
+  if (duration <= caf::timespan{0} || duration > max_ban_duration)
+    return make_error(errc::invalid_config,
+                      fmt::format("ban duration = {}, expected > 0 and at "
+                                  "most {}",
+                                  to_string_duration(duration),
+                                  to_string_duration(max_ban_duration)));
+  bans_.expire(now);
+  if (bans_.size() >= cfg_.max_bans && !bans_.holds(*group))
+    return make_error(
+      errc::limit_reached,
+      fmt::format("max_bans = {}: the ban list is full", cfg_.max_bans));
+  if (auto err = bans_.add(*group, now + duration, reason))
+    return err;
+  fx_.banned(group->to_string(), reason, duration, 0);
+  return close_banned(
+    *group,
+    make_error(errc::banned,
+               fmt::format("{} banned: {}", group->to_string(), reason)),
+    now);
+}
+
+caf::error conn_machine::unban(const std::string& subnet, time_point now) {
+  auto group = parse_subnet(subnet);
+  if (!group)
+    return std::move(group.error());
+  bans_.expire(now);
+  if (!bans_.remove(*group))
+    return make_error(errc::not_found,
+                      fmt::format("unban {}: no ban of exactly {} is held",
+                                  subnet, group->to_string()));
+  return caf::none;
+}
+
+std::vector<ban_info> conn_machine::bans(time_point now) {
+  bans_.expire(now);
+  std::vector<ban_info> result;
+  for (auto& x : bans_.list(now))
+    result.push_back(
+      ban_info{x.subnet.to_string(), std::move(x.reason), x.until - now});
+  return result;
+}
+
+caf::error conn_machine::misbehaving(uint64_t id, uint32_t points,
+                                     const std::string& reason,
+                                     time_point now) {
+  if (stopped_)
+    return make_error(errc::stopped, "misbehaving after stop");
+  // A peer the application closed for misbehaving is still known here
+  // until its close report arrives: it can still be scored and banned.
+  std::string remote;
+  auto out = entries_.find(id);
+  if (out != entries_.end() && out->second.ph == phase::established)
+    remote = out->second.conn->remote_address();
+  else if (auto in = inbound_conns_.find(id))
+    remote = in->remote_address;
+  else
+    return make_error(
+      errc::unknown_request,
+      fmt::format("misbehaving of id {}: no open connection has it", id));
+  auto score = scores_[id].increase(points, 0, now);
+  if (score < cfg_.ban_threshold)
+    return caf::none;
+  auto why = fmt::format("misbehaving: {} (score {})", reason, score);
+  std::optional<netgroup> host;
+  if (auto addr = net_address::parse(remote))
+    if (auto g = netgroup_of(*addr, 32, 128);
+        g && g->type() != netgroup::family::hostname)
+      host = *g;
+  bans_.expire(now);
+  if (host && (bans_.size() < cfg_.max_bans || bans_.holds(*host))) {
+    bans_.add(*host, now + cfg_.ban_duration, why);
+    fx_.banned(host->to_string(), why, cfg_.ban_duration, id);
+    close_banned(
+      *host,
+      make_error(errc::banned,
+                 fmt::format("{} banned: {}", host->to_string(), why)),
+      now);
+    if (!open_peer(id))
+      return caf::none;
+  }
+  // No address to ban, no room, or (both of its addresses host names) a
+  // ban that did not reach it: this connection still ends.
+  auto err =
+    make_error(errc::banned,
+               fmt::format("{}: {}, not banned: {}", remote, why,
+                           host ? "the ban list is full" : "no IP address"));
+  close_one(id, err, now);
+  return caf::none;
+}
+
+uint64_t conn_machine::close_banned(const netgroup& subnet,
+                                    const caf::error& reason, time_point now) {
+  auto inside = [&subnet](const std::string& address) {
+    auto addr = net_address::parse(address);
+    return addr && contains(subnet, *addr);
+  };
+  // Ids first: closing an automatic request creates its replacement, which
+  // may rehash the table being walked.
+  std::vector<uint64_t> ids;
+  for (auto& [id, e] : entries_)
+    if (e.ph == phase::established
+        && (inside(e.conn->remote_address()) || inside(e.req.address)))
+      ids.push_back(id);
+  inbound_conns_.for_each([&](uint64_t slot, const inbound_peer& peer) {
+    if (inside(peer.remote_address))
+      ids.push_back(slot);
+  });
+  for (auto id : ids)
+    close_one(id, reason, now);
+  return ids.size();
+}
+
+void conn_machine::close_one(uint64_t id, const caf::error& reason,
+                             time_point now) {
+  if (!open_peer(id))
+    return;
+  ++stats_.banned_closed;
+  if (auto i = entries_.find(id); i != entries_.end()) {
+    // With retry, as if the peer had left: a permanent request waits out
+    // its backoff (and is refused while the ban lasts), an automatic one
+    // is replaced by another address.
+    close_established(i, true, false, reason, false, now);
+    return;
+  }
+  auto in = inbound_conns_.find(id);
+  auto conn = in->conn.lock();
+  auto remote = std::move(in->remote_address);
+  inbound_closed(id);
+  if (conn)
+    conn->close();
+  fx_.evicted(id, remote, reason, "banned");
+}
+
+caf::error conn_machine::ban_refusal(const std::string& address,
+                                     time_point now) const {
+  if (bans_.size() == 0 || address.empty())
+    return caf::none;
+  auto addr = net_address::parse(address);
+  if (!addr)
+    return caf::none; // a host name: checked once it has connected
+  auto hit = bans_.find(*addr, now);
+  if (hit == nullptr)
+    return caf::none;
+  return make_error(errc::banned,
+                    fmt::format("{} is inside the ban of {} ({})", address,
+                                hit->subnet.to_string(), hit->reason));
+}
+
+bool conn_machine::open_peer(uint64_t id) const {
+  auto i = entries_.find(id);
+  if (i != entries_.end())
+    return i->second.ph == phase::established;
+  return inbound_conns_.find(id) != nullptr;
+}
+
+void conn_machine::forget_score(uint64_t id) {
+  if (!scores_.empty())
+    scores_.erase(id);
 }
 
 void conn_machine::stop() {
@@ -440,6 +652,7 @@ conn_stats conn_machine::stats() const {
       ++result.dials_queued;
   }
   result.inbound_live = inbound_conns_.size();
+  result.bans = bans_.size();
   return result;
 }
 

@@ -12,9 +12,12 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "connmgr/actors/ban_list.hpp"
 #include "connmgr/actors/conn_effects.hpp"
+#include "connmgr/actors/dynamic_ban_score.hpp"
 #include "connmgr/actors/inbound_admission.hpp"
 #include "connmgr/actors/retry_policy.hpp"
+#include "connmgr/messages/ban_info.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/manager_config.hpp"
@@ -34,7 +37,12 @@ namespace connmgr {
 ///   never both, never neither;
 /// - every request ends in exactly one terminal state (canceled,
 ///   disconnected, or failing without a retry) and is then forgotten;
-/// - at most `max_pending_dials` dials are in flight.
+/// - at most `max_pending_dials` dials are in flight;
+/// - no dial starts and no inbound connection is admitted for an address
+///   inside a ban in force, and no connection to one stays open once its
+///   ban is known (a host name is checked once its dial has connected);
+/// - request ids and inbound slots come from one counter: no two open
+///   connections or live requests share an id.
 class conn_machine {
 public:
   using time_point = caf::actor_clock::time_point;
@@ -111,6 +119,35 @@ public:
   /// recently useful peers are protected from eviction).
   void inbound_useful(uint64_t slot, time_point now);
 
+  // -- bans --------------------------------------------------------------
+
+  /// Bans `subnet` (see `parse_subnet`) for `duration` with `reason`, and
+  /// closes every open connection inside it: outbound ones as a disconnect
+  /// with retry (`errc::banned`), inbound ones as an eviction with rule
+  /// "banned". Returns how many it closed. Refused with the parse error,
+  /// `errc::invalid_config` for a duration outside 1 ns..`max_ban_duration`,
+  /// `errc::limit_reached` when `max_bans` are held, `errc::stopped`.
+  caf::expected<uint64_t> ban(const std::string& subnet, caf::timespan duration,
+                              std::string reason, time_point now);
+
+  /// Lifts the ban of exactly `subnet`; `errc::not_found` if none is held,
+  /// or the parse error.
+  caf::error unban(const std::string& subnet, time_point now);
+
+  /// Every ban in force at `now`, ordered by subnet.
+  std::vector<ban_info> bans(time_point now);
+
+  /// Peer `id` (an established request or an admitted inbound slot)
+  /// misbehaved: adds `points` to its persistent misbehaviour score, and at
+  /// `ban_threshold` bans its address (a /32 or /128) for `ban_duration`
+  /// and closes it (with `max_bans` held, it is only closed).
+  /// `errc::unknown_request` for an id that is no open connection.
+  caf::error misbehaving(uint64_t id, uint32_t points,
+                         const std::string& reason, time_point now);
+
+  /// The longest ban `ban` accepts: ten years.
+  static constexpr caf::timespan max_ban_duration = std::chrono::hours{87'600};
+
   /// Cancels every dial, drops every timer and pending request, and turns
   /// every later input into a no-op (late connections are closed).
   void stop();
@@ -132,6 +169,23 @@ public:
 
   /// Every established request, ordered by id.
   std::vector<established_request> established() const;
+
+  /// An admitted inbound connection, until its slot is released.
+  struct inbound_peer {
+    std::weak_ptr<connection> conn;
+    /// Kept as text: the peer must stay nameable (for `misbehaving`, for
+    /// `peers`) after the user dropped the connection.
+    std::string remote_address;
+    uint32_t listener = 0;
+    time_point since;
+  };
+
+  /// Calls `f(slot, peer)` for every admitted inbound connection, in no
+  /// particular order.
+  template <class F>
+  void for_each_inbound(F&& f) const {
+    inbound_conns_.for_each(std::forward<F>(f));
+  }
 
   /// Counters and gauges.
   conn_stats stats() const;
@@ -177,6 +231,12 @@ private:
   void replace(bool throttled, time_point now);
   entry_map::iterator dialing(uint64_t id, uint64_t attempt);
   bool address_in_use(const std::string& address) const;
+  caf::error ban_refusal(const std::string& address, time_point now) const;
+  uint64_t close_banned(const netgroup& subnet, const caf::error& reason,
+                        time_point now);
+  void close_one(uint64_t id, const caf::error& reason, time_point now);
+  bool open_peer(uint64_t id) const;
+  void forget_score(uint64_t id);
 
   manager_config cfg_;
   bool has_source_;
@@ -189,10 +249,13 @@ private:
   std::unordered_map<uint64_t, uint64_t> timers_;
   std::deque<uint64_t> queue_;
   // Admitted inbound connections by slot, to close one that is evicted.
-  flat_table<uint64_t, std::weak_ptr<connection>, int_hash> inbound_conns_;
+  flat_table<uint64_t, inbound_peer, int_hash> inbound_conns_;
   inbound_admission admission_;
+  ban_list bans_;
+  // Misbehaviour scores of open connections that have one, by id; erased
+  // when the connection closes. Node-based: a score holds a mutex.
+  std::unordered_map<uint64_t, dynamic_ban_score> scores_;
   uint64_t next_timer_ = 0;
-  uint64_t next_slot_ = 0;
   uint64_t automatic_dials_ = 0;
   // The failed-attempt count resets only once a connection has lasted the
   // stable period without a new failure: either one that closed after

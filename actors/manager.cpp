@@ -59,6 +59,10 @@ caf::behavior event_bridge(caf::event_based_actor* self, manager_callbacks cb,
       if (cb.on_retry)
         cb.on_retry(ev.request, ev.delay);
     },
+    [cb](banned_event& ev) {
+      if (cb.on_ban)
+        cb.on_ban(ev.subnet, ev.reason, ev.duration, ev.peer);
+    },
     [last](stopped_event& ev) {
       // The down message that follows ends the bridge.
       *last = ev.stats;
@@ -97,6 +101,7 @@ caf::expected<manager> manager::make(caf::actor_system& sys,
   setup.subscribe.failed = static_cast<bool>(callbacks.on_failure);
   setup.subscribe.retry = static_cast<bool>(callbacks.on_retry);
   setup.subscribe.rejected = static_cast<bool>(callbacks.on_reject);
+  setup.subscribe.banned = static_cast<bool>(callbacks.on_ban);
   // No callback reports evictions (the evicted connection is closed).
   setup.subscribe.evicted = false;
   auto done = std::make_shared<final_stats_signal>();
@@ -178,6 +183,51 @@ void manager::remove(uint64_t id) {
 
 void manager::inbound_ready(uint64_t slot) {
   caf::anon_send(impl_->handler, inbound_ready_atom::value, slot);
+}
+
+caf::expected<uint64_t> manager::ban(std::string subnet, caf::timespan duration,
+                                     std::string reason) {
+  caf::expected<uint64_t> result = make_error(errc::stopped, "manager stopped");
+  caf::scoped_actor self{impl_->sys};
+  self
+    ->request(impl_->handler, caf::infinite, ban_atom::value, std::move(subnet),
+              duration, std::move(reason))
+    .receive([&](uint64_t closed) { result = closed; },
+             [&](caf::error& err) {
+               if (err.category() == errc_category)
+                 result = std::move(err);
+             });
+  return result;
+}
+
+caf::error manager::unban(std::string subnet) {
+  caf::error result = make_error(errc::stopped, "manager stopped");
+  caf::scoped_actor self{impl_->sys};
+  self
+    ->request(impl_->handler, caf::infinite, unban_atom::value,
+              std::move(subnet))
+    .receive([&]() { result = caf::none; },
+             [&](caf::error& err) {
+               if (err.category() == errc_category)
+                 result = std::move(err);
+             });
+  return result;
+}
+
+std::vector<ban_info> manager::bans() {
+  std::vector<ban_info> result;
+  caf::scoped_actor self{impl_->sys};
+  self->request(impl_->handler, caf::infinite, bans_atom::value)
+    .receive([&](std::vector<ban_info>& xs) { result = std::move(xs); },
+             [](caf::error&) {
+               // Stopped: no ban is in force.
+             });
+  return result;
+}
+
+void manager::misbehaving(uint64_t id, uint32_t points, std::string reason) {
+  caf::anon_send(impl_->handler, misbehaving_atom::value, id, points,
+                 std::move(reason));
 }
 
 std::vector<conn_request> manager::requests() {

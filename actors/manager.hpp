@@ -13,6 +13,7 @@
 #include <caf/timespan.hpp>
 
 #include "connmgr/actors/conn_handler.hpp"
+#include "connmgr/messages/ban_info.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/peer_info.hpp"
@@ -41,6 +42,11 @@ struct manager_callbacks {
   std::function<void(const conn_request&, const caf::error&)> on_failure;
   /// A retry was scheduled after the given delay.
   std::function<void(const conn_request&, caf::timespan)> on_retry;
+  /// `subnet` was banned for `duration`: by `ban` (`peer` 0) or because
+  /// peer `peer` misbehaved up to the threshold.
+  std::function<void(const std::string& subnet, const std::string& reason,
+                     caf::timespan duration, uint64_t peer)>
+    on_ban;
 };
 
 /// The connection manager for plain C++ code: a thin, thread-safe facade over
@@ -92,6 +98,24 @@ public:
   /// `max_pending_inbound`, so it is never evicted as a slow handshake.
   /// Ignored for a slot that is already free.
   void inbound_ready(uint64_t slot);
+
+  /// Bans `subnet` (an address or a CIDR prefix) for `duration` and closes
+  /// every open connection inside it; returns how many, or why it was
+  /// refused (see `conn_handler_actor`). Blocks briefly.
+  caf::expected<uint64_t> ban(std::string subnet, caf::timespan duration,
+                              std::string reason);
+
+  /// Lifts the ban of exactly `subnet`; `errc::not_found` if there is none.
+  /// Blocks briefly.
+  caf::error unban(std::string subnet);
+
+  /// Every ban in force; empty once stopped. Blocks briefly.
+  std::vector<ban_info> bans();
+
+  /// Peer `id` (a request id, or an inbound slot from `on_inbound`) broke
+  /// the protocol: adds `points` to its score, which bans its address at
+  /// `ban_threshold`. Ignored for an id that is no open connection.
+  void misbehaving(uint64_t id, uint32_t points, std::string reason);
 
   /// Snapshot of every live request; empty once stopped. Blocks briefly:
   /// not for use inside callbacks.

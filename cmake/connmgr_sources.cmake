@@ -8,6 +8,7 @@
 # -- connmgr::connmgr: the connection manager ---------------------------------
 
 set(CONNMGR_MESSAGES_SOURCES
+  messages/ban_info.cpp
   messages/conn_request.cpp
   messages/conn_state.cpp
   messages/conn_stats.cpp
@@ -21,6 +22,7 @@ set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/acceptor_actor.hpp
   messages/address_source_actor.hpp
   messages/atoms.hpp
+  messages/ban_info.hpp
   messages/conn_handler_actor.hpp
   messages/conn_request.hpp
   messages/conn_state.hpp
@@ -68,6 +70,7 @@ set(CONNMGR_ACTORS_SOURCES
   actors/ban_list.cpp
   actors/conn_handler.cpp
   actors/conn_machine.cpp
+  actors/dynamic_ban_score.cpp
   actors/function_address_source.cpp
   actors/inbound_admission.cpp
   actors/listener_worker.cpp
@@ -77,6 +80,7 @@ set(CONNMGR_ACTORS_SOURCES
   actors/tcp_dialer.cpp)
 set(CONNMGR_ACTORS_PUBLIC_HEADERS
   actors/conn_handler.hpp
+  actors/dynamic_ban_score.hpp
   actors/function_address_source.hpp
   actors/manager.hpp
   actors/retry_policy.hpp
@@ -93,11 +97,6 @@ set(CONNMGR_ADDRMAN_SOURCES
 set(CONNMGR_ADDRMAN_PUBLIC_HEADERS
   actors/address_manager.hpp
   actors/dial_policy.hpp)
-
-# -- connmgr::ban_score: btcd's decaying misbehaviour score --------------------
-
-set(CONNMGR_BAN_SCORE_SOURCES actors/dynamic_ban_score.cpp)
-set(CONNMGR_BAN_SCORE_PUBLIC_HEADERS actors/dynamic_ban_score.hpp)
 
 # -- connmgr::testing: fake dialer and acceptor for users' tests --------------
 

@@ -63,4 +63,13 @@ using inbound_ping_atom = caf::atom_constant<caf::atom("in_ping")>;
 /// useful for the application.
 using inbound_useful_atom = caf::atom_constant<caf::atom("in_useful")>;
 
+/// `(ban, subnet, duration, reason)`: ban an address or subnet.
+using ban_atom = caf::atom_constant<caf::atom("ban")>;
+/// `(unban, subnet)`: lift a ban.
+using unban_atom = caf::atom_constant<caf::atom("unban")>;
+/// Every ban in force.
+using bans_atom = caf::atom_constant<caf::atom("bans")>;
+/// `(misbehave, id, points, reason)`: a peer broke the protocol.
+using misbehaving_atom = caf::atom_constant<caf::atom("misbehave")>;
+
 } // namespace connmgr

@@ -10,6 +10,7 @@
 
 #include "connmgr/messages/acceptor_actor.hpp"
 #include "connmgr/messages/atoms.hpp"
+#include "connmgr/messages/ban_info.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/dialer_actor.hpp"
@@ -41,6 +42,20 @@ namespace connmgr {
 ///   connection of `slot` (see `accepted_event`), for admission and
 ///   eviction: a ready peer no longer counts as a pending handshake, and
 ///   the fastest and most recently useful peers are protected.
+/// - `(ban, subnet, duration, reason) -> closed`: bans an address or CIDR
+///   subnet ("10.0.0.0/8", "2001:db8::/32", "203.0.113.7") for `duration`
+///   (1 s up to 87600 h); renewing a ban replaces its duration and reason.
+///   Closes every open connection inside it and answers how many; refused
+///   with `errc::invalid_address`, `errc::invalid_config` (the duration) or
+///   `errc::limit_reached` (`max_bans`).
+/// - `(unban, subnet)`: lifts the ban of exactly `subnet`; answers
+///   `errc::not_found` if there is none.
+/// - `(bans) -> list`: every ban in force, ordered by subnet.
+/// - `(misbehaving, id, points, reason)`: peer `id` (a request id or an
+///   inbound slot: they never collide) broke the protocol. Adds `points` to
+///   its misbehaviour score; at `ban_threshold` its address is banned for
+///   `ban_duration` (a `banned` event). Answers `errc::unknown_request` for
+///   an id that is no open connection.
 using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<start_atom>,
   caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
@@ -52,6 +67,11 @@ using conn_handler_actor = caf::typed_actor<
   caf::replies_to<stop_atom>::with<conn_stats>,
   caf::reacts_to<inbound_ready_atom, uint64_t>,
   caf::reacts_to<inbound_ping_atom, uint64_t, caf::timespan>,
-  caf::reacts_to<inbound_useful_atom, uint64_t>>;
+  caf::reacts_to<inbound_useful_atom, uint64_t>,
+  caf::replies_to<ban_atom, std::string, caf::timespan,
+                  std::string>::with<uint64_t>,
+  caf::reacts_to<unban_atom, std::string>,
+  caf::replies_to<bans_atom>::with<std::vector<ban_info>>,
+  caf::reacts_to<misbehaving_atom, uint64_t, uint32_t, std::string>>;
 
 } // namespace connmgr

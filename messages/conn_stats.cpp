@@ -32,6 +32,9 @@ constexpr counter counters[] = {
   {"dials_queued", &conn_stats::dials_queued},
   {"inbound_live", &conn_stats::inbound_live},
   {"failed_attempts", &conn_stats::failed_attempts},
+  {"banned_refused", &conn_stats::banned_refused},
+  {"banned_closed", &conn_stats::banned_closed},
+  {"bans", &conn_stats::bans},
 };
 
 // A counter added to the struct but not to the list fails here.

@@ -45,6 +45,12 @@ struct conn_stats {
   uint64_t inbound_live = 0;
   /// Gauge: consecutive failed attempts of automatic requests.
   uint64_t failed_attempts = 0;
+  /// Counter: connects, dials and inbound connections refused by a ban.
+  uint64_t banned_refused = 0;
+  /// Counter: open connections closed because their address was banned.
+  uint64_t banned_closed = 0;
+  /// Gauge: bans held (some may have ended and not been forgotten yet).
+  uint64_t bans = 0;
 };
 
 /// Field-wise equality, for tests and change detection.
@@ -59,8 +65,8 @@ typename Inspector::result_type inspect(Inspector& f, conn_stats& x) {
            x.late_connections_closed, x.retries_scheduled, x.throttled,
            x.disconnections, x.inbound_accepted, x.inbound_rejected,
            x.live_requests, x.outbound_established, x.dials_in_flight,
-           x.dials_queued, x.inbound_live, x.failed_attempts,
-           x.inbound_evicted);
+           x.dials_queued, x.inbound_live, x.failed_attempts, x.inbound_evicted,
+           x.banned_refused, x.banned_closed, x.bans);
 }
 
 /// Every counter by name, e.g. "conn_stats(requests_created=3,

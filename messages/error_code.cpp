@@ -44,6 +44,12 @@ std::string to_string(errc x) {
       return "proxy_failed";
     case errc::slow_reader:
       return "slow_reader";
+    case errc::banned:
+      return "banned";
+    case errc::limit_reached:
+      return "limit_reached";
+    case errc::not_found:
+      return "not_found";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

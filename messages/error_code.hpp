@@ -51,6 +51,13 @@ enum class errc : uint8_t {
   proxy_failed,
   /// The peer did not read what we sent within the allowed time.
   slow_reader,
+  /// The address lies in a banned subnet, or its ban closed the connection;
+  /// the context names the ban.
+  banned,
+  /// A bounded table or class is full; the context names the limit.
+  limit_reached,
+  /// The ban, tag or other named thing to lift does not exist.
+  not_found,
 };
 
 /// The category atom of our errors inside `caf::error`.

@@ -68,20 +68,34 @@ struct rejected_event {
   uint32_t listener;
   std::string remote_address;
   caf::error reason;
-  /// The rule that refused it: "inbound_limit", "per_ip_limit",
-  /// "per_netgroup_limit", "pending_limit", "rate_limit" or "stopped".
+  /// The rule that refused it: "banned" (checked first, before any
+  /// admission rule counts the connection), "inbound_limit",
+  /// "per_ip_limit", "per_netgroup_limit", "pending_limit", "rate_limit" or
+  /// "stopped".
   std::string rule;
 };
 
 /// An admitted inbound connection (slot `slot`) was closed by the manager
-/// to make room for a newcomer, by the rule `rule` ("evicted_for_newcomer":
-/// inbound slots were full; "evicted_slow_handshake": handshake slots were
-/// full). Its slot is free.
+/// by the rule `rule`: "evicted_for_newcomer" (inbound slots were full),
+/// "evicted_slow_handshake" (handshake slots were full) or "banned" (its
+/// address was banned; `reason` is `errc::banned`). Its slot is free.
 struct evicted_event {
   uint64_t slot = 0;
   std::string remote_address;
   caf::error reason;
   std::string rule;
+};
+
+/// `subnet` was banned until `duration` from now: by the operator (`peer`
+/// 0), or because peer `peer` misbehaved up to `ban_threshold`. Every open
+/// connection inside it is closed (a `disconnected` or `evicted` event with
+/// `errc::banned` each), and no dial or accept reaches it until the ban
+/// ends or is lifted.
+struct banned_event {
+  std::string subnet;
+  std::string reason;
+  caf::timespan duration{0};
+  uint64_t peer = 0;
 };
 
 /// The manager stopped; nothing follows. Carries the final counters.
@@ -98,7 +112,8 @@ using conn_events_actor = caf::typed_actor<
   caf::reacts_to<connected_event>, caf::reacts_to<disconnected_event>,
   caf::reacts_to<failed_event>, caf::reacts_to<retry_event>,
   caf::reacts_to<accepted_event>, caf::reacts_to<rejected_event>,
-  caf::reacts_to<evicted_event>, caf::reacts_to<stopped_event>>;
+  caf::reacts_to<evicted_event>, caf::reacts_to<banned_event>,
+  caf::reacts_to<stopped_event>>;
 
 /// The events that only inform, each of which an events actor may decline:
 /// one not wanted costs no message. Connected, accepted and stopped events
@@ -109,6 +124,7 @@ struct event_subscription {
   bool retry = true;
   bool rejected = true;
   bool evicted = true;
+  bool banned = true;
 };
 
 } // namespace connmgr
@@ -120,4 +136,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::retry_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::accepted_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::rejected_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::evicted_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::banned_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::stopped_event)

@@ -93,6 +93,12 @@ std::optional<config_violation> find_violation(const manager_config& cfg) {
   if (cfg.stable_connection_period < timespan{0})
     return invalid("stable_connection_period",
                    to_string_duration(cfg.stable_connection_period), ">= 0");
+  if (cfg.ban_threshold == 0)
+    return invalid("ban_threshold", "0", ">= 1");
+  if (cfg.ban_duration <= timespan{0})
+    return invalid("ban_duration", to_string_duration(cfg.ban_duration), "> 0");
+  if (cfg.max_bans == 0)
+    return invalid("max_bans", "0", ">= 1");
   if (cfg.netgroup_bits_ipv4 < 1 || cfg.netgroup_bits_ipv4 > 32)
     return invalid("netgroup_bits_ipv4", std::to_string(cfg.netgroup_bits_ipv4),
                    "1..32");

@@ -108,6 +108,21 @@ struct manager_config {
   /// Refuse a second request to an address that is already pending or
   /// connected. Disable only for benchmarks that dial one sink many times.
   bool reject_duplicate_addresses = true;
+
+  // -- bans ----------------------------------------------------------------
+
+  /// A peer whose misbehaviour score (`misbehaving`) reaches this is banned.
+  /// Must be >= 1.
+  uint32_t ban_threshold = 100;
+
+  /// How long a misbehaving peer's address stays banned. Must be > 0.
+  caf::timespan ban_duration = std::chrono::hours{24};
+
+  /// Bans held at once: beyond it an operator's ban is refused
+  /// (`errc::limit_reached`) and a misbehaving peer is disconnected without
+  /// a ban, so a peer that misbehaves from ever new addresses cannot grow
+  /// the list without bound. Must be >= 1.
+  uint32_t max_bans = 100'000;
 };
 
 /// The admission rules `cfg` asks for.

@@ -113,6 +113,13 @@ const key_info keys[] = {
    0, none,
    "refuse a request to an address already pending or connected (default "
    "true)"},
+  {"ban-threshold", "ban_threshold", key_kind::count, 1, none,
+   "misbehaviour score at which a peer's address is banned (default 100)"},
+  {"ban-duration", "ban_duration", key_kind::duration, 0,
+   std::chrono::seconds{1},
+   "how long a misbehaving peer stays banned (default 24h, 1s..168h)"},
+  {"max-bans", "max_bans", key_kind::count, 1, none,
+   "bans held at once (default 100000)"},
 };
 
 const key_info* find_key(std::string_view name) {
@@ -463,6 +470,10 @@ caf::error read_manager_option(const std::string& section, std::string_view key,
         out.max_pending_dials = *num;
       else if (field == "netgroup_bits_ipv4")
         out.netgroup_bits_ipv4 = *num;
+      else if (field == "ban_threshold")
+        out.ban_threshold = *num;
+      else if (field == "max_bans")
+        out.max_bans = *num;
       else
         out.netgroup_bits_ipv6 = *num;
       return caf::none;
@@ -506,6 +517,8 @@ caf::error read_manager_option(const std::string& section, std::string_view key,
         out.max_retry_duration = *span;
       else if (field == "dial_timeout")
         out.dial_timeout = *span;
+      else if (field == "ban_duration")
+        out.ban_duration = *span;
       else
         out.stable_connection_period = *span;
       return caf::none;

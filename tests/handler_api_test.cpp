@@ -119,6 +119,7 @@ typed_receiver(conn_events_actor::pointer self,
     [=](accepted_event&) { note(seen->other); },
     [=](rejected_event&) { note(seen->other); },
     [=](evicted_event&) { note(seen->other); },
+    [=](banned_event&) { note(seen->other); },
     [=](stopped_event&) { note(seen->stopped); },
   };
 }

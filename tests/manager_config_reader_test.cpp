@@ -133,7 +133,8 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
                     "netgroup-bits-ipv4=24\nnetgroup-bits-ipv6=48\n"
                     "max-inbound-per-ip=2\nmax-inbound-per-netgroup=5\n"
                     "max-pending-inbound=\"unlimited\"\n"
-                    "inbound-rate-per-ip=30\ninbound-burst-per-ip=3\n");
+                    "inbound-rate-per-ip=30\ninbound-burst-per-ip=3\n"
+                    "ban-threshold=50\nban-duration=2h\nmax-bans=1000\n");
   CHECK(mc.retry_jitter == 0.25);
   CHECK(mc.jitter_seed == 42);
   CHECK(mc.stable_connection_period == caf::timespan{0});
@@ -153,6 +154,9 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
   CHECK_FALSE(mc.max_pending_inbound.has_value());
   CHECK(mc.inbound_rate_per_ip == std::optional<double>{0.5});
   CHECK(mc.inbound_burst_per_ip == 3.0);
+  CHECK(mc.ban_threshold == 50);
+  CHECK(mc.ban_duration == 2h);
+  CHECK(mc.max_bans == 1000);
   // The same new fields from a file, with other values.
   auto file = read_ok({},
                       "[connmgr]\nretry-jitter=1\njitter-seed="
@@ -165,15 +169,29 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
   CHECK(file.reject_duplicate_addresses);
   CHECK(file.evict_inbound);
   // Every field of manager_config is one of the keys.
-  CHECK(manager_config_keys().size() == 19);
-  for (auto field :
-       {"target_outbound", "max_inbound", "max_inbound_per_ip",
-        "max_inbound_per_netgroup", "max_pending_inbound",
-        "inbound_rate_per_ip", "inbound_burst_per_ip", "evict_inbound",
-        "retry_duration", "max_retry_duration", "retry_jitter", "jitter_seed",
-        "max_failed_attempts", "netgroup_bits_ipv4", "netgroup_bits_ipv6",
-        "dial_timeout", "max_pending_dials", "stable_connection_period",
-        "reject_duplicate_addresses"}) {
+  CHECK(manager_config_keys().size() == 22);
+  for (auto field : {"target_outbound",
+                     "max_inbound",
+                     "max_inbound_per_ip",
+                     "max_inbound_per_netgroup",
+                     "max_pending_inbound",
+                     "inbound_rate_per_ip",
+                     "inbound_burst_per_ip",
+                     "evict_inbound",
+                     "retry_duration",
+                     "max_retry_duration",
+                     "retry_jitter",
+                     "jitter_seed",
+                     "max_failed_attempts",
+                     "netgroup_bits_ipv4",
+                     "netgroup_bits_ipv6",
+                     "dial_timeout",
+                     "max_pending_dials",
+                     "stable_connection_period",
+                     "reject_duplicate_addresses",
+                     "ban_threshold",
+                     "ban_duration",
+                     "max_bans"}) {
     CAPTURE(field);
     auto key = manager_key_of(field);
     CHECK(is_manager_key(key));

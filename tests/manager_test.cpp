@@ -287,3 +287,52 @@ TEST_CASE_FIXTURE(threaded_fixture,
   }
   mgr->stop().wait();
 }
+
+TEST_CASE_FIXTURE(threaded_fixture,
+                  "manager: ban closes a peer inside the subnet, bans lists "
+                  "it and unban lifts it") {
+  callback_probe probe;
+  auto cb = probe.callbacks();
+  std::vector<caf::error> disconnects;
+  std::vector<std::string> banned;
+  cb.on_disconnection = [&](const conn_request&, const caf::error& reason) {
+    std::lock_guard<std::mutex> guard{probe.mtx};
+    disconnects.push_back(reason);
+    probe.cv.notify_all();
+  };
+  cb.on_ban = [&](const std::string& subnet, const std::string&, caf::timespan,
+                  uint64_t peer) {
+    std::lock_guard<std::mutex> guard{probe.mtx};
+    banned.push_back(subnet + " by " + std::to_string(peer));
+    probe.cv.notify_all();
+  };
+  auto mgr = manager::make(sys, setup(0), cb);
+  REQUIRE(mgr);
+  mgr->start();
+  REQUIRE(mgr->connect("10.0.0.1:8333", false));
+  REQUIRE(probe.await([](auto& p) { return p.connections == 1; }));
+  auto closed = mgr->ban("10.0.0.0/8", 1h, "test");
+  REQUIRE(closed);
+  CHECK(*closed == 1);
+  REQUIRE(probe.await([&](auto&) { return !disconnects.empty(); }));
+  CHECK(errc_of(disconnects[0]) == errc::banned);
+  REQUIRE(probe.await([&](auto&) { return !banned.empty(); }));
+  CHECK(banned[0] == "10.0.0.0/8 by 0");
+  auto listed = mgr->bans();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].subnet == "10.0.0.0/8");
+  CHECK(listed[0].reason == "test");
+  CHECK(listed[0].remaining > 59min);
+  auto refused = mgr->connect("10.0.0.1:8333", false);
+  REQUIRE_FALSE(refused);
+  CHECK(errc_of(refused.error()) == errc::banned);
+  CHECK_FALSE(mgr->unban("10.0.0.0/8"));
+  CHECK(errc_of(mgr->unban("10.0.0.0/8")) == errc::not_found);
+  CHECK(mgr->bans().empty());
+  CHECK(mgr->connect("10.0.0.1:8333", false));
+  mgr->stop().wait();
+  auto late = mgr->ban("10.0.0.0/8", 1h, "late");
+  REQUIRE_FALSE(late);
+  CHECK(errc_of(late.error()) == errc::stopped);
+  CHECK(mgr->bans().empty());
+}

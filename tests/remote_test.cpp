@@ -127,7 +127,10 @@ TEST_CASE("remote: conn_stats print every counter by name") {
   auto text = to_string(st);
   CHECK(text.rfind("conn_stats(requests_created=1, ", 0) == 0);
   CHECK(text.find("inbound_evicted=11") != std::string::npos);
-  CHECK(text.find("failed_attempts=17)") != std::string::npos);
+  st.bans = 19;
+  text = to_string(st);
+  CHECK(text.find("failed_attempts=17, ") != std::string::npos);
+  CHECK(text.find("bans=19)") != std::string::npos);
   CHECK(caf::deep_to_string(st) == text);
   conn_stats other = st;
   CHECK(other == st);

@@ -25,6 +25,7 @@ caf::behavior event_recorder(caf::event_based_actor*,
     [k = keep(l.accepted, "accepted")](accepted_event& ev) { k(ev); },
     [k = keep(l.rejected, "rejected")](rejected_event& ev) { k(ev); },
     [k = keep(l.evicted, "evicted")](evicted_event& ev) { k(ev); },
+    [k = keep(l.banned, "banned")](banned_event& ev) { k(ev); },
     [k = keep(l.stopped, "stopped")](stopped_event& ev) { k(ev); },
   };
 }

@@ -48,6 +48,7 @@ struct event_log {
   list<accepted_event> accepted;
   list<rejected_event> rejected;
   list<evicted_event> evicted;
+  list<banned_event> banned;
   list<stopped_event> stopped;
   /// Event kinds in arrival order, for checks on ordering.
   std::vector<std::string> order;
