@@ -40,6 +40,11 @@ uint64_t random_secret() {
   return (uint64_t{rd()} << 32) ^ rd();
 }
 
+// What one misbehaving drop adds to the peer's score: the manager's default
+// ban threshold, since an honest peer never breaks the protocol or these
+// limits (set `ban-threshold` higher to ban only repeat offenders).
+constexpr uint32_t misbehaviour_points = 100;
+
 // How long an empty address book waits before asking the DNS seeds again.
 constexpr auto reseed_interval = std::chrono::seconds{30};
 
@@ -501,6 +506,12 @@ struct node_state : node_effects {
     ev.reason = describe(reason);
     ev.reason_code = to_string(why);
     emit(std::move(ev));
+    // Sent before the close below reaches the manager, which still knows
+    // the peer then: it bans the address and closes what else it holds.
+    if (is_misbehaviour(why))
+      self->send(handler, misbehaving_atom::value,
+                 p.outbound ? p.request : p.slot, misbehaviour_points,
+                 to_string(why));
     if (p.outbound) {
       switch (why) {
         case drop_reason::self:
@@ -523,6 +534,20 @@ struct node_state : node_effects {
     }
     p.conn->close();
     forget(i, counts_as_failure(p, why));
+  }
+
+  /// A drop that scores the peer: it broke the protocol or a rate limit
+  /// that an honest peer never reaches.
+  static bool is_misbehaviour(drop_reason why) {
+    switch (why) {
+      case drop_reason::protocol:
+      case drop_reason::frame_rate:
+      case drop_reason::ping_rate:
+      case drop_reason::addr_rate:
+        return true;
+      default:
+        return false;
+    }
   }
 
   /// Whether dropping `p` for `why` backs its dialed address off.
@@ -818,6 +843,18 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
       out.addr = ev.remote_address;
       out.reason = describe(ev.reason);
       out.reason_code = ev.rule.empty() ? reason_code(ev.reason) : ev.rule;
+      self->state.emit(std::move(out));
+    },
+    [self](banned_event& ev) {
+      node_event out;
+      out.event = "banned";
+      out.id = ev.peer;
+      out.addr = ev.subnet;
+      out.reason = ev.reason;
+      out.reason_code = "banned";
+      out.delay_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(ev.duration)
+          .count();
       self->state.emit(std::move(out));
     },
     [self](evicted_event& ev) {

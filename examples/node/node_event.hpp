@@ -23,8 +23,11 @@ namespace connmgr {
 ///   `loopback`, `private`, `multicast`, `port_zero`, `own_address`,
 ///   `rate_limited`, and `count` how many addresses);
 /// - inbound policy: `rejected` (above) carries the rule in `reason_code`;
-///   `evicted` (an inbound peer closed to make room for a new one: `addr`
-///   is that peer, `reason_code` names the rule that chose it).
+///   `evicted` (an inbound peer closed to make room for a new one, or
+///   because it was banned: `addr` is that peer, `reason_code` names the
+///   rule that chose it, `banned` for a ban);
+/// - bans: `banned` (`addr` is the banned subnet, `id` the peer whose
+///   misbehaviour caused it or 0, `reason` why, `delay_ms` how long).
 struct node_event {
   /// The kind, one of the names above.
   std::string event;
@@ -43,7 +46,8 @@ struct node_event {
   /// `slow_reader`) or the rule of a refusal, an eviction or dropped
   /// gossip. Empty when there is none.
   std::string reason_code;
-  /// For `retry`: the delay before the next attempt, in milliseconds.
+  /// For `retry`: the delay before the next attempt; for `banned`: how long
+  /// the ban lasts. In milliseconds.
   std::optional<int64_t> delay_ms;
   /// For `connected` and `failed` after a dial: how long the dial took, in
   /// microseconds.

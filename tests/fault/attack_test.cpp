@@ -600,4 +600,33 @@ TEST_CASE("fault: attack: an impostor claiming an honest peer's id") {
   stop_all_ok({a_low.get(), a_high.get(), h.get()});
 }
 
+TEST_CASE("fault: attack: a peer that breaks the protocol is banned") {
+  // Before bans, a peer dropped for breaking the protocol could reconnect
+  // at once from the same address and do it again, for ever.
+  auto n = attacked_node({});
+  wire_peer liar{n->port, "127.0.0.77"};
+  REQUIRE(liar.ok());
+  REQUIRE(liar.send_all(hello_frame(fresh_id()), 2s));
+  std::vector<uint8_t> garbage{'N', 'O', 'P', 'E', 1, 0, 0, 0, 0};
+  REQUIRE(liar.send_all(garbage, 2s));
+  CHECK(liar.closed_within(5s));
+  expect_event(*n, "peer_dropped",
+               {{"addr", liar.local()}, {"reason_code", "protocol"}});
+  auto ban = expect_event(*n, "banned", {{"addr", "127.0.0.77/32"}});
+  CHECK(json_get(ban, "delay_ms").value_or("") == "86400000");
+  // Its reconnect is closed before the node says a word to it.
+  wire_peer again{n->port, "127.0.0.77"};
+  REQUIRE(again.ok());
+  CHECK(again.closed_within(5s));
+  expect_event(*n, "rejected",
+               {{"addr", again.local()}, {"reason_code", "banned"}});
+  // A peer from the next address is served as ever.
+  wire_peer honest{n->port, "127.0.0.78"};
+  REQUIRE(honest.ok());
+  REQUIRE(honest.send_all(hello_frame(fresh_id()), 2s));
+  auto answer = honest.read_frame(5s);
+  CHECK_MESSAGE(answer.has_value(), n->tail());
+  stop_ok(*n);
+}
+
 #endif // CONNMGR_NODE_BINARY
