@@ -43,6 +43,9 @@ struct reactor::mailbox {
   std::atomic<uint64_t> sends_refused{0};
   std::mutex mtx;
   std::vector<std::function<void(impl&)>> inbox;
+  /// Whether `inbox` may hold work: lets the loop look between two events
+  /// without taking the lock.
+  std::atomic<bool> has_work{false};
   /// Posted by the thread holding `mtx` while it runs work; drained by it.
   std::vector<std::function<void(impl&)>> deferred;
   /// The state the work runs on; null once the reactor is destroyed.
