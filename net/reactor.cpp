@@ -117,9 +117,12 @@ void reactor::impl::expire(clock::time_point now) {
 }
 
 int reactor::impl::wait_ms(clock::time_point now) const {
-  if (timers.empty())
+  std::optional<clock::time_point> next = trim_at;
+  if (!timers.empty() && (!next || timers.top().at < *next))
+    next = timers.top().at;
+  if (!next)
     return -1;
-  auto d = timers.top().at - now;
+  auto d = *next - now;
   if (d <= clock::duration::zero())
     return 0;
   // Round up so we never wake just before a deadline and spin.
@@ -282,6 +285,8 @@ reactor_stats reactor::stats() {
     st.watched = m.watches.size();
     st.streams = m.streams.size();
     st.streams_paused = m.paused_streams;
+    for (auto& buf : m.spare_bufs)
+      st.stream_spare_bytes += buf.capacity();
     if (auto b = m.box.lock())
       st.stream_sends_refused = b->sends_refused.load();
     result.set_value(st);
@@ -339,7 +344,9 @@ void reactor::run() {
         run_inbox();
     }
     run_inbox();
-    m.expire(clock::now());
+    auto now = clock::now();
+    m.expire(now);
+    m.trim_spares(now);
   }
   // Work posted before the flag flipped still runs (and so still answers);
   // from here on `post` runs new work inline, under the same lock, and work

@@ -52,6 +52,9 @@ struct reactor_stats {
   /// Reads that went into a buffer some stream had sent and written out
   /// (bytes moved back into `stream_handle::send` cost no allocation).
   uint64_t stream_buffers_reused = 0;
+  /// Bytes held right now by written-out buffers kept for later reads;
+  /// back to 0 within a second once no stream sends.
+  uint64_t stream_spare_bytes = 0;
 };
 
 /// Callbacks of a byte stream (see `reactor::stream`); both run on the

@@ -216,8 +216,15 @@ struct reactor::impl {
   /// The buffer the next read goes into (handed to on_data when the read
   /// fills at least half of it).
   std::vector<uint8_t> read_buf;
-  /// Written-out send buffers for later reads (see `max_spare_buffers`).
+  /// Written-out send buffers for later reads (see `max_spare_buffers`),
+  /// the last written out at the back.
   std::vector<std::vector<uint8_t>> spare_bufs;
+  /// The fewest `spare_bufs` held since the last trim: that many sat unused
+  /// all along.
+  size_t spare_low = 0;
+  /// When `trim_spares` next frees the unused ones (none while the pool is
+  /// empty).
+  std::optional<clock::time_point> trim_at;
   /// What `pull` swaps with a stream's pending sends (keeps its capacity).
   std::vector<std::vector<uint8_t>> pulled;
   size_t sweep_at = 1024;
@@ -336,6 +343,10 @@ struct reactor::impl {
   /// Keeps a written-out send buffer of about the read size for a later
   /// read (its size stays: resizing it back costs nothing).
   void recycle(std::vector<uint8_t>&& buf);
+
+  /// Frees the spare buffers that no read took since the last trim, once
+  /// `trim_at` is due at `now`, so that a burst leaves nothing behind.
+  void trim_spares(clock::time_point now);
 
   /// Reads a bounded number of times; false if the stream ended or closed.
   bool read_stream(uint64_t token, uint32_t events);

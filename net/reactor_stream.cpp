@@ -31,9 +31,16 @@ constexpr int reads_per_wakeup = 8;
 constexpr size_t max_iov = 64;
 /// Written-out send buffers of about the read size kept for later reads,
 /// so that bytes echoed back (or forwarded) cost no allocation (nor page
-/// faults on fresh memory): at most this many, each of at most twice
-/// `read_chunk`.
-constexpr size_t max_spare_buffers = 64;
+/// faults on fresh memory: glibc serves blocks this large with mmap): at
+/// most this many, each of at most twice `read_chunk`. The pool takes only
+/// buffers that were in flight and a read takes from it before allocating,
+/// so pool and buffers in flight together never hold more than the most
+/// that was in flight at once (itself bounded by the streams' windows and
+/// send buffers); and `trim_spares` gives back what sat unused.
+constexpr size_t max_spare_buffers = 1024;
+/// Spare buffers that stayed unused for this long are freed: after a burst
+/// the pool is empty again within twice this.
+constexpr auto spare_trim_interval = std::chrono::milliseconds{500};
 /// What a stream always listens for.
 constexpr uint32_t stream_events = EPOLLIN | EPOLLRDHUP;
 
@@ -258,12 +265,16 @@ void reactor::impl::prepare_read_buf(size_t size) {
     auto best = spare_bufs.rend();
     for (auto i = spare_bufs.rbegin(); i != spare_bufs.rend(); ++i)
       if (i->capacity() >= size
-          && (best == spare_bufs.rend() || i->capacity() < best->capacity()))
+          && (best == spare_bufs.rend() || i->capacity() < best->capacity())) {
         best = i;
+        if (i->capacity() == size)
+          break; // nothing fits better
+      }
     if (best != spare_bufs.rend()) {
       read_buf = std::move(*best);
       *best = std::move(spare_bufs.back());
       spare_bufs.pop_back();
+      spare_low = std::min(spare_low, spare_bufs.size());
       ++st.stream_buffers_reused;
     } else {
       read_buf = std::vector<uint8_t>{};
@@ -289,6 +300,8 @@ void reactor::impl::recycle(std::vector<uint8_t>&& buf) {
   if (cap < min_read_buf || cap > 2 * read_chunk)
     return;
   if (spare_bufs.size() < max_spare_buffers) {
+    if (spare_bufs.empty() && !trim_at)
+      trim_at = clock::now() + spare_trim_interval;
     spare_bufs.push_back(std::move(buf));
     return;
   }
@@ -298,6 +311,20 @@ void reactor::impl::recycle(std::vector<uint8_t>&& buf) {
     [](const auto& x, const auto& y) { return x.capacity() < y.capacity(); });
   if (smallest->capacity() < cap)
     *smallest = std::move(buf);
+}
+
+void reactor::impl::trim_spares(clock::time_point now) {
+  if (!trim_at || now < *trim_at)
+    return;
+  // The oldest go: reads take the last written out first.
+  auto idle = std::min(spare_low, spare_bufs.size());
+  spare_bufs.erase(spare_bufs.begin(),
+                   spare_bufs.begin() + static_cast<ptrdiff_t>(idle));
+  spare_low = spare_bufs.size();
+  if (spare_bufs.empty())
+    trim_at.reset();
+  else
+    trim_at = now + spare_trim_interval;
 }
 
 bool reactor::impl::read_stream(uint64_t token, uint32_t events) {
