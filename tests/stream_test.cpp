@@ -956,3 +956,43 @@ TEST_CASE("stream: small and large sends, copied or moved, keep their order") {
   ::close(peer);
   REQUIRE(rec.await_end());
 }
+
+TEST_CASE("stream: spare read buffers are freed once streams go idle") {
+  // The pool keeps echoed buffers for later reads; after a burst it must
+  // not hold them for ever.
+  fixture fx;
+  auto [client, server] = fx.reactor_pair(true, true);
+  constexpr size_t total = 16 << 20;
+  constexpr size_t chunk = 256 << 10;
+  auto sent = pattern(total, 5);
+  auto echo = std::make_shared<stream_handle>();
+  stream_callbacks cb;
+  cb.on_data = [echo](std::vector<uint8_t> buf) {
+    auto n = buf.size();
+    echo->send(std::move(buf));
+    echo->consumed(n);
+  };
+  stream_options echo_opts;
+  echo_opts.max_send_buffer = 2 * total;
+  *echo = fx.io->stream(server, std::move(cb), echo_opts);
+  auto& at_client = fx.make_recorder();
+  stream_options opts;
+  opts.max_send_buffer = 2 * total;
+  opts.receive_window = 2 * total;
+  auto token = fx.io->stream(client, at_client.callbacks(), opts);
+  fx.sync();
+  for (size_t off = 0; off < total; off += chunk)
+    REQUIRE(
+      token.send(bytes(sent.begin() + static_cast<ptrdiff_t>(off),
+                       sent.begin() + static_cast<ptrdiff_t>(off + chunk)))
+      == send_status::queued);
+  REQUIRE(at_client.await_bytes(total));
+  auto held = fx.io->stats().stream_spare_bytes;
+  MESSAGE("spare bytes right after the echo: " << held);
+  CHECK(held > 0);
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  while (fx.io->stats().stream_spare_bytes > 0
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  CHECK(fx.io->stats().stream_spare_bytes == 0);
+}
