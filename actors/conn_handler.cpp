@@ -96,8 +96,8 @@ struct handler_state : conn_effects {
   };
   std::deque<std::variant<dial_answer, address_answer, timer_due>> later;
   bool running_later = false;
-  /// A drain message is on its way (the budget ran out with work left).
-  bool drain_sent = false;
+  /// A run_later message is on its way (the budget ran out with work left).
+  bool run_later_sent = false;
   /// Actors we own: acceptors and listeners.
   std::vector<caf::actor> owned;
   /// Monitored children whose down message is still due.
@@ -106,6 +106,7 @@ struct handler_state : conn_effects {
   bool started = false;
   bool stopping = false;
   bool done = false;
+  bool draining = false;
 
   static inline const char* name = "connmgr.conn_handler";
 
@@ -169,6 +170,69 @@ struct handler_state : conn_effects {
       own(caf::actor_cast<caf::actor>(worker));
     }
     machine->start(now());
+  }
+
+  /// Starts a drain (see `conn_handler_actor`): the listeners go at once,
+  /// the connections by `timeout`.
+  void drain(caf::timespan timeout) {
+    if (stopping || draining)
+      return;
+    draining = true;
+    machine->drain(now());
+    // The listeners and their workers go now: no socket keeps accepting.
+    for (auto& child : owned)
+      self->send_exit(child, caf::exit_reason::user_shutdown);
+    // A user who closes an outbound connection ends it early: learn of it
+    // (outside a drain the request's close is the user's business).
+    auto weak = self->address();
+    for (auto& x : machine->established()) {
+      std::weak_ptr<connection> weak_conn = x.conn;
+      x.conn->on_close([weak, id = x.req.id, weak_conn] {
+        auto handler = caf::actor_cast<conn_handler_internal_actor>(weak);
+        auto c = weak_conn.lock();
+        if (handler && c)
+          caf::anon_send(
+            handler, peer_gone_atom::value, id, std::move(c),
+            make_error(errc::connection_closed, "closed while draining"));
+      });
+    }
+    emit(drain_event{"started", machine->open_connections(), timeout});
+    self->delayed_send(caf::actor_cast<conn_handler_internal_actor>(self),
+                       timeout, drain_deadline_atom::value);
+  }
+
+  /// The drain's timeout passed: whatever is still open is closed.
+  void drain_deadline_passed() {
+    if (!draining || stopping)
+      return;
+    auto closed = machine->close_all(
+      make_error(errc::draining, "drain timeout passed"), "draining", now());
+    emit(drain_event{"deadline", closed, caf::timespan{0}});
+    begin_stop();
+  }
+
+  /// The spawn-time checks that depend on more than the config: new limits
+  /// must fit the open-file limit too. Errors name keys as spawn's do.
+  caf::error check_limits(const conn_limits& x) {
+    auto next = with_limits(setup.config, x);
+    if (!next)
+      return next.error();
+    auto refuse = [this](const config_violation& v) {
+      return setup.config_section.empty() ? to_error(v)
+                                          : to_error(v, setup.config_section);
+    };
+    if (auto v = find_violation(*next))
+      return refuse(*v);
+    if (auto v = check_descriptor_limit(*next, setup.listeners.size(),
+                                        raise_fd_limit(), fd_reserve))
+      return refuse(*v);
+    return caf::none;
+  }
+
+  /// Ends a drain once no connection is left.
+  void check_drained() {
+    if (draining && !stopping && machine->open_connections() == 0)
+      begin_stop();
   }
 
   void begin_stop() {
@@ -391,6 +455,7 @@ struct handler_state : conn_effects {
     }
     ~after_message() {
       s.run_later();
+      s.check_drained();
       s.now_read = false;
     }
   };
@@ -408,10 +473,10 @@ struct handler_state : conn_effects {
       std::visit([this](auto& x) { run(x); }, item);
     }
     running_later = false;
-    if (!later.empty() && !drain_sent) {
-      drain_sent = true;
+    if (!later.empty() && !run_later_sent) {
+      run_later_sent = true;
       self->send(caf::actor_cast<conn_handler_internal_actor>(self),
-                 drain_atom::value);
+                 run_later_atom::value);
     }
   }
 
@@ -630,9 +695,9 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
       s.begin_stop();
       return promise;
     },
-    [self](drain_atom) {
+    [self](run_later_atom) {
       auto& s = self->state;
-      s.drain_sent = false;
+      s.run_later_sent = false;
       handler_state::after_message guard{s};
     },
     [self](dial_deadline_atom) {
@@ -682,6 +747,38 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
       auto& s = self->state;
       handler_state::after_message guard{s};
       return s.refusal(s.machine->misbehaving(id, points, reason, s.now()));
+    },
+    [self](protect_atom, uint64_t id, std::string& tag) -> caf::result<void> {
+      auto& s = self->state;
+      return s.refusal(s.machine->protect(id, tag));
+    },
+    [self](unprotect_atom, uint64_t id, std::string& tag) -> caf::result<void> {
+      auto& s = self->state;
+      return s.refusal(s.machine->unprotect(id, tag));
+    },
+    [self](limits_atom) { return self->state.machine->limits(); },
+    [self](set_limits_atom, conn_limits& x) -> caf::result<conn_limits> {
+      auto& s = self->state;
+      handler_state::after_message guard{s};
+      if (auto err = s.check_limits(x))
+        return err;
+      auto result = s.machine->set_limits(x, s.now());
+      if (!result)
+        return std::move(result.error());
+      return *result;
+    },
+    [self](drain_atom, caf::timespan timeout) {
+      auto& s = self->state;
+      handler_state::after_message guard{s};
+      auto promise = self->make_response_promise<conn_stats>();
+      s.stop_promises.push_back(promise);
+      s.drain(timeout);
+      return promise;
+    },
+    [self](drain_deadline_atom) {
+      auto& s = self->state;
+      handler_state::after_message guard{s};
+      s.drain_deadline_passed();
     },
     [self](slot_free_atom, uint64_t slot) {
       handler_state::after_message guard{self->state};

@@ -76,6 +76,8 @@ caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
   caf::error err;
   if (stopped_)
     err = make_error(errc::stopped, "connect after stop");
+  else if (draining_)
+    err = make_error(errc::draining, "connect while draining");
   else if (address.empty())
     err = make_error(errc::invalid_address, "empty address");
   else if (id != 0 && (entries_.count(id) != 0 || inbound_conns_.find(id)))
@@ -91,6 +93,8 @@ caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
     err = make_error(errc::duplicate_address, address);
   else if ((err = ban_refusal(address, now)))
     ++stats_.banned_refused;
+  else
+    err = check_budget(permanent);
   if (err) {
     conn_request refused{id,    std::move(address),  permanent,
                          false, conn_state::failing, 0};
@@ -103,7 +107,7 @@ caf::expected<uint64_t> conn_machine::connect(uint64_t id, std::string address,
 }
 
 void conn_machine::new_request(time_point) {
-  if (stopped_)
+  if (stopped_ || draining_)
     return;
   if (!has_source_) {
     conn_request refused{next_request_id(),   {}, false, false,
@@ -249,7 +253,7 @@ void conn_machine::close_established(entry_map::iterator i, bool retry_wanted,
     stable_since_failure_ = true;
   if (stable)
     e.req.retry_count = 0;
-  if (retry_wanted && (e.req.permanent || trigger_reconnect)) {
+  if (retry_wanted && !draining_ && (e.req.permanent || trigger_reconnect)) {
     e.req.state = conn_state::pending;
     fx_.disconnected(e.req, reason);
     retry(e, now);
@@ -332,6 +336,8 @@ void conn_machine::timer_fired(uint64_t key, time_point now) {
       || i->second.ph != phase::waiting)
     return;
   i->second.timer = 0;
+  if (draining_)
+    return; // canceled when the drain began; nothing waits any more
   if (auto banned = ban_refusal(i->second.req.address, now)) {
     ++stats_.dials_failed;
     ++stats_.banned_refused;
@@ -348,6 +354,14 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
     ++stats_.inbound_rejected;
     fx_.rejected(listener, conn,
                  make_error(errc::stopped, "inbound after stop"), "stopped");
+    return;
+  }
+  if (draining_) {
+    conn->close();
+    ++stats_.inbound_rejected;
+    fx_.rejected(listener, conn,
+                 make_error(errc::draining, "inbound while draining"),
+                 "draining");
     return;
   }
   // Before admission, so a banned peer costs no admission state at all.
@@ -410,6 +424,8 @@ void conn_machine::inbound_closed(uint64_t slot) {
   inbound_conns_.erase(slot);
   admission_.closed(slot);
   forget_score(slot);
+  if (!tags_.empty())
+    tags_.erase(slot);
 }
 
 void conn_machine::inbound_ready(uint64_t slot, time_point now) {
@@ -422,6 +438,242 @@ void conn_machine::inbound_ping(uint64_t slot, caf::timespan rtt) {
 
 void conn_machine::inbound_useful(uint64_t slot, time_point now) {
   admission_.useful(slot, now);
+}
+
+// -- protection, limits, drain --------------------------------------------------
+
+caf::error conn_machine::protect(uint64_t id, const std::string& tag) {
+  if (entries_.count(id) == 0 && inbound_conns_.find(id) == nullptr)
+    return make_error(errc::unknown_request,
+                      fmt::format("protect of id {}: no live request or "
+                                  "inbound peer has it",
+                                  id));
+  if (tag.empty() || tag.size() > 64)
+    return make_error(
+      errc::invalid_config,
+      fmt::format("tag \"{}\": expected 1..64 characters", tag));
+  auto& tags = tags_[id];
+  if (std::find(tags.begin(), tags.end(), tag) != tags.end())
+    return caf::none;
+  if (tags.size() >= max_tags)
+    return make_error(errc::limit_reached,
+                      fmt::format("peer {} has {} tags already, the most "
+                                  "one peer may carry",
+                                  id, max_tags));
+  tags.push_back(tag);
+  if (tags.size() == 1)
+    admission_.protect(id); // a no-op for outbound ids
+  return caf::none;
+}
+
+caf::error conn_machine::unprotect(uint64_t id, const std::string& tag) {
+  auto i = tags_.find(id);
+  auto j = i == tags_.end()
+    ? std::vector<std::string>::iterator{}
+    : std::find(i->second.begin(), i->second.end(), tag);
+  if (i == tags_.end() || j == i->second.end())
+    return make_error(
+      errc::not_found,
+      fmt::format("unprotect of id {}: it has no tag \"{}\"", id, tag));
+  i->second.erase(j);
+  if (i->second.empty()) {
+    tags_.erase(i);
+    admission_.unprotect(id);
+  }
+  return caf::none;
+}
+
+std::vector<std::string> conn_machine::tags_of(uint64_t id) const {
+  auto i = tags_.find(id);
+  return i == tags_.end() ? std::vector<std::string>{} : i->second;
+}
+
+bool conn_machine::is_protected(uint64_t id) const {
+  return !tags_.empty() && tags_.count(id) != 0;
+}
+
+caf::expected<conn_limits> conn_machine::set_limits(const conn_limits& x,
+                                                    time_point now) {
+  if (stopped_)
+    return make_error(errc::stopped, "set_limits after stop");
+  auto next = with_limits(cfg_, x);
+  if (!next)
+    return std::move(next.error());
+  if (auto err = validate(*next))
+    return err;
+  cfg_ = std::move(*next);
+  admission_.set_limits(inbound_limits_of(cfg_));
+  auto lowered = [](const char* name) {
+    return make_error(errc::limit_lowered, name);
+  };
+  trim_requests(true, false, cfg_.target_outbound,
+                lowered("target_outbound lowered"), now);
+  if (cfg_.max_manual)
+    trim_requests(false, false, *cfg_.max_manual, lowered("max_manual lowered"),
+                  now);
+  if (cfg_.max_permanent)
+    trim_requests(false, true, *cfg_.max_permanent,
+                  lowered("max_permanent lowered"), now);
+  if (cfg_.max_inbound)
+    trim_inbound(*cfg_.max_inbound, lowered("max_inbound lowered"), now);
+  while (started_ && automatic_alive_ < cfg_.target_outbound && has_source_
+         && !draining_)
+    replace(false, now);
+  pump();
+  return limits_of(cfg_);
+}
+
+size_t conn_machine::trim_requests(bool automatic, bool permanent,
+                                   uint64_t keep, const caf::error& reason,
+                                   time_point now) {
+  auto in_class = [&](const entry& e) {
+    return e.req.automatic == automatic
+      && (automatic || e.req.permanent == permanent);
+  };
+  uint64_t alive = automatic ? automatic_alive_
+                             : (permanent ? permanent_alive_ : manual_alive_);
+  if (alive <= keep)
+    return 0;
+  // Requests still waiting go first (nothing is lost but a dial), then the
+  // youngest connections; ids grow with age.
+  std::vector<std::pair<time_point, uint64_t>> pending;
+  std::vector<std::pair<time_point, uint64_t>> open;
+  for (auto& [id, e] : entries_) {
+    if (!in_class(e) || is_protected(id))
+      continue;
+    if (e.ph == phase::established)
+      open.emplace_back(e.established_at, id);
+    else
+      pending.emplace_back(time_point{}, id);
+  }
+  auto youngest_first = [](const auto& x, const auto& y) { return x > y; };
+  std::sort(pending.begin(), pending.end(), youngest_first);
+  std::sort(open.begin(), open.end(), youngest_first);
+  pending.insert(pending.end(), open.begin(), open.end());
+  size_t closed = 0;
+  for (auto& [at, id] : pending) {
+    if (alive - closed <= keep)
+      break;
+    auto i = entries_.find(id);
+    if (i == entries_.end())
+      continue;
+    if (i->second.ph == phase::established)
+      close_established(i, false, false, reason, false, now);
+    else
+      cancel(i, reason);
+    ++closed;
+  }
+  pump();
+  return closed;
+}
+
+size_t conn_machine::trim_inbound(uint64_t keep, const caf::error& reason,
+                                  time_point) {
+  if (inbound_conns_.size() <= keep)
+    return 0;
+  std::vector<std::pair<time_point, uint64_t>> candidates;
+  inbound_conns_.for_each([&](uint64_t slot, const inbound_peer& peer) {
+    if (!is_protected(slot))
+      candidates.emplace_back(peer.since, slot);
+  });
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto& x, const auto& y) { return x > y; });
+  size_t closed = 0;
+  for (auto& [since, slot] : candidates) {
+    if (inbound_conns_.size() <= keep)
+      break;
+    auto in = inbound_conns_.find(slot);
+    auto conn = in->conn.lock();
+    auto remote = std::move(in->remote_address);
+    inbound_closed(slot);
+    if (conn)
+      conn->close();
+    ++stats_.inbound_evicted;
+    fx_.evicted(slot, remote, reason, "limit_lowered");
+    ++closed;
+  }
+  return closed;
+}
+
+void conn_machine::cancel(entry_map::iterator i, const caf::error& reason) {
+  auto& e = i->second;
+  if (e.ph == phase::dialing) {
+    dial_ended(e);
+    fx_.cancel_dial(e.req.id, e.attempt);
+  }
+  e.req.state = conn_state::canceled;
+  auto snapshot = e.req;
+  forget(i);
+  fx_.failed(snapshot, reason);
+}
+
+caf::error conn_machine::check_budget(bool permanent) const {
+  if (permanent && cfg_.max_permanent
+      && permanent_alive_ >= *cfg_.max_permanent)
+    return make_error(errc::limit_reached,
+                      fmt::format("max_permanent = {}: the permanent class "
+                                  "is full",
+                                  *cfg_.max_permanent));
+  if (!permanent && cfg_.max_manual && manual_alive_ >= *cfg_.max_manual)
+    return make_error(errc::limit_reached,
+                      fmt::format("max_manual = {}: the manual class is full",
+                                  *cfg_.max_manual));
+  return caf::none;
+}
+
+uint64_t& conn_machine::alive_count(const conn_request& req) {
+  if (req.automatic)
+    return automatic_alive_;
+  return req.permanent ? permanent_alive_ : manual_alive_;
+}
+
+void conn_machine::drain(time_point) {
+  if (stopped_ || draining_)
+    return;
+  draining_ = true;
+  std::vector<uint64_t> waiting;
+  for (auto& [id, e] : entries_)
+    if (e.ph != phase::established)
+      waiting.push_back(id);
+  std::sort(waiting.begin(), waiting.end());
+  for (auto id : waiting)
+    if (auto i = entries_.find(id); i != entries_.end())
+      cancel(i, make_error(errc::draining, "canceled by a drain"));
+  queue_.clear();
+}
+
+uint64_t conn_machine::close_all(const caf::error& reason,
+                                 const std::string& rule, time_point now) {
+  std::vector<uint64_t> ids;
+  for (auto& [id, e] : entries_)
+    if (e.ph == phase::established)
+      ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (auto id : ids)
+    if (auto i = entries_.find(id); i != entries_.end())
+      close_established(i, false, false, reason, false, now);
+  std::vector<uint64_t> slots;
+  inbound_conns_.for_each(
+    [&](uint64_t slot, const inbound_peer&) { slots.push_back(slot); });
+  std::sort(slots.begin(), slots.end());
+  for (auto slot : slots) {
+    auto in = inbound_conns_.find(slot);
+    auto conn = in->conn.lock();
+    auto remote = std::move(in->remote_address);
+    inbound_closed(slot);
+    if (conn)
+      conn->close();
+    fx_.evicted(slot, remote, reason, rule);
+  }
+  return ids.size() + slots.size();
+}
+
+uint64_t conn_machine::open_connections() const {
+  uint64_t n = inbound_conns_.size();
+  for (auto& kvp : entries_)
+    if (kvp.second.ph == phase::established)
+      ++n;
+  return n;
 }
 
 // -- bans ---------------------------------------------------------------------
@@ -667,6 +919,7 @@ conn_machine::entry& conn_machine::create(uint64_t id, std::string address,
   e.req.automatic = automatic;
   if (!e.req.address.empty())
     ++addresses_[e.req.address];
+  ++alive_count(e.req);
   ++stats_.requests_created;
   auto key = e.req.id;
   return entries_.emplace(key, std::move(e)).first->second;
@@ -681,6 +934,9 @@ void conn_machine::forget(entry_map::iterator i) {
   }
   if (e.timer != 0)
     timers_.erase(e.timer);
+  --alive_count(e.req);
+  if (!tags_.empty())
+    tags_.erase(e.req.id);
   entries_.erase(i);
 }
 
@@ -760,7 +1016,8 @@ void conn_machine::retry(entry& e, time_point now) {
 }
 
 void conn_machine::replace(bool throttled, time_point now) {
-  if (stopped_ || !has_source_)
+  if (stopped_ || draining_ || !has_source_
+      || automatic_alive_ >= cfg_.target_outbound)
     return;
   auto& e = create(0, {}, false, true);
   if (throttled) {

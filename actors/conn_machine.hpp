@@ -18,6 +18,7 @@
 #include "connmgr/actors/inbound_admission.hpp"
 #include "connmgr/actors/retry_policy.hpp"
 #include "connmgr/messages/ban_info.hpp"
+#include "connmgr/messages/conn_limits.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/manager_config.hpp"
@@ -145,6 +146,59 @@ public:
   caf::error misbehaving(uint64_t id, uint32_t points,
                          const std::string& reason, time_point now);
 
+  // -- protection, limits, drain ------------------------------------------
+
+  /// Tags peer `id` (a live request or an admitted inbound slot) with
+  /// `tag`: a peer with any tag is never evicted nor closed by a lowered
+  /// limit. At most `max_tags` tags of 1..64 characters per peer; adding
+  /// one it has is a no-op. `errc::unknown_request`, `errc::invalid_config`
+  /// (the tag) or `errc::limit_reached`.
+  caf::error protect(uint64_t id, const std::string& tag);
+
+  /// Removes `tag` from peer `id`; `errc::not_found` if it lacks it.
+  caf::error unprotect(uint64_t id, const std::string& tag);
+
+  /// The tags of peer `id`, in the order they were added.
+  std::vector<std::string> tags_of(uint64_t id) const;
+
+  /// Tags one peer may carry.
+  static constexpr size_t max_tags = 16;
+
+  /// Applies new limits at once, refusing invalid values with the error
+  /// `validate` gives. Raising `target_outbound` starts requests now, a
+  /// higher `max_pending_dials` starts queued dials; lowering a class's
+  /// limit (`target_outbound`, `max_manual`, `max_permanent`,
+  /// `max_inbound`) cancels its youngest pending requests, then closes its
+  /// youngest open connections, never a protected one, with
+  /// `errc::limit_lowered` (outbound: `disconnected` without retry;
+  /// inbound: `evicted` with rule "limit_lowered"). Per-source caps apply
+  /// to newcomers. Returns the limits now in force.
+  caf::expected<conn_limits> set_limits(const conn_limits& x, time_point now);
+
+  /// The limits in force.
+  conn_limits limits() const {
+    return limits_of(cfg_);
+  }
+
+  /// Starts a drain: no request is made or redialed and no inbound
+  /// connection admitted from now on; every request not established is
+  /// canceled (`failed` with `errc::draining`). Open connections stay
+  /// until `close_all` or their own end. Idempotent.
+  void drain(time_point now);
+
+  /// True after `drain`.
+  bool draining() const noexcept {
+    return draining_;
+  }
+
+  /// Closes every open connection with `reason`: outbound ones without
+  /// retry, inbound ones as evictions with `rule`. Returns how many.
+  uint64_t close_all(const caf::error& reason, const std::string& rule,
+                     time_point now);
+
+  /// Open connections: established requests plus admitted inbound ones.
+  uint64_t open_connections() const;
+
   /// The longest ban `ban` accepts: ten years.
   static constexpr caf::timespan max_ban_duration = std::chrono::hours{87'600};
 
@@ -231,11 +285,18 @@ private:
   void replace(bool throttled, time_point now);
   entry_map::iterator dialing(uint64_t id, uint64_t attempt);
   bool address_in_use(const std::string& address) const;
+  uint64_t& alive_count(const conn_request& req);
   caf::error ban_refusal(const std::string& address, time_point now) const;
   uint64_t close_banned(const netgroup& subnet, const caf::error& reason,
                         time_point now);
   void close_one(uint64_t id, const caf::error& reason, time_point now);
   bool open_peer(uint64_t id) const;
+  bool is_protected(uint64_t id) const;
+  size_t trim_requests(bool automatic, bool permanent, uint64_t keep,
+                       const caf::error& reason, time_point now);
+  size_t trim_inbound(uint64_t keep, const caf::error& reason, time_point now);
+  void cancel(entry_map::iterator i, const caf::error& reason);
+  caf::error check_budget(bool permanent) const;
   void forget_score(uint64_t id);
 
   manager_config cfg_;
@@ -257,6 +318,13 @@ private:
   std::unordered_map<uint64_t, dynamic_ban_score> scores_;
   uint64_t next_timer_ = 0;
   uint64_t automatic_dials_ = 0;
+  // Live requests by class, for the target and the budgets.
+  uint64_t automatic_alive_ = 0;
+  uint64_t manual_alive_ = 0;
+  uint64_t permanent_alive_ = 0;
+  bool draining_ = false;
+  // Protection tags by peer id; erased when the peer ends.
+  std::unordered_map<uint64_t, std::vector<std::string>> tags_;
   // The failed-attempt count resets only once a connection has lasted the
   // stable period without a new failure: either one that closed after
   // doing so (this flag) or one still open (checked at the next failure).

@@ -308,6 +308,22 @@ void inbound_admission::protect(uint64_t slot) {
     p->is_protected = true;
 }
 
+void inbound_admission::unprotect(uint64_t slot) {
+  auto p = peers_.find(slot);
+  if (p == nullptr || !p->is_protected)
+    return;
+  p->is_protected = false;
+  // Its mark may have been dropped while it was protected.
+  if (!p->ready) {
+    pending_order_.push_back(pending_mark{p->connected_at, slot, p->seq});
+    std::push_heap(pending_order_.begin(), pending_order_.end(), later_mark);
+  }
+}
+
+void inbound_admission::set_limits(inbound_limits limits) {
+  limits_ = std::move(limits);
+}
+
 void inbound_admission::closed(uint64_t slot) {
   auto p = peers_.find(slot);
   if (p == nullptr)
@@ -485,7 +501,8 @@ void inbound_admission::compact_pending_order() {
 }
 
 std::optional<uint64_t> inbound_admission::oldest_pending() {
-  // Ready and protected are for good, so a stale mark never turns valid.
+  // A mark popped here never turns valid again: ready is for good, and
+  // `unprotect` pushes a fresh mark.
   while (!pending_order_.empty()) {
     auto& top = pending_order_.front();
     if (mark_valid(top))

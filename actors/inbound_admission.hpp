@@ -208,6 +208,15 @@ public:
   /// still counts against every limit. Unknown slots are ignored.
   void protect(uint64_t slot);
 
+  /// Lifts `protect`: the peer in `slot` may be evicted again (a pending
+  /// one as a slow handshake too, by its original arrival). Unknown or
+  /// unprotected slots are ignored.
+  void unprotect(uint64_t slot);
+
+  /// Replaces the limits (which must pass `validate`) for every later
+  /// decision; held connections stay (the embedder closes a surplus).
+  void set_limits(inbound_limits limits);
+
   /// The connection in `slot` closed: frees everything it held. Unknown
   /// slots (evicted victims included) are ignored.
   void closed(uint64_t slot);

@@ -59,6 +59,9 @@ caf::behavior event_bridge(caf::event_based_actor* self, manager_callbacks cb,
       if (cb.on_retry)
         cb.on_retry(ev.request, ev.delay);
     },
+    [](drain_event&) {
+      // The facade has no drain: only the handle's users see these.
+    },
     [cb](banned_event& ev) {
       if (cb.on_ban)
         cb.on_ban(ev.subnet, ev.reason, ev.duration, ev.peer);

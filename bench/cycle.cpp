@@ -157,6 +157,8 @@ int run_cycle(const options& o) {
   setup.config.stable_connection_period = caf::timespan{0};
   setup.config.max_pending_dials = static_cast<uint32_t>(o.concurrency);
   setup.config.reject_duplicate_addresses = false;
+  // Up to 100 one-shot requests at once, past the default budget of 8.
+  setup.config.max_manual.reset();
   auto handler = spawn_conn_handler(sys, setup);
   if (!handler)
     die(describe(handler.error()));

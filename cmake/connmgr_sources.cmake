@@ -9,6 +9,7 @@
 
 set(CONNMGR_MESSAGES_SOURCES
   messages/ban_info.cpp
+  messages/conn_limits.cpp
   messages/conn_request.cpp
   messages/conn_state.cpp
   messages/conn_stats.cpp
@@ -24,6 +25,7 @@ set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/atoms.hpp
   messages/ban_info.hpp
   messages/conn_handler_actor.hpp
+  messages/conn_limits.hpp
   messages/conn_request.hpp
   messages/conn_state.hpp
   messages/conn_stats.hpp

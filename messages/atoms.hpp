@@ -28,9 +28,13 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// The peer of an established connection closed or reset it.
 using peer_gone_atom = caf::atom_constant<caf::atom("peer_gone")>;
 /// The handler still has queued work that completed at once.
+using run_later_atom = caf::atom_constant<caf::atom("run_later")>;
+/// `(drain, timeout)`: close listeners, then every connection, then stop.
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 /// The earliest deadline for a dialer's answer passed.
 using dial_deadline_atom = caf::atom_constant<caf::atom("dial_dline")>;
+/// A drain's timeout passed.
+using drain_deadline_atom = caf::atom_constant<caf::atom("drain_dl")>;
 /// A timer of the handler fired.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
 /// An inbound connection reached the handler.
@@ -69,6 +73,14 @@ using ban_atom = caf::atom_constant<caf::atom("ban")>;
 using unban_atom = caf::atom_constant<caf::atom("unban")>;
 /// Every ban in force.
 using bans_atom = caf::atom_constant<caf::atom("bans")>;
+/// `(protect, id, tag)` and `(unprotect, id, tag)`: tagged peers are never
+/// evicted nor trimmed.
+using protect_atom = caf::atom_constant<caf::atom("protect")>;
+using unprotect_atom = caf::atom_constant<caf::atom("unprotect")>;
+/// The limits in force.
+using limits_atom = caf::atom_constant<caf::atom("limits")>;
+/// `(set_limits, limits)`: change limits at run time.
+using set_limits_atom = caf::atom_constant<caf::atom("set_limits")>;
 /// `(misbehave, id, points, reason)`: a peer broke the protocol.
 using misbehaving_atom = caf::atom_constant<caf::atom("misbehave")>;
 

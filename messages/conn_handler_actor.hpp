@@ -11,6 +11,7 @@
 #include "connmgr/messages/acceptor_actor.hpp"
 #include "connmgr/messages/atoms.hpp"
 #include "connmgr/messages/ban_info.hpp"
+#include "connmgr/messages/conn_limits.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/dialer_actor.hpp"
@@ -56,6 +57,17 @@ namespace connmgr {
 ///   its misbehaviour score; at `ban_threshold` its address is banned for
 ///   `ban_duration` (a `banned` event). Answers `errc::unknown_request` for
 ///   an id that is no open connection.
+/// - `(protect, id, tag)` / `(unprotect, id, tag)`: a peer (live request or
+///   inbound slot) with any tag is never evicted nor closed by a lowered
+///   limit; errors as `conn_machine::protect`.
+/// - `(limits) -> limits`, `(set_limits, limits) -> limits`: the limits in
+///   force, and new ones applied at once (see `conn_machine::set_limits`);
+///   an invalid value is refused with the same error as at spawn.
+/// - `(drain, timeout) -> final counters`: closes every listener and
+///   cancels every pending request at once, lets open connections end (the
+///   user may close them) until `timeout`, then closes the rest with
+///   `errc::draining` and stops; `drain_event`s tell each step, and the
+///   answer comes with the stop.
 using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<start_atom>,
   caf::replies_to<connect_atom, uint64_t, std::string, bool>::with<uint64_t>,
@@ -72,6 +84,11 @@ using conn_handler_actor = caf::typed_actor<
                   std::string>::with<uint64_t>,
   caf::reacts_to<unban_atom, std::string>,
   caf::replies_to<bans_atom>::with<std::vector<ban_info>>,
-  caf::reacts_to<misbehaving_atom, uint64_t, uint32_t, std::string>>;
+  caf::reacts_to<misbehaving_atom, uint64_t, uint32_t, std::string>,
+  caf::reacts_to<protect_atom, uint64_t, std::string>,
+  caf::reacts_to<unprotect_atom, uint64_t, std::string>,
+  caf::replies_to<limits_atom>::with<conn_limits>,
+  caf::replies_to<set_limits_atom, conn_limits>::with<conn_limits>,
+  caf::replies_to<drain_atom, caf::timespan>::with<conn_stats>>;
 
 } // namespace connmgr

@@ -50,6 +50,10 @@ std::string to_string(errc x) {
       return "limit_reached";
     case errc::not_found:
       return "not_found";
+    case errc::limit_lowered:
+      return "limit_lowered";
+    case errc::draining:
+      return "draining";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -58,6 +58,11 @@ enum class errc : uint8_t {
   limit_reached,
   /// The ban, tag or other named thing to lift does not exist.
   not_found,
+  /// A limit lowered at run time closed the connection (`set_limits`).
+  limit_lowered,
+  /// The handler is draining: no new connections, open ones closed by the
+  /// deadline.
+  draining,
 };
 
 /// The category atom of our errors inside `caf::error`.

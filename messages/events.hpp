@@ -98,6 +98,16 @@ struct banned_event {
   uint64_t peer = 0;
 };
 
+/// A step of a drain: "started" (listeners closed, pending requests
+/// canceled; `open` connections remain, `timeout` left), "deadline" (the
+/// timeout passed: the `open` connections left were closed with
+/// `errc::draining`). A `stopped_event` follows once everything is gone.
+struct drain_event {
+  std::string step;
+  uint64_t open = 0;
+  caf::timespan timeout{0};
+};
+
 /// The manager stopped; nothing follows. Carries the final counters.
 struct stopped_event {
   conn_stats stats;
@@ -113,7 +123,7 @@ using conn_events_actor = caf::typed_actor<
   caf::reacts_to<failed_event>, caf::reacts_to<retry_event>,
   caf::reacts_to<accepted_event>, caf::reacts_to<rejected_event>,
   caf::reacts_to<evicted_event>, caf::reacts_to<banned_event>,
-  caf::reacts_to<stopped_event>>;
+  caf::reacts_to<drain_event>, caf::reacts_to<stopped_event>>;
 
 /// The events that only inform, each of which an events actor may decline:
 /// one not wanted costs no message. Connected, accepted and stopped events
@@ -137,4 +147,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::accepted_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::rejected_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::evicted_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::banned_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::drain_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(connmgr::stopped_event)

@@ -26,6 +26,14 @@ struct manager_config {
   /// default (Bitcoin Core's 125 less its 11 outbound).
   std::optional<uint32_t> max_inbound = 114;
 
+  /// Manual requests (`connect`, not permanent) alive at once: a connect
+  /// beyond it is refused with `errc::limit_reached` (Bitcoin Core keeps 8
+  /// addnode slots). Unset = unlimited.
+  std::optional<uint32_t> max_manual = 8;
+
+  /// Permanent requests alive at once, likewise. Unset = unlimited.
+  std::optional<uint32_t> max_permanent;
+
   // -- inbound admission (see `inbound_limits` for the rules) -----------------
 
   /// Inbound connections per source IP (IPv6: per /64); unset = unlimited.

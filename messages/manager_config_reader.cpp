@@ -113,6 +113,10 @@ const key_info keys[] = {
    0, none,
    "refuse a request to an address already pending or connected (default "
    "true)"},
+  {"max-manual", "max_manual", key_kind::optional_count, 0, none,
+   "one-shot connect requests alive at once (default 8, or \"unlimited\")"},
+  {"max-permanent", "max_permanent", key_kind::optional_count, 0, none,
+   "permanent connect requests alive at once (default unlimited)"},
   {"ban-threshold", "ban_threshold", key_kind::count, 1, none,
    "misbehaviour score at which a peer's address is banned (default 100)"},
   {"ban-duration", "ban_duration", key_kind::duration, 0,
@@ -488,6 +492,10 @@ caf::error read_manager_option(const std::string& section, std::string_view key,
         out.max_inbound_per_ip = *num;
       else if (field == "max_inbound_per_netgroup")
         out.max_inbound_per_netgroup = *num;
+      else if (field == "max_manual")
+        out.max_manual = *num;
+      else if (field == "max_permanent")
+        out.max_permanent = *num;
       else
         out.max_pending_inbound = *num;
       return caf::none;

@@ -5,6 +5,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "connmgr/messages/ban_info.hpp"
+#include "connmgr/messages/conn_limits.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/error_code.hpp"
@@ -20,6 +21,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<peer_info>("connmgr::peer_info");
   cfg.add_message_type<std::vector<peer_info>>(
     "std::vector<connmgr::peer_info>");
+  cfg.add_message_type<conn_limits>("connmgr::conn_limits");
   cfg.add_message_type<ban_info>("connmgr::ban_info");
   cfg.add_message_type<std::vector<ban_info>>("std::vector<connmgr::ban_info>");
   add_error_category(cfg);

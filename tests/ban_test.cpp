@@ -20,75 +20,6 @@ using namespace std::chrono_literals;
 namespace {
 
 struct ban_fixture : sim_fixture {
-  fake_acceptor_actor acceptor;
-
-  /// A node with one fake listener and no automatic outbound connections.
-  void spawn_node(manager_config config = {}) {
-    config.target_outbound = 0;
-    auto s = setup(config);
-    acceptor =
-      spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
-    s.listeners.push_back(acceptor);
-    spawn(s);
-    start();
-  }
-
-  connection_ptr inject(const std::string& from) {
-    auto conn = make_memory_connection(from);
-    caf::anon_send(acceptor, inject_atom::value, conn);
-    run();
-    return conn;
-  }
-
-  /// The slot of the accepted connection `conn`.
-  uint64_t slot_of(const connection_ptr& conn) {
-    for (auto& ev : log->accepted)
-      if (ev.conn == conn)
-        return ev.slot;
-    FAIL("not accepted");
-    return 0;
-  }
-
-  /// The answer to a request: its value, or the error it was refused with.
-  template <class T, class... Ts>
-  caf::expected<T> answer(Ts... xs) {
-    caf::expected<T> result{caf::error{}};
-    bool answered = false;
-    sys.spawn([&](caf::event_based_actor* self) {
-      self->request(handler, caf::infinite, xs...)
-        .then(
-          [&](T& x) {
-            result = std::move(x);
-            answered = true;
-          },
-          [&](caf::error& err) {
-            result = std::move(err);
-            answered = true;
-          });
-    });
-    run();
-    REQUIRE(answered);
-    return result;
-  }
-
-  /// The error a request with an empty answer was refused with, or none.
-  template <class... Ts>
-  caf::error refusal(Ts... xs) {
-    caf::error result;
-    bool answered = false;
-    sys.spawn([&](caf::event_based_actor* self) {
-      self->request(handler, caf::infinite, xs...)
-        .then([&]() { answered = true; },
-              [&](caf::error& err) {
-                result = std::move(err);
-                answered = true;
-              });
-    });
-    run();
-    REQUIRE(answered);
-    return result;
-  }
-
   caf::expected<uint64_t> ban(const std::string& subnet,
                               caf::timespan duration = 1h,
                               const std::string& reason = "test") {
@@ -105,7 +36,7 @@ struct ban_fixture : sim_fixture {
 TEST_CASE_FIXTURE(ban_fixture,
                   "bans: a banned inbound peer is closed before admission "
                   "counts it") {
-  spawn_node();
+  spawn_with_listener();
   REQUIRE(ban("10.66.0.0/16") == uint64_t{0});
   // Far past the per-IP burst (10): were the banned attempts counted, the
   // same address would be rate limited once the ban is lifted.
@@ -134,7 +65,7 @@ TEST_CASE_FIXTURE(ban_fixture,
 TEST_CASE_FIXTURE(ban_fixture,
                   "bans: a ban closes every open connection inside it, "
                   "outbound and inbound, with reason banned") {
-  spawn_node();
+  spawn_with_listener();
   auto permanent = connect("10.0.0.1:8333", true);
   auto manual = connect("10.0.0.2:8333", false);
   auto outside = connect("10.0.1.1:8333", false);
@@ -182,7 +113,7 @@ TEST_CASE_FIXTURE(ban_fixture,
 TEST_CASE_FIXTURE(ban_fixture,
                   "bans: a connect to a banned address is refused and unban "
                   "lets it through") {
-  spawn_node();
+  spawn_with_listener();
   REQUIRE(ban("203.0.113.7", 1h) == uint64_t{0});
   auto refused = answer<uint64_t>(connect_atom::value, uint64_t{0},
                                   std::string{"203.0.113.7:8333"}, false);
@@ -204,7 +135,7 @@ TEST_CASE_FIXTURE(ban_fixture,
 }
 
 TEST_CASE_FIXTURE(ban_fixture, "bans: a ban ends at its exact instant") {
-  spawn_node();
+  spawn_with_listener();
   REQUIRE(ban("10.5.0.1", 10s) == uint64_t{0});
   advance(10s - 1ms);
   CHECK(inject("10.5.0.1:4000")->closed());
@@ -218,7 +149,7 @@ TEST_CASE_FIXTURE(ban_fixture, "bans: a ban ends at its exact instant") {
 TEST_CASE_FIXTURE(ban_fixture,
                   "bans: misbehaviour up to the threshold bans the peer's "
                   "address for ban_duration") {
-  spawn_node();
+  spawn_with_listener();
   auto bad = inject("10.7.0.9:4000");
   auto slot = slot_of(bad);
   caf::anon_send(handler, misbehaving_atom::value, slot, uint32_t{60},
@@ -261,7 +192,7 @@ TEST_CASE_FIXTURE(ban_fixture,
                   "then only closed") {
   manager_config two_bans;
   two_bans.max_bans = 2;
-  spawn_node(two_bans);
+  spawn_with_listener(two_bans);
   REQUIRE(ban("10.1.0.0/16"));
   REQUIRE(ban("10.2.0.0/16"));
   auto full = ban("10.3.0.0/16");
@@ -285,7 +216,7 @@ TEST_CASE_FIXTURE(ban_fixture,
 
 TEST_CASE_FIXTURE(ban_fixture,
                   "bans: bad input is refused with an error naming it") {
-  spawn_node();
+  spawn_with_listener();
   auto bits = ban("10.1.2.3/8");
   REQUIRE_FALSE(bits);
   CHECK(errc_of(bits.error()) == errc::invalid_address);
@@ -306,7 +237,7 @@ TEST_CASE_FIXTURE(ban_fixture,
 
 TEST_CASE_FIXTURE(ban_fixture,
                   "bans: request ids and inbound slots never collide") {
-  spawn_node();
+  spawn_with_listener();
   auto id = connect("10.0.0.1:8333", false);
   auto in = inject("10.0.0.9:5000");
   auto slot = slot_of(in);

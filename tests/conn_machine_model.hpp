@@ -355,9 +355,11 @@ struct named_config {
 
 /// A configuration whose only inbound rule is `max_inbound`: the model
 /// predicts that one; the other admission rules and eviction have their own
-/// tests (tests/inbound_admission_test.cpp).
+/// tests (tests/inbound_admission_test.cpp), as have the class budgets
+/// (tests/operator_test.cpp), which are off here.
 inline manager_config model_config() {
   manager_config c;
+  c.max_manual = std::nullopt;
   c.max_inbound = std::nullopt;
   c.max_inbound_per_ip = std::nullopt;
   c.max_pending_inbound = std::nullopt;

@@ -624,6 +624,7 @@ TEST_CASE_FIXTURE(sim_fixture,
   // Reference: all 10 dials start at once, one goroutine each.
   auto s = setup();
   s.config.max_pending_dials = 3;
+  s.config.max_manual = std::nullopt; // ten one-shot requests at once
   spawn(s);
   net->set_policy(hold);
   std::vector<std::string> addresses;

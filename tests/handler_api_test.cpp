@@ -120,6 +120,7 @@ typed_receiver(conn_events_actor::pointer self,
     [=](rejected_event&) { note(seen->other); },
     [=](evicted_event&) { note(seen->other); },
     [=](banned_event&) { note(seen->other); },
+    [=](drain_event&) { note(seen->other); },
     [=](stopped_event&) { note(seen->stopped); },
   };
 }

@@ -134,7 +134,8 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
                     "max-inbound-per-ip=2\nmax-inbound-per-netgroup=5\n"
                     "max-pending-inbound=\"unlimited\"\n"
                     "inbound-rate-per-ip=30\ninbound-burst-per-ip=3\n"
-                    "ban-threshold=50\nban-duration=2h\nmax-bans=1000\n");
+                    "ban-threshold=50\nban-duration=2h\nmax-bans=1000\n"
+                    "max-manual=3\nmax-permanent=\"unlimited\"\n");
   CHECK(mc.retry_jitter == 0.25);
   CHECK(mc.jitter_seed == 42);
   CHECK(mc.stable_connection_period == caf::timespan{0});
@@ -157,6 +158,8 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
   CHECK(mc.ban_threshold == 50);
   CHECK(mc.ban_duration == 2h);
   CHECK(mc.max_bans == 1000);
+  CHECK(mc.max_manual == std::optional<uint32_t>{3});
+  CHECK_FALSE(mc.max_permanent.has_value());
   // The same new fields from a file, with other values.
   auto file = read_ok({},
                       "[connmgr]\nretry-jitter=1\njitter-seed="
@@ -169,7 +172,7 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
   CHECK(file.reject_duplicate_addresses);
   CHECK(file.evict_inbound);
   // Every field of manager_config is one of the keys.
-  CHECK(manager_config_keys().size() == 22);
+  CHECK(manager_config_keys().size() == 24);
   for (auto field : {"target_outbound",
                      "max_inbound",
                      "max_inbound_per_ip",
@@ -191,7 +194,9 @@ TEST_CASE("manager config reader: every field has a key and round-trips") {
                      "reject_duplicate_addresses",
                      "ban_threshold",
                      "ban_duration",
-                     "max_bans"}) {
+                     "max_bans",
+                     "max_manual",
+                     "max_permanent"}) {
     CAPTURE(field);
     auto key = manager_key_of(field);
     CHECK(is_manager_key(key));

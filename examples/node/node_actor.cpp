@@ -845,6 +845,13 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self,
       out.reason_code = ev.rule.empty() ? reason_code(ev.reason) : ev.rule;
       self->state.emit(std::move(out));
     },
+    [self](drain_event& ev) {
+      node_event out;
+      out.event = "draining";
+      out.reason_code = ev.step;
+      out.count = ev.open;
+      self->state.emit(std::move(out));
+    },
     [self](banned_event& ev) {
       node_event out;
       out.event = "banned";

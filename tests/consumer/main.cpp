@@ -64,6 +64,7 @@ events(connmgr::conn_events_actor::pointer self, std::shared_ptr<seen> s) {
     [](connmgr::rejected_event&) {},
     [](connmgr::evicted_event&) {},
     [](connmgr::banned_event&) {},
+    [](connmgr::drain_event&) {},
     [s](connmgr::stopped_event&) { s->stopped = true; },
   };
 }

@@ -26,6 +26,7 @@ caf::behavior event_recorder(caf::event_based_actor*,
     [k = keep(l.rejected, "rejected")](rejected_event& ev) { k(ev); },
     [k = keep(l.evicted, "evicted")](evicted_event& ev) { k(ev); },
     [k = keep(l.banned, "banned")](banned_event& ev) { k(ev); },
+    [k = keep(l.drains, "drain")](drain_event& ev) { k(ev); },
     [k = keep(l.stopped, "stopped")](stopped_event& ev) { k(ev); },
   };
 }
@@ -84,6 +85,31 @@ void sim_fixture::spawn(handler_setup s) {
   REQUIRE_MESSAGE(hdl, (hdl ? std::string{} : describe(hdl.error())));
   handler = std::move(*hdl);
   run();
+}
+
+void sim_fixture::spawn_with_listener(manager_config config) {
+  config.target_outbound = 0;
+  auto s = setup(config);
+  fake_listener =
+    spawn_fake_acceptor(sys, std::make_shared<fake_acceptor_record>());
+  s.listeners.push_back(fake_listener);
+  spawn(s);
+  start();
+}
+
+connection_ptr sim_fixture::inject(const std::string& from) {
+  auto conn = make_memory_connection(from);
+  caf::anon_send(fake_listener, inject_atom::value, conn);
+  run();
+  return conn;
+}
+
+uint64_t sim_fixture::slot_of(const connection_ptr& conn) {
+  for (auto& ev : log->accepted)
+    if (ev.conn == conn)
+      return ev.slot;
+  FAIL("not accepted");
+  return 0;
 }
 
 void sim_fixture::start() {

@@ -49,6 +49,7 @@ struct event_log {
   list<rejected_event> rejected;
   list<evicted_event> evicted;
   list<banned_event> banned;
+  list<drain_event> drains;
   list<stopped_event> stopped;
   /// Event kinds in arrival order, for checks on ordering.
   std::vector<std::string> order;
@@ -112,6 +113,59 @@ struct sim_fixture {
 
   /// Completes every dial the fake network holds (plan `hold`), then runs.
   void release_all(bool succeed);
+
+  /// `config` with one fake listener (`fake_listener`) and no automatic
+  /// outbound connections: spawns and starts the handler.
+  void spawn_with_listener(manager_config config = {});
+
+  /// Injects a connection from `from` at the fake listener and runs.
+  connection_ptr inject(const std::string& from);
+
+  /// The slot of the accepted connection `conn` (fails the test if none).
+  uint64_t slot_of(const connection_ptr& conn);
+
+  /// The listener of `spawn_with_listener`.
+  fake_acceptor_actor fake_listener;
+
+  /// The answer to a request: its value, or the error it was refused with.
+  template <class T, class... Ts>
+  caf::expected<T> answer(Ts... xs) {
+    caf::expected<T> result{caf::error{}};
+    bool answered = false;
+    sys.spawn([&](caf::event_based_actor* self) {
+      self->request(handler, caf::infinite, xs...)
+        .then(
+          [&](T& x) {
+            result = std::move(x);
+            answered = true;
+          },
+          [&](caf::error& err) {
+            result = std::move(err);
+            answered = true;
+          });
+    });
+    run();
+    REQUIRE(answered);
+    return result;
+  }
+
+  /// The error a request with an empty answer was refused with, or none.
+  template <class... Ts>
+  caf::error refusal(Ts... xs) {
+    caf::error result;
+    bool answered = false;
+    sys.spawn([&](caf::event_based_actor* self) {
+      self->request(handler, caf::infinite, xs...)
+        .then([&]() { answered = true; },
+              [&](caf::error& err) {
+                result = std::move(err);
+                answered = true;
+              });
+    });
+    run();
+    REQUIRE(answered);
+    return result;
+  }
 
   /// Sends a request and runs until the answer arrived.
   template <class T, class... Ts>
