@@ -59,6 +59,8 @@ struct handler_state : conn_effects {
     time_point started;
     /// The direct path's token, or 0 for a dial sent to the dialer actor.
     uint64_t token = 0;
+    /// Waiting for the gate actor's verdict: not at the dialer yet.
+    bool gating = false;
   };
   std::unordered_map<uint64_t, dial_entry> dials;
   /// Attempts in start order with the instant a dialer that stays mute is
@@ -103,6 +105,19 @@ struct handler_state : conn_effects {
   /// Monitored children whose down message is still due.
   size_t live_children = 0;
   std::vector<caf::typed_response_promise<conn_stats>> stop_promises;
+  /// Whether inbound connections pass a gate (function or actor) at all:
+  /// without one they go straight to the machine.
+  bool gate_inbound = false;
+  /// Dials and inbound connections the gates vetoed (`gate_vetoes`).
+  uint64_t gate_vetoes = 0;
+  /// Inbound connections waiting for the gate actor's verdict, by a key of
+  /// their own; at most `gate.max_waiting_inbound`.
+  struct gate_wait {
+    uint32_t listener;
+    connection_ptr conn;
+  };
+  std::unordered_map<uint64_t, gate_wait> gate_waiting;
+  uint64_t next_gate_key = 0;
   bool started = false;
   bool stopping = false;
   bool done = false;
@@ -240,6 +255,13 @@ struct handler_state : conn_effects {
       return;
     stopping = true;
     machine->stop(); // cancels every dial through cancel_dial
+    // Connections still waiting for the gate: the stopped machine closes
+    // and reports each (rule "stopped"); a verdict that comes later finds
+    // nothing.
+    auto waiting = std::move(gate_waiting);
+    gate_waiting.clear();
+    for (auto& [key, w] : waiting)
+      machine->inbound(w.listener, w.conn, now());
     for (auto& child : owned)
       self->send_exit(child, caf::exit_reason::user_shutdown);
     check_done();
@@ -267,12 +289,121 @@ struct handler_state : conn_effects {
     now_read = false;
     while (!later.empty() && !running_later)
       run_later();
-    auto stats = machine->stats();
+    auto final_stats = stats();
     for (auto& promise : stop_promises)
-      promise.deliver(stats);
+      promise.deliver(final_stats);
     stop_promises.clear();
-    emit(stopped_event{stats});
+    emit(stopped_event{final_stats});
     self->quit();
+  }
+
+  /// The machine's counters plus the handler's own.
+  conn_stats stats() const {
+    auto result = machine->stats();
+    result.gate_vetoes = gate_vetoes;
+    return result;
+  }
+
+  // -- gates ------------------------------------------------------------------
+
+  /// A veto as the error its dial or connection is refused with.
+  caf::error veto(std::string reason) {
+    ++gate_vetoes;
+    return make_error(errc::vetoed, std::move(reason));
+  }
+
+  /// The verdict when the gate actor gave none: `err` says why.
+  gate_verdict no_answer(const caf::error& err) const {
+    if (setup.gate.fail_open)
+      return gate_verdict::allow();
+    if (err == caf::sec::request_timeout)
+      return gate_verdict::veto("gate gave no answer within "
+                                + to_string_duration(setup.gate.timeout));
+    if (err == caf::sec::request_receiver_down)
+      return gate_verdict::veto("gate is down");
+    return gate_verdict::veto("gate failed: " + describe(err));
+  }
+
+  /// The gate actor's verdict (or its absence) on dial `attempt`.
+  void dial_gated(uint64_t attempt, const std::string& address,
+                  gate_verdict verdict) {
+    auto i = dials.find(attempt);
+    if (i == dials.end() || !i->second.gating)
+      return; // canceled meanwhile
+    auto id = i->second.id;
+    if (!verdict.allowed) {
+      dial_failed(id, attempt, veto(std::move(verdict.reason)));
+      return;
+    }
+    // The dial time counts from here: the wait for the gate is no dial.
+    i->second.gating = false;
+    i->second.started = now();
+    dial(id, attempt, address);
+  }
+
+  /// Inbound `conn`, when some gate is set: refused at once if stopped or
+  /// banned (a banned peer costs no question to the gate), then asked of
+  /// the gate function, then of the gate actor, then admitted or not by
+  /// the machine.
+  void inbound_gated(uint32_t listener, connection_ptr& conn) {
+    if (machine->inbound_refused(listener, conn, {}, {}, now()))
+      return;
+    std::string local;
+    if (setup.gate.accept) {
+      local = conn->local_address();
+      auto verdict = setup.gate.accept(conn->remote_address(), local);
+      if (!verdict.allowed) {
+        refuse_gated(listener, conn, std::move(verdict.reason));
+        return;
+      }
+    }
+    if (!setup.gate.actor) {
+      machine->inbound(listener, conn, now());
+      return;
+    }
+    if (gate_waiting.size() >= setup.gate.max_waiting_inbound) {
+      refuse_gated(listener, conn,
+                   "gate busy: " + std::to_string(gate_waiting.size())
+                     + " inbound connections wait for its answer");
+      return;
+    }
+    if (!setup.gate.accept)
+      local = conn->local_address();
+    auto key = ++next_gate_key;
+    auto remote = conn->remote_address();
+    gate_waiting.emplace(key, gate_wait{listener, std::move(conn)});
+    self
+      ->request(setup.gate.actor, setup.gate.timeout, gate_accept_atom::value,
+                std::move(remote), std::move(local))
+      .then(
+        [this, key](gate_verdict& verdict) {
+          after_message guard{*this};
+          accept_gated(key, std::move(verdict));
+        },
+        [this, key](caf::error& err) {
+          after_message guard{*this};
+          accept_gated(key, no_answer(err));
+        });
+  }
+
+  /// The gate actor's verdict (or its absence) on the waiting connection
+  /// `key`.
+  void accept_gated(uint64_t key, gate_verdict verdict) {
+    auto i = gate_waiting.find(key);
+    if (i == gate_waiting.end())
+      return; // closed at stop
+    auto w = std::move(i->second);
+    gate_waiting.erase(i);
+    if (!verdict.allowed)
+      refuse_gated(w.listener, w.conn, std::move(verdict.reason));
+    else
+      machine->inbound(w.listener, w.conn, now());
+  }
+
+  void refuse_gated(uint32_t listener, const connection_ptr& conn,
+                    std::string reason) {
+    machine->inbound_refused(listener, conn, veto(std::move(reason)), "gated",
+                             now());
   }
 
   // -- conn_effects -----------------------------------------------------------
@@ -281,8 +412,39 @@ struct handler_state : conn_effects {
   // timeout per dial (each costs messages and a trip through the clock).
   void start_dial(uint64_t id, uint64_t attempt,
                   const std::string& address) override {
+    auto& entry = dials.emplace(attempt, dial_entry{id, now()}).first->second;
+    if (setup.gate.dial) {
+      auto verdict = setup.gate.dial(address);
+      if (!verdict.allowed) {
+        // Answered like a dial function's failure: the machine never
+        // re-enters itself.
+        later.emplace_back(
+          dial_answer{id, attempt, veto(std::move(verdict.reason))});
+        return;
+      }
+    }
+    if (setup.gate.actor) {
+      entry.gating = true;
+      self
+        ->request(setup.gate.actor, setup.gate.timeout, gate_dial_atom::value,
+                  address)
+        .then(
+          [this, attempt, address](gate_verdict& verdict) {
+            after_message guard{*this};
+            dial_gated(attempt, address, std::move(verdict));
+          },
+          [this, attempt, address](caf::error& err) {
+            after_message guard{*this};
+            dial_gated(attempt, address, no_answer(err));
+          });
+      return;
+    }
+    dial(id, attempt, address);
+  }
+
+  /// Starts dial `attempt`, whose entry in `dials` exists.
+  void dial(uint64_t id, uint64_t attempt, const std::string& address) {
     auto t = now();
-    dials.emplace(attempt, dial_entry{id, t});
     if (setup.dial) {
       later.emplace_back(dial_answer{
         id, attempt, setup.dial(address, setup.config.dial_timeout)});
@@ -393,8 +555,10 @@ struct handler_state : conn_effects {
     if (i == dials.end())
       return;
     auto token = i->second.token;
+    auto gating = i->second.gating;
     dials.erase(i);
-    cancel_in_dialer(attempt, token);
+    if (!gating) // else the dialer never heard of it
+      cancel_in_dialer(attempt, token);
   }
 
   /// Tells the dialer to abandon `attempt`: on the direct path if it went
@@ -622,6 +786,7 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
   st.self = self;
   st.setup = std::move(setup);
   st.source = st.setup.address_source;
+  st.gate_inbound = st.setup.gate.accept || st.setup.gate.actor;
   for (auto& acceptor : st.setup.listeners)
     st.own(caf::actor_cast<caf::actor>(acceptor));
   st.machine = std::make_unique<conn_machine>(
@@ -687,7 +852,7 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
     },
     [self](requests_atom) { return self->state.machine->requests(); },
     [self](peers_atom) { return self->state.peers(); },
-    [self](stats_atom) { return self->state.machine->stats(); },
+    [self](stats_atom) { return self->state.stats(); },
     [self](stop_atom) {
       auto& s = self->state;
       auto promise = self->make_response_promise<conn_stats>();
@@ -706,9 +871,14 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
     },
     [self](inbound_atom, uint32_t listener, connection_batch& batch) {
       handler_state::after_message guard{self->state};
-      auto now = self->state.now();
-      for (auto& conn : batch)
-        self->state.machine->inbound(listener, conn, now);
+      auto& s = self->state;
+      auto now = s.now();
+      if (s.gate_inbound)
+        for (auto& conn : batch)
+          s.inbound_gated(listener, conn);
+      else
+        for (auto& conn : batch)
+          s.machine->inbound(listener, conn, now);
     },
     [self](inbound_ready_atom, uint64_t slot) {
       handler_state::after_message guard{self->state};
@@ -820,6 +990,14 @@ caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
     return make_error(errc::invalid_config,
                       "address_source and get_address both set, expected "
                       "at most one");
+  if (setup.gate.timeout <= caf::timespan{0})
+    return make_error(errc::invalid_config,
+                      "gate.timeout = "
+                        + to_string_duration(setup.gate.timeout)
+                        + ", expected > 0");
+  if (setup.gate.max_waiting_inbound == 0)
+    return make_error(errc::invalid_config,
+                      "gate.max_waiting_inbound = 0, expected at least 1");
   for (size_t i = 0; i < setup.listeners.size(); ++i)
     if (!setup.listeners[i])
       return make_error(errc::invalid_config,

@@ -9,6 +9,7 @@
 #include <caf/fwd.hpp>
 
 #include "connmgr/actors/function_address_source.hpp"
+#include "connmgr/actors/gate.hpp"
 #include "connmgr/messages/acceptor_actor.hpp"
 #include "connmgr/messages/address_source_actor.hpp"
 #include "connmgr/messages/conn_handler_actor.hpp"
@@ -53,10 +54,15 @@ struct handler_setup {
   conn_events_actor events;
   /// The informational events `events` wants (default: all).
   event_subscription subscribe;
+  /// Optional hooks that may veto a dial or an accept before it happens,
+  /// as functions and/or an actor (see `gate_setup`); unset, they cost
+  /// nothing.
+  gate_setup gate;
 };
 
 /// Spawns a connection handler after validating `setup`. Refuses a missing
-/// dialer (or both `dialer` and `dial`), two address sources, invalid
+/// dialer (or both `dialer` and `dial`), two address sources, a gate actor
+/// with a zero `gate.timeout` or `gate.max_waiting_inbound`, invalid
 /// configuration values and targets beyond the open-file limit with
 /// `errc::invalid_config` naming the field. Grows the process's descriptor
 /// table to fit every descriptor the configuration may hold

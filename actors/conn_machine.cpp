@@ -1044,3 +1044,30 @@ bool conn_machine::address_in_use(const std::string& address) const {
 }
 
 } // namespace connmgr
+
+namespace connmgr {
+
+bool conn_machine::inbound_refused(uint32_t listener,
+                                   const connection_ptr& conn,
+                                   const caf::error& reason,
+                                   const std::string& rule, time_point now) {
+  caf::error why = reason;
+  std::string by = rule;
+  if (!why) {
+    if (stopped_) {
+      why = make_error(errc::stopped, "inbound after stop");
+      by = "stopped";
+    } else if ((why = ban_refusal(conn->remote_address(), now))) {
+      ++stats_.banned_refused;
+      by = "banned";
+    } else {
+      return false;
+    }
+  }
+  conn->close();
+  ++stats_.inbound_rejected;
+  fx_.rejected(listener, conn, why, by);
+  return true;
+}
+
+} // namespace connmgr

@@ -120,6 +120,16 @@ public:
   /// recently useful peers are protected from eviction).
   void inbound_useful(uint64_t slot, time_point now);
 
+  /// Inbound `conn` on `listener` before admission, for a rule outside the
+  /// machine (a gate): with `reason` set, refuses it by `rule`; without,
+  /// refuses it only as `inbound` would before admission (after stop, or
+  /// inside a ban in force). A refused `conn` is closed, counted in
+  /// `inbound_rejected` and reported to `rejected`; returns whether it was.
+  /// Never admits: an unrefused `conn` is still to be passed to `inbound`.
+  bool inbound_refused(uint32_t listener, const connection_ptr& conn,
+                       const caf::error& reason, const std::string& rule,
+                       time_point now);
+
   // -- bans --------------------------------------------------------------
 
   /// Bans `subnet` (see `parse_subnet`) for `duration` with `reason`, and

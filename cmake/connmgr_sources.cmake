@@ -34,6 +34,7 @@ set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/direct_dialer.hpp
   messages/error_code.hpp
   messages/events.hpp
+  messages/gate_actor.hpp
   messages/inbound_limits.hpp
   messages/manager_config.hpp
   messages/manager_config_reader.hpp
@@ -84,6 +85,7 @@ set(CONNMGR_ACTORS_PUBLIC_HEADERS
   actors/conn_handler.hpp
   actors/dynamic_ban_score.hpp
   actors/function_address_source.hpp
+  actors/gate.hpp
   actors/manager.hpp
   actors/retry_policy.hpp
   actors/tcp_acceptor.hpp

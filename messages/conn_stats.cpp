@@ -35,6 +35,7 @@ constexpr counter counters[] = {
   {"banned_refused", &conn_stats::banned_refused},
   {"banned_closed", &conn_stats::banned_closed},
   {"bans", &conn_stats::bans},
+  {"gate_vetoes", &conn_stats::gate_vetoes},
 };
 
 // A counter added to the struct but not to the list fails here.

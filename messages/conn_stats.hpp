@@ -51,6 +51,10 @@ struct conn_stats {
   uint64_t banned_closed = 0;
   /// Gauge: bans held (some may have ended and not been forgotten yet).
   uint64_t bans = 0;
+  /// Counter: dials and inbound connections a gate vetoed (its own veto,
+  /// or no answer in time when it fails closed); also counted in
+  /// `dials_failed` or `inbound_rejected`.
+  uint64_t gate_vetoes = 0;
 };
 
 /// Field-wise equality, for tests and change detection.
@@ -66,7 +70,7 @@ typename Inspector::result_type inspect(Inspector& f, conn_stats& x) {
            x.disconnections, x.inbound_accepted, x.inbound_rejected,
            x.live_requests, x.outbound_established, x.dials_in_flight,
            x.dials_queued, x.inbound_live, x.failed_attempts, x.inbound_evicted,
-           x.banned_refused, x.banned_closed, x.bans);
+           x.banned_refused, x.banned_closed, x.bans, x.gate_vetoes);
 }
 
 /// Every counter by name, e.g. "conn_stats(requests_created=3,

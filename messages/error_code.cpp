@@ -54,6 +54,8 @@ std::string to_string(errc x) {
       return "limit_lowered";
     case errc::draining:
       return "draining";
+    case errc::vetoed:
+      return "vetoed";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

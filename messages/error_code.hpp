@@ -63,6 +63,9 @@ enum class errc : uint8_t {
   /// The handler is draining: no new connections, open ones closed by the
   /// deadline.
   draining,
+  /// A gate (`handler_setup::gate`) vetoed the dial or the inbound
+  /// connection; the context is the gate's reason.
+  vetoed,
 };
 
 /// The category atom of our errors inside `caf::error`.

@@ -9,6 +9,7 @@
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/error_code.hpp"
+#include "connmgr/messages/gate_actor.hpp"
 #include "connmgr/messages/peer_info.hpp"
 
 namespace connmgr {
@@ -24,6 +25,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<conn_limits>("connmgr::conn_limits");
   cfg.add_message_type<ban_info>("connmgr::ban_info");
   cfg.add_message_type<std::vector<ban_info>>("std::vector<connmgr::ban_info>");
+  cfg.add_message_type<gate_verdict>("connmgr::gate_verdict");
   add_error_category(cfg);
 }
 
