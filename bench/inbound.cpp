@@ -16,7 +16,10 @@
 // itself never refuses); in "hold" the server reports each connection ready
 // at once (an application would after its handshake), in "close" it closes
 // it before any handshake. With 0, every admission rule is off (unlimited
-// max_inbound, no per-IP cap, rate or pending cap). The raw accept loop
+// max_inbound, no per-IP cap, rate or pending cap). With
+// $CONNMGR_BENCH_C_GATE=1 (default 0) ours also runs with a gate function
+// (`handler_setup::gate.accept`) that allows every connection: the cost of
+// asking a gate, with the local address it is given. The raw accept loop
 // admits everything: that is the comparison.
 
 #include <cstdlib>
@@ -127,11 +130,14 @@ struct c_knobs {
   /// new arrivals, so a cap of 32 (or 128) evicts most of the connections
   /// of "hold" as slow handshakes although each was reported ready at once.
   uint32_t max_pending_inbound = 1024;
+  /// An allow-all gate function on every inbound connection.
+  bool gate = false;
 };
 
 c_knobs knobs_of(const options& o) {
   c_knobs k;
   k.admission = env_num("CONNMGR_BENCH_C_ADMISSION", 1, 0) != 0;
+  k.gate = env_num("CONNMGR_BENCH_C_GATE", 0, 0) != 0;
   k.sources = static_cast<size_t>(
     env_num("CONNMGR_BENCH_C_SOURCES", static_cast<long>(k.sources), 0));
   k.max_pending_inbound = static_cast<uint32_t>(
@@ -246,6 +252,13 @@ int run_accept(const options& o) {
     mc.inbound_rate_per_ip.reset();
     mc.evict_inbound = false;
   }
+  size_t gate_calls = 0;
+  if (knobs.gate)
+    // Runs on the handler, one connection at a time: no lock needed.
+    setup.gate.accept = [&gate_calls](const std::string&, const std::string&) {
+      ++gate_calls;
+      return gate_verdict::allow();
+    };
   {
     auto m = manager::make(stack.sys, setup, cb);
     if (!m)
@@ -286,6 +299,8 @@ int run_accept(const options& o) {
              ms_between(t0, t_nth), ru0, ru_nth, n_accepted, lr, watch,
              backlog);
   out.add("admission", knobs.admission);
+  out.add("gate", knobs.gate);
+  out.add("gate_calls", gate_calls);
   out.add("max_inbound", static_cast<long>(mc.max_inbound.value_or(0)));
   out.add("max_inbound_per_ip",
           static_cast<long>(mc.max_inbound_per_ip.value_or(0)));

@@ -32,6 +32,13 @@
 // 100 000) bans: IPv4 hosts, IPv6 /64s and /128s and a few IPv4 /16s, so a
 // lookup probes four prefix lengths:
 //   ban_lookup      find(address, now) for K addresses, half of them banned
+// And the handler's extra work per inbound connection when a gate function
+// is set (actors/gate.hpp), before `inbound`:
+//   gate_accept     inbound_refused(listener, conn) (the stopped and ban
+//                   check, no bans held) plus an allow-all
+//                   gate_accept_function(remote, local_address()) call; a
+//                   memory connection has no socket, so the getsockname of
+//                   a real one's local_address() is not in it
 // Prints one JSON line: ns per event, median [min..max] over the rounds.
 
 #include <algorithm>
@@ -45,6 +52,7 @@
 #include "connmgr/actors/address_manager.hpp"
 #include "connmgr/actors/ban_list.hpp"
 #include "connmgr/actors/conn_machine.hpp"
+#include "connmgr/actors/gate.hpp"
 #include "bench/common.hpp"
 
 using namespace connmgr;
@@ -360,6 +368,20 @@ int main(int argc, char** argv) {
     }));
     if (fx.slots.size() != k)
       die("inbound did not admit K connections");
+    gate_accept_function gate = [](const std::string&, const std::string&) {
+      return gate_verdict::allow();
+    };
+    size_t gated = 0;
+    ns["gate_accept"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i) {
+        auto& c = inbound_conns[i];
+        if (m.inbound_refused(0, c, {}, {}, now))
+          continue;
+        gated += gate(c->remote_address(), c->local_address()).allowed ? 0 : 1;
+      }
+    }));
+    if (gated != 0)
+      die("gate_accept refused a connection");
     for (auto slot : fx.slots)
       m.inbound_closed(slot);
     if (m.stats().live_requests != 0 || m.stats().inbound_live != 0)

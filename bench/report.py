@@ -43,6 +43,7 @@ MICRO_EVENTS = [
     ("addrman_select", "address manager at 100 000 entries: select"),
     ("addrman_evict", "address manager at 100 000 entries: evict"),
     ("ban_lookup", "ban list at 100 000 bans: lookup"),
+    ("gate_accept", "gate function per inbound (ban pre-check + allow-all call)"),
 ]
 
 

@@ -130,7 +130,8 @@ TEST_CASE("remote: conn_stats print every counter by name") {
   st.bans = 19;
   text = to_string(st);
   CHECK(text.find("failed_attempts=17, ") != std::string::npos);
-  CHECK(text.find("bans=19)") != std::string::npos);
+  CHECK(text.find("bans=19, ") != std::string::npos);
+  CHECK(text.back() == ')');
   CHECK(caf::deep_to_string(st) == text);
   conn_stats other = st;
   CHECK(other == st);
