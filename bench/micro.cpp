@@ -38,7 +38,10 @@
 //                   check, no bans held) plus an allow-all
 //                   gate_accept_function(remote, local_address()) call; a
 //                   memory connection has no socket, so the getsockname of
-//                   a real one's local_address() is not in it
+//                   a real one's local_address() is not in it, but in:
+//   local_address   connection::local_address() of an accepted loopback TCP
+//                   connection (getsockname and formatting), which the
+//                   handler asks once per connection for an accept gate
 // Prints one JSON line: ns per event, median [min..max] over the rounds.
 
 #include <algorithm>
@@ -46,6 +49,10 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -256,6 +263,37 @@ void bench_ban_list(size_t entries, size_t k, size_t rounds,
   out.add("ban_entries", bans.size());
 }
 
+// Times local_address() of one accepted loopback TCP connection, appending
+// ns per call to `ns` once per round.
+void bench_local_address(size_t k, size_t rounds,
+                         std::map<std::string, std::vector<double>>& ns) {
+  auto sa = loopback(0);
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  socklen_t len = sizeof(sa);
+  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&sa), len) != 0
+      || ::listen(lfd, 1) != 0
+      || ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    die("local_address: no loopback listener");
+  int cfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (cfd < 0 || ::connect(cfd, reinterpret_cast<sockaddr*>(&sa), len) != 0)
+    die("local_address: no loopback connection");
+  int afd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (afd < 0)
+    die("local_address: accept failed");
+  auto conn = std::make_shared<connection>(afd, "127.0.0.1:1");
+  size_t chars = 0;
+  for (size_t r = 0; r < rounds; ++r)
+    ns["local_address"].push_back(time_batch_ns(k, [&] {
+      for (size_t i = 0; i < k; ++i)
+        chars += conn->local_address().size();
+    }));
+  if (chars == 0)
+    die("local_address: empty");
+  conn->close();
+  ::close(cfd);
+  ::close(lfd);
+}
+
 std::vector<connection_ptr> fresh_conns(size_t k) {
   std::vector<connection_ptr> result;
   result.reserve(k);
@@ -393,6 +431,7 @@ int main(int argc, char** argv) {
   out.add("rounds", rounds);
   bench_address_manager(addrman_entries, k, rounds, ns, out);
   bench_ban_list(ban_entries, k, rounds, ns, out);
+  bench_local_address(k, rounds, ns);
   for (auto& [event, xs] : ns) {
     std::sort(xs.begin(), xs.end());
     out.add(event + "_ns", xs[xs.size() / 2]);

@@ -44,6 +44,7 @@ MICRO_EVENTS = [
     ("addrman_evict", "address manager at 100 000 entries: evict"),
     ("ban_lookup", "ban list at 100 000 bans: lookup"),
     ("gate_accept", "gate function per inbound (ban pre-check + allow-all call)"),
+    ("local_address", "local_address() of a TCP connection (asked for an accept gate)"),
 ]
 
 
