@@ -69,7 +69,8 @@ struct rejected_event {
   std::string remote_address;
   caf::error reason;
   /// The rule that refused it: "banned" (checked first, before any
-  /// admission rule counts the connection), "inbound_limit",
+  /// admission rule counts the connection), "gated" (a gate vetoed it,
+  /// `errc::vetoed`; see `gate_setup`), "inbound_limit",
   /// "per_ip_limit", "per_netgroup_limit", "pending_limit", "rate_limit" or
   /// "stopped".
   std::string rule;

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <future>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "connmgr/actors/fake_acceptor.hpp"
+#include "connmgr/actors/manager.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/gate_actor.hpp"
 #include "tests/support/sim_fixture.hpp"
@@ -501,4 +503,41 @@ TEST_CASE_FIXTURE(gate_fixture,
   CHECK(context_of(refused.error())
         == "gate.max_waiting_inbound = 0, expected at least 1");
   caf::anon_send_exit(acceptor, caf::exit_reason::user_shutdown);
+}
+
+// -- the plain C++ facade -----------------------------------------------------
+
+TEST_CASE("gate: the manager facade takes a gate function through its "
+          "setup") {
+  caf::actor_system_config cfg;
+  add_error_category(cfg);
+  caf::actor_system sys{cfg};
+  auto net = std::make_shared<fake_network>();
+  auto dialer = spawn_fake_dialer(sys, net);
+  std::promise<caf::error> failure;
+  auto failed = failure.get_future();
+  manager_callbacks cb;
+  cb.on_failure = [&failure](const conn_request&, const caf::error& err) {
+    failure.set_value(err);
+  };
+  handler_setup setup;
+  setup.dialer = dialer;
+  setup.config.target_outbound = 0;
+  setup.gate.dial = [](const std::string&) {
+    return gate_verdict::veto("facade says no");
+  };
+  {
+    auto mgr = manager::make(sys, setup, cb);
+    REQUIRE(mgr);
+    REQUIRE(mgr->connect("192.0.2.1:8333"));
+    // Generous bound: a loaded 2-core machine must still pass.
+    REQUIRE(failed.wait_for(30s) == std::future_status::ready);
+    auto err = failed.get();
+    CHECK(errc_of(err) == errc::vetoed);
+    CHECK(context_of(err) == "facade says no");
+    CHECK(net->dial_count() == 0);
+    CHECK(mgr->stats().gate_vetoes == 1);
+    mgr->stop().wait();
+  }
+  caf::anon_send_exit(dialer, caf::exit_reason::user_shutdown);
 }
