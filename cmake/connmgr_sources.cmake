@@ -13,6 +13,7 @@ set(CONNMGR_MESSAGES_SOURCES
   messages/conn_request.cpp
   messages/conn_state.cpp
   messages/conn_stats.cpp
+  messages/control_event.cpp
   messages/error_code.cpp
   messages/inbound_limits.cpp
   messages/manager_config.cpp
@@ -30,6 +31,8 @@ set(CONNMGR_MESSAGES_PUBLIC_HEADERS
   messages/conn_state.hpp
   messages/conn_stats.hpp
   messages/connection_ptr.hpp
+  messages/control_actor.hpp
+  messages/control_event.hpp
   messages/dialer_actor.hpp
   messages/direct_dialer.hpp
   messages/error_code.hpp
@@ -73,6 +76,8 @@ set(CONNMGR_ACTORS_SOURCES
   actors/ban_list.cpp
   actors/conn_handler.cpp
   actors/conn_machine.cpp
+  actors/control.cpp
+  actors/control_summary.cpp
   actors/dynamic_ban_score.cpp
   actors/function_address_source.cpp
   actors/inbound_admission.cpp
@@ -83,6 +88,7 @@ set(CONNMGR_ACTORS_SOURCES
   actors/tcp_dialer.cpp)
 set(CONNMGR_ACTORS_PUBLIC_HEADERS
   actors/conn_handler.hpp
+  actors/control.hpp
   actors/dynamic_ban_score.hpp
   actors/function_address_source.hpp
   actors/gate.hpp

@@ -8,6 +8,8 @@
 #include "connmgr/messages/conn_limits.hpp"
 #include "connmgr/messages/conn_request.hpp"
 #include "connmgr/messages/conn_stats.hpp"
+#include "connmgr/messages/control_actor.hpp"
+#include "connmgr/messages/control_event.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/gate_actor.hpp"
 #include "connmgr/messages/peer_info.hpp"
@@ -26,6 +28,11 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<ban_info>("connmgr::ban_info");
   cfg.add_message_type<std::vector<ban_info>>("std::vector<connmgr::ban_info>");
   cfg.add_message_type<gate_verdict>("connmgr::gate_verdict");
+  cfg.add_message_type<event_summary>("connmgr::event_summary");
+  cfg.add_message_type<std::vector<std::pair<std::string, std::string>>>(
+    "std::vector<std::pair<std::string,std::string>>");
+  cfg.add_message_type<control_subscriber_actor>(
+    "connmgr::control_subscriber_actor");
   add_error_category(cfg);
 }
 
