@@ -13,6 +13,7 @@
 #include <caf/actor_system.hpp>
 
 #include "examples/node/node.hpp"
+#include "examples/node/node_control.hpp"
 #include "examples/node/node_settings.hpp"
 #include "examples/node/node_metrics.hpp"
 #include "examples/node/output.hpp"
@@ -65,10 +66,13 @@ int serve(caf::actor_system& sys, const node_settings& settings,
   setup.settings = settings;
   setup.io = *io;
   setup.names = names;
-  setup.on_event = [&out, m = metrics.get()](const node_event& ev) {
+  // Remote subscribers get every event once the control is up.
+  auto tap = std::make_shared<control_tap>();
+  setup.on_event = [&out, m = metrics.get(), tap](const node_event& ev) {
     out.event(ev);
     if (m != nullptr)
       m->record(ev);
+    tap->push(ev, output::unix_ms());
   };
   setup.on_status = [&out, m = metrics.get()](const node_status& st) {
     out.status(st);
@@ -86,11 +90,33 @@ int serve(caf::actor_system& sys, const node_settings& settings,
     server = std::move(*srv);
     setup.own_endpoints.push_back(server->address());
   }
+  if (settings.control_listen && settings.control_listen->port() != 0)
+    setup.own_endpoints.push_back(*settings.control_listen);
   auto n = node::make(sys, std::move(setup));
   if (!n) {
     server.reset();
     (*io)->stop();
     return runtime_error(describe(n.error()));
+  }
+  std::unique_ptr<node_control> control;
+  if (settings.control_listen) {
+    auto on_dropped = [&out](uint64_t id, const std::string& why) {
+      node_event ev;
+      ev.event = "control_dropped";
+      ev.id = id;
+      ev.reason = why;
+      ev.reason_code = "slow_subscriber";
+      out.event(ev);
+    };
+    auto ctl = node_control::start(sys, settings, n->handler(), on_dropped);
+    if (!ctl) {
+      n->stop("control").wait();
+      server.reset();
+      (*io)->stop();
+      return runtime_error(describe(ctl.error()));
+    }
+    control = std::move(*ctl);
+    tap->set(control->feed());
   }
   // Up: once "started" is out, a signal stops the node gracefully (it
   // waits in the mask until `wait` below takes it).
@@ -111,9 +137,19 @@ int serve(caf::actor_system& sys, const node_settings& settings,
     ev.addr = server->address().to_string();
     out.event(ev);
   }
+  if (control) {
+    node_event ev;
+    ev.event = "control";
+    ev.addr = control->address().to_string();
+    ev.reason_code = control->tls() ? "tls" : "plain";
+    out.event(ev);
+  }
   n->start();
   int sig = signals.wait();
   n->stop(sig == SIGINT ? "SIGINT" : "SIGTERM").wait();
+  tap->reset();
+  if (control)
+    control->stop();
   server.reset();
   (*io)->stop();
   return 0;
@@ -157,6 +193,9 @@ int main(int argc, char** argv) {
       return usage_error(describe(res.error()));
     settings = std::move(*res);
   }
+  if (swarm->nodes == 0)
+    if (auto err = check_control_files(settings))
+      return usage_error(describe(err));
   node_actor_system_config cfg;
   add_error_category(cfg);
   std::vector<char*> caf_argv{argv[0]};
@@ -166,6 +205,9 @@ int main(int argc, char** argv) {
   if (auto err = cfg.parse(static_cast<int>(caf_argv.size()), caf_argv.data(),
                            config_stream))
     return usage_error("command line: " + describe(err));
+  // After parsing: the control's TLS files win over any [openssl] section.
+  if (swarm->nodes == 0)
+    prepare_control(cfg, settings);
   if (cfg.cli_helptext_printed) {
     std::printf(
       "\nswarm mode:\n  --swarm=N             run N nodes on loopback "

@@ -52,13 +52,16 @@ dns_lookup system_dns_lookup(std::shared_ptr<resolver> names) {
 struct node::impl {
   caf::actor_system& sys;
   caf::actor actor;
+  conn_handler_actor handler;
   uint64_t id;
   std::vector<net_address> bound;
   std::shared_ptr<stop_signal> done;
 
-  impl(caf::actor_system& system, caf::actor act, uint64_t node_id,
-       std::vector<net_address> addrs, std::shared_ptr<stop_signal> signal)
-    : sys(system), actor(std::move(act)), id(node_id), bound(std::move(addrs)),
+  impl(caf::actor_system& system, caf::actor act, conn_handler_actor hdl,
+       uint64_t node_id, std::vector<net_address> addrs,
+       std::shared_ptr<stop_signal> signal)
+    : sys(system), actor(std::move(act)), handler(std::move(hdl)),
+      id(node_id), bound(std::move(addrs)),
       done(std::move(signal)) {
     // nop
   }
@@ -109,7 +112,7 @@ caf::expected<node> node::make(caf::actor_system& sys, node_setup setup) {
     return std::move(handler.error());
   }
   caf::anon_send(actor, node_init_atom::value, *handler, dialer);
-  return node{std::make_unique<impl>(sys, std::move(actor), node_id,
+  return node{std::make_unique<impl>(sys, std::move(actor), *handler, node_id,
                                      std::move(bound), std::move(done))};
 }
 
@@ -173,6 +176,10 @@ node_status node::status() {
 
 caf::actor node::handle() const {
   return impl_->actor;
+}
+
+conn_handler_actor node::handler() const {
+  return impl_->handler;
 }
 
 } // namespace connmgr

@@ -12,6 +12,7 @@
 #include <caf/fwd.hpp>
 
 #include "connmgr/actors/address_manager.hpp"
+#include "connmgr/messages/conn_handler_actor.hpp"
 #include "examples/node/node_settings.hpp"
 #include "examples/node/node_event.hpp"
 #include "connmgr/net/net_address.hpp"
@@ -107,6 +108,9 @@ public:
   /// The node actor (it handles the manager's events and serves as its
   /// address source).
   caf::actor handle() const;
+
+  /// The node's connection handler, for its remote control.
+  conn_handler_actor handler() const;
 
 private:
   struct impl;

@@ -43,6 +43,7 @@ enum class key_kind : uint8_t {
   address,
   log_format,
   flag, // bool: a bare flag on the command line, true/false in a file
+  path, // a non-empty file name
   manager, // a key of the library's manager section (read_manager_option)
 };
 
@@ -131,6 +132,21 @@ const key_info keys[] = {
    "a peer whose send buffer stays full this long is dropped (default 30s, "
    "10ms..168h)",
    min_period},
+  {"control-listen", key_kind::address, true, 0,
+   "IP address:port of the remote control for connmgr-ctl (default none; "
+   "needs control-cert, control-key and control-ca)",
+   no_duration},
+  {"control-cert", key_kind::path, false, 0,
+   "PEM certificate (chain) of the node's remote control", no_duration},
+  {"control-key", key_kind::path, false, 0,
+   "PEM private key of control-cert", no_duration},
+  {"control-ca", key_kind::path, false, 0,
+   "PEM CA certificate every control client's certificate must be signed by",
+   no_duration},
+  {"control-insecure-loopback", key_kind::flag, false, 0,
+   "plain TCP for the remote control, only on a loopback control-listen "
+   "(default off)",
+   no_duration},
 };
 
 const key_info* find_key(std::string_view name) {
@@ -154,6 +170,8 @@ std::string expectation(const key_info& k) {
       return "expected text or json";
     case key_kind::flag:
       return "expected true or false";
+    case key_kind::path:
+      return R"(expected a quoted file name like "/etc/connmgr/node.pem")";
     case key_kind::manager:
       return manager_key_expectation(k.name);
   }
@@ -326,6 +344,8 @@ caf::error apply(const key_info& k, std::string_view name,
         return std::move(addr.error());
       if (name == "proxy")
         out.proxy = std::move(*addr);
+      else if (name == "control-listen")
+        out.control_listen = std::move(*addr);
       else
         out.metrics_listen = std::move(*addr);
       return caf::none;
@@ -341,7 +361,22 @@ caf::error apply(const key_info& k, std::string_view name,
       auto flag = caf::get_if<bool>(&x);
       if (flag == nullptr)
         return bad_value(k.name, config_value_text(x), expectation(k));
-      out.allow_local_addresses = *flag;
+      if (name == "control-insecure-loopback")
+        out.control_insecure_loopback = *flag;
+      else
+        out.allow_local_addresses = *flag;
+      return caf::none;
+    }
+    case key_kind::path: {
+      auto str = caf::get_if<std::string>(&x);
+      if (str == nullptr || str->empty())
+        return bad_value(k.name, config_value_text(x), expectation(k));
+      if (name == "control-cert")
+        out.control_cert = *str;
+      else if (name == "control-key")
+        out.control_key = *str;
+      else
+        out.control_ca = *str;
       return caf::none;
     }
     case key_kind::manager:
@@ -378,6 +413,74 @@ const key_info* find_any_key(std::string_view name) {
   static const key_info manager_entry{"", key_kind::manager, false, 0,
                                       "", no_duration};
   return &manager_entry;
+}
+
+/// The remote control's keys together: TLS keys all three or none, only
+/// with control-listen; plain TCP only when asked and only on loopback.
+caf::error check_control_keys(const node_settings& s) {
+  const char* tls_keys = "connmgr.control-cert, connmgr.control-key and "
+                         "connmgr.control-ca";
+  std::vector<std::string> given;
+  std::vector<std::string> missing;
+  for (auto [key, value] : {std::pair{"control-cert", &s.control_cert},
+                            std::pair{"control-key", &s.control_key},
+                            std::pair{"control-ca", &s.control_ca}})
+    (value->empty() ? missing : given).push_back(qualified(key));
+  auto join = [](const std::vector<std::string>& xs) {
+    std::string out;
+    for (auto& x : xs)
+      out += (out.empty() ? "" : ", ") + x;
+    return out;
+  };
+  if (!s.control_listen) {
+    if (!given.empty() || s.control_insecure_loopback)
+      return make_error(
+        errc::invalid_config,
+        fmt::format("{} set without connmgr.control-listen, expected "
+                    "connmgr.control-listen too",
+                    given.empty() ? qualified("control-insecure-loopback")
+                                  : join(given)));
+    return caf::none;
+  }
+  auto where = s.control_listen->to_string();
+  if (!s.control_listen->is_ip())
+    return make_error(errc::invalid_config,
+                      fmt::format("connmgr.control-listen = \"{}\": expected "
+                                  "an IP address and port like "
+                                  "\"127.0.0.1:8444\"",
+                                  where));
+  if (!given.empty() && !missing.empty())
+    return make_error(errc::invalid_config,
+                      fmt::format("{} set but {} missing: the remote control "
+                                  "needs all of {}",
+                                  join(given), join(missing), tls_keys));
+  if (!given.empty()) {
+    if (s.control_insecure_loopback)
+      return make_error(errc::invalid_config,
+                        fmt::format("connmgr.control-insecure-loopback = true "
+                                    "with {}: expected one of TLS or plain "
+                                    "TCP",
+                                    tls_keys));
+    return caf::none;
+  }
+  if (!s.control_listen->is_loopback())
+    return make_error(errc::invalid_config,
+                      fmt::format("connmgr.control-listen = \"{}\" is not a "
+                                  "loopback address: it needs mutual TLS, "
+                                  "expected {}{}",
+                                  where, tls_keys,
+                                  s.control_insecure_loopback
+                                    ? " (connmgr.control-insecure-loopback "
+                                      "allows plain TCP on loopback only)"
+                                    : ""));
+  if (!s.control_insecure_loopback)
+    return make_error(errc::invalid_config,
+                      fmt::format("connmgr.control-listen = \"{}\" without "
+                                  "TLS: expected {}, or "
+                                  "connmgr.control-insecure-loopback = true "
+                                  "for plain TCP on loopback",
+                                  where, tls_keys));
+  return caf::none;
 }
 
 } // namespace
@@ -455,6 +558,7 @@ void declare_node_options(caf::config_option_set& opts) {
         break;
       case key_kind::address:
       case key_kind::log_format:
+      case key_kind::path:
         adder.add<std::string>(name, help);
         break;
       case key_kind::flag:
@@ -553,6 +657,8 @@ parse_node_settings(const std::string& content, const std::string& file_name,
       return err;
   }
   if (auto err = validate(result.manager, std::string{node_settings_category}))
+    return err;
+  if (auto err = check_control_keys(result))
     return err;
   return result;
 }

@@ -99,6 +99,27 @@ struct node_settings {
   /// peers do not count.
   uint32_t outbound_per_netgroup = 1;
 
+  /// Where the remote control listens (key `control-listen`, an IP address;
+  /// port 0 asks the system for a free port): `connmgr-ctl` reaches the
+  /// node there through CAF's middleman. Unset (default): no remote
+  /// control. It needs mutual TLS (`control-cert`, `control-key`,
+  /// `control-ca`, all three) unless `control-insecure-loopback` is set
+  /// and the address is a loopback one.
+  std::optional<net_address> control_listen;
+
+  /// PEM files of the remote control's TLS (keys `control-cert`: the
+  /// node's certificate chain, `control-key`: its private key,
+  /// `control-ca`: the CA that must have signed every client's
+  /// certificate). Empty (default): no TLS.
+  std::string control_cert;
+  std::string control_key;
+  std::string control_ca;
+
+  /// Plain TCP for the remote control (key `control-insecure-loopback`):
+  /// allowed only on a loopback `control-listen` and only without the TLS
+  /// keys. Off by default.
+  bool control_insecure_loopback = false;
+
   /// What each peer's connection may hold in memory: keys `receive-window`
   /// (bytes read and not yet processed, default 256 KiB, 4096 at least),
   /// `send-buffer` (bytes queued for the peer, default 1 MiB, 4096 at
