@@ -1,7 +1,10 @@
 # Shared by .ci/test and .ci/demo: make sure the Debian packages are there,
 # then configure and build. Source it from the repo root.
 
-packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks prometheus-cpp-dev curl iproute2 nftables)
+# libcaf-dev brings libcaf_openssl but neither OpenSSL's headers (libssl-dev,
+# for the node's remote control and connmgr-ctl) nor the openssl command the
+# control tests make their certificates with.
+packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks prometheus-cpp-dev curl iproute2 nftables libssl-dev openssl)
 
 # Where .ci/caf-tsan installs CAF built with ThreadSanitizer: outside the
 # clone, so fresh checkouts on the same machine reuse it.
