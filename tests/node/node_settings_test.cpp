@@ -240,9 +240,10 @@ TEST_CASE("node settings: malformed values fail with one line naming them") {
     "netgroup-bits-ipv6, allow-local-addresses, outbound-per-netgroup, "
     "max-inbound-per-ip, max-inbound-per-netgroup, max-pending-inbound, "
     "inbound-rate-per-ip, inbound-burst-per-ip, receive-window, send-buffer, "
-    "slow-reader-timeout, evict-inbound, retry-jitter, jitter-seed, "
-    "stable-connection-period, reject-duplicate-addresses, max-manual, "
-    "max-permanent, ban-threshold, ban-duration, max-bans";
+    "slow-reader-timeout, control-listen, control-cert, control-key, "
+    "control-ca, control-insecure-loopback, evict-inbound, retry-jitter, "
+    "jitter-seed, stable-connection-period, reject-duplicate-addresses, "
+    "max-manual, max-permanent, ban-threshold, ban-duration, max-bans";
   SUBCASE("unknown key") {
     CHECK(error_of_line("colour=\"red\"")
           == pre + "colour: unknown key, expected one of " + all_keys);
@@ -384,7 +385,7 @@ TEST_CASE("node settings: options are declared for CAF's --help") {
   declare_node_options(opts);
   for (auto& key : node_settings_keys())
     CHECK_MESSAGE(opts.qualified_name_lookup("connmgr", key) != nullptr, key);
-  CHECK(node_settings_keys().size() == 39);
+  CHECK(node_settings_keys().size() == 44);
   // Every manager key is one of the node's, declared by the library.
   for (auto& key : manager_config_keys())
     CHECK_MESSAGE(
