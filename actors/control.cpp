@@ -189,6 +189,19 @@ control_main(control_actor::stateful_pointer<control_state> self,
       return self->delegate(h(), x, std::move(subnet));
     },
     [self, h](bans_atom x) { return self->delegate(h(), x); },
+    [self, h](protect_atom x, uint64_t id, std::string& tag) {
+      return self->delegate(h(), x, id, std::move(tag));
+    },
+    [self, h](unprotect_atom x, uint64_t id, std::string& tag) {
+      return self->delegate(h(), x, id, std::move(tag));
+    },
+    [self, h](limits_atom x) { return self->delegate(h(), x); },
+    [self, h](set_limits_atom x, conn_limits& limits) {
+      return self->delegate(h(), x, std::move(limits));
+    },
+    [self, h](drain_atom x, caf::timespan timeout) {
+      return self->delegate(h(), x, timeout);
+    },
     [self](subscribe_atom x, control_subscriber_actor& who, uint32_t credit) {
       return self->delegate(self->state.hub, x, std::move(who), credit);
     },
@@ -206,8 +219,8 @@ caf::error check_bound(const char* key, uint32_t value, uint32_t lo,
   if (value >= lo && value <= hi)
     return caf::none;
   return make_error(errc::invalid_config,
-                    fmt::format("control_options.{} = {}: expected {}..{}",
-                                key, value, lo, hi));
+                    fmt::format("control_options.{} = {}: expected {}..{}", key,
+                                value, lo, hi));
 }
 
 } // namespace

@@ -70,6 +70,8 @@ event_summary summarize(const rejected_event& x);
 event_summary summarize(const evicted_event& x);
 /// `banned`: subnet, reason, peer, duration_ms.
 event_summary summarize(const banned_event& x);
+/// `draining`: the step as reason_code, open, timeout_ms.
+event_summary summarize(const drain_event& x);
 /// `stopped`.
 event_summary summarize(const stopped_event& x);
 

@@ -107,6 +107,15 @@ event_summary summarize(const banned_event& x) {
   return out;
 }
 
+event_summary summarize(const drain_event& x) {
+  event_summary out;
+  out.event = "draining";
+  out.reason_code = x.step;
+  out.details.emplace_back("open", std::to_string(x.open));
+  out.details.emplace_back("timeout_ms", std::to_string(millis(x.timeout)));
+  return out;
+}
+
 event_summary summarize(const stopped_event&) {
   event_summary out;
   out.event = "stopped";

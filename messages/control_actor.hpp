@@ -11,6 +11,7 @@
 
 #include "connmgr/messages/atoms.hpp"
 #include "connmgr/messages/ban_info.hpp"
+#include "connmgr/messages/conn_limits.hpp"
 #include "connmgr/messages/conn_stats.hpp"
 #include "connmgr/messages/control_event.hpp"
 #include "connmgr/messages/peer_info.hpp"
@@ -45,7 +46,11 @@ using control_subscriber_actor = caf::typed_actor<
 /// - `(connect, id, address, permanent) -> id`;
 /// - `(disconnect, id, trigger_reconnect)`, `(remove, id)`: an empty reply,
 ///   or `errc::unknown_request`;
-/// - `(ban, subnet, duration, reason) -> closed`, `(unban, subnet)`.
+/// - `(ban, subnet, duration, reason) -> closed`, `(unban, subnet)`;
+/// - `(protect, id, tag)`, `(unprotect, id, tag)`;
+/// - `(limits) -> limits`, `(set_limits, limits) -> limits`;
+/// - `(drain, timeout) -> final counters` (answered once the node's
+///   handler has stopped).
 ///
 /// Events, bounded by credit: `(ctl_sub, subscriber, credit) -> id` lets
 /// the node send `subscriber` up to `credit` events (capped by
@@ -55,9 +60,6 @@ using control_subscriber_actor = caf::typed_actor<
 /// subscriber is dropped (`ctl_drop` with "too slow: ..."), never buffered
 /// without bound. `(ctl_unsub, id)` ends a subscription. Refused with
 /// `errc::limit_reached` beyond `control_options::max_subscribers`.
-///
-/// Planned next to these, once the handler has them: `(set_limits, ...)`
-/// and `(drain, deadline)`.
 using control_actor = caf::typed_actor<
   caf::replies_to<peers_atom>::with<std::vector<peer_info>>,
   caf::replies_to<stats_atom>::with<conn_stats>,
@@ -68,6 +70,11 @@ using control_actor = caf::typed_actor<
                   std::string>::with<uint64_t>,
   caf::reacts_to<unban_atom, std::string>,
   caf::replies_to<bans_atom>::with<std::vector<ban_info>>,
+  caf::reacts_to<protect_atom, uint64_t, std::string>,
+  caf::reacts_to<unprotect_atom, uint64_t, std::string>,
+  caf::replies_to<limits_atom>::with<conn_limits>,
+  caf::replies_to<set_limits_atom, conn_limits>::with<conn_limits>,
+  caf::replies_to<drain_atom, caf::timespan>::with<conn_stats>,
   caf::replies_to<subscribe_atom, control_subscriber_actor,
                   uint32_t>::with<uint64_t>,
   caf::reacts_to<credit_atom, uint64_t, uint32_t>,
