@@ -17,26 +17,26 @@ connection::~connection() {
 }
 
 bool connection::mark_closed(int& fd,
-                             std::vector<std::function<void()>>& hooks) {
+                             hook_list<std::function<void()>>& hooks) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (closed_.exchange(true, std::memory_order_acq_rel))
     return false;
   fd = fd_;
   fd_ = -1;
-  hooks.swap(hooks_);
+  hooks = std::move(hooks_);
+  hooks_ = {};
   return true;
 }
 
 bool connection::close() {
   int fd = -1;
-  std::vector<std::function<void()>> hooks;
+  hook_list<std::function<void()>> hooks;
   if (!mark_closed(fd, hooks))
     return false;
   if (fd >= 0)
     ::close(fd);
   // Hooks run outside the lock: they may send messages or inspect us.
-  for (auto& hook : hooks)
-    hook();
+  hooks.run();
   return true;
 }
 
@@ -60,15 +60,14 @@ std::string connection::local_address() const {
 
 int connection::release() {
   int fd = -1;
-  std::vector<std::function<void()>> hooks;
+  hook_list<std::function<void()>> hooks;
   if (!mark_closed(fd, hooks))
     return -1;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     released_ = true;
   }
-  for (auto& hook : hooks)
-    hook();
+  hooks.run();
   return fd;
 }
 
@@ -76,7 +75,7 @@ void connection::on_close(std::function<void()> hook) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (!closed_.load(std::memory_order_acquire)) {
-      hooks_.push_back(std::move(hook));
+      hooks_.add(std::move(hook));
       return;
     }
   }
@@ -88,7 +87,7 @@ void connection::on_peer_gone(std::function<void(const caf::error&)> hook) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (!peer_gone_) {
-      peer_hooks_.push_back(std::move(hook));
+      peer_hooks_.add(std::move(hook));
       return;
     }
     reason = peer_reason_;
@@ -97,17 +96,17 @@ void connection::on_peer_gone(std::function<void(const caf::error&)> hook) {
 }
 
 void connection::peer_gone(const caf::error& reason) {
-  std::vector<std::function<void(const caf::error&)>> hooks;
+  hook_list<std::function<void(const caf::error&)>> hooks;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (peer_gone_ || closed_.load(std::memory_order_acquire))
       return;
     peer_gone_ = true;
     peer_reason_ = reason;
-    hooks.swap(peer_hooks_);
+    hooks = std::move(peer_hooks_);
+    peer_hooks_ = {};
   }
-  for (auto& hook : hooks)
-    hook(reason);
+  hooks.run(reason);
 }
 
 connection_ptr make_memory_connection(std::string remote_address) {

@@ -93,16 +93,41 @@ private:
   // It also keeps its watch token here.
   friend class reactor;
 
+  /// Hooks of one kind: the first one inline, later ones in a vector. Most
+  /// connections get exactly one hook of each kind (the manager's), so
+  /// registering it allocates nothing beyond what the callable needs.
+  template <class Fn>
+  struct hook_list {
+    Fn first;
+    std::vector<Fn> rest;
+
+    void add(Fn&& f) {
+      if (!first)
+        first = std::move(f);
+      else
+        rest.push_back(std::move(f));
+    }
+
+    /// Calls each hook in the order they were added.
+    template <class... Ts>
+    void run(const Ts&... xs) {
+      if (first)
+        first(xs...);
+      for (auto& f : rest)
+        f(xs...);
+    }
+  };
+
   /// Marks the connection closed and moves out its descriptor and hooks;
   /// false if it was closed before.
-  bool mark_closed(int& fd, std::vector<std::function<void()>>& hooks);
+  bool mark_closed(int& fd, hook_list<std::function<void()>>& hooks);
 
   std::atomic<bool> closed_{false};
   mutable std::mutex mtx_;
   int fd_;
   std::string remote_address_;
-  std::vector<std::function<void()>> hooks_;
-  std::vector<std::function<void(const caf::error&)>> peer_hooks_;
+  hook_list<std::function<void()>> hooks_;
+  hook_list<std::function<void(const caf::error&)>> peer_hooks_;
   bool peer_gone_ = false;
   bool released_ = false;
   caf::error peer_reason_;

@@ -125,6 +125,18 @@ struct reactor::impl {
   // with connect and listener tokens.
   static constexpr uint64_t watch_bit = uint64_t{1} << 63;
 
+  /// The token of `watch_timer` in the epoll set: a watch token no watch
+  /// gets (their numbers start at 1).
+  static constexpr uint64_t watch_timer_token = watch_bit;
+
+  /// How long an accepted connection stays unregistered for its peer going
+  /// away. Many connections are closed within that time (refused by
+  /// admission or by the application); they then cost no registration,
+  /// and their close no removal. A peer that left meanwhile is reported as
+  /// soon as the registration is made, so a watched peer's leaving is
+  /// reported at most this much later.
+  static constexpr auto watch_delay = std::chrono::milliseconds{2};
+
   struct connect_op {
     std::vector<sockaddr_storage> addrs;
     /// The socket for `addrs[next]`, made on the thread that asked for the
@@ -167,6 +179,12 @@ struct reactor::impl {
     /// connection is gone must not be taken for a new one at the same
     /// address.
     const connection* key;
+  };
+
+  /// An accepted connection whose watch waits for `watch_delay`.
+  struct deferred_watch {
+    clock::time_point due;
+    uint64_t token;
   };
 
   struct stream_op {
@@ -229,6 +247,13 @@ struct reactor::impl {
   std::vector<std::vector<uint8_t>> pulled;
   size_t sweep_at = 1024;
   uint64_t next_watch = 0;
+  /// Watches not registered yet, by due time (see `watch_delay`).
+  std::deque<deferred_watch> deferred_watches;
+  /// A timerfd in the epoll set (made on first use) that fires when the
+  /// first of `deferred_watches` is due.
+  unique_fd watch_timer;
+  /// Whether `watch_timer` is set to fire.
+  bool watch_timer_armed = false;
   std::unordered_map<uint64_t, listener_op> listeners;
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
   reactor_stats st;
@@ -296,9 +321,18 @@ struct reactor::impl {
   /// Runs on the reactor thread before anyone else sees the descriptor, so
   /// the number cannot have been closed and reused meanwhile.
   /// `registered`: `fd` is in the epoll set already (the watch takes over
-  /// that registration).
+  /// that registration at once). Otherwise the registration waits for
+  /// `watch_delay` (see `register_due_watches`).
   connection_ptr adopt(int fd, std::string remote, bool watch,
                        bool registered = false);
+
+  /// Registers the deferred watches due at `now` whose connections are
+  /// still open (under the connection's lock, so the descriptor is still
+  /// theirs) and sets `watch_timer` for the next one.
+  void register_due_watches(clock::time_point now);
+
+  /// Sets `watch_timer` to fire at `at`; false if it cannot (no timerfd).
+  bool arm_watch_timer(clock::time_point at);
 
   /// Forgets the watch of `conn` (if any), whose registration a stream took
   /// over with EPOLL_CTL_MOD: its token can never fire again.
