@@ -22,6 +22,7 @@
 
 #include <caf/error.hpp>
 
+#include "connmgr/actors/flat_table.hpp"
 #include "connmgr/net/connection.hpp"
 #include "connmgr/net/reactor.hpp"
 #include "connmgr/net/stream_handle.hpp"
@@ -130,12 +131,17 @@ struct reactor::impl {
   static constexpr uint64_t watch_timer_token = watch_bit;
 
   /// How long an accepted connection stays unregistered for its peer going
-  /// away. Many connections are closed within that time (refused by
-  /// admission or by the application); they then cost no registration,
+  /// away, at least. Many connections are closed within that time (refused
+  /// by admission or by the application); they then cost no registration,
   /// and their close no removal. A peer that left meanwhile is reported as
   /// soon as the registration is made, so a watched peer's leaving is
-  /// reported at most this much later.
-  static constexpr auto watch_delay = std::chrono::milliseconds{2};
+  /// reported at most `watch_delay + watch_tick` later.
+  static constexpr auto watch_delay = std::chrono::milliseconds{5};
+
+  /// The period of `watch_timer` while registrations wait. A periodic timer
+  /// is set once per busy spell, not once per registration round: setting
+  /// a timer is a costly system call (a VM exit on virtual machines).
+  static constexpr auto watch_tick = std::chrono::milliseconds{5};
 
   struct connect_op {
     std::vector<sockaddr_storage> addrs;
@@ -178,7 +184,16 @@ struct reactor::impl {
     /// The connection, only compared, never dereferenced: an entry whose
     /// connection is gone must not be taken for a new one at the same
     /// address.
-    const connection* key;
+    const connection* key = nullptr;
+  };
+
+  /// Watches by token, in one array: no allocation per watch.
+  struct watch_table : flat_table<uint64_t, watch_entry, int_hash> {
+    using base = flat_table<uint64_t, watch_entry, int_hash>;
+
+    void clear() {
+      static_cast<base&>(*this) = base{int_hash{}};
+    }
   };
 
   /// An accepted connection whose watch waits for `watch_delay`.
@@ -227,7 +242,7 @@ struct reactor::impl {
   bool closed = false;
   std::weak_ptr<mailbox> box;
   std::unordered_map<uint64_t, connect_op> connects;
-  std::unordered_map<uint64_t, watch_entry> watches;
+  watch_table watches;
   std::unordered_map<uint64_t, stream_op> streams;
   /// Connections that carry a stream (each held by its stream_op).
   std::unordered_set<const connection*> streamed;
@@ -246,13 +261,15 @@ struct reactor::impl {
   /// What `pull` swaps with a stream's pending sends (keeps its capacity).
   std::vector<std::vector<uint8_t>> pulled;
   size_t sweep_at = 1024;
+  /// Tokens `sweep` drops (kept for its capacity).
+  std::vector<uint64_t> swept;
   uint64_t next_watch = 0;
   /// Watches not registered yet, by due time (see `watch_delay`).
   std::deque<deferred_watch> deferred_watches;
-  /// A timerfd in the epoll set (made on first use) that fires when the
-  /// first of `deferred_watches` is due.
+  /// A timerfd in the epoll set (made on first use) that ticks every
+  /// `watch_tick` while `deferred_watches` holds some.
   unique_fd watch_timer;
-  /// Whether `watch_timer` is set to fire.
+  /// Whether `watch_timer` ticks.
   bool watch_timer_armed = false;
   std::unordered_map<uint64_t, listener_op> listeners;
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
@@ -328,11 +345,15 @@ struct reactor::impl {
 
   /// Registers the deferred watches due at `now` whose connections are
   /// still open (under the connection's lock, so the descriptor is still
-  /// theirs) and sets `watch_timer` for the next one.
+  /// theirs).
   void register_due_watches(clock::time_point now);
 
-  /// Sets `watch_timer` to fire at `at`; false if it cannot (no timerfd).
-  bool arm_watch_timer(clock::time_point at);
+  /// A tick of `watch_timer`: registers what is due and stops the timer
+  /// once nothing waits.
+  void on_watch_tick();
+
+  /// Starts (`on`) or stops `watch_timer`; false if it cannot (no timerfd).
+  bool set_watch_timer(bool on);
 
   /// Forgets the watch of `conn` (if any), whose registration a stream took
   /// over with EPOLL_CTL_MOD: its token can never fire again.

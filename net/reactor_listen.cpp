@@ -85,6 +85,9 @@ void reactor::impl::on_listener_event(listener_op& l, uint64_t token) {
     pause(l, token);
     break;
   }
+  // Under steady arrivals the watches come due here, between ticks.
+  if (!deferred_watches.empty())
+    register_due_watches(clock::now());
   if (!batch.empty()) {
     if (!l.paused)
       l.pause = min_accept_pause;

@@ -40,23 +40,22 @@ connection_ptr reactor::impl::adopt(int fd, std::string remote, bool watch,
       ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, fd, nullptr);
       return conn;
     }
-  } else {
-    auto due = clock::now() + watch_delay;
-    if (watch_timer_armed || arm_watch_timer(due)) {
-      deferred_watches.push_back(deferred_watch{due, token});
-    } else if (!register_watch(epfd.get(), fd, token, EPOLL_CTL_ADD)) {
-      return conn;
-    }
+  } else if (watch_timer_armed || set_watch_timer(true)) {
+    deferred_watches.push_back(deferred_watch{clock::now() + watch_delay, token});
+  } else if (!register_watch(epfd.get(), fd, token, EPOLL_CTL_ADD)) {
+    return conn;
   }
-  watches.emplace(token, watch_entry{conn, conn.get()});
+  *watches.try_emplace(token).first = watch_entry{conn, conn.get()};
   conn->watch_token_ = token;
   if (watches.size() >= sweep_at)
     sweep();
   return conn;
 }
 
-bool reactor::impl::arm_watch_timer(clock::time_point at) {
+bool reactor::impl::set_watch_timer(bool on) {
   if (!watch_timer) {
+    if (!on)
+      return true;
     unique_fd fd{::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)};
     if (!fd)
       return false;
@@ -67,19 +66,17 @@ bool reactor::impl::arm_watch_timer(clock::time_point at) {
       return false;
     watch_timer = std::move(fd);
   }
-  // steady_clock is CLOCK_MONOTONIC on Linux.
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-              at.time_since_epoch())
-              .count();
-  itimerspec spec{};
-  spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-  spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0)
-    spec.it_value.tv_nsec = 1; // zero would disarm it
-  if (::timerfd_settime(watch_timer.get(), TFD_TIMER_ABSTIME, &spec, nullptr)
-      != 0)
+  static_assert(watch_tick < std::chrono::seconds{1});
+  itimerspec spec{}; // all zero: stopped
+  if (on) {
+    constexpr auto tick_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(watch_tick).count();
+    spec.it_value.tv_nsec = tick_ns;
+    spec.it_interval.tv_nsec = tick_ns;
+  }
+  if (::timerfd_settime(watch_timer.get(), 0, &spec, nullptr) != 0)
     return false;
-  watch_timer_armed = true;
+  watch_timer_armed = on;
   return true;
 }
 
@@ -87,10 +84,10 @@ void reactor::impl::register_due_watches(clock::time_point now) {
   while (!deferred_watches.empty() && deferred_watches.front().due <= now) {
     auto token = deferred_watches.front().token;
     deferred_watches.pop_front();
-    auto i = watches.find(token);
-    if (i == watches.end())
+    auto entry = watches.find(token);
+    if (entry == nullptr)
       continue; // a stream took it over, or the reactor stopped
-    auto conn = i->second.conn.lock();
+    auto conn = entry->conn.lock();
     bool added = false;
     if (conn)
       conn->with_fd([this, token, &added](int fd) {
@@ -98,17 +95,22 @@ void reactor::impl::register_due_watches(clock::time_point now) {
       });
     if (!added) {
       // Closed or released meanwhile: nothing to watch.
-      watches.erase(i);
+      watches.erase(token);
       if (conn)
         conn->watch_token_ = 0;
     }
   }
-  if (!deferred_watches.empty()
-      && !arm_watch_timer(deferred_watches.front().due)) {
-    // Cannot wait: register the rest now.
-    for (auto& d : deferred_watches)
-      d.due = now;
-    register_due_watches(now);
+}
+
+void reactor::impl::on_watch_tick() {
+  uint64_t expirations = 0;
+  [[maybe_unused]] auto n =
+    ::read(watch_timer.get(), &expirations, sizeof(expirations));
+  register_due_watches(clock::now());
+  if (deferred_watches.empty() && !set_watch_timer(false)) {
+    // Cannot stop it: close it (a later use makes a new one).
+    watch_timer = unique_fd{};
+    watch_timer_armed = false;
   }
 }
 
@@ -117,36 +119,32 @@ void reactor::impl::unwatch(connection* conn) {
   if (token == 0)
     return;
   conn->watch_token_ = 0;
-  if (auto i = watches.find(token); i != watches.end() && i->second.key == conn)
-    watches.erase(i);
+  if (auto entry = watches.find(token); entry != nullptr && entry->key == conn)
+    watches.erase(token);
 }
 
 void reactor::impl::sweep() {
-  for (auto i = watches.begin(); i != watches.end();) {
-    auto conn = i->second.conn.lock();
-    if (!conn || conn->closed()) {
-      i = watches.erase(i);
-    } else {
-      ++i;
-    }
-  }
+  swept.clear();
+  watches.for_each([this](uint64_t token, const watch_entry& entry) {
+    auto conn = entry.conn.lock();
+    if (!conn || conn->closed())
+      swept.push_back(token);
+  });
+  for (auto token : swept)
+    watches.erase(token);
   sweep_at = std::max<size_t>(1024, watches.size() * 2);
 }
 
 void reactor::impl::on_watch_event(uint64_t token, uint32_t events) {
   if (token == watch_timer_token) {
-    uint64_t expirations = 0;
-    [[maybe_unused]] auto n =
-      ::read(watch_timer.get(), &expirations, sizeof(expirations));
-    watch_timer_armed = false;
-    register_due_watches(clock::now());
+    on_watch_tick();
     return;
   }
-  auto i = watches.find(token);
-  if (i == watches.end())
+  auto entry = watches.find(token);
+  if (entry == nullptr)
     return;
-  auto conn = i->second.conn.lock();
-  watches.erase(i);
+  auto conn = entry->conn.lock();
+  watches.erase(token);
   if (conn)
     conn->peer_gone(make_error(errc::connection_closed,
                                (events & EPOLLERR) != 0

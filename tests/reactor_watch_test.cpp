@@ -1,0 +1,175 @@
+// The peer-gone watch of accepted connections: registered only after a
+// short delay, so connections closed at once cost no registration, while a
+// peer that leaves at any time is still reported.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "connmgr/messages/error_code.hpp"
+#include "connmgr/net/reactor.hpp"
+#include "connmgr/net/socket_ops.hpp"
+#include "tests/support/loopback_listener.hpp"
+
+using namespace connmgr;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Generous: these run on a loaded 2-core machine.
+constexpr auto bound = 10s;
+
+struct watch_fixture {
+  std::shared_ptr<reactor> io;
+  sockaddr_storage target{};
+  std::mutex mtx;
+  std::vector<connection_ptr> accepted;
+  /// Close each accepted connection inside the accept handler.
+  std::atomic<bool> close_at_once{false};
+  std::promise<void> first;
+  std::once_flag once;
+
+  watch_fixture() {
+    auto r = reactor::start();
+    REQUIRE(r);
+    io = *r;
+    int lfd = test::listen_like_connmgr(64);
+    auto bound_addr = local_sockaddr(lfd);
+    REQUIRE(bound_addr);
+    target = *bound_addr;
+    io->listen(
+      lfd,
+      [this](std::vector<connection_ptr>& batch) {
+        for (auto& c : batch) {
+          if (close_at_once)
+            c->close();
+          std::lock_guard<std::mutex> guard{mtx};
+          accepted.push_back(c);
+        }
+        std::call_once(once, [this] { first.set_value(); });
+      },
+      true);
+  }
+
+  ~watch_fixture() {
+    io->stop();
+  }
+
+  /// Waits until reactor work posted before has run.
+  void sync() {
+    std::promise<void> done;
+    auto f = done.get_future();
+    io->barrier([&done] { done.set_value(); });
+    REQUIRE(f.wait_for(bound) == std::future_status::ready);
+  }
+
+  /// A blocking socket connected to the listener.
+  int connect_raw() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&target),
+                      sizeof(sockaddr_in))
+            == 0);
+    return fd;
+  }
+
+  /// The first accepted connection.
+  connection_ptr first_accepted() {
+    REQUIRE(first.get_future().wait_for(bound) == std::future_status::ready);
+    std::lock_guard<std::mutex> guard{mtx};
+    return accepted.front();
+  }
+
+  /// Waits past the longest time a watch stays unregistered.
+  void wait_past_delay() {
+    std::this_thread::sleep_for(50ms);
+    sync();
+  }
+};
+
+/// Records the one peer-gone report of a connection.
+struct gone_recorder {
+  std::promise<caf::error> reported;
+  std::atomic<int> runs{0};
+
+  void attach(const connection_ptr& c) {
+    c->on_peer_gone([this](const caf::error& why) {
+      if (++runs == 1)
+        reported.set_value(why);
+    });
+  }
+};
+
+} // namespace
+
+TEST_CASE("reactor watch: a peer that leaves before its watch is registered "
+          "is reported") {
+  watch_fixture fx;
+  int peer = fx.connect_raw();
+  auto conn = fx.first_accepted();
+  gone_recorder rec;
+  rec.attach(conn);
+  ::close(peer); // well within the delay, before any registration
+  auto f = rec.reported.get_future();
+  REQUIRE(f.wait_for(bound) == std::future_status::ready);
+  auto why = f.get();
+  CHECK(errc_of(why) == errc::connection_closed);
+  CHECK(rec.runs == 1);
+  CHECK_FALSE(conn->closed()); // reporting is all the reactor does
+}
+
+TEST_CASE("reactor watch: a peer that leaves after its watch is registered "
+          "is reported once") {
+  watch_fixture fx;
+  int peer = fx.connect_raw();
+  auto conn = fx.first_accepted();
+  gone_recorder rec;
+  rec.attach(conn);
+  fx.wait_past_delay();
+  CHECK(fx.io->stats().watched == 1);
+  CHECK(rec.runs == 0); // the registration alone reports nothing
+  ::close(peer);
+  auto f = rec.reported.get_future();
+  REQUIRE(f.wait_for(bound) == std::future_status::ready);
+  fx.sync();
+  CHECK(rec.runs == 1);
+  CHECK(fx.io->stats().watched == 0);
+}
+
+TEST_CASE("reactor watch: a connection closed within the delay is never "
+          "registered") {
+  watch_fixture fx;
+  fx.close_at_once = true;
+  int peer = fx.connect_raw();
+  auto conn = fx.first_accepted();
+  CHECK(conn->closed());
+  fx.wait_past_delay();
+  // A registered watch of a closed connection stays in the table until a
+  // sweep; one that was never registered is dropped when it comes due.
+  CHECK(fx.io->stats().watched == 0);
+  ::close(peer);
+}
+
+TEST_CASE("reactor watch: a released connection's descriptor is never "
+          "registered") {
+  watch_fixture fx;
+  int peer = fx.connect_raw();
+  auto conn = fx.first_accepted();
+  int fd = conn->release();
+  REQUIRE(fd >= 0);
+  fx.wait_past_delay();
+  // Released before it came due: its registration is never made (a made
+  // one would stay in the table until a sweep).
+  CHECK(fx.io->stats().watched == 0);
+  ::close(fd);
+  ::close(peer);
+}
