@@ -171,7 +171,22 @@ admission_decision inbound_admission::admit(uint64_t slot,
                                             time_point now) {
   if (peers_.find(slot) != nullptr)
     closed(slot);
-  auto src = source_of(remote_address);
+  return admit_source(slot, source_of(remote_address), now);
+}
+
+admission_decision inbound_admission::admit(uint64_t slot,
+                                            std::optional<uint32_t> ipv4,
+                                            std::string_view remote_address,
+                                            time_point now) {
+  if (peers_.find(slot) != nullptr)
+    closed(slot);
+  return admit_source(slot,
+                      ipv4 ? source_of_ipv4(*ipv4) : source_of(remote_address),
+                      now);
+}
+
+admission_decision inbound_admission::admit_source(uint64_t slot, source src,
+                                                   time_point now) {
   // Every arrival costs a token, rejected ones too: a source hammering a
   // full node is throttled like any other.
   if (limits_.inbound_rate_per_ip && !take_token(src.ip, now))
@@ -391,21 +406,10 @@ std::string inbound_admission::print(const source_key& k,
 
 inbound_admission::source
 inbound_admission::source_of(std::string_view remote_address) const {
+  // The form every accepted IPv4 connection prints: no parser, no string.
+  if (uint32_t v4 = 0; parse_dotted_quad(remote_address, v4))
+    return source_of_ipv4(v4);
   source result;
-  if (uint32_t v4 = 0; parse_dotted_quad(remote_address, v4)) {
-    // The form every accepted IPv4 connection prints: no parser, no string.
-    auto gbits = limits_.netgroup_bits_ipv4;
-    auto mask = gbits >= 32 ? ~uint32_t{0} : ~(~uint32_t{0} >> gbits);
-    source_key ip;
-    ip.hi = uint64_t{v4} << 32;
-    ip.meta = family_ipv4 << 8 | 32;
-    source_key group;
-    group.hi = uint64_t{v4 & mask} << 32;
-    group.meta = family_ipv4 << 8 | gbits;
-    result.ip = hashed(ip);
-    result.group = hashed(group);
-    return result;
-  }
   std::optional<net_address> addr;
   if (auto x = net_address::parse(remote_address))
     addr = std::move(*x);
@@ -449,6 +453,21 @@ inbound_admission::source_of(std::string_view remote_address) const {
   result.text += remote_address;
   result.ip = text_key(result.text);
   result.group = result.ip;
+  return result;
+}
+
+inbound_admission::source inbound_admission::source_of_ipv4(uint32_t v4) const {
+  auto gbits = limits_.netgroup_bits_ipv4;
+  auto mask = gbits >= 32 ? ~uint32_t{0} : ~(~uint32_t{0} >> gbits);
+  source result;
+  source_key ip;
+  ip.hi = uint64_t{v4} << 32;
+  ip.meta = family_ipv4 << 8 | 32;
+  source_key group;
+  group.hi = uint64_t{v4 & mask} << 32;
+  group.meta = family_ipv4 << 8 | gbits;
+  result.ip = hashed(ip);
+  result.group = hashed(group);
   return result;
 }
 

@@ -182,6 +182,13 @@ public:
   admission_decision admit(uint64_t slot, std::string_view remote_address,
                            time_point now);
 
+  /// Same as `admit(slot, remote_address, now)`, but when `ipv4` (host byte
+  /// order) is given it is the newcomer's address and `remote_address` is
+  /// not parsed (pass `connection::remote_ipv4()`): the same decision, at
+  /// less cost per connection.
+  admission_decision admit(uint64_t slot, std::optional<uint32_t> ipv4,
+                           std::string_view remote_address, time_point now);
+
   /// The slot `admit` would evict as a slow handshake if a newcomer came
   /// now: the oldest unprotected pending peer while `max_pending_inbound`
   /// peers are pending and `evict_when_full` is set; none otherwise. Lets
@@ -352,6 +359,10 @@ private:
   // -- helpers ---------------------------------------------------------------
 
   source source_of(std::string_view remote_address) const;
+
+  source source_of_ipv4(uint32_t v4) const;
+
+  admission_decision admit_source(uint64_t slot, source src, time_point now);
 
   /// Keys `text` (a host name or an unparsed address).
   source_key text_key(std::string_view text) const;

@@ -12,6 +12,13 @@ connection::connection(int fd, std::string remote_address)
   // nop
 }
 
+connection::connection(int fd, std::string remote_address,
+                       uint32_t remote_ipv4)
+  : fd_(fd), remote_address_(std::move(remote_address)),
+    remote_ipv4_(remote_ipv4), has_remote_ipv4_(true) {
+  // nop
+}
+
 connection::~connection() {
   close();
 }

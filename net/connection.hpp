@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,10 @@ public:
   /// Wraps `fd` (may be -1 for a connection without a descriptor) that leads to
   /// `remote_address`. Takes ownership of `fd`.
   connection(int fd, std::string remote_address);
+
+  /// Same, for a connection whose remote end is the IPv4 address
+  /// `remote_ipv4` (host byte order), which `remote_address` prints.
+  connection(int fd, std::string remote_address, uint32_t remote_ipv4);
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -68,6 +73,16 @@ public:
   /// The address this connection was dialed to or accepted from.
   const std::string& remote_address() const noexcept {
     return remote_address_;
+  }
+
+  /// The remote IPv4 address (host byte order) when the connection was made
+  /// knowing it in binary (the reactor's accepted IPv4 connections): a key
+  /// for bookkeeping that needs no parsing of `remote_address`. None
+  /// otherwise (IPv6, in-memory connections, ...).
+  std::optional<uint32_t> remote_ipv4() const noexcept {
+    if (!has_remote_ipv4_)
+      return std::nullopt;
+    return remote_ipv4_;
   }
 
   /// Our end of it ("127.0.0.1:41234", "[::1]:41234"), asked of the socket;
@@ -126,6 +141,8 @@ private:
   mutable std::mutex mtx_;
   int fd_;
   std::string remote_address_;
+  uint32_t remote_ipv4_ = 0;
+  bool has_remote_ipv4_ = false;
   hook_list<std::function<void()>> hooks_;
   hook_list<std::function<void(const caf::error&)>> peer_hooks_;
   bool peer_gone_ = false;

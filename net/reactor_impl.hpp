@@ -343,6 +343,15 @@ struct reactor::impl {
   connection_ptr adopt(int fd, std::string remote, bool watch,
                        bool registered = false);
 
+  /// Same as `adopt(fd, remote, watch)` for a connection accepted from the
+  /// IPv4 address `ipv4` (host byte order), which it keeps in binary.
+  connection_ptr adopt_ipv4(int fd, std::string remote, uint32_t ipv4,
+                            bool watch);
+
+  /// Registers the watch of `conn` (descriptor `fd`), now when
+  /// `registered`, else after `watch_delay`.
+  void watch_adopted(const connection_ptr& conn, int fd, bool registered);
+
   /// Registers the deferred watches due at `now` whose connections are
   /// still open (under the connection's lock, so the descriptor is still
   /// theirs).

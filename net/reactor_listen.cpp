@@ -29,20 +29,17 @@ char* put_decimal(char* out, uint32_t x) {
   return out;
 }
 
-/// The `AF_INET` address `sa` as `print` names it ("1.2.3.4:5678", as
+/// `ip:port` (host byte order) as `print` names it ("1.2.3.4:5678", as
 /// `net_address::to_string` prints it), without building a `net_address`:
 /// it runs once per accepted connection.
-std::string print_ipv4(const sockaddr_storage& sa) {
-  sockaddr_in in{};
-  std::memcpy(&in, &sa, sizeof(in));
-  auto ip = ntohl(in.sin_addr.s_addr);
+std::string print_ipv4(uint32_t ip, uint16_t port) {
   char buf[32];
   char* p = buf;
   for (int shift = 24; shift >= 0; shift -= 8) {
     p = put_decimal(p, (ip >> shift) & 0xffu);
     *p++ = shift > 0 ? '.' : ':';
   }
-  p = put_decimal(p, ntohs(in.sin_port));
+  p = put_decimal(p, port);
   return std::string(buf, static_cast<size_t>(p - buf));
 }
 
@@ -70,9 +67,15 @@ void reactor::impl::on_listener_event(listener_op& l, uint64_t token) {
     if (fd >= 0) {
       if (batch.empty())
         batch.reserve(accept_batch); // one allocation per batch
-      batch.push_back(adopt(
-        fd, addr.ss_family == AF_INET ? print_ipv4(addr) : print(addr),
-        l.watch));
+      if (addr.ss_family == AF_INET) {
+        sockaddr_in in{};
+        std::memcpy(&in, &addr, sizeof(in));
+        auto ip = ntohl(in.sin_addr.s_addr);
+        batch.push_back(
+          adopt_ipv4(fd, print_ipv4(ip, ntohs(in.sin_port)), ip, l.watch));
+      } else {
+        batch.push_back(adopt(fd, print(addr), l.watch));
+      }
       continue;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK)

@@ -31,25 +31,37 @@ bool register_watch(int epfd, int fd, uint64_t token, int op) {
 connection_ptr reactor::impl::adopt(int fd, std::string remote, bool watch,
                                     bool registered) {
   auto conn = std::make_shared<connection>(fd, std::move(remote));
-  if (!watch)
-    return conn;
+  if (watch)
+    watch_adopted(conn, fd, registered);
+  return conn;
+}
+
+connection_ptr reactor::impl::adopt_ipv4(int fd, std::string remote,
+                                         uint32_t ipv4, bool watch) {
+  auto conn = std::make_shared<connection>(fd, std::move(remote), ipv4);
+  if (watch)
+    watch_adopted(conn, fd, false);
+  return conn;
+}
+
+void reactor::impl::watch_adopted(const connection_ptr& conn, int fd,
+                                  bool registered) {
   auto token = watch_bit | ++next_watch;
   if (registered) {
     if (!register_watch(epfd.get(), fd, token, EPOLL_CTL_MOD)) {
       // Unwatched then: the old registration must not fire any more.
       ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, fd, nullptr);
-      return conn;
+      return;
     }
   } else if (watch_timer_armed || set_watch_timer(true)) {
     deferred_watches.push_back(deferred_watch{clock::now() + watch_delay, token});
   } else if (!register_watch(epfd.get(), fd, token, EPOLL_CTL_ADD)) {
-    return conn;
+    return;
   }
   *watches.try_emplace(token).first = watch_entry{conn, conn.get()};
   conn->watch_token_ = token;
   if (watches.size() >= sweep_at)
     sweep();
-  return conn;
 }
 
 bool reactor::impl::set_watch_timer(bool on) {

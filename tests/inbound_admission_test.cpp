@@ -1063,3 +1063,32 @@ TEST_CASE("inbound admission: an IPv4 address is one source however it is "
   CHECK(n.connect("198.51.100.7:65536", t0) != 0);
   CHECK(n.adm.netgroups() == 3);
 }
+
+TEST_CASE("inbound admission: a binary IPv4 address counts as the address "
+          "it prints") {
+  auto limits = open_limits();
+  limits.max_inbound_per_ip = 2;
+  limits.max_inbound_per_netgroup = 3;
+  inbound_admission adm{limits, 0x5eed};
+  const uint32_t ip = 0x0102'0304; // 1.2.3.4
+  const uint32_t neighbour = 0x0102'0909; // 1.2.9.9, same /16
+  // The binary form and the printed one share the per-IP count...
+  CHECK(adm.admit(1, ip, "ignored when the IP is given", t0).admits());
+  CHECK(adm.admit(2, std::nullopt, v4(1, 2, 3, 4, 1111), t0).admits());
+  auto third = adm.admit(3, ip, "", t0);
+  CHECK(third.reason == admission_reason::per_ip_limit);
+  CHECK(third.context == "max_inbound_per_ip = 2 for 1.2.3.4/32");
+  CHECK(adm.admit(4, std::nullopt, v4(1, 2, 3, 4), t0).reason
+        == admission_reason::per_ip_limit);
+  // ... and the netgroup count.
+  CHECK(adm.admit(5, neighbour, "", t0).admits());
+  auto sixth = adm.admit(6, std::nullopt, v4(1, 2, 200, 1), t0);
+  CHECK(sixth.reason == admission_reason::per_netgroup_limit);
+  CHECK(sixth.context == "max_inbound_per_netgroup = 3 for 1.2.0.0/16");
+  CHECK(adm.ips() == 2);
+  CHECK(adm.netgroups() == 1);
+  // Closing a binary admission frees what the printed form would need.
+  adm.closed(1);
+  CHECK(adm.admit(7, std::nullopt, v4(1, 2, 3, 4), t0).admits());
+  CHECK(adm.size() == 3);
+}

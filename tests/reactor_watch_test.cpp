@@ -8,9 +8,11 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -171,5 +173,25 @@ TEST_CASE("reactor watch: a released connection's descriptor is never "
   // one would stay in the table until a sweep).
   CHECK(fx.io->stats().watched == 0);
   ::close(fd);
+  ::close(peer);
+}
+
+TEST_CASE("reactor: an accepted IPv4 connection keeps its address in "
+          "binary, printed as its remote address") {
+  watch_fixture fx;
+  int peer = fx.connect_raw();
+  auto conn = fx.first_accepted();
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  REQUIRE(::getsockname(peer, reinterpret_cast<sockaddr*>(&local), &len) == 0);
+  auto ip = ntohl(local.sin_addr.s_addr);
+  REQUIRE(conn->remote_ipv4());
+  CHECK(*conn->remote_ipv4() == ip);
+  std::string expected;
+  for (int shift = 24; shift >= 0; shift -= 8)
+    expected += std::to_string((ip >> shift) & 0xff) + (shift > 0 ? "." : ":");
+  expected += std::to_string(ntohs(local.sin_port));
+  CHECK(conn->remote_address() == expected);
+  CHECK_FALSE(make_memory_connection("1.2.3.4:5")->remote_ipv4());
   ::close(peer);
 }
