@@ -92,20 +92,23 @@ constexpr uint32_t family_ipv4 = 4;
 constexpr uint32_t family_ipv6 = 6;
 constexpr uint32_t family_text = 3;
 
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
 /// Reads a decimal number of 1 to `max_digits` digits without a leading
-/// zero (a lone "0" included) from the front of `s`; false if there is none
-/// or it exceeds `max`.
-bool read_decimal(std::string_view& s, size_t max_digits, uint32_t max,
-                  uint32_t& out) {
-  size_t n = 0;
-  uint32_t v = 0;
-  while (n < s.size() && n < max_digits + 1 && s[n] >= '0' && s[n] <= '9') {
-    v = v * 10 + static_cast<uint32_t>(s[n] - '0');
-    ++n;
-  }
-  if (n == 0 || n > max_digits || v > max || (n > 1 && s[0] == '0'))
+/// zero (a lone "0" included) from `p` (before `end`); false if there is
+/// none, it has more digits or it exceeds `max`.
+bool read_decimal(const char*& p, const char* end, int max_digits,
+                  uint32_t max, uint32_t& out) {
+  if (p == end || !is_digit(*p))
     return false;
-  s.remove_prefix(n);
+  uint32_t v = static_cast<uint32_t>(*p++ - '0');
+  if (v != 0)
+    for (int n = 1; n < max_digits && p != end && is_digit(*p); ++n)
+      v = v * 10 + static_cast<uint32_t>(*p++ - '0');
+  if (v > max || (p != end && is_digit(*p)))
+    return false;
   out = v;
   return true;
 }
@@ -115,24 +118,26 @@ bool read_decimal(std::string_view& s, size_t max_digits, uint32_t max,
 /// `net_address::parse` reads as the same IPv4 address. Anything else is
 /// left to the full parser.
 bool parse_dotted_quad(std::string_view s, uint32_t& out) {
+  const char* p = s.data();
+  const char* end = p + s.size();
   uint32_t ip = 0;
   for (int i = 0; i < 4; ++i) {
     uint32_t octet = 0;
-    if (!read_decimal(s, 3, 255, octet))
+    if (!read_decimal(p, end, 3, 255, octet))
       return false;
     ip = (ip << 8) | octet;
     if (i < 3) {
-      if (s.empty() || s.front() != '.')
+      if (p == end || *p != '.')
         return false;
-      s.remove_prefix(1);
+      ++p;
     }
   }
-  if (!s.empty()) {
+  if (p != end) {
     uint32_t port = 0;
-    if (s.front() != ':')
+    if (*p != ':')
       return false;
-    s.remove_prefix(1);
-    if (!read_decimal(s, 5, 65535, port) || port == 0 || !s.empty())
+    ++p;
+    if (!read_decimal(p, end, 5, 65535, port) || port == 0 || p != end)
       return false;
   }
   out = ip;
@@ -161,6 +166,11 @@ inbound_admission::inbound_admission(inbound_limits limits, uint64_t secret)
     peers_.reserve(n);
     per_ip_.reserve(n);
     per_group_.reserve(n);
+  }
+  if (limits_.inbound_rate_per_ip) {
+    auto n = std::min<size_t>(limits_.max_rate_tracked_ips, 65'536);
+    rate_nodes_.reserve(n);
+    rate_index_.reserve(n);
   }
 }
 
@@ -476,36 +486,79 @@ bool inbound_admission::bucket_full(rate_entry& e, time_point now) const {
   return e.bucket.tokens() >= limits_.inbound_burst_per_ip;
 }
 
+void inbound_admission::rate_unlink(uint32_t i) noexcept {
+  auto& e = rate_nodes_[i];
+  if (e.prev != none)
+    rate_nodes_[e.prev].next = e.next;
+  else
+    rate_head_ = e.next;
+  if (e.next != none)
+    rate_nodes_[e.next].prev = e.prev;
+  else
+    rate_tail_ = e.prev;
+  e.prev = e.next = none;
+}
+
+void inbound_admission::rate_push_front(uint32_t i) noexcept {
+  auto& e = rate_nodes_[i];
+  e.prev = none;
+  e.next = rate_head_;
+  if (rate_head_ != none)
+    rate_nodes_[rate_head_].prev = i;
+  else
+    rate_tail_ = i;
+  rate_head_ = i;
+}
+
+void inbound_admission::rate_drop_tail() {
+  auto i = rate_tail_;
+  rate_index_.erase(rate_nodes_[i].key);
+  rate_unlink(i);
+  rate_nodes_[i].next = rate_free_;
+  rate_free_ = i;
+}
+
 bool inbound_admission::take_token(const source_key& key, time_point now) {
   // Forget buckets that refilled: the least recently used come first, and
   // two per call outpace the one entry a call can add.
-  for (int i = 0; i < 2 && !rate_lru_.empty(); ++i) {
-    auto& last = rate_lru_.back();
+  for (int i = 0; i < 2 && rate_tail_ != none; ++i) {
+    auto& last = rate_nodes_[rate_tail_];
     if (last.key == key || !bucket_full(last, now))
       break;
-    rate_index_.erase(last.key);
-    rate_lru_.pop_back();
+    rate_drop_tail();
   }
   if (auto i = rate_index_.find(key)) {
-    rate_lru_.splice(rate_lru_.begin(), rate_lru_, *i);
-    return (*i)->bucket.take(1, now);
+    auto idx = *i;
+    if (idx != rate_head_) {
+      rate_unlink(idx);
+      rate_push_front(idx);
+    }
+    return rate_nodes_[idx].bucket.take(1, now);
   }
-  if (rate_index_.size() >= limits_.max_rate_tracked_ips) {
+  if (rate_index_.size() >= limits_.max_rate_tracked_ips
+      && rate_tail_ != none) {
     // Full of buckets still refilling: forget the least recently used one.
     // Its source gets a fresh burst if it comes back; failing closed instead
     // would let many sources lock out every new one.
-    auto& last = rate_lru_.back();
-    if (!bucket_full(last, now))
+    if (!bucket_full(rate_nodes_[rate_tail_], now))
       ++rate_dropped_;
-    rate_index_.erase(last.key);
-    rate_lru_.pop_back();
+    rate_drop_tail();
   }
-  rate_lru_.push_front(
-    rate_entry{key,
-               token_bucket{*limits_.inbound_rate_per_ip,
-                            limits_.inbound_burst_per_ip, now}});
-  *rate_index_.try_emplace(key).first = rate_lru_.begin();
-  return rate_lru_.front().bucket.take(1, now);
+  uint32_t idx;
+  if (rate_free_ != none) {
+    idx = rate_free_;
+    rate_free_ = rate_nodes_[idx].next;
+  } else {
+    idx = static_cast<uint32_t>(rate_nodes_.size());
+    rate_nodes_.emplace_back();
+  }
+  auto& e = rate_nodes_[idx];
+  e.key = key;
+  e.bucket = token_bucket{*limits_.inbound_rate_per_ip,
+                          limits_.inbound_burst_per_ip, now};
+  rate_push_front(idx);
+  *rate_index_.try_emplace(key).first = idx;
+  return e.bucket.take(1, now);
 }
 
 bool inbound_admission::later_mark(const pending_mark& x,

@@ -3,7 +3,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -340,10 +339,16 @@ private:
     bool is_protected = false;
   };
 
+  /// A rate bucket in `rate_nodes_`, linked into the recency list by
+  /// index (`none` ends it): buckets come and go without allocating.
   struct rate_entry {
     source_key key;
     token_bucket bucket;
+    uint32_t prev = none;
+    uint32_t next = none;
   };
+
+  static constexpr uint32_t none = ~uint32_t{0};
 
   /// A pending admission in `pending_order_`: valid while the slot holds
   /// the same admission (`seq`) and it is still pending and unprotected.
@@ -354,7 +359,6 @@ private:
   };
 
   using count_map = flat_table<source_key, uint32_t, key_hash>;
-  using rate_list = std::list<rate_entry>;
 
   // -- helpers ---------------------------------------------------------------
 
@@ -378,6 +382,15 @@ private:
 
   /// Whether `e`'s bucket is full at `now` (forgetting it loses nothing).
   bool bucket_full(rate_entry& e, time_point now) const;
+
+  /// Takes bucket `i` out of the recency list.
+  void rate_unlink(uint32_t i) noexcept;
+
+  /// Puts bucket `i` first in the recency list.
+  void rate_push_front(uint32_t i) noexcept;
+
+  /// Forgets the least recently used bucket (there must be one).
+  void rate_drop_tail();
 
   /// The peer to evict for a newcomer at a full node, if any.
   std::optional<uint64_t> select_victim() const;
@@ -421,9 +434,16 @@ private:
   /// A min-heap by (admission time, slot) of pending admissions; marks of
   /// peers that got ready, protected or closed are dropped lazily.
   std::vector<pending_mark> pending_order_;
-  /// Most recently used first; `rate_index_` points into it.
-  rate_list rate_lru_;
-  flat_table<source_key, rate_list::iterator, key_hash> rate_index_;
+  /// Every rate bucket, live or free (free ones chained through `next`
+  /// from `rate_free_`).
+  std::vector<rate_entry> rate_nodes_;
+  uint32_t rate_free_ = none;
+  /// The most (`rate_head_`) and least (`rate_tail_`) recently used
+  /// buckets.
+  uint32_t rate_head_ = none;
+  uint32_t rate_tail_ = none;
+  /// Indexes into `rate_nodes_`.
+  flat_table<source_key, uint32_t, key_hash> rate_index_;
   uint64_t rate_dropped_ = 0;
   std::array<uint64_t, admission_reason_count> counts_{};
 };

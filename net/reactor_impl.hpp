@@ -266,11 +266,9 @@ struct reactor::impl {
   uint64_t next_watch = 0;
   /// Watches not registered yet, by due time (see `watch_delay`).
   std::deque<deferred_watch> deferred_watches;
-  /// A timerfd in the epoll set (made on first use) that ticks every
-  /// `watch_tick` while `deferred_watches` holds some.
+  /// A timerfd in the epoll set that ticks every `watch_tick`, open only
+  /// while `deferred_watches` holds some.
   unique_fd watch_timer;
-  /// Whether `watch_timer` ticks.
-  bool watch_timer_armed = false;
   std::unordered_map<uint64_t, listener_op> listeners;
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers;
   reactor_stats st;
@@ -357,12 +355,12 @@ struct reactor::impl {
   /// theirs).
   void register_due_watches(clock::time_point now);
 
-  /// A tick of `watch_timer`: registers what is due and stops the timer
+  /// A tick of `watch_timer`: registers what is due and closes the timer
   /// once nothing waits.
   void on_watch_tick();
 
-  /// Starts (`on`) or stops `watch_timer`; false if it cannot (no timerfd).
-  bool set_watch_timer(bool on);
+  /// Opens `watch_timer`, ticking; false if it cannot.
+  bool start_watch_timer();
 
   /// Forgets the watch of `conn` (if any), whose registration a stream took
   /// over with EPOLL_CTL_MOD: its token can never fire again.

@@ -53,7 +53,7 @@ void reactor::impl::watch_adopted(const connection_ptr& conn, int fd,
       ::epoll_ctl(epfd.get(), EPOLL_CTL_DEL, fd, nullptr);
       return;
     }
-  } else if (watch_timer_armed || set_watch_timer(true)) {
+  } else if (watch_timer || start_watch_timer()) {
     deferred_watches.push_back(deferred_watch{clock::now() + watch_delay, token});
   } else if (!register_watch(epfd.get(), fd, token, EPOLL_CTL_ADD)) {
     return;
@@ -64,31 +64,23 @@ void reactor::impl::watch_adopted(const connection_ptr& conn, int fd,
     sweep();
 }
 
-bool reactor::impl::set_watch_timer(bool on) {
-  if (!watch_timer) {
-    if (!on)
-      return true;
-    unique_fd fd{::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)};
-    if (!fd)
-      return false;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = watch_timer_token;
-    if (::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0)
-      return false;
-    watch_timer = std::move(fd);
-  }
-  static_assert(watch_tick < std::chrono::seconds{1});
-  itimerspec spec{}; // all zero: stopped
-  if (on) {
-    constexpr auto tick_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(watch_tick).count();
-    spec.it_value.tv_nsec = tick_ns;
-    spec.it_interval.tv_nsec = tick_ns;
-  }
-  if (::timerfd_settime(watch_timer.get(), 0, &spec, nullptr) != 0)
+bool reactor::impl::start_watch_timer() {
+  unique_fd fd{::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)};
+  if (!fd)
     return false;
-  watch_timer_armed = on;
+  static_assert(watch_tick < std::chrono::seconds{1});
+  constexpr auto tick_ns =
+    std::chrono::duration_cast<std::chrono::nanoseconds>(watch_tick).count();
+  itimerspec spec{};
+  spec.it_value.tv_nsec = tick_ns;
+  spec.it_interval.tv_nsec = tick_ns;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = watch_timer_token;
+  if (::timerfd_settime(fd.get(), 0, &spec, nullptr) != 0
+      || ::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0)
+    return false;
+  watch_timer = std::move(fd);
   return true;
 }
 
@@ -119,11 +111,10 @@ void reactor::impl::on_watch_tick() {
   [[maybe_unused]] auto n =
     ::read(watch_timer.get(), &expirations, sizeof(expirations));
   register_due_watches(clock::now());
-  if (deferred_watches.empty() && !set_watch_timer(false)) {
-    // Cannot stop it: close it (a later use makes a new one).
+  // Idle: no descriptor of ours stays open for nothing (closing it also
+  // takes it out of the epoll set).
+  if (deferred_watches.empty())
     watch_timer = unique_fd{};
-    watch_timer_armed = false;
-  }
 }
 
 void reactor::impl::unwatch(connection* conn) {

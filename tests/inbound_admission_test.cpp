@@ -1092,3 +1092,28 @@ TEST_CASE("inbound admission: a binary IPv4 address counts as the address "
   CHECK(adm.admit(7, std::nullopt, v4(1, 2, 3, 4), t0).admits());
   CHECK(adm.size() == 3);
 }
+
+TEST_CASE("inbound admission: dotted quads are IPv4 sources as the address "
+          "parser reads them") {
+  auto limits = open_limits();
+  limits.max_inbound_per_ip = 1;
+  // The source a second arrival from `addr` is refused for.
+  auto source_of = [&limits](const std::string& addr) {
+    inbound_admission adm{limits, 0x5eed};
+    REQUIRE(adm.admit(1, addr, t0).admits());
+    auto d = adm.admit(2, addr, t0);
+    REQUIRE(d.reason == admission_reason::per_ip_limit);
+    return d.context.substr(d.context.find(" for ") + 5);
+  };
+  // "05": the fast path leaves it to the full parser, which reads it.
+  for (auto addr : {"1.2.3.4", "1.2.3.4:1", "1.2.3.4:65535", "1.2.3.4:8333",
+                    "1.2.3.4:05"})
+    CHECK_MESSAGE(source_of(addr) == "1.2.3.4/32", addr);
+  CHECK(source_of("0.0.0.0:9") == "0.0.0.0/32");
+  CHECK(source_of("255.255.255.255:9") == "255.255.255.255/32");
+  for (auto addr : {"01.2.3.4:5", "1.2.3.04:5", "1.2.3.4:0",
+                    "1.2.3.4:65536", "1.2.3.256:5", "1.2.3.1000:5",
+                    "1.2.3:5", "1.2.3.4.5:6", "1.2.3.4:", "1.2.3.4x",
+                    "00.2.3.4:5", "1.2.3.4:123456"})
+    CHECK_MESSAGE(source_of(addr) == std::string{"text:"} + addr, addr);
+}

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -98,6 +99,22 @@ struct watch_fixture {
   }
 };
 
+/// Open descriptors of this process that are timerfds.
+int open_timerfds() {
+  int n = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  REQUIRE(dir != nullptr);
+  while (auto* entry = ::readdir(dir)) {
+    char target[256] = {};
+    auto path = std::string{"/proc/self/fd/"} + entry->d_name;
+    auto len = ::readlink(path.c_str(), target, sizeof(target) - 1);
+    if (len > 0 && std::string{target}.find("[timerfd]") != std::string::npos)
+      ++n;
+  }
+  ::closedir(dir);
+  return n;
+}
+
 /// Records the one peer-gone report of a connection.
 struct gone_recorder {
   std::promise<caf::error> reported;
@@ -131,6 +148,7 @@ TEST_CASE("reactor watch: a peer that leaves before its watch is registered "
 
 TEST_CASE("reactor watch: a peer that leaves after its watch is registered "
           "is reported once") {
+  auto timers_before = open_timerfds();
   watch_fixture fx;
   int peer = fx.connect_raw();
   auto conn = fx.first_accepted();
@@ -139,6 +157,8 @@ TEST_CASE("reactor watch: a peer that leaves after its watch is registered "
   fx.wait_past_delay();
   CHECK(fx.io->stats().watched == 1);
   CHECK(rec.runs == 0); // the registration alone reports nothing
+  // Nothing waits any more: the reactor's timer is closed again.
+  CHECK(open_timerfds() == timers_before);
   ::close(peer);
   auto f = rec.reported.get_future();
   REQUIRE(f.wait_for(bound) == std::future_status::ready);
