@@ -261,6 +261,10 @@ struct reactor::impl {
   /// What `pull` swaps with a stream's pending sends (keeps its capacity).
   std::vector<std::vector<uint8_t>> pulled;
   size_t sweep_at = 1024;
+  /// The reasons `on_watch_event` reports, made once: copies share their
+  /// message instead of building one per departing peer.
+  caf::error peer_closed_reason;
+  caf::error peer_reset_reason;
   /// Tokens `sweep` drops (kept for its capacity).
   std::vector<uint64_t> swept;
   uint64_t next_watch = 0;

@@ -148,11 +148,19 @@ void reactor::impl::on_watch_event(uint64_t token, uint32_t events) {
     return;
   auto conn = entry->conn.lock();
   watches.erase(token);
-  if (conn)
-    conn->peer_gone(make_error(errc::connection_closed,
-                               (events & EPOLLERR) != 0
-                                 ? "connection reset by peer"
-                                 : "peer closed the connection"));
+  if (!conn)
+    return;
+  if ((events & EPOLLERR) != 0) {
+    if (!peer_reset_reason)
+      peer_reset_reason =
+        make_error(errc::connection_closed, "connection reset by peer");
+    conn->peer_gone(peer_reset_reason);
+  } else {
+    if (!peer_closed_reason)
+      peer_closed_reason =
+        make_error(errc::connection_closed, "peer closed the connection");
+    conn->peer_gone(peer_closed_reason);
+  }
 }
 
 } // namespace connmgr
