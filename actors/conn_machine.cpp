@@ -385,7 +385,9 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
   }
   // From the request counter: an id names one peer, whichever its kind.
   auto slot = next_request_id();
-  auto decision = admission_.admit(slot, conn->remote_address(), now);
+  // The accepted socket's binary address, when it has one, spares a parse.
+  auto decision =
+    admission_.admit(slot, conn->remote_ipv4(), conn->remote_address(), now);
   if (!decision.admits()) {
     conn->close();
     ++stats_.inbound_rejected;
