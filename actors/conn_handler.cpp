@@ -720,6 +720,31 @@ struct handler_state : conn_effects {
     emit(accepted_event{listener, conn, slot});
   }
 
+  /// The parts of `info` every kind of peer has: traffic, the
+  /// application's report, score and tags.
+  void fill_extras(peer_info& info, const connection* conn, time_point t) {
+    if (conn != nullptr) {
+      auto x = conn->traffic();
+      info.bytes_in = x.bytes_in;
+      info.bytes_out = x.bytes_out;
+      // The counters are on the steady clock (the reactor's), not the
+      // actor clock: how long ago is asked of the same clock.
+      auto steady = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+      if (x.last_recv_ns != 0)
+        info.since_recv = caf::timespan{steady - x.last_recv_ns};
+      if (x.last_send_ns != 0)
+        info.since_send = caf::timespan{steady - x.last_send_ns};
+    }
+    auto r = machine->report_of(info.id);
+    info.frames_in = r.frames_in;
+    info.frames_out = r.frames_out;
+    info.ping = r.ping;
+    info.ban_score = machine->score_of(info.id, t);
+    info.tags = machine->tags_of(info.id);
+  }
+
   /// Every open connection: established requests by id, then admitted
   /// inbound connections by slot.
   std::vector<peer_info> peers() {
@@ -737,6 +762,7 @@ struct handler_state : conn_effects {
       if (auto took = established_dial_times.find(x.req.id))
         info.dial_time = *took;
       info.retry_count = x.req.retry_count;
+      fill_extras(info, x.conn.get(), t);
       result.push_back(std::move(info));
     }
     auto first_inbound = result.size();
@@ -753,6 +779,7 @@ struct handler_state : conn_effects {
         info.remote_address = in.remote_address;
         info.local_address = conn->local_address();
         info.connected_for = t - in.since;
+        fill_extras(info, conn.get(), t);
         result.push_back(std::move(info));
       });
     std::sort(
@@ -918,6 +945,10 @@ conn_handler(handler_state::pointer self, handler_setup setup) {
       handler_state::after_message guard{s};
       return s.refusal(s.machine->misbehaving(id, points, reason, s.now()));
     },
+    [self](peer_stats_atom, uint64_t id, uint64_t frames_in,
+           uint64_t frames_out, caf::timespan ping) {
+      self->state.machine->peer_stats(id, frames_in, frames_out, ping);
+    },
     [self](protect_atom, uint64_t id, std::string& tag) -> caf::result<void> {
       auto& s = self->state;
       return s.refusal(s.machine->protect(id, tag));
@@ -992,8 +1023,7 @@ caf::expected<conn_handler_actor> spawn_conn_handler(caf::actor_system& sys,
                       "at most one");
   if (setup.gate.timeout <= caf::timespan{0})
     return make_error(errc::invalid_config,
-                      "gate.timeout = "
-                        + to_string_duration(setup.gate.timeout)
+                      "gate.timeout = " + to_string_duration(setup.gate.timeout)
                         + ", expected > 0");
   if (setup.gate.max_waiting_inbound == 0)
     return make_error(errc::invalid_config,

@@ -490,6 +490,29 @@ std::vector<std::string> conn_machine::tags_of(uint64_t id) const {
   return i == tags_.end() ? std::vector<std::string>{} : i->second;
 }
 
+void conn_machine::peer_stats(uint64_t id, uint64_t frames_in,
+                              uint64_t frames_out, caf::timespan ping) {
+  if (!open_peer(id))
+    return;
+  auto& r = reports_[id];
+  r.frames_in = frames_in;
+  r.frames_out = frames_out;
+  if (ping.count() > 0) {
+    r.ping = ping;
+    admission_.ping(id, ping); // a no-op for outbound ids
+  }
+}
+
+conn_machine::peer_report conn_machine::report_of(uint64_t id) const {
+  auto i = reports_.find(id);
+  return i == reports_.end() ? peer_report{} : i->second;
+}
+
+uint32_t conn_machine::score_of(uint64_t id, time_point now) const {
+  auto i = scores_.find(id);
+  return i == scores_.end() ? 0 : i->second.value(now);
+}
+
 bool conn_machine::is_protected(uint64_t id) const {
   return !tags_.empty() && tags_.count(id) != 0;
 }
@@ -846,6 +869,8 @@ bool conn_machine::open_peer(uint64_t id) const {
 void conn_machine::forget_score(uint64_t id) {
   if (!scores_.empty())
     scores_.erase(id);
+  if (!reports_.empty())
+    reports_.erase(id);
 }
 
 void conn_machine::stop() {
@@ -939,6 +964,8 @@ void conn_machine::forget(entry_map::iterator i) {
   --alive_count(e.req);
   if (!tags_.empty())
     tags_.erase(e.req.id);
+  if (!reports_.empty())
+    reports_.erase(e.req.id);
   entries_.erase(i);
 }
 

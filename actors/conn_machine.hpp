@@ -171,6 +171,24 @@ public:
   /// The tags of peer `id`, in the order they were added.
   std::vector<std::string> tags_of(uint64_t id) const;
 
+  /// What the application counted of peer `id` (see `peer_stats_atom`);
+  /// ignored for an id that is no open connection.
+  void peer_stats(uint64_t id, uint64_t frames_in, uint64_t frames_out,
+                  caf::timespan ping);
+
+  /// The application's counts of a peer, as last reported.
+  struct peer_report {
+    uint64_t frames_in = 0;
+    uint64_t frames_out = 0;
+    caf::timespan ping{0};
+  };
+
+  /// The last report of peer `id` (zeros if none).
+  peer_report report_of(uint64_t id) const;
+
+  /// The misbehaviour score of peer `id` at `now` (0 if it has none).
+  uint32_t score_of(uint64_t id, time_point now) const;
+
   /// Tags one peer may carry.
   static constexpr size_t max_tags = 16;
 
@@ -335,6 +353,8 @@ private:
   bool draining_ = false;
   // Protection tags by peer id; erased when the peer ends.
   std::unordered_map<uint64_t, std::vector<std::string>> tags_;
+  // The application's reports by peer id; erased when the peer ends.
+  std::unordered_map<uint64_t, peer_report> reports_;
   // The failed-attempt count resets only once a connection has lasted the
   // stable period without a new failure: either one that closed after
   // doing so (this flag) or one still open (checked at the next failure).

@@ -77,6 +77,9 @@ using bans_atom = caf::atom_constant<caf::atom("bans")>;
 /// evicted nor trimmed.
 using protect_atom = caf::atom_constant<caf::atom("protect")>;
 using unprotect_atom = caf::atom_constant<caf::atom("unprotect")>;
+/// `(peer_stats, id, frames_in, frames_out, ping)`: what the application
+/// counted of a peer, for `peers`.
+using peer_stats_atom = caf::atom_constant<caf::atom("peer_stats")>;
 /// The limits in force.
 using limits_atom = caf::atom_constant<caf::atom("limits")>;
 /// `(set_limits, limits)`: change limits at run time.

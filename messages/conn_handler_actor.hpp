@@ -60,6 +60,10 @@ namespace connmgr {
 /// - `(protect, id, tag)` / `(unprotect, id, tag)`: a peer (live request or
 ///   inbound slot) with any tag is never evicted nor closed by a lowered
 ///   limit; errors as `conn_machine::protect`.
+/// - `(peer_stats, id, frames_in, frames_out, ping)`: the application's
+///   counts of peer `id` (cumulative frames, the last ping round trip or
+///   0), shown by `peers`; a ping of an inbound peer also counts for its
+///   eviction protection, as `inbound_ping` does. Unknown ids are ignored.
 /// - `(limits) -> limits`, `(set_limits, limits) -> limits`: the limits in
 ///   force, and new ones applied at once (see `conn_machine::set_limits`);
 ///   an invalid value is refused with the same error as at spawn.
@@ -85,6 +89,7 @@ using conn_handler_actor = caf::typed_actor<
   caf::reacts_to<unban_atom, std::string>,
   caf::replies_to<bans_atom>::with<std::vector<ban_info>>,
   caf::reacts_to<misbehaving_atom, uint64_t, uint32_t, std::string>,
+  caf::reacts_to<peer_stats_atom, uint64_t, uint64_t, uint64_t, caf::timespan>,
   caf::reacts_to<protect_atom, uint64_t, std::string>,
   caf::reacts_to<unprotect_atom, uint64_t, std::string>,
   caf::replies_to<limits_atom>::with<conn_limits>,

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 #include <caf/timespan.hpp>
@@ -41,6 +42,22 @@ struct peer_info {
   caf::timespan dial_time{0};
   /// Outbound only: failed attempts since the last stable connection.
   uint32_t retry_count = 0;
+  /// Bytes in and out, as the connection's reader and writer counted them
+  /// (the reactor's byte streams do; 0 for a connection used otherwise).
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  /// Since the last byte in and out (steady clock); negative: none yet.
+  caf::timespan since_recv{-1};
+  caf::timespan since_send{-1};
+  /// Protocol frames in and out, and the last ping round trip (0: none),
+  /// as the application last reported them (`peer_stats`).
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  caf::timespan ping{0};
+  /// The misbehaviour score now (see `misbehaving`).
+  uint32_t ban_score = 0;
+  /// Protection tags (see `protect`), in the order they were added.
+  std::vector<std::string> tags;
 };
 
 /// Field-wise equality, for tests.
@@ -51,7 +68,9 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("peer_info"), x.id, x.kind, x.permanent,
            x.listener, x.remote_address, x.local_address, x.connected_for,
-           x.dial_time, x.retry_count);
+           x.dial_time, x.retry_count, x.bytes_in, x.bytes_out, x.since_recv,
+           x.since_send, x.frames_in, x.frames_out, x.ping, x.ban_score,
+           x.tags);
 }
 
 /// "#7 outbound manual permanent 127.0.0.1:8333 (local 127.0.0.1:41234,

@@ -12,8 +12,7 @@ connection::connection(int fd, std::string remote_address)
   // nop
 }
 
-connection::connection(int fd, std::string remote_address,
-                       uint32_t remote_ipv4)
+connection::connection(int fd, std::string remote_address, uint32_t remote_ipv4)
   : fd_(fd), remote_address_(std::move(remote_address)),
     remote_ipv4_(remote_ipv4), has_remote_ipv4_(true) {
   // nop
@@ -23,8 +22,7 @@ connection::~connection() {
   close();
 }
 
-bool connection::mark_closed(int& fd,
-                             hook_list<std::function<void()>>& hooks) {
+bool connection::mark_closed(int& fd, hook_list<std::function<void()>>& hooks) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (closed_.exchange(true, std::memory_order_acq_rel))
     return false;
@@ -50,6 +48,15 @@ bool connection::close() {
 int connection::native_handle() const noexcept {
   std::lock_guard<std::mutex> guard{mtx_};
   return fd_;
+}
+
+connection::traffic_counters connection::traffic() const noexcept {
+  traffic_counters x;
+  x.bytes_in = bytes_in_.load(std::memory_order_relaxed);
+  x.bytes_out = bytes_out_.load(std::memory_order_relaxed);
+  x.last_recv_ns = last_recv_ns_.load(std::memory_order_relaxed);
+  x.last_send_ns = last_send_ns_.load(std::memory_order_relaxed);
+  return x;
 }
 
 std::string connection::local_address() const {

@@ -85,6 +85,31 @@ public:
     return remote_ipv4_;
   }
 
+  /// Bytes moved and when, as whoever reads and writes the socket reports
+  /// them (the reactor's byte streams do); all zero otherwise.
+  struct traffic_counters {
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    /// Steady-clock instants in nanoseconds since its epoch; 0 for never.
+    int64_t last_recv_ns = 0;
+    int64_t last_send_ns = 0;
+  };
+
+  /// A snapshot of the counters (each field read atomically on its own).
+  traffic_counters traffic() const noexcept;
+
+  /// Reports `n` bytes received at `now_ns` (steady clock).
+  void count_received(uint64_t n, int64_t now_ns) noexcept {
+    bytes_in_.fetch_add(n, std::memory_order_relaxed);
+    last_recv_ns_.store(now_ns, std::memory_order_relaxed);
+  }
+
+  /// Reports `n` bytes sent at `now_ns` (steady clock).
+  void count_sent(uint64_t n, int64_t now_ns) noexcept {
+    bytes_out_.fetch_add(n, std::memory_order_relaxed);
+    last_send_ns_.store(now_ns, std::memory_order_relaxed);
+  }
+
   /// Our end of it ("127.0.0.1:41234", "[::1]:41234"), asked of the socket;
   /// empty once closed, or for a connection without a descriptor.
   std::string local_address() const;
@@ -138,6 +163,10 @@ private:
   bool mark_closed(int& fd, hook_list<std::function<void()>>& hooks);
 
   std::atomic<bool> closed_{false};
+  std::atomic<uint64_t> bytes_in_{0};
+  std::atomic<uint64_t> bytes_out_{0};
+  std::atomic<int64_t> last_recv_ns_{0};
+  std::atomic<int64_t> last_send_ns_{0};
   mutable std::mutex mtx_;
   int fd_;
   std::string remote_address_;

@@ -41,6 +41,14 @@ constexpr size_t max_spare_buffers = 1024;
 /// Spare buffers that stayed unused for this long are freed: after a burst
 /// the pool is empty again within twice this.
 constexpr auto spare_trim_interval = std::chrono::milliseconds{500};
+/// The steady clock now, in nanoseconds since its epoch (for the
+/// connection's traffic counters).
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
 /// What a stream always listens for.
 constexpr uint32_t stream_events = EPOLLIN | EPOLLRDHUP;
 
@@ -242,6 +250,7 @@ reactor::impl::read_result reactor::impl::read_once(uint64_t token) {
   if (n > 0) {
     auto len = static_cast<size_t>(n);
     st.stream_bytes_read += len;
+    s.conn->count_received(len, steady_ns());
     // Counted before the consumer can see (and report) the bytes.
     s.link->unconsumed.fetch_add(len);
     if (s.cb.on_data)
@@ -459,6 +468,7 @@ bool reactor::impl::flush(uint64_t token, stream_op& s) {
   });
   if (written > 0) {
     st.stream_bytes_written += written;
+    s.conn->count_sent(written, steady_ns());
     auto left = s.link->unsent.fetch_sub(written) - written;
     if (left <= s.link->opts.max_send_buffer / 2)
       s.link->full_since.store(0);

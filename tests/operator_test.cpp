@@ -274,3 +274,41 @@ TEST_CASE_FIXTURE(operator_fixture,
   CHECK(log->drains.size() == 1); // no deadline step
   handler = nullptr;
 }
+
+TEST_CASE_FIXTURE(operator_fixture,
+                  "operator: peers shows class, tags, score and the "
+                  "application's counts") {
+  spawn_with_listener();
+  auto out = connect("10.0.0.1:8333", true);
+  auto in = inject("10.5.0.1:4000");
+  auto slot = slot_of(in);
+  REQUIRE_FALSE(protect(out, "anchor"));
+  caf::anon_send(handler, misbehaving_atom::value, slot, uint32_t{30},
+                 std::string{"odd frame"});
+  caf::anon_send(handler, peer_stats_atom::value, out, uint64_t{5}, uint64_t{7},
+                 caf::timespan{20ms});
+  caf::anon_send(handler, peer_stats_atom::value, slot, uint64_t{3},
+                 uint64_t{4}, caf::timespan{0});
+  run();
+  auto list = ask<std::vector<peer_info>>(peers_atom::value);
+  REQUIRE(list.size() == 2);
+  auto& o = list[0];
+  CHECK(o.id == out);
+  CHECK(o.kind == peer_class::manual);
+  CHECK(o.permanent);
+  CHECK(o.tags == std::vector<std::string>{"anchor"});
+  CHECK(o.frames_in == 5);
+  CHECK(o.frames_out == 7);
+  CHECK(o.ping == 20ms);
+  CHECK(o.ban_score == 0);
+  auto& i = list[1];
+  CHECK(i.id == slot);
+  CHECK(i.kind == peer_class::inbound);
+  CHECK(i.ban_score == 30);
+  CHECK(i.frames_in == 3);
+  CHECK(i.ping == caf::timespan{0});
+  CHECK(i.tags.empty());
+  // In-memory connections move no bytes through a reactor.
+  CHECK(i.bytes_in == 0);
+  CHECK(i.since_recv < caf::timespan{0});
+}

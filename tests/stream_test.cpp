@@ -1005,3 +1005,38 @@ TEST_CASE("stream: spare read buffers are freed once streams go idle") {
     std::this_thread::sleep_for(50ms);
   CHECK(fx.io->stats().stream_spare_bytes == 0);
 }
+
+TEST_CASE("stream: a connection counts the bytes its stream moved") {
+  // `peers` shows these counters: they must match what went over the wire.
+  fixture fx;
+  auto [client, server] = fx.reactor_pair(true, true);
+  constexpr size_t total = 1 << 20;
+  auto sent = pattern(total, 7);
+  auto echo = std::make_shared<stream_handle>();
+  stream_callbacks cb;
+  cb.on_data = [echo](std::vector<uint8_t> buf) {
+    auto n = buf.size();
+    echo->send(std::move(buf));
+    echo->consumed(n);
+  };
+  stream_options roomy;
+  roomy.max_send_buffer = 2 * total;
+  roomy.receive_window = 2 * total; // the recorder never reports consumed
+  *echo = fx.io->stream(server, std::move(cb), roomy);
+  auto& at_client = fx.make_recorder();
+  auto token = fx.io->stream(client, at_client.callbacks(), roomy);
+  fx.sync();
+  CHECK(client->traffic().last_send_ns == 0);
+  REQUIRE(token.send(bytes(sent.begin(), sent.end())) == send_status::queued);
+  REQUIRE(at_client.await_bytes(total));
+  fx.sync();
+  auto c = client->traffic();
+  auto s = server->traffic();
+  CHECK(c.bytes_out == total);
+  CHECK(c.bytes_in == total);
+  CHECK(s.bytes_in == total);
+  CHECK(s.bytes_out == total);
+  CHECK(c.last_send_ns > 0);
+  CHECK(c.last_recv_ns >= c.last_send_ns);
+  CHECK(s.last_recv_ns > 0);
+}

@@ -72,6 +72,8 @@ struct node_state : node_effects {
     bool automatic = false;
     /// The manager's inbound slot; 0 for outbound connections.
     uint64_t slot = 0;
+    /// Frames queued for this peer.
+    uint64_t frames_sent = 0;
     /// The peer's listening address, held once it is ready.
     std::optional<net_address> listen_held;
     bool ready = false;
@@ -462,6 +464,7 @@ struct node_state : node_effects {
     // A frame refused by a full send buffer is lost: the peer does not
     // read, and the reactor drops it as a slow reader unless it catches up.
     i->second.stream.send(node_frames::encode(msg));
+    ++i->second.frames_sent;
   }
 
   /// Bytes of `key` arrived: hand them to the protocol, then let the
@@ -476,10 +479,15 @@ struct node_state : node_effects {
   }
 
   void ping_answered(uint64_t key, caf::timespan rtt) override {
-    // Eviction spares the fastest inbound peers.
+    // Once per ping interval: the manager shows the counts in `peers`, and
+    // eviction spares the fastest inbound peers.
     auto i = peers.find(key);
-    if (i != peers.end() && i->second.slot != 0)
-      self->send(handler, inbound_ping_atom::value, i->second.slot, rtt);
+    if (i == peers.end())
+      return;
+    auto id = i->second.outbound ? i->second.request : i->second.slot;
+    if (id != 0)
+      self->send(handler, peer_stats_atom::value, id,
+                 machine->frames_received(key), i->second.frames_sent, rtt);
   }
 
   void gossip_limited(uint64_t key, size_t count) override {

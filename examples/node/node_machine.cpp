@@ -143,8 +143,14 @@ std::optional<uint64_t> node_machine::node_of(uint64_t peer) const {
   return i->second.node_id;
 }
 
+uint64_t node_machine::frames_received(uint64_t peer) const {
+  auto i = peers_.find(peer);
+  return i == peers_.end() ? 0 : i->second.frames_received;
+}
+
 void node_machine::on_frame(uint64_t key, peer_state& p,
                             node_frames::frame& msg, time_point now) {
+  ++p.frames_received;
   if (!p.frames.take(1, now)) {
     drop(key, drop_reason::frame_rate,
          make_error(errc::connection_closed,

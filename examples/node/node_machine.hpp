@@ -201,6 +201,9 @@ public:
   /// The node id of `peer` once its hello arrived.
   std::optional<uint64_t> node_of(uint64_t peer) const;
 
+  /// Frames `peer` sent us that were decoded (0 for an unknown peer).
+  uint64_t frames_received(uint64_t peer) const;
+
   /// The configuration in effect.
   const node_machine_config& config() const noexcept {
     return cfg_;
@@ -230,6 +233,7 @@ private:
     /// When we last sent this peer a getaddr, and last answered one of its.
     std::optional<time_point> asked_at;
     std::optional<time_point> answered_at;
+    uint64_t frames_received = 0;
   };
 
   void on_frame(uint64_t key, peer_state& p, node_frames::frame& msg,
