@@ -28,8 +28,80 @@ constexpr verb_info verbs[] = {
   {"connect", ctl_verb::connect}, {"disconnect", ctl_verb::disconnect},
   {"remove", ctl_verb::remove}, {"ban", ctl_verb::ban},
   {"unban", ctl_verb::unban},   {"bans", ctl_verb::bans},
-  {"events", ctl_verb::events},
+  {"events", ctl_verb::events}, {"protect", ctl_verb::protect},
+  {"unprotect", ctl_verb::unprotect}, {"limits", ctl_verb::limits},
+  {"set", ctl_verb::set},       {"drain", ctl_verb::drain},
 };
+
+struct limit_key {
+  const char* key;
+  uint64_t conn_limits::*member;
+  /// Whether `unlimited` is a value (an optional cap in the node config).
+  bool optional_cap;
+};
+
+/// The node config keys of the run-time limits, in `conn_limits` order.
+constexpr limit_key limit_keys[] = {
+  {"target-outbound", &conn_limits::target_outbound, false},
+  {"max-inbound", &conn_limits::max_inbound, true},
+  {"max-inbound-per-ip", &conn_limits::max_inbound_per_ip, true},
+  {"max-inbound-per-netgroup", &conn_limits::max_inbound_per_netgroup, true},
+  {"max-pending-inbound", &conn_limits::max_pending_inbound, true},
+  {"max-manual", &conn_limits::max_manual, true},
+  {"max-permanent", &conn_limits::max_permanent, true},
+  {"max-pending-dials", &conn_limits::max_pending_dials, false},
+};
+
+static_assert(sizeof(conn_limits) == std::size(limit_keys) * sizeof(uint64_t),
+              "every conn_limits field needs a key above");
+
+const limit_key* find_limit_key(const std::string& key) {
+  for (auto& k : limit_keys)
+    if (key == k.key)
+      return &k;
+  return nullptr;
+}
+
+std::string limit_key_names() {
+  std::string out;
+  for (auto& k : limit_keys)
+    out += (out.empty() ? "" : ", ") + std::string{k.key};
+  return out;
+}
+
+/// Parses one `KEY=VALUE` of `set`.
+caf::expected<ctl_limit_change> parse_limit_change(const std::string& arg) {
+  auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return bad(fmt::format("set: \"{}\": expected KEY=VALUE like "
+                           "target-outbound=8",
+                           arg));
+  auto key = arg.substr(0, eq);
+  auto value = arg.substr(eq + 1);
+  auto k = find_limit_key(key);
+  if (k == nullptr)
+    return bad(fmt::format("set: {}: not a run-time limit, expected one of {}",
+                           key, limit_key_names()));
+  ctl_limit_change out{key, 0};
+  if (value == "unlimited") {
+    if (!k->optional_cap)
+      return bad(fmt::format("set {} = \"{}\": expected a count up to "
+                             "4294967295 ({} has no unlimited)",
+                             key, value, key));
+    out.value = conn_limits::unlimited;
+    return out;
+  }
+  uint64_t n = 0;
+  auto res = std::from_chars(value.data(), value.data() + value.size(), n);
+  constexpr uint64_t uint32_max = 0xFFFF'FFFF;
+  if (value.empty() || res.ec != std::errc{}
+      || res.ptr != value.data() + value.size() || n > uint32_max)
+    return bad(fmt::format("set {} = \"{}\": expected a count up to "
+                           "4294967295{}",
+                           key, value, k->optional_cap ? " or unlimited" : ""));
+  out.value = n;
+  return out;
+}
 
 std::string verb_names() {
   std::string out;
@@ -71,6 +143,40 @@ const option_info* find_option(const std::string& name) {
 
 } // namespace
 
+const std::vector<std::string>& ctl_limit_keys() {
+  static const std::vector<std::string> result = [] {
+    std::vector<std::string> xs;
+    for (auto& k : limit_keys)
+      xs.emplace_back(k.key);
+    return xs;
+  }();
+  return result;
+}
+
+caf::error apply_limit_changes(conn_limits& x,
+                               const std::vector<ctl_limit_change>& changes) {
+  for (auto& c : changes) {
+    auto k = find_limit_key(c.key);
+    if (k == nullptr)
+      return bad(fmt::format("set: {}: not a run-time limit, expected one of "
+                             "{}",
+                             c.key, limit_key_names()));
+    x.*k->member = c.value;
+  }
+  return caf::none;
+}
+
+std::vector<std::pair<std::string, std::string>>
+limit_rows(const conn_limits& x) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& k : limit_keys) {
+    auto v = x.*k.member;
+    out.emplace_back(k.key, v == conn_limits::unlimited ? "unlimited"
+                                                        : std::to_string(v));
+  }
+  return out;
+}
+
 std::string to_string(ctl_verb x) {
   for (auto& v : verbs)
     if (v.verb == x)
@@ -93,10 +199,24 @@ commands:
   unban ADDR|CIDR                lift a ban
   bans                           bans in force
   events [--count N]             stream the node's events
+  protect ID TAG                 never evict nor trim request ID's peer
+  unprotect ID TAG               drop tag TAG of request ID
+  limits                         the limits in force
+  set KEY=VALUE...               change limits while the node runs; KEY is
+                                 one of target-outbound, max-inbound,
+                                 max-inbound-per-ip, max-inbound-per-netgroup,
+                                 max-pending-inbound, max-manual,
+                                 max-permanent, max-pending-dials; VALUE a
+                                 count or unlimited (not for target-outbound
+                                 and max-pending-dials)
+  drain [--timeout 30s]          close every connection by the deadline, stop
+                                 the node; prints the final counters
 
-Several --node flags give one table across nodes (disconnect and remove take
-one node). --cert, --key and --ca (PEM files) select mutual TLS; without them
-the connection is plain TCP (nodes allow that on loopback only).
+Several --node flags give one table across nodes (disconnect, remove,
+protect and unprotect take one node). With drain, --timeout is the node's
+deadline (the ctl waits that long plus a margin). --cert, --key and --ca
+(PEM files) select mutual TLS; without them the connection is plain TCP
+(nodes allow that on loopback only).
 Exit status: 0 done, 1 a node could not be reached, refused us or refused the
 command, 2 bad arguments.
 )";
@@ -202,27 +322,48 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
     case ctl_verb::unban:
       wanted = 1;
       break;
+    case ctl_verb::protect:
+    case ctl_verb::unprotect:
+      wanted = 2;
+      break;
     default:
       break;
   }
-  if (positional.size() < wanted + 1) {
+  auto takes_id = out.verb == ctl_verb::disconnect
+                  || out.verb == ctl_verb::remove
+                  || out.verb == ctl_verb::protect
+                  || out.verb == ctl_verb::unprotect;
+  if (out.verb == ctl_verb::set) {
+    if (positional.size() < 2)
+      return bad(fmt::format("set: missing KEY=VALUE, expected one or more "
+                             "like target-outbound=8; keys: {}",
+                             limit_key_names()));
+    for (size_t i = 1; i < positional.size(); ++i) {
+      auto change = parse_limit_change(positional[i]);
+      if (!change)
+        return std::move(change.error());
+      out.changes.push_back(std::move(*change));
+    }
+  } else if (positional.size() < wanted + 1) {
     const char* what = out.verb == ctl_verb::connect ? "ADDR, expected a "
                                                        "host:port like "
                                                        "127.0.0.1:8333"
-                       : (out.verb == ctl_verb::disconnect
-                          || out.verb == ctl_verb::remove)
+                       : takes_id && positional.size() < 2
                          ? "ID, expected a request id like 7"
-                         : "ADDR|CIDR, expected an address or subnet like "
-                           "203.0.113.7 or 10.0.0.0/8";
+                       : takes_id ? "TAG, expected a tag like operator"
+                                  : "ADDR|CIDR, expected an address or "
+                                    "subnet like 203.0.113.7 or 10.0.0.0/8";
     return bad(fmt::format("{}: missing {}", verb, what));
-  }
-  if (positional.size() > wanted + 1)
+  } else if (positional.size() > wanted + 1) {
     return bad(fmt::format("{}: unexpected argument \"{}\", expected {}", verb,
                            positional[wanted + 1],
-                           wanted == 0 ? "no argument" : "one argument"));
-  if (wanted == 1) {
+                           wanted == 0   ? "no argument"
+                           : wanted == 1 ? "one argument"
+                                         : "two arguments"));
+  }
+  if (wanted >= 1) {
     auto& x = positional[1];
-    if (out.verb == ctl_verb::disconnect || out.verb == ctl_verb::remove) {
+    if (takes_id) {
       uint64_t id = 0;
       auto res = std::from_chars(x.data(), x.data() + x.size(), id);
       if (res.ec != std::errc{} || res.ptr != x.data() + x.size() || id == 0)
@@ -230,6 +371,8 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
                                "positive integer) like 7",
                                verb, x));
       out.id = id;
+      if (wanted == 2)
+        out.tag = positional[2];
     } else if (out.verb == ctl_verb::connect) {
       auto addr = net_address::parse(x, false);
       if (!addr)
@@ -269,7 +412,11 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
       auto d = parse_ctl_duration("--timeout", value);
       if (!d)
         return std::move(d.error());
-      out.timeout = *d;
+      // drain's own deadline; connecting keeps its default.
+      if (out.verb == ctl_verb::drain)
+        out.drain_timeout = *d;
+      else
+        out.timeout = *d;
     } else if (name == "--permanent") {
       out.permanent = true;
     } else if (name == "--for") {
@@ -294,8 +441,7 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
   }
   if (out.nodes.empty())
     return bad("missing --node, expected --node=HOST:PORT (one or more)");
-  if ((out.verb == ctl_verb::disconnect || out.verb == ctl_verb::remove)
-      && out.nodes.size() > 1)
+  if (takes_id && out.nodes.size() > 1)
     return bad(fmt::format("{}: request ids belong to one node, expected "
                            "exactly one --node (got {})",
                            verb, out.nodes.size()));

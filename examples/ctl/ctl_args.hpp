@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 #include <caf/timespan.hpp>
 
+#include "connmgr/messages/conn_limits.hpp"
 #include "connmgr/net/net_address.hpp"
 
 namespace connmgr {
@@ -23,6 +24,18 @@ enum class ctl_verb : uint8_t {
   unban,
   bans,
   events,
+  protect,
+  unprotect,
+  limits,
+  set,
+  drain,
+};
+
+/// One `set KEY=VALUE`: the node config key (e.g. "target-outbound") and
+/// its value, `conn_limits::unlimited` for `unlimited`.
+struct ctl_limit_change {
+  std::string key;
+  uint64_t value = 0;
 };
 
 /// "peers", "stats", ...
@@ -45,7 +58,7 @@ struct ctl_args {
   ctl_verb verb = ctl_verb::peers;
   /// connect, ban, unban: the address or subnet.
   std::string target;
-  /// disconnect, remove: the request id.
+  /// disconnect, remove, protect, unprotect: the request id.
   uint64_t id = 0;
   /// connect `--permanent`.
   bool permanent = false;
@@ -55,6 +68,14 @@ struct ctl_args {
   std::string reason = "operator";
   /// events `--count N`: stop after N events (0: until the node stops).
   uint64_t count = 0;
+  /// protect, unprotect: the tag.
+  std::string tag;
+  /// set: the changes, in command-line order (a later one for the same key
+  /// wins).
+  std::vector<ctl_limit_change> changes;
+  /// drain `--timeout D` (default 30s): how long the node gives its
+  /// connections to close; the ctl waits that long plus a margin.
+  caf::timespan drain_timeout = std::chrono::seconds{30};
 
   /// Whether the connection uses mutual TLS.
   bool tls() const noexcept {
@@ -71,6 +92,21 @@ std::string ctl_usage();
 /// `--node = "a:b": expected HOST:PORT` or `disconnect: missing ID, expected
 /// a request id like 7`.
 caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args);
+
+/// The node config keys `set` accepts (the run-time limits), in the order
+/// of `conn_limits`.
+const std::vector<std::string>& ctl_limit_keys();
+
+/// Applies `changes` to `x`; fails with `errc::invalid_config` naming a key
+/// that is not a run-time limit (only possible for changes not made by
+/// `parse_ctl_args`).
+caf::error apply_limit_changes(conn_limits& x,
+                               const std::vector<ctl_limit_change>& changes);
+
+/// (key, value) rows of `x` with the node config keys, "unlimited" for no
+/// cap.
+std::vector<std::pair<std::string, std::string>>
+limit_rows(const conn_limits& x);
 
 /// Parses "24h", "30min", "90s", "250ms", "7d" (a positive integer and a
 /// unit); fails naming `what`.

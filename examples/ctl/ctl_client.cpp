@@ -22,10 +22,12 @@
 
 #include <fmt/format.h>
 
+#include "connmgr/messages/conn_limits.hpp"
 #include "connmgr/messages/control_actor.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/manager_config.hpp"
 #include "connmgr/messages/message_types.hpp"
+#include "examples/ctl/ctl_args.hpp"
 #include "examples/ctl/ctl_diagnose.hpp"
 
 namespace connmgr {
@@ -275,6 +277,112 @@ row stats_fields(const conn_stats& s) {
   return out;
 }
 
+/// `fields` of one node, led by ("node", its name).
+row node_fields(const target& t, row fields) {
+  row r{{"node", t.name}};
+  for (auto& f : fields)
+    r.push_back(std::move(f));
+  return r;
+}
+
+/// Rows of `node_fields`: a JSON array of one object per node, or a table
+/// of one row per field (`title`) and one column per node.
+void print_per_node(std::FILE* out, const std::vector<row>& per_node,
+                    bool json, bool fleet, const char* title,
+                    const char* key) {
+  if (json) {
+    print_rows(out, per_node, true, {});
+    return;
+  }
+  if (per_node.empty())
+    return;
+  row header{{key, title}};
+  for (auto& r : per_node)
+    header.emplace_back(r[0].second, fleet ? r[0].second : "VALUE");
+  std::vector<row> rows;
+  for (size_t i = 1; i < per_node[0].size(); ++i) {
+    row r{{key, per_node[0][i].first}};
+    for (auto& n : per_node)
+      r.emplace_back(n[0].second, i < n.size() ? n[i].second : "");
+    rows.push_back(std::move(r));
+  }
+  print_rows(out, rows, false, header);
+}
+
+// -- limits and drain ----------------------------------------------------------
+
+/// Reads each node's limits, applies the changes and sends them back;
+/// prints the limits the node answers with (those now in force).
+int run_set(caf::actor_system& sys, const ctl_args& a,
+            std::vector<target>& targets, std::FILE* out, std::FILE* err) {
+  auto fleet = targets.size() > 1;
+  bool ok = true;
+  std::vector<row> per_node;
+  caf::scoped_actor self{sys};
+  auto refused = [&](target& t, const caf::error& e) {
+    std::fprintf(err, "connmgr-ctl: %s: set refused: %s\n", t.name.c_str(),
+                 error_text(sys, e).c_str());
+    ok = false;
+  };
+  for (auto& t : targets) {
+    std::optional<conn_limits> current;
+    self->request(t.control, a.timeout, limits_atom::value)
+      .receive([&](conn_limits& x) { current = x; },
+               [&](caf::error& e) { refused(t, e); });
+    if (!current)
+      continue;
+    if (auto e = apply_limit_changes(*current, a.changes)) {
+      refused(t, e);
+      continue;
+    }
+    self->request(t.control, a.timeout, set_limits_atom::value, *current)
+      .receive(
+        [&](conn_limits& now) {
+          per_node.push_back(node_fields(t, limit_rows(now)));
+        },
+        [&](caf::error& e) { refused(t, e); });
+  }
+  print_per_node(out, per_node, a.json, fleet, "LIMIT", "limit");
+  return ok ? 0 : 1;
+}
+
+/// Drains every node at once and waits for each to answer with its final
+/// counters (sent once its handler has stopped).
+int run_drain(caf::actor_system& sys, const ctl_args& a,
+              std::vector<target>& targets, std::FILE* out, std::FILE* err) {
+  auto fleet = targets.size() > 1;
+  // The node answers at the deadline at the latest; the margin covers
+  // closing and the trip back.
+  auto wait = a.drain_timeout + std::max(a.timeout, caf::timespan{
+                                                      std::chrono::seconds{5}});
+  // One waiting thread per node: they all drain at once.
+  std::vector<std::future<std::pair<std::optional<row>, std::string>>> replies;
+  for (auto& t : targets)
+    replies.push_back(std::async(std::launch::async, [&sys, &a, &t, wait] {
+      std::pair<std::optional<row>, std::string> res;
+      caf::scoped_actor self{sys};
+      self->request(t.control, wait, drain_atom::value, a.drain_timeout)
+        .receive(
+          [&](conn_stats& s) { res.first = node_fields(t, stats_fields(s)); },
+          [&](caf::error& e) { res.second = error_text(sys, e); });
+      return res;
+    }));
+  bool ok = true;
+  std::vector<row> per_node;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto [fields, why] = replies[i].get();
+    if (fields) {
+      per_node.push_back(std::move(*fields));
+    } else {
+      std::fprintf(err, "connmgr-ctl: %s: drain refused: %s\n",
+                   targets[i].name.c_str(), why.c_str());
+      ok = false;
+    }
+  }
+  print_per_node(out, per_node, a.json, fleet, "COUNTER", "counter");
+  return ok ? 0 : 1;
+}
+
 // -- events ----------------------------------------------------------------------
 
 struct subscriber_state {
@@ -424,30 +532,37 @@ int run_command(caf::actor_system& sys, const ctl_args& a,
       auto ok = ask_all<conn_stats>(
         sys, a, targets, err,
         [&](target& t, conn_stats& s) {
-          row r{{"node", t.name}};
-          for (auto& f : stats_fields(s))
-            r.push_back(f);
-          per_node.push_back(std::move(r));
+          per_node.push_back(node_fields(t, stats_fields(s)));
         },
         stats_atom::value);
-      if (a.json) {
-        print_rows(out, per_node, true, {});
-      } else if (!per_node.empty()) {
-        // One row per counter, one column per node.
-        row header{{"counter", "COUNTER"}};
-        for (auto& r : per_node)
-          header.emplace_back(r[0].second, fleet ? r[0].second : "VALUE");
-        std::vector<row> rows;
-        for (size_t i = 1; i < per_node[0].size(); ++i) {
-          row r{{"counter", per_node[0][i].first}};
-          for (auto& n : per_node)
-            r.emplace_back(n[0].second, i < n.size() ? n[i].second : "");
-          rows.push_back(std::move(r));
-        }
-        print_rows(out, rows, false, header);
-      }
+      print_per_node(out, per_node, a.json, fleet, "COUNTER", "counter");
       return ok ? 0 : 1;
     }
+    case ctl_verb::limits: {
+      std::vector<row> per_node;
+      auto ok = ask_all<conn_limits>(
+        sys, a, targets, err,
+        [&](target& t, conn_limits& x) {
+          per_node.push_back(node_fields(t, limit_rows(x)));
+        },
+        limits_atom::value);
+      print_per_node(out, per_node, a.json, fleet, "LIMIT", "limit");
+      return ok ? 0 : 1;
+    }
+    case ctl_verb::set:
+      return run_set(sys, a, targets, out, err);
+    case ctl_verb::drain:
+      return run_drain(sys, a, targets, out, err);
+    case ctl_verb::protect:
+      return tell_all(sys, a, targets, out, err, protect_atom::value, a.id,
+                      a.tag)
+               ? 0
+               : 1;
+    case ctl_verb::unprotect:
+      return tell_all(sys, a, targets, out, err, unprotect_atom::value, a.id,
+                      a.tag)
+               ? 0
+               : 1;
     case ctl_verb::bans: {
       std::vector<row> rows;
       auto ok = ask_all<std::vector<ban_info>>(

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -145,8 +146,21 @@ int serve(caf::actor_system& sys, const node_settings& settings,
     out.event(ev);
   }
   n->start();
-  int sig = signals.wait();
-  n->stop(sig == SIGINT ? "SIGINT" : "SIGTERM").wait();
+  // Until a signal, or until the node stops on its own: a drain through
+  // the control stops the handler, and with it the node ("stopped").
+  auto done = n->done();
+  int sig = 0;
+  while (sig == 0
+         && done.wait_for(std::chrono::seconds{0}) != std::future_status::ready)
+    sig = signals.wait_for(std::chrono::milliseconds{50});
+  if (sig != 0) {
+    n->stop(sig == SIGINT ? "SIGINT" : "SIGTERM").wait();
+  } else if (control) {
+    // The drain's answer (the final counters) left the handler as it
+    // stopped; closing the control at once could cut it off in the
+    // middleman's write buffer.
+    std::this_thread::sleep_for(std::chrono::milliseconds{250});
+  }
   tap->reset();
   if (control)
     control->stop();

@@ -153,6 +153,10 @@ void node::wait() {
   impl_->done->future.wait();
 }
 
+std::shared_future<void> node::done() const {
+  return impl_->done->future;
+}
+
 uint64_t node::id() const noexcept {
   return impl_->id;
 }

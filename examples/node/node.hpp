@@ -96,6 +96,10 @@ public:
   /// Blocks until the node has stopped.
   void wait();
 
+  /// Ready once the node has stopped, by `stop` or on its own (its handler
+  /// stopped, e.g. after a drain).
+  std::shared_future<void> done() const;
+
   /// This node's id.
   uint64_t id() const noexcept;
 

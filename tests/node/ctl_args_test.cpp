@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -108,4 +109,94 @@ TEST_CASE("ctl args: bad arguments name the argument and what was "
           {"--json", "takes no value"});
   refused({"--node=127.0.0.1:1", "events", "--count=0"},
           {"--count", "positive integer"});
+}
+
+TEST_CASE("ctl args: set, limits, drain, protect and unprotect") {
+  auto a = ok({"--node=127.0.0.1:1", "set", "target-outbound=12",
+               "max-inbound=unlimited", "max-pending-dials=0"});
+  CHECK(a.verb == ctl_verb::set);
+  REQUIRE(a.changes.size() == 3);
+  CHECK(a.changes[0].key == "target-outbound");
+  CHECK(a.changes[0].value == 12);
+  CHECK(a.changes[1].key == "max-inbound");
+  CHECK(a.changes[1].value == conn_limits::unlimited);
+  CHECK(a.changes[2].value == 0);
+  // Applied onto what the node has, only the keys given change.
+  conn_limits x;
+  x.target_outbound = 8;
+  x.max_inbound = 114;
+  x.max_manual = 8;
+  x.max_pending_dials = 128;
+  REQUIRE(!apply_limit_changes(x, a.changes));
+  CHECK(x.target_outbound == 12);
+  CHECK(x.max_inbound == conn_limits::unlimited);
+  CHECK(x.max_pending_dials == 0);
+  CHECK(x.max_manual == 8);
+  // Every key of a run-time limit, printed under its config key.
+  auto rows = limit_rows(x);
+  REQUIRE(rows.size() == ctl_limit_keys().size());
+  CHECK(rows[0] == std::pair<std::string, std::string>{"target-outbound",
+                                                       "12"});
+  CHECK(rows[1] == std::pair<std::string, std::string>{"max-inbound",
+                                                       "unlimited"});
+  for (auto& key : ctl_limit_keys()) {
+    auto b = ok({"--node=127.0.0.1:1", "set", key + "=3"});
+    conn_limits y;
+    REQUIRE(!apply_limit_changes(y, b.changes));
+    auto ys = limit_rows(y);
+    auto i = std::find_if(ys.begin(), ys.end(),
+                          [&](auto& r) { return r.first == key; });
+    REQUIRE(i != ys.end());
+    CHECK(i->second == "3");
+  }
+  a = ok({"--node=127.0.0.1:1", "limits", "--json"});
+  CHECK(a.verb == ctl_verb::limits);
+  a = ok({"--node=127.0.0.1:1", "drain"});
+  CHECK(a.verb == ctl_verb::drain);
+  CHECK(a.drain_timeout == caf::timespan{30s});
+  // With drain, --timeout is the node's deadline, not the request's.
+  a = ok({"--node=127.0.0.1:1", "drain", "--timeout", "2s"});
+  CHECK(a.drain_timeout == caf::timespan{2s});
+  CHECK(a.timeout == caf::timespan{10s});
+  a = ok({"--node=127.0.0.1:1", "protect", "7", "operator"});
+  CHECK(a.verb == ctl_verb::protect);
+  CHECK(a.id == 7);
+  CHECK(a.tag == "operator");
+  a = ok({"--node=127.0.0.1:1", "unprotect", "7", "operator"});
+  CHECK(a.verb == ctl_verb::unprotect);
+}
+
+TEST_CASE("ctl args: set refuses keys that are not run-time limits and bad "
+          "values, naming them") {
+  refused({"--node=127.0.0.1:1", "set"},
+          {"set", "missing KEY=VALUE", "target-outbound"});
+  refused({"--node=127.0.0.1:1", "set", "listen=127.0.0.1:1"},
+          {"listen", "not a run-time limit", "target-outbound", "max-inbound",
+           "max-inbound-per-ip", "max-inbound-per-netgroup",
+           "max-pending-inbound", "max-manual", "max-permanent",
+           "max-pending-dials"});
+  refused({"--node=127.0.0.1:1", "set", "target_outbound=3"},
+          {"target_outbound", "not a run-time limit"});
+  refused({"--node=127.0.0.1:1", "set", "target-outbound"},
+          {"target-outbound", "KEY=VALUE"});
+  refused({"--node=127.0.0.1:1", "set", "max-inbound=lots"},
+          {"max-inbound", "\"lots\"", "count", "unlimited"});
+  refused({"--node=127.0.0.1:1", "set", "max-inbound="},
+          {"max-inbound", "\"\"", "count"});
+  refused({"--node=127.0.0.1:1", "set", "max-manual=-1"},
+          {"max-manual", "\"-1\""});
+  refused({"--node=127.0.0.1:1", "set", "max-manual=4294967296"},
+          {"max-manual", "4294967296", "4294967295"});
+  refused({"--node=127.0.0.1:1", "set", "target-outbound=unlimited"},
+          {"target-outbound", "unlimited", "count"});
+  refused({"--node=127.0.0.1:1", "protect", "7"}, {"protect", "missing TAG"});
+  refused({"--node=127.0.0.1:1", "protect"}, {"protect", "missing ID"});
+  refused({"--node=127.0.0.1:1", "unprotect", "x", "t"},
+          {"unprotect ID", "\"x\""});
+  refused({"--node=127.0.0.1:1", "--node=127.0.0.1:2", "protect", "7", "t"},
+          {"exactly one --node"});
+  refused({"--node=127.0.0.1:1", "drain", "--timeout", "soon"},
+          {"--timeout", "soon", "duration"});
+  refused({"--node=127.0.0.1:1", "limits", "extra"},
+          {"limits", "unexpected argument"});
 }

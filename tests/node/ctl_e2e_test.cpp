@@ -352,3 +352,155 @@ TEST_CASE("ctl e2e: a slow events subscriber is dropped, the node's memory "
   guard.reap();
   stop_ok(a);
 }
+
+namespace {
+
+/// A node with a TLS control that knows `peers` (listening nodes it may
+/// dial automatically) and starts with `target` automatic connections.
+std::vector<std::string> controlled_args(const test_pki& pki,
+                                         const std::vector<std::string>& peers,
+                                         const std::string& target) {
+  auto args = std::vector<std::string>{
+    opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", target),
+    opt("control-listen", "127.0.0.1:0"), opt("peers", list(peers)),
+    opt("retry-duration", "100ms"), opt("max-retry-duration", "300ms")};
+  for (auto& k : pki.node_keys())
+    args.push_back(k);
+  return args;
+}
+
+/// A node that listens and dials nobody.
+std::vector<std::string> listener_args() {
+  return {opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")};
+}
+
+/// The value of row `key` of a `limits`/`set` table ("KEY  VALUE").
+std::string table_value(const ctl_result& r, const std::string& key) {
+  for (auto& l : r.out)
+    if (l.rfind(key + " ", 0) == 0) {
+      auto v = l.substr(key.size());
+      return v.substr(v.find_first_not_of(' '));
+    }
+  return {};
+}
+
+/// Waits until `n` has exited by itself: status 0, nothing on stderr, and
+/// "stopped" its last line.
+void exited_ok(node_process& n) {
+  auto status = n.wait_exit(exit_timeout);
+  REQUIRE_MESSAGE(status, "the node did not exit\n" << n.tail(30));
+  CHECK_MESSAGE(*status == 0, n.tail(30));
+  CHECK_MESSAGE(n.err_lines().empty(), n.tail(30));
+  auto lines = n.texts();
+  REQUIRE(!lines.empty());
+  CHECK_MESSAGE(json_event(lines.back()) == "stopped", n.tail(30));
+}
+
+} // namespace
+
+TEST_CASE("ctl e2e: set target-outbound up and down takes effect within one "
+          "second") {
+  test_pki pki;
+  node_process l1{listener_args()};
+  node_process l2{listener_args()};
+  node_process l3{listener_args()};
+  l1.boot();
+  l2.boot();
+  l3.boot();
+  node_process a{controlled_args(pki, {l1.addr, l2.addr, l3.addr}, "0")};
+  a.boot();
+  auto ctl_addr = control_of(a);
+  auto before = run_ctl(ctl_addr, pki.client(), {"limits"});
+  REQUIRE_MESSAGE(before.status == 0, before.text());
+  CHECK_MESSAGE(table_value(before, "target-outbound") == "0", before.text());
+  CHECK_MESSAGE(a.events("connected").empty(), a.tail());
+  // Up: two automatic connections at once.
+  auto up = run_ctl(ctl_addr, pki.client(), {"set", "target-outbound=2"});
+  auto answered = unix_ms();
+  REQUIRE_MESSAGE(up.status == 0, up.text());
+  CHECK_MESSAGE(table_value(up, "target-outbound") == "2", up.text());
+  CHECK_MESSAGE(table_value(up, "max-inbound-per-ip") == "unlimited",
+                up.text());
+  for (int i = 0; i < 2; ++i) {
+    auto line = expect_event(a, "connected", {{"permanent", "false"}});
+    CHECK_MESSAGE(int_of(line, "ts") <= answered + 1000, line);
+  }
+  // Down to one: the youngest surplus connection closes.
+  auto down = run_ctl(ctl_addr, pki.client(),
+                      {"set", "target-outbound=1", "--json"});
+  answered = unix_ms();
+  REQUIRE_MESSAGE(down.status == 0, down.text());
+  CHECK_MESSAGE(contains(down, "\"target-outbound\":1"), down.text());
+  auto gone = expect_event(a, "disconnected",
+                           {{"reason_code", "limit_lowered"}});
+  CHECK_MESSAGE(int_of(gone, "ts") <= answered + 1000, gone);
+  auto now = run_ctl(ctl_addr, pki.client(), {"limits"});
+  CHECK_MESSAGE(table_value(now, "target-outbound") == "1", now.text());
+  // Bad arguments: 2, naming the key (and the keys) or the value.
+  auto not_limit = run_ctl(ctl_addr, pki.client(), {"set", "listen=1"});
+  CHECK_MESSAGE(not_limit.status == 2, not_limit.text());
+  CHECK_MESSAGE(contains(not_limit, "listen: not a run-time limit"),
+                not_limit.text());
+  CHECK_MESSAGE(contains(not_limit, "max-pending-dials"), not_limit.text());
+  auto bad_value = run_ctl(ctl_addr, pki.client(), {"set", "max-manual=x"});
+  CHECK_MESSAGE(bad_value.status == 2, bad_value.text());
+  CHECK_MESSAGE(contains(bad_value, "max-manual = \"x\""), bad_value.text());
+  // A value the node refuses: 1, with its message naming the field.
+  auto refused = run_ctl(ctl_addr, pki.client(),
+                         {"set", "target-outbound=4000000000"});
+  CHECK_MESSAGE(refused.status == 1, refused.text());
+  CHECK_MESSAGE(contains(refused, "set refused"), refused.text());
+  CHECK_MESSAGE(contains(refused, "target_outbound"), refused.text());
+  auto after = run_ctl(ctl_addr, pki.client(), {"limits"});
+  CHECK_MESSAGE(table_value(after, "target-outbound") == "1", after.text());
+  stop_all_ok({&a, &l1, &l2, &l3});
+}
+
+TEST_CASE("ctl e2e: drain closes every peer with a reason and ends the node "
+          "with exit 0") {
+  test_pki pki;
+  node_process l1{listener_args()};
+  l1.boot();
+  node_process a{controlled_args(pki, {l1.addr}, "1")};
+  a.boot();
+  auto ctl_addr = control_of(a);
+  node_process c{{opt("connect", list({a.addr})), opt("target-outbound", "0"),
+                  opt("retry-duration", "100ms"),
+                  opt("max-retry-duration", "300ms")}};
+  c.boot(false);
+  auto out_line = expect_event(a, "connected", {{"permanent", "false"}});
+  a.seek(0);
+  expect_event(a, "peer_ready", {{"outbound", "false"}});
+  a.seek(0);
+  expect_event(a, "peer_ready", {{"outbound", "true"}});
+  auto from = a.cursor();
+  std::vector<std::string> args{"--node=" + ctl_addr};
+  for (auto& f : pki.client())
+    args.push_back(f);
+  for (auto x : {"drain", "--timeout", "2s"})
+    args.emplace_back(x);
+  process ctl{ctl_binary(), args};
+  REQUIRE_MESSAGE(ctl.ok(), ctl.error());
+  auto ctl_status = ctl.wait_exit(60s);
+  REQUIRE_MESSAGE(ctl_status, "connmgr-ctl did not exit\n" << ctl.tail());
+  ctl_result drained{*ctl_status, ctl.texts(), ctl.err_lines()};
+  CHECK_MESSAGE(drained.status == 0, drained.text() << a.tail(30));
+  // The final counters, one row each.
+  CHECK_MESSAGE(table_value(drained, "requests_created") != "",
+                drained.text());
+  exited_ok(a);
+  // Every peer closed with reason draining: the outbound one by its
+  // request, the inbound one evicted.
+  a.seek(from);
+  expect_event(a, "disconnected",
+               {{"id", std::to_string(int_of(out_line, "id"))},
+                {"reason_code", "draining"}},
+               0s);
+  a.seek(from);
+  expect_event(a, "evicted", {{"reason_code", "draining"}}, 0s);
+  for (auto& l : a.events("disconnected"))
+    CHECK_MESSAGE(json_get(l, "reason_code") == "draining", l);
+  for (auto& l : a.events("evicted"))
+    CHECK_MESSAGE(json_get(l, "reason_code") == "draining", l);
+  stop_all_ok({&c, &l1});
+}
