@@ -135,10 +135,10 @@ TEST_CASE("ctl args: set, limits, drain, protect and unprotect") {
   // Every key of a run-time limit, printed under its config key.
   auto rows = limit_rows(x);
   REQUIRE(rows.size() == ctl_limit_keys().size());
-  CHECK(rows[0] == std::pair<std::string, std::string>{"target-outbound",
-                                                       "12"});
-  CHECK(rows[1] == std::pair<std::string, std::string>{"max-inbound",
-                                                       "unlimited"});
+  CHECK(rows[0]
+        == std::pair<std::string, std::string>{"target-outbound", "12"});
+  CHECK(rows[1]
+        == std::pair<std::string, std::string>{"max-inbound", "unlimited"});
   for (auto& key : ctl_limit_keys()) {
     auto b = ok({"--node=127.0.0.1:1", "set", key + "=3"});
     conn_limits y;

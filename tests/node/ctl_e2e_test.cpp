@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -421,11 +422,21 @@ TEST_CASE("ctl e2e: set target-outbound up and down takes effect within one "
   CHECK_MESSAGE(table_value(up, "target-outbound") == "2", up.text());
   CHECK_MESSAGE(table_value(up, "max-inbound-per-ip") == "unlimited",
                 up.text());
+  std::vector<int64_t> ids;
   for (int i = 0; i < 2; ++i) {
     auto line = expect_event(a, "connected", {{"permanent", "false"}});
     CHECK_MESSAGE(int_of(line, "ts") <= answered + 1000, line);
+    ids.push_back(int_of(line, "id"));
   }
-  // Down to one: the youngest surplus connection closes.
+  // Down to one: the youngest surplus connection closes, unless protected:
+  // protecting the youngest makes it the other one.
+  auto young = std::to_string(ids[1]); // connected last
+  auto old = std::to_string(ids[0]);
+  auto prot = run_ctl(ctl_addr, pki.client(), {"protect", young, "e2e"});
+  REQUIRE_MESSAGE(prot.status == 0, prot.text());
+  auto unknown = run_ctl(ctl_addr, pki.client(), {"unprotect", old, "e2e"});
+  CHECK_MESSAGE(unknown.status == 1, unknown.text());
+  CHECK_MESSAGE(contains(unknown, "no tag"), unknown.text());
   auto down = run_ctl(ctl_addr, pki.client(),
                       {"set", "target-outbound=1", "--json"});
   answered = unix_ms();
@@ -434,6 +445,9 @@ TEST_CASE("ctl e2e: set target-outbound up and down takes effect within one "
   auto gone = expect_event(a, "disconnected",
                            {{"reason_code", "limit_lowered"}});
   CHECK_MESSAGE(int_of(gone, "ts") <= answered + 1000, gone);
+  CHECK_MESSAGE(json_get(gone, "id") == old, gone);
+  auto unprot = run_ctl(ctl_addr, pki.client(), {"unprotect", young, "e2e"});
+  CHECK_MESSAGE(unprot.status == 0, unprot.text());
   auto now = run_ctl(ctl_addr, pki.client(), {"limits"});
   CHECK_MESSAGE(table_value(now, "target-outbound") == "1", now.text());
   // Bad arguments: 2, naming the key (and the keys) or the value.
