@@ -70,8 +70,8 @@ std::string json_value(const std::string& x) {
 }
 
 /// One JSON object of (key, value) rows, values through `json_value`.
-std::string json_object(const std::vector<std::pair<std::string, std::string>>&
-                          fields) {
+std::string
+json_object(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::string out = "{";
   for (auto& [k, v] : fields) {
     if (out.size() > 1)
@@ -106,7 +106,8 @@ void print_rows(std::FILE* out, const std::vector<row>& rows, bool json,
     std::string text;
     for (size_t i = 0; i < cells.size(); ++i) {
       text += cells[i];
-      if (i + 1 < cells.size())
+      // Cells past the header's columns (none today) are not padded.
+      if (i + 1 < cells.size() && i < width.size())
         text += std::string(width[i] - cells[i].size() + 2, ' ');
     }
     std::fprintf(out, "%s\n", text.c_str());
@@ -146,9 +147,8 @@ connect_control(caf::actor_system& sys, const ctl_args& a,
   auto host = where.host();
   auto port = where.port();
   auto attempt = std::async(std::launch::async, [&sys, &a, host, port] {
-    return a.tls()
-             ? caf::openssl::remote_actor<control_actor>(sys, host, port)
-             : sys.middleman().remote_actor<control_actor>(host, port);
+    return a.tls() ? caf::openssl::remote_actor<control_actor>(sys, host, port)
+                   : sys.middleman().remote_actor<control_actor>(host, port);
   });
   if (attempt.wait_for(a.timeout) != std::future_status::ready) {
     // CAF cannot cancel its connect: give up on the whole run.
@@ -164,8 +164,9 @@ connect_control(caf::actor_system& sys, const ctl_args& a,
   if (res)
     return {*res, {}};
   if (a.tls())
-    return {control_actor{}, "TLS connection refused: "
-                       + diagnose_tls(where, a.cert, a.key, a.ca, a.timeout)};
+    return {control_actor{},
+            "TLS connection refused: "
+              + diagnose_tls(where, a.cert, a.key, a.ca, a.timeout)};
   return {control_actor{},
           fmt::format("the node refused a plain connection ({}): it needs "
                       "mutual TLS, give --cert, --key and --ca",
@@ -226,9 +227,8 @@ bool tell_all(caf::actor_system& sys, const ctl_args& a,
                          to_string(a.verb).c_str());
         },
         [&](caf::error& e) {
-          std::fprintf(err, "connmgr-ctl: %s: %s refused: %s\n",
-                       t.name.c_str(), to_string(a.verb).c_str(),
-                       error_text(sys, e).c_str());
+          std::fprintf(err, "connmgr-ctl: %s: %s refused: %s\n", t.name.c_str(),
+                       to_string(a.verb).c_str(), error_text(sys, e).c_str());
           ok = false;
         });
   }
@@ -247,11 +247,27 @@ row peer_row(const std::string& node, bool fleet, const peer_info& p) {
   r.emplace_back("local", p.local_address);
   r.emplace_back("permanent", p.permanent ? "true" : "false");
   r.emplace_back("connected_ms", millis_text(p.connected_for));
-  r.emplace_back("dial_us", std::to_string(std::chrono::duration_cast<
-                                             std::chrono::microseconds>(
-                                             p.dial_time)
-                                             .count()));
+  r.emplace_back(
+    "dial_us",
+    std::to_string(
+      std::chrono::duration_cast<std::chrono::microseconds>(p.dial_time)
+        .count()));
   r.emplace_back("retries", std::to_string(p.retry_count));
+  r.emplace_back("bytes_in", std::to_string(p.bytes_in));
+  r.emplace_back("bytes_out", std::to_string(p.bytes_out));
+  auto ago = [](caf::timespan x) {
+    return x.count() < 0 ? std::string{"-"} : millis_text(x);
+  };
+  r.emplace_back("last_recv_ms", ago(p.since_recv));
+  r.emplace_back("last_send_ms", ago(p.since_send));
+  r.emplace_back("frames_in", std::to_string(p.frames_in));
+  r.emplace_back("frames_out", std::to_string(p.frames_out));
+  r.emplace_back("ping_ms", p.ping.count() > 0 ? millis_text(p.ping) : "-");
+  r.emplace_back("score", std::to_string(p.ban_score));
+  std::string tags;
+  for (auto& t : p.tags)
+    tags += (tags.empty() ? "" : ",") + t;
+  r.emplace_back("tags", tags.empty() ? "-" : tags);
   return r;
 }
 
@@ -265,8 +281,8 @@ row stats_fields(const conn_stats& s) {
   size_t pos = 0;
   while (pos < body.size()) {
     auto comma = body.find(", ", pos);
-    auto item = body.substr(pos, comma == std::string::npos ? std::string::npos
-                                                            : comma - pos);
+    auto item = body.substr(
+      pos, comma == std::string::npos ? std::string::npos : comma - pos);
     auto eq = item.find('=');
     if (eq != std::string::npos)
       out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
@@ -287,9 +303,8 @@ row node_fields(const target& t, row fields) {
 
 /// Rows of `node_fields`: a JSON array of one object per node, or a table
 /// of one row per field (`title`) and one column per node.
-void print_per_node(std::FILE* out, const std::vector<row>& per_node,
-                    bool json, bool fleet, const char* title,
-                    const char* key) {
+void print_per_node(std::FILE* out, const std::vector<row>& per_node, bool json,
+                    bool fleet, const char* title, const char* key) {
   if (json) {
     print_rows(out, per_node, true, {});
     return;
@@ -353,8 +368,8 @@ int run_drain(caf::actor_system& sys, const ctl_args& a,
   auto fleet = targets.size() > 1;
   // The node answers at the deadline at the latest; the margin covers
   // closing and the trip back.
-  auto wait = a.drain_timeout + std::max(a.timeout, caf::timespan{
-                                                      std::chrono::seconds{5}});
+  auto wait = a.drain_timeout
+    + std::max(a.timeout, caf::timespan{std::chrono::seconds{5}});
   // One waiting thread per node: they all drain at once.
   std::vector<std::future<std::pair<std::optional<row>, std::string>>> replies;
   for (auto& t : targets)
@@ -395,12 +410,11 @@ struct subscriber_state {
 constexpr uint32_t events_credit = 256;
 constexpr uint32_t events_step = 64;
 
-control_subscriber_actor::behavior_type
-events_printer(control_subscriber_actor::stateful_pointer<subscriber_state>
-                 self,
-               control_actor control, std::string node, bool fleet, bool json,
-               uint64_t count, std::FILE* out, std::FILE* err,
-               std::shared_ptr<std::promise<int>> done) {
+control_subscriber_actor::behavior_type events_printer(
+  control_subscriber_actor::stateful_pointer<subscriber_state> self,
+  control_actor control, std::string node, bool fleet, bool json,
+  uint64_t count, std::FILE* out, std::FILE* err,
+  std::shared_ptr<std::promise<int>> done) {
   return {
     [=](control_event_atom, uint64_t id, uint64_t seq, event_summary& ev) {
       row r;
@@ -425,7 +439,7 @@ events_printer(control_subscriber_actor::stateful_pointer<subscriber_state>
       } else {
         for (auto& [k, v] : r)
           text += (text.empty() ? "" : " ")
-                  + (k == "event" || k == "node" ? v : k + "=" + v);
+            + (k == "event" || k == "node" ? v : k + "=" + v);
       }
       // Blocking here when our reader is slow is what tells the node: no
       // credit comes back, and it drops us rather than buffer.
@@ -446,8 +460,9 @@ events_printer(control_subscriber_actor::stateful_pointer<subscriber_state>
     },
     [=](control_dropped_atom, uint64_t, std::string& why) {
       auto stopping = why == "node stopping";
-      std::fprintf(err, "connmgr-ctl: %s: the node ended the event stream: "
-                        "%s\n",
+      std::fprintf(err,
+                   "connmgr-ctl: %s: the node ended the event stream: "
+                   "%s\n",
                    node.c_str(), why.c_str());
       done->set_value(stopping ? 0 : 1);
       self->quit();
@@ -467,8 +482,8 @@ int run_events(caf::actor_system& sys, const ctl_args& a,
     auto sub = sys.spawn(events_printer, t.control, t.name, fleet, a.json,
                          a.count, out, err, done);
     bool ok = true;
-    self->request(t.control, a.timeout, subscribe_atom::value, sub,
-                  events_credit)
+    self
+      ->request(t.control, a.timeout, subscribe_atom::value, sub, events_credit)
       .receive([](uint64_t) {},
                [&](caf::error& e) {
                  std::fprintf(err, "connmgr-ctl: %s: events refused: %s\n",
@@ -518,11 +533,24 @@ int run_command(caf::actor_system& sys, const ctl_args& a,
       row header;
       if (fleet)
         header.emplace_back("node", "NODE");
-      for (auto [k, title] :
-           {std::pair{"id", "ID"}, {"direction", "DIR"}, {"class", "CLASS"},
-            {"remote", "REMOTE"}, {"local", "LOCAL"}, {"permanent", "PERM"},
-            {"connected_ms", "OPEN_MS"}, {"dial_us", "DIAL_US"},
-            {"retries", "RETRIES"}})
+      for (auto [k, title] : {std::pair{"id", "ID"},
+                              {"direction", "DIR"},
+                              {"class", "CLASS"},
+                              {"remote", "REMOTE"},
+                              {"local", "LOCAL"},
+                              {"permanent", "PERM"},
+                              {"connected_ms", "OPEN_MS"},
+                              {"dial_us", "DIAL_US"},
+                              {"retries", "RETRIES"},
+                              {"bytes_in", "IN"},
+                              {"bytes_out", "OUT"},
+                              {"last_recv_ms", "RECV_MS"},
+                              {"last_send_ms", "SEND_MS"},
+                              {"frames_in", "F_IN"},
+                              {"frames_out", "F_OUT"},
+                              {"ping_ms", "PING_MS"},
+                              {"score", "SCORE"},
+                              {"tags", "TAGS"}})
         header.emplace_back(k, title);
       print_rows(out, rows, a.json, header);
       return ok ? 0 : 1;
@@ -556,13 +584,13 @@ int run_command(caf::actor_system& sys, const ctl_args& a,
     case ctl_verb::protect:
       return tell_all(sys, a, targets, out, err, protect_atom::value, a.id,
                       a.tag)
-               ? 0
-               : 1;
+        ? 0
+        : 1;
     case ctl_verb::unprotect:
       return tell_all(sys, a, targets, out, err, unprotect_atom::value, a.id,
                       a.tag)
-               ? 0
-               : 1;
+        ? 0
+        : 1;
     case ctl_verb::bans: {
       std::vector<row> rows;
       auto ok = ask_all<std::vector<ban_info>>(
@@ -573,10 +601,11 @@ int run_command(caf::actor_system& sys, const ctl_args& a,
             if (fleet)
               r.emplace_back("node", t.name);
             r.emplace_back("subnet", b.subnet);
-            auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-              b.remaining);
-            r.emplace_back("remaining", a.json ? millis_text(b.remaining)
-                                               : to_string_duration(secs));
+            auto secs =
+              std::chrono::duration_cast<std::chrono::seconds>(b.remaining);
+            r.emplace_back("remaining",
+                           a.json ? millis_text(b.remaining)
+                                  : to_string_duration(secs));
             r.emplace_back("reason", b.reason);
             rows.push_back(std::move(r));
           }
@@ -618,24 +647,23 @@ int run_command(caf::actor_system& sys, const ctl_args& a,
                           {"closed", std::to_string(closed)}});
         },
         ban_atom::value, a.target, a.ban_for, a.reason);
-      print_rows(out, rows, a.json,
-                 {{"node", "NODE"}, {"subnet", "BANNED"}, {"closed",
-                                                           "CLOSED"}});
+      print_rows(
+        out, rows, a.json,
+        {{"node", "NODE"}, {"subnet", "BANNED"}, {"closed", "CLOSED"}});
       return ok ? 0 : 1;
     }
     case ctl_verb::unban:
       return tell_all(sys, a, targets, out, err, unban_atom::value, a.target)
-               ? 0
-               : 1;
+        ? 0
+        : 1;
     case ctl_verb::disconnect:
       return tell_all(sys, a, targets, out, err, disconnect_atom::value, a.id,
                       true)
-               ? 0
-               : 1;
+        ? 0
+        : 1;
     case ctl_verb::remove:
-      return tell_all(sys, a, targets, out, err, remove_atom::value, a.id)
-               ? 0
-               : 1;
+      return tell_all(sys, a, targets, out, err, remove_atom::value, a.id) ? 0
+                                                                           : 1;
     case ctl_verb::events:
       return run_events(sys, a, targets, out, err);
   }

@@ -75,9 +75,9 @@ ca ca; leaf node ca; leaf client ca; ca ca2; leaf client2 ca2
 
   /// The ctl's flags for client `who` trusting CA `ca`.
   std::vector<std::string> client(const std::string& who = "client",
-                                   const std::string& ca = "ca") const {
-    return {"--cert", path(who + ".pem"), "--key", path(who + ".key"), "--ca",
-            path(ca + ".pem")};
+                                  const std::string& ca = "ca") const {
+    return {"--cert", path(who + ".pem"), "--key", path(who + ".key"),
+            "--ca",   path(ca + ".pem")};
   }
 };
 
@@ -136,13 +136,13 @@ bool contains(const ctl_result& r, const std::string& what) {
 TEST_CASE("ctl e2e: peers shows inbound and outbound peers; ban disconnects "
           "and refuses, unban lets back") {
   test_pki pki;
-  node_process b{{opt("listen", list({"127.0.0.1:0"})),
-                  opt("target-outbound", "0")}};
+  node_process b{
+    {opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0")}};
   b.boot();
   auto a_args = std::vector<std::string>{
     opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", "0"),
     opt("control-listen", "127.0.0.1:0"), opt("retry-duration", "100ms"),
-    opt("max-retry-duration", "300ms")};
+    opt("max-retry-duration", "300ms"),   opt("ping-interval", "100ms")};
   for (auto& k : pki.node_keys())
     a_args.push_back(k);
   node_process a{a_args};
@@ -161,9 +161,26 @@ TEST_CASE("ctl e2e: peers shows inbound and outbound peers; ban disconnects "
   auto peers = run_ctl(ctl_addr, pki.client(), {"peers", "--json"});
   REQUIRE_MESSAGE(peers.status == 0, peers.text());
   CHECK_MESSAGE(contains(peers, "\"direction\":\"outbound\""), peers.text());
-  CHECK_MESSAGE(contains(peers, "\"remote\":\"" + b.addr + "\""),
-                peers.text());
+  CHECK_MESSAGE(contains(peers, "\"remote\":\"" + b.addr + "\""), peers.text());
   CHECK_MESSAGE(contains(peers, "\"direction\":\"inbound\""), peers.text());
+  // Bytes grow: a pings both peers every 100 ms.
+  auto outbound_bytes = [&] {
+    auto r = run_ctl(ctl_addr, pki.client(), {"peers", "--json"});
+    REQUIRE_MESSAGE(r.status == 0, r.text());
+    for (auto& line : r.out) {
+      if (line.find("\"direction\":\"outbound\"") == std::string::npos)
+        continue;
+      auto at = line.find("\"bytes_in\":");
+      REQUIRE_MESSAGE(at != std::string::npos, line);
+      return std::stoull(line.substr(at + 11));
+    }
+    FAIL("no outbound peer in " << r.text());
+    return 0ull;
+  };
+  auto first = outbound_bytes();
+  CHECK(first > 0);
+  std::this_thread::sleep_for(500ms);
+  CHECK(outbound_bytes() > first);
   auto table = run_ctl(ctl_addr, pki.client(), {"peers"});
   REQUIRE_MESSAGE(table.status == 0, table.text());
   REQUIRE(table.out.size() == 3); // header, inbound, outbound
@@ -237,9 +254,9 @@ TEST_CASE("ctl e2e: plain TCP control only when asked and only on "
     node_process n{{opt("control-listen", "127.0.0.1:0")}};
     auto status = n.wait_exit(exit_timeout);
     CHECK(status == 2);
-    check_one_error_line(n, {"connmgr.control-cert", "connmgr.control-key",
-                             "connmgr.control-ca",
-                             "control-insecure-loopback"});
+    check_one_error_line(n,
+                         {"connmgr.control-cert", "connmgr.control-key",
+                          "connmgr.control-ca", "control-insecure-loopback"});
   }
   SUBCASE("a non-loopback address needs TLS even with the flag") {
     // Refused while reading the settings: nothing is bound.
@@ -247,12 +264,12 @@ TEST_CASE("ctl e2e: plain TCP control only when asked and only on "
                     "--connmgr.control-insecure-loopback"}};
     auto status = n.wait_exit(exit_timeout);
     CHECK(status == 2);
-    check_one_error_line(n, {"192.0.2.1", "not a loopback address",
-                             "connmgr.control-cert"});
+    check_one_error_line(
+      n, {"192.0.2.1", "not a loopback address", "connmgr.control-cert"});
   }
   SUBCASE("incomplete TLS keys: exit 2 naming the missing ones") {
-    node_process n{{opt("control-listen", "127.0.0.1:0"),
-                    opt("control-cert", "x.pem")}};
+    node_process n{
+      {opt("control-listen", "127.0.0.1:0"), opt("control-cert", "x.pem")}};
     CHECK(n.wait_exit(exit_timeout) == 2);
     check_one_error_line(n, {"connmgr.control-key", "connmgr.control-ca"});
   }
@@ -364,7 +381,7 @@ std::vector<std::string> controlled_args(const test_pki& pki,
   auto args = std::vector<std::string>{
     opt("listen", list({"127.0.0.1:0"})), opt("target-outbound", target),
     opt("control-listen", "127.0.0.1:0"), opt("peers", list(peers)),
-    opt("retry-duration", "100ms"), opt("max-retry-duration", "300ms")};
+    opt("retry-duration", "100ms"),       opt("max-retry-duration", "300ms")};
   for (auto& k : pki.node_keys())
     args.push_back(k);
   return args;
@@ -437,13 +454,13 @@ TEST_CASE("ctl e2e: set target-outbound up and down takes effect within one "
   auto unknown = run_ctl(ctl_addr, pki.client(), {"unprotect", old, "e2e"});
   CHECK_MESSAGE(unknown.status == 1, unknown.text());
   CHECK_MESSAGE(contains(unknown, "no tag"), unknown.text());
-  auto down = run_ctl(ctl_addr, pki.client(),
-                      {"set", "target-outbound=1", "--json"});
+  auto down =
+    run_ctl(ctl_addr, pki.client(), {"set", "target-outbound=1", "--json"});
   answered = unix_ms();
   REQUIRE_MESSAGE(down.status == 0, down.text());
   CHECK_MESSAGE(contains(down, "\"target-outbound\":1"), down.text());
-  auto gone = expect_event(a, "disconnected",
-                           {{"reason_code", "limit_lowered"}});
+  auto gone =
+    expect_event(a, "disconnected", {{"reason_code", "limit_lowered"}});
   CHECK_MESSAGE(int_of(gone, "ts") <= answered + 1000, gone);
   CHECK_MESSAGE(json_get(gone, "id") == old, gone);
   auto unprot = run_ctl(ctl_addr, pki.client(), {"unprotect", young, "e2e"});
@@ -460,8 +477,8 @@ TEST_CASE("ctl e2e: set target-outbound up and down takes effect within one "
   CHECK_MESSAGE(bad_value.status == 2, bad_value.text());
   CHECK_MESSAGE(contains(bad_value, "max-manual = \"x\""), bad_value.text());
   // A value the node refuses: 1, with its message naming the field.
-  auto refused = run_ctl(ctl_addr, pki.client(),
-                         {"set", "target-outbound=4000000000"});
+  auto refused =
+    run_ctl(ctl_addr, pki.client(), {"set", "target-outbound=4000000000"});
   CHECK_MESSAGE(refused.status == 1, refused.text());
   CHECK_MESSAGE(contains(refused, "set refused"), refused.text());
   CHECK_MESSAGE(contains(refused, "target_outbound"), refused.text());
@@ -500,8 +517,7 @@ TEST_CASE("ctl e2e: drain closes every peer with a reason and ends the node "
   ctl_result drained{*ctl_status, ctl.texts(), ctl.err_lines()};
   CHECK_MESSAGE(drained.status == 0, drained.text() << a.tail(30));
   // The final counters, one row each.
-  CHECK_MESSAGE(table_value(drained, "requests_created") != "",
-                drained.text());
+  CHECK_MESSAGE(table_value(drained, "requests_created") != "", drained.text());
   exited_ok(a);
   // Every peer closed with reason draining: the outbound one by its
   // request, the inbound one evicted.
