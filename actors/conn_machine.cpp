@@ -204,10 +204,22 @@ caf::error conn_machine::disconnect(uint64_t id, bool retry_wanted,
   if (stopped_)
     return make_error(errc::stopped, fmt::format("{} after stop", what));
   auto i = entries_.find(id);
-  if (i == entries_.end())
+  if (i == entries_.end()) {
+    if (auto in = inbound_conns_.find(id)) {
+      // An inbound peer: closed, its slot free; there is nothing to retry.
+      auto conn = in->conn.lock();
+      auto remote = std::move(in->remote_address);
+      inbound_closed(id);
+      if (conn)
+        conn->close();
+      fx_.evicted(id, remote, make_error(errc::connection_closed, what), what);
+      return caf::none;
+    }
     return make_error(
       errc::unknown_request,
-      fmt::format("{} of id {}: no live request has it", what, id));
+      fmt::format("{} of id {}: no live request or inbound peer has it", what,
+                  id));
+  }
   auto& e = i->second;
   if (e.ph == phase::established) {
     close_established(i, retry_wanted, trigger_reconnect,

@@ -82,8 +82,9 @@ public:
   /// Closes request `id`'s connection, or cancels it if not connected.
   /// With `retry`, an established request is redialed if permanent or if
   /// `trigger_reconnect` (with backoff); an automatic one is replaced.
-  /// Returns `errc::unknown_request` (changing nothing) for an id that is
-  /// not a live request, and `errc::stopped` once stopped.
+  /// An inbound peer's id closes it (`evicted` with rule "disconnect" or
+  /// "remove"). Returns `errc::unknown_request` (changing nothing) for an
+  /// id that is neither, and `errc::stopped` once stopped.
   caf::error disconnect(uint64_t id, bool retry, bool trigger_reconnect,
                         time_point now);
 

@@ -27,8 +27,9 @@ namespace connmgr {
 ///   the handler draw one. Refused with an error (stopped, invalid_address,
 ///   duplicate_address, duplicate_request) and a failed event.
 /// - `(disconnect, id, trigger_reconnect)`: close an established connection
-///   and retry per the request's rules (or cancel it if still pending);
-///   answers `errc::unknown_request` for an id that is not a live request.
+///   and retry per the request's rules (or cancel it if still pending); an
+///   inbound peer's id closes it (an `evicted` event with rule
+///   "disconnect"); answers `errc::unknown_request` for any other id.
 /// - `(remove, id)`: close or cancel without retry; same answers.
 /// - `(new_req)`: one extra one-shot request from the address source.
 /// - `(requests) -> snapshot`: every live request, pending ones included.

@@ -312,3 +312,21 @@ TEST_CASE_FIXTURE(operator_fixture,
   CHECK(i.bytes_in == 0);
   CHECK(i.since_recv < caf::timespan{0});
 }
+
+TEST_CASE_FIXTURE(operator_fixture,
+                  "operator: disconnect and remove close an inbound peer by "
+                  "its slot") {
+  spawn_with_listener();
+  auto a = inject("10.5.0.1:4000");
+  auto b = inject("10.6.0.1:4000");
+  disconnect(slot_of(a));
+  remove(slot_of(b));
+  CHECK(a->closed());
+  CHECK(b->closed());
+  REQUIRE(log->evicted.size() == 2);
+  CHECK(log->evicted[0].rule == "disconnect");
+  CHECK(log->evicted[1].rule == "remove");
+  CHECK(stats().inbound_live == 0);
+  auto gone = refusal(remove_atom::value, slot_of(a));
+  CHECK(errc_of(gone) == errc::unknown_request);
+}

@@ -24,13 +24,20 @@ struct verb_info {
 };
 
 constexpr verb_info verbs[] = {
-  {"peers", ctl_verb::peers},   {"stats", ctl_verb::stats},
-  {"connect", ctl_verb::connect}, {"disconnect", ctl_verb::disconnect},
-  {"remove", ctl_verb::remove}, {"ban", ctl_verb::ban},
-  {"unban", ctl_verb::unban},   {"bans", ctl_verb::bans},
-  {"events", ctl_verb::events}, {"protect", ctl_verb::protect},
-  {"unprotect", ctl_verb::unprotect}, {"limits", ctl_verb::limits},
-  {"set", ctl_verb::set},       {"drain", ctl_verb::drain},
+  {"peers", ctl_verb::peers},
+  {"stats", ctl_verb::stats},
+  {"connect", ctl_verb::connect},
+  {"disconnect", ctl_verb::disconnect},
+  {"remove", ctl_verb::remove},
+  {"ban", ctl_verb::ban},
+  {"unban", ctl_verb::unban},
+  {"bans", ctl_verb::bans},
+  {"events", ctl_verb::events},
+  {"protect", ctl_verb::protect},
+  {"unprotect", ctl_verb::unprotect},
+  {"limits", ctl_verb::limits},
+  {"set", ctl_verb::set},
+  {"drain", ctl_verb::drain},
 };
 
 struct limit_key {
@@ -171,8 +178,8 @@ limit_rows(const conn_limits& x) {
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& k : limit_keys) {
     auto v = x.*k.member;
-    out.emplace_back(k.key, v == conn_limits::unlimited ? "unlimited"
-                                                        : std::to_string(v));
+    out.emplace_back(
+      k.key, v == conn_limits::unlimited ? "unlimited" : std::to_string(v));
   }
   return out;
 }
@@ -192,8 +199,8 @@ commands:
   peers                          open connections (inbound and outbound)
   stats                          the handler's counters
   connect ADDR [--permanent]     dial ADDR (host:port)
-  disconnect ID                  close request ID; it retries per its rules
-  remove ID                      close or cancel request ID for good
+  disconnect ID                  close peer ID (a request retries per its rules)
+  remove ID                      close peer ID, or cancel request ID, for good
   ban ADDR|CIDR [--for 24h] [--reason TEXT]
                                  ban an address or subnet, closing its peers
   unban ADDR|CIDR                lift a ban
@@ -234,8 +241,8 @@ caf::expected<caf::timespan> parse_ctl_duration(const std::string& what,
   if (digits == text.begin())
     return fail();
   uint64_t n = 0;
-  auto res = std::from_chars(text.data(), text.data() + (digits - text.begin()),
-                             n);
+  auto res =
+    std::from_chars(text.data(), text.data() + (digits - text.begin()), n);
   if (res.ec != std::errc{} || n == 0)
     return fail();
   std::string unit{digits, text.end()};
@@ -285,12 +292,12 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
       } else if (i + 1 < args.size()) {
         value = args[++i];
       } else {
-        return bad(fmt::format("{}: missing value, expected {} VALUE", name,
-                               name));
+        return bad(
+          fmt::format("{}: missing value, expected {} VALUE", name, name));
       }
       if (value.empty())
-        return bad(fmt::format("{}: empty value, expected {} VALUE", name,
-                               name));
+        return bad(
+          fmt::format("{}: empty value, expected {} VALUE", name, name));
     } else if (eq != std::string::npos) {
       return bad(fmt::format("{} = \"{}\": {} takes no value", name,
                              arg.substr(eq + 1), name));
@@ -330,9 +337,8 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
       break;
   }
   auto takes_id = out.verb == ctl_verb::disconnect
-                  || out.verb == ctl_verb::remove
-                  || out.verb == ctl_verb::protect
-                  || out.verb == ctl_verb::unprotect;
+    || out.verb == ctl_verb::remove || out.verb == ctl_verb::protect
+    || out.verb == ctl_verb::unprotect;
   if (out.verb == ctl_verb::set) {
     if (positional.size() < 2)
       return bad(fmt::format("set: missing KEY=VALUE, expected one or more "
@@ -348,18 +354,17 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
     const char* what = out.verb == ctl_verb::connect ? "ADDR, expected a "
                                                        "host:port like "
                                                        "127.0.0.1:8333"
-                       : takes_id && positional.size() < 2
-                         ? "ID, expected a request id like 7"
-                       : takes_id ? "TAG, expected a tag like operator"
-                                  : "ADDR|CIDR, expected an address or "
-                                    "subnet like 203.0.113.7 or 10.0.0.0/8";
+      : takes_id && positional.size() < 2 ? "ID, expected a request id like 7"
+      : takes_id                          ? "TAG, expected a tag like operator"
+                                          : "ADDR|CIDR, expected an address or "
+                                            "subnet like 203.0.113.7 or 10.0.0.0/8";
     return bad(fmt::format("{}: missing {}", verb, what));
   } else if (positional.size() > wanted + 1) {
     return bad(fmt::format("{}: unexpected argument \"{}\", expected {}", verb,
                            positional[wanted + 1],
-                           wanted == 0   ? "no argument"
-                           : wanted == 1 ? "one argument"
-                                         : "two arguments"));
+                           wanted == 0     ? "no argument"
+                             : wanted == 1 ? "one argument"
+                                           : "two arguments"));
   }
   if (wanted >= 1) {
     auto& x = positional[1];
@@ -376,8 +381,8 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
     } else if (out.verb == ctl_verb::connect) {
       auto addr = net_address::parse(x, false);
       if (!addr)
-        return bad(fmt::format("connect ADDR = \"{}\": {}", x,
-                               describe(addr.error())));
+        return bad(
+          fmt::format("connect ADDR = \"{}\": {}", x, describe(addr.error())));
       out.target = addr->to_string();
     } else {
       out.target = x;
@@ -388,7 +393,7 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
     std::string name = opt->name;
     if (!opt->only.empty()
         && std::find(opt->only.begin(), opt->only.end(), out.verb)
-             == opt->only.end())
+          == opt->only.end())
       return bad(fmt::format("{}: not an option of {}, expected it with {}",
                              name, verb, to_string(opt->only.front())));
     if (name == "--node") {
@@ -448,9 +453,9 @@ caf::expected<ctl_args> parse_ctl_args(const std::vector<std::string>& args) {
   int tls_given = !out.cert.empty() + !out.key.empty() + !out.ca.empty();
   if (tls_given != 0 && tls_given != 3) {
     std::string missing;
-    for (auto [flag, v] : {std::pair{"--cert", &out.cert},
-                           std::pair{"--key", &out.key},
-                           std::pair{"--ca", &out.ca}})
+    for (auto [flag, v] :
+         {std::pair{"--cert", &out.cert}, std::pair{"--key", &out.key},
+          std::pair{"--ca", &out.ca}})
       if (v->empty())
         missing += (missing.empty() ? "" : " and ") + std::string{flag};
     return bad(fmt::format("missing {}: mutual TLS needs --cert, --key and "
