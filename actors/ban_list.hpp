@@ -10,7 +10,7 @@
 #include <caf/actor_clock.hpp>
 #include <caf/error.hpp>
 
-#include "connmgr/actors/flat_table.hpp"
+#include "connmgr/net/flat_table.hpp"
 #include "connmgr/net/address_class.hpp"
 #include "connmgr/net/net_address.hpp"
 

@@ -19,7 +19,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "connmgr/actors/conn_machine.hpp"
-#include "connmgr/actors/flat_table.hpp"
+#include "connmgr/net/flat_table.hpp"
 #include "connmgr/actors/listener_worker.hpp"
 #include "connmgr/messages/manager_config_reader.hpp"
 #include "connmgr/messages/error_code.hpp"

@@ -12,7 +12,7 @@
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
-#include "connmgr/actors/flat_table.hpp"
+#include "connmgr/net/flat_table.hpp"
 #include "connmgr/actors/token_bucket.hpp"
 #include "connmgr/messages/inbound_limits.hpp"
 

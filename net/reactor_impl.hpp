@@ -22,7 +22,7 @@
 
 #include <caf/error.hpp>
 
-#include "connmgr/actors/flat_table.hpp"
+#include "connmgr/net/flat_table.hpp"
 #include "connmgr/net/connection.hpp"
 #include "connmgr/net/reactor.hpp"
 #include "connmgr/net/stream_handle.hpp"
