@@ -205,14 +205,9 @@ caf::error conn_machine::disconnect(uint64_t id, bool retry_wanted,
     return make_error(errc::stopped, fmt::format("{} after stop", what));
   auto i = entries_.find(id);
   if (i == entries_.end()) {
-    if (auto in = inbound_conns_.find(id)) {
+    if (inbound_conns_.find(id)) {
       // An inbound peer: closed, its slot free; there is nothing to retry.
-      auto conn = in->conn.lock();
-      auto remote = std::move(in->remote_address);
-      inbound_closed(id);
-      if (conn)
-        conn->close();
-      fx_.evicted(id, remote, make_error(errc::connection_closed, what), what);
+      close_inbound(id, make_error(errc::connection_closed, what), what);
       return caf::none;
     }
     return make_error(
@@ -619,14 +614,8 @@ size_t conn_machine::trim_inbound(uint64_t keep, const caf::error& reason,
   for (auto& [since, slot] : candidates) {
     if (inbound_conns_.size() <= keep)
       break;
-    auto in = inbound_conns_.find(slot);
-    auto conn = in->conn.lock();
-    auto remote = std::move(in->remote_address);
-    inbound_closed(slot);
-    if (conn)
-      conn->close();
     ++stats_.inbound_evicted;
-    fx_.evicted(slot, remote, reason, "limit_lowered");
+    close_inbound(slot, reason, "limit_lowered");
     ++closed;
   }
   return closed;
@@ -693,15 +682,8 @@ uint64_t conn_machine::close_all(const caf::error& reason,
   inbound_conns_.for_each(
     [&](uint64_t slot, const inbound_peer&) { slots.push_back(slot); });
   std::sort(slots.begin(), slots.end());
-  for (auto slot : slots) {
-    auto in = inbound_conns_.find(slot);
-    auto conn = in->conn.lock();
-    auto remote = std::move(in->remote_address);
-    inbound_closed(slot);
-    if (conn)
-      conn->close();
-    fx_.evicted(slot, remote, reason, rule);
-  }
+  for (auto slot : slots)
+    close_inbound(slot, reason, rule);
   return ids.size() + slots.size();
 }
 
@@ -847,13 +829,18 @@ void conn_machine::close_one(uint64_t id, const caf::error& reason,
     close_established(i, true, false, reason, false, now);
     return;
   }
-  auto in = inbound_conns_.find(id);
+  close_inbound(id, reason, "banned");
+}
+
+void conn_machine::close_inbound(uint64_t slot, const caf::error& reason,
+                                 const std::string& rule) {
+  auto in = inbound_conns_.find(slot);
   auto conn = in->conn.lock();
   auto remote = std::move(in->remote_address);
-  inbound_closed(id);
+  inbound_closed(slot);
   if (conn)
     conn->close();
-  fx_.evicted(id, remote, reason, "banned");
+  fx_.evicted(slot, remote, reason, rule);
 }
 
 caf::error conn_machine::ban_refusal(const std::string& address,

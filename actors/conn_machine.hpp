@@ -319,6 +319,10 @@ private:
   uint64_t close_banned(const netgroup& subnet, const caf::error& reason,
                         time_point now);
   void close_one(uint64_t id, const caf::error& reason, time_point now);
+  /// Closes admitted inbound `slot` (which must be held) as an eviction by
+  /// `rule`.
+  void close_inbound(uint64_t slot, const caf::error& reason,
+                     const std::string& rule);
   bool open_peer(uint64_t id) const;
   bool is_protected(uint64_t id) const;
   size_t trim_requests(bool automatic, bool permanent, uint64_t keep,

@@ -26,25 +26,6 @@ struct api_fixture : sim_fixture {
     start();
   }
 
-  /// Sends `xs` as a request and returns the error it was answered with
-  /// (none for a plain answer).
-  template <class... Ts>
-  caf::error ask_error(Ts... xs) {
-    caf::error result;
-    bool answered = false;
-    sys.spawn([&](caf::event_based_actor* self) {
-      self->request(handler, caf::infinite, xs...)
-        .then([&]() { answered = true; },
-              [&](caf::error& err) {
-                result = std::move(err);
-                answered = true;
-              });
-    });
-    run();
-    REQUIRE(answered);
-    return result;
-  }
-
   /// Spawns an actor linked to the handler that exits with `reason`.
   void linked_actor_exits(caf::exit_reason reason) {
     auto h = caf::actor_cast<caf::actor>(handler);
@@ -83,12 +64,12 @@ TEST_CASE_FIXTURE(api_fixture,
                   "unknown_request and change nothing") {
   auto id = connect("127.0.0.1:18333", true);
   auto unknown = id + 1000;
-  auto err = ask_error(disconnect_atom::value, unknown, false);
+  auto err = refusal(disconnect_atom::value, unknown, false);
   CHECK(err == errc::unknown_request);
-  err = ask_error(remove_atom::value, unknown);
+  err = refusal(remove_atom::value, unknown);
   CHECK(err == errc::unknown_request);
   // A known id is answered without error.
-  CHECK_FALSE(ask_error(disconnect_atom::value, id, false));
+  CHECK_FALSE(refusal(disconnect_atom::value, id, false));
   CHECK(log->failed.empty());
   CHECK(stats().requests_created == 1);
 }

@@ -957,6 +957,25 @@ TEST_CASE("stream: small and large sends, copied or moved, keep their order") {
   REQUIRE(rec.await_end());
 }
 
+namespace {
+
+/// A stream on `server` that sends back every chunk it receives.
+std::shared_ptr<stream_handle> start_echo(fixture& fx,
+                                          const connection_ptr& server,
+                                          const stream_options& opts) {
+  auto echo = std::make_shared<stream_handle>();
+  stream_callbacks cb;
+  cb.on_data = [echo](std::vector<uint8_t> buf) {
+    auto n = buf.size();
+    echo->send(std::move(buf));
+    echo->consumed(n);
+  };
+  *echo = fx.io->stream(server, std::move(cb), opts);
+  return echo;
+}
+
+} // namespace
+
 TEST_CASE("stream: spare read buffers are freed once streams go idle") {
   // The pool keeps echoed buffers for later reads; after a burst it must
   // not hold them for ever.
@@ -966,16 +985,9 @@ TEST_CASE("stream: spare read buffers are freed once streams go idle") {
   constexpr size_t chunk = 256 << 10;
   constexpr int max_bursts = 20;
   auto sent = pattern(burst, 5);
-  auto echo = std::make_shared<stream_handle>();
-  stream_callbacks cb;
-  cb.on_data = [echo](std::vector<uint8_t> buf) {
-    auto n = buf.size();
-    echo->send(std::move(buf));
-    echo->consumed(n);
-  };
   stream_options echo_opts;
   echo_opts.max_send_buffer = 2 * burst;
-  *echo = fx.io->stream(server, std::move(cb), echo_opts);
+  auto echo = start_echo(fx, server, echo_opts);
   auto& at_client = fx.make_recorder();
   stream_options opts;
   opts.max_send_buffer = 2 * burst;
@@ -1012,17 +1024,10 @@ TEST_CASE("stream: a connection counts the bytes its stream moved") {
   auto [client, server] = fx.reactor_pair(true, true);
   constexpr size_t total = 1 << 20;
   auto sent = pattern(total, 7);
-  auto echo = std::make_shared<stream_handle>();
-  stream_callbacks cb;
-  cb.on_data = [echo](std::vector<uint8_t> buf) {
-    auto n = buf.size();
-    echo->send(std::move(buf));
-    echo->consumed(n);
-  };
   stream_options roomy;
   roomy.max_send_buffer = 2 * total;
   roomy.receive_window = 2 * total; // the recorder never reports consumed
-  *echo = fx.io->stream(server, std::move(cb), roomy);
+  auto echo = start_echo(fx, server, roomy);
   auto& at_client = fx.make_recorder();
   auto token = fx.io->stream(client, at_client.callbacks(), roomy);
   fx.sync();
