@@ -19,7 +19,10 @@
 // max_inbound, no per-IP cap, rate or pending cap). With
 // $CONNMGR_BENCH_C_GATE=1 (default 0) ours also runs with a gate function
 // (`handler_setup::gate.accept`) that allows every connection: the cost of
-// asking a gate, with the local address it is given. The raw accept loop
+// asking a gate, with the local address it is given. With
+// $CONNMGR_BENCH_C_BANS=K (default 0) ours holds K bans of single addresses
+// in 198.18.0.0/15 (none of the load's sources) before the load starts:
+// every accept is then looked up in a list of K. The raw accept loop
 // admits everything: that is the comparison.
 
 #include <cstdlib>
@@ -132,12 +135,17 @@ struct c_knobs {
   uint32_t max_pending_inbound = 1024;
   /// An allow-all gate function on every inbound connection.
   bool gate = false;
+  /// Bans held during the run.
+  size_t bans = 0;
 };
 
 c_knobs knobs_of(const options& o) {
   c_knobs k;
   k.admission = env_num("CONNMGR_BENCH_C_ADMISSION", 1, 0) != 0;
   k.gate = env_num("CONNMGR_BENCH_C_GATE", 0, 0) != 0;
+  k.bans = static_cast<size_t>(env_num("CONNMGR_BENCH_C_BANS", 0, 0));
+  if (k.bans > 131072)
+    die("$CONNMGR_BENCH_C_BANS must be at most 131072 (198.18.0.0/15)");
   k.sources = static_cast<size_t>(
     env_num("CONNMGR_BENCH_C_SOURCES", static_cast<long>(k.sources), 0));
   k.max_pending_inbound = static_cast<uint32_t>(
@@ -266,6 +274,12 @@ int run_accept(const options& o) {
     mgr.emplace(std::move(*m));
   }
   mgr->start();
+  for (size_t i = 0; i < knobs.bans; ++i) {
+    auto host = "198." + std::to_string(18 + i / 65536) + "."
+                + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256);
+    if (auto banned = mgr->ban(host, std::chrono::hours{1}, "bench"); !banned)
+      die(describe(banned.error()));
+  }
   child_process load{o.load_path, load_args(o, knobs, listener->bound.port())};
   load.read_line(10s, "the load process");
   std::this_thread::sleep_for(50ms); // the listener is served by now
@@ -301,6 +315,7 @@ int run_accept(const options& o) {
   out.add("admission", knobs.admission);
   out.add("gate", knobs.gate);
   out.add("gate_calls", gate_calls);
+  out.add("bans", knobs.bans);
   out.add("max_inbound", static_cast<long>(mc.max_inbound.value_or(0)));
   out.add("max_inbound_per_ip",
           static_cast<long>(mc.max_inbound_per_ip.value_or(0)));
