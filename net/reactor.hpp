@@ -130,7 +130,9 @@ public:
   /// hands each batch to `handler`. When descriptors run out it pauses
   /// accepting (10 ms, doubling up to 1 s) instead of spinning, and resumes
   /// by itself. With `watch`, accepted connections are watched like
-  /// connected ones. Returns a token for `unlisten`.
+  /// connected ones, from up to 10 ms after the accept on (a connection
+  /// closed sooner costs no registration; a peer gone by then is reported
+  /// at once). Returns a token for `unlisten`.
   uint64_t listen(int fd, accept_handler handler, bool watch = true);
 
   /// Starts reading and writing `conn` on the reactor thread; returns the
