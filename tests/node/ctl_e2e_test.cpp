@@ -365,7 +365,13 @@ TEST_CASE("ctl e2e: a slow events subscriber is dropped, the node's memory "
   auto rss_after = rss_kib(a.pid());
   CAPTURE(rss_before);
   CAPTURE(rss_after);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // ASan quarantines freed memory (up to 256 MiB) and TSan keeps history per
+  // allocation, so there the node's RSS does not follow its live heap.
+  MESSAGE("memory bound not checked: sanitizer allocators hold freed memory");
+#else
   CHECK(rss_after - rss_before < 64 * 1024);
+#endif
   // Its connection must be gone before the node's exit check.
   guard.reap();
   stop_ok(a);
