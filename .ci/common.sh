@@ -54,9 +54,15 @@ configure_and_build() {
   if [[ -n "${CONNMGR_CMAKE_ARGS:-}" ]]; then
     read -r -a extra_cmake_args <<<"$CONNMGR_CMAKE_ARGS"
   fi
+  # Line tables (-g1) are all that stack traces and sanitizer reports need,
+  # and compile about a third faster than full debug information (-g).
+  # CONNMGR_OPT_LEVEL chooses the optimisation (default -O2).
+  local config_flags="${CONNMGR_OPT_LEVEL:--O2} -g1 -DNDEBUG"
   echo "==> configuring $build_dir"
   cmake -S . -B "$build_dir" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$config_flags" \
+    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$config_flags" \
     "${extra_cmake_args[@]}" || return 1 # also where `set -e` is off
   echo "==> building"
   local targets=()
