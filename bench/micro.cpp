@@ -336,6 +336,7 @@ int main(int argc, char** argv) {
   cfg.max_retry_duration = std::chrono::nanoseconds{1};
   cfg.stable_connection_period = caf::timespan{0};
   cfg.max_pending_dials = static_cast<uint32_t>(k + 1);
+  cfg.max_manual.reset(); // K manual requests alive at once
   cfg.reject_duplicate_addresses = true; // the default: the check is timed
   // Every inbound connection admitted, per-IP and rate checks timed; no
   // eviction (its cost is a full node's, not one decision's).
