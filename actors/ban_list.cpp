@@ -129,9 +129,20 @@ const ban_entry* ban_list::find(const net_address& addr, time_point now) const {
   auto host = netgroup_of(addr, 32, 128);
   if (!host || host->type() == netgroup::family::hostname)
     return nullptr;
-  bool v4 = host->type() == netgroup::family::ipv4;
-  auto hi = load_be64(host->prefix().data());
-  auto lo = load_be64(host->prefix().data() + 8);
+  return find_longest(host->type() == netgroup::family::ipv4,
+                      load_be64(host->prefix().data()),
+                      load_be64(host->prefix().data() + 8), now);
+}
+
+const ban_entry* ban_list::find_ipv4(uint32_t addr, time_point now) const {
+  if (table_.empty())
+    return nullptr;
+  // As `key_of` lays out an IPv4 prefix: the address in the first 4 bytes.
+  return find_longest(true, uint64_t{addr} << 32, 0, now);
+}
+
+const ban_entry* ban_list::find_longest(bool v4, uint64_t hi, uint64_t lo,
+                                        time_point now) const {
   for (auto bits : v4 ? v4_lengths_ : v6_lengths_) {
     key k{hi, lo, (v4 ? family_v4 : family_v6) << 8 | bits};
     mask(k.hi, k.lo, bits);

@@ -61,6 +61,10 @@ public:
   /// the list next changes.
   const ban_entry* find(const net_address& addr, time_point now) const;
 
+  /// Same as `find` for the IPv4 address `addr` (host byte order), as an
+  /// accepted socket reports it: no text to parse on the accept path.
+  const ban_entry* find_ipv4(uint32_t addr, time_point now) const;
+
   /// Forgets every ban that ended by `now`; returns how many.
   size_t expire(time_point now);
 
@@ -101,6 +105,9 @@ private:
   static key key_of(const std::array<uint8_t, 16>& prefix, bool v4,
                     unsigned bits) noexcept;
   void count_length(bool v4, unsigned bits, int delta);
+  /// The longest ban in force at `now` covering the whole address `hi:lo`.
+  const ban_entry* find_longest(bool v4, uint64_t hi, uint64_t lo,
+                                time_point now) const;
 
   flat_table<key, ban_entry, keyed_hash> table_;
   /// Bans per prefix length (index = bits), and the lengths in use,

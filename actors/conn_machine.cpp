@@ -49,6 +49,15 @@ uint64_t next_dial_id() {
   return ++last;
 }
 
+// The refusal for `address`, found inside the ban `hit` (none for null).
+caf::error banned_error(const std::string& address, const ban_entry* hit) {
+  if (hit == nullptr)
+    return caf::none;
+  return make_error(errc::banned,
+                    fmt::format("{} is inside the ban of {} ({})", address,
+                                hit->subnet.to_string(), hit->reason));
+}
+
 } // namespace
 
 conn_machine::conn_machine(const manager_config& cfg, bool has_address_source,
@@ -372,7 +381,7 @@ void conn_machine::inbound(uint32_t listener, const connection_ptr& conn,
     return;
   }
   // Before admission, so a banned peer costs no admission state at all.
-  if (auto banned = ban_refusal(conn->remote_address(), now)) {
+  if (auto banned = ban_refusal(*conn, now)) {
     conn->close();
     ++stats_.inbound_rejected;
     ++stats_.banned_refused;
@@ -850,12 +859,17 @@ caf::error conn_machine::ban_refusal(const std::string& address,
   auto addr = net_address::parse(address);
   if (!addr)
     return caf::none; // a host name: checked once it has connected
-  auto hit = bans_.find(*addr, now);
-  if (hit == nullptr)
+  return banned_error(address, bans_.find(*addr, now));
+}
+
+caf::error conn_machine::ban_refusal(const connection& conn,
+                                     time_point now) const {
+  auto v4 = conn.remote_ipv4();
+  if (!v4)
+    return ban_refusal(conn.remote_address(), now);
+  if (bans_.size() == 0)
     return caf::none;
-  return make_error(errc::banned,
-                    fmt::format("{} is inside the ban of {} ({})", address,
-                                hit->subnet.to_string(), hit->reason));
+  return banned_error(conn.remote_address(), bans_.find_ipv4(*v4, now));
 }
 
 bool conn_machine::open_peer(uint64_t id) const {
@@ -1085,7 +1099,7 @@ bool conn_machine::inbound_refused(uint32_t listener,
     if (stopped_) {
       why = make_error(errc::stopped, "inbound after stop");
       by = "stopped";
-    } else if ((why = ban_refusal(conn->remote_address(), now))) {
+    } else if ((why = ban_refusal(*conn, now))) {
       ++stats_.banned_refused;
       by = "banned";
     } else {

@@ -316,6 +316,7 @@ private:
   bool address_in_use(const std::string& address) const;
   uint64_t& alive_count(const conn_request& req);
   caf::error ban_refusal(const std::string& address, time_point now) const;
+  caf::error ban_refusal(const connection& conn, time_point now) const;
   uint64_t close_banned(const netgroup& subnet, const caf::error& reason,
                         time_point now);
   void close_one(uint64_t id, const caf::error& reason, time_point now);

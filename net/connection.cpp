@@ -1,5 +1,7 @@
 #include "connmgr/net/connection.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +17,14 @@ connection::connection(int fd, std::string remote_address)
 connection::connection(int fd, std::string remote_address, uint32_t remote_ipv4)
   : fd_(fd), remote_address_(std::move(remote_address)),
     remote_ipv4_(remote_ipv4), has_remote_ipv4_(true) {
+  // nop
+}
+
+connection::connection(int fd, std::string remote_address, uint32_t remote_ipv4,
+                       uint32_t local_ipv4, uint16_t local_port)
+  : fd_(fd), remote_address_(std::move(remote_address)),
+    remote_ipv4_(remote_ipv4), has_remote_ipv4_(true), has_local_ipv4_(true),
+    local_port_(local_port), local_ipv4_(local_ipv4) {
   // nop
 }
 
@@ -60,6 +70,12 @@ connection::traffic_counters connection::traffic() const noexcept {
 }
 
 std::string connection::local_address() const {
+  if (has_local_ipv4_) {
+    // Made with a descriptor (accepted): open until `closed_` says not.
+    if (closed_.load(std::memory_order_acquire))
+      return {};
+    return ipv4_to_string(local_ipv4_, local_port_);
+  }
   sockaddr_storage sa{};
   socklen_t len = sizeof(sa);
   {
@@ -67,6 +83,10 @@ std::string connection::local_address() const {
     if (closed_.load(std::memory_order_acquire) || fd_ < 0
         || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
       return {};
+  }
+  if (sa.ss_family == AF_INET) {
+    auto& in = reinterpret_cast<const sockaddr_in&>(sa);
+    return ipv4_to_string(ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
   }
   auto addr = net_address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa), len);
   return addr ? addr->to_string() : std::string{};
@@ -124,6 +144,14 @@ void connection::peer_gone(const caf::error& reason) {
 }
 
 connection_ptr make_memory_connection(std::string remote_address) {
+  // An IPv4 peer carries its binary address, as an accepted socket's does.
+  auto addr = net_address::parse(remote_address, true);
+  sockaddr_storage ss{};
+  if (addr && addr->type() == net_address::kind::ipv4
+      && addr->to_sockaddr(ss)) {
+    auto ip = ntohl(reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr);
+    return std::make_shared<connection>(-1, std::move(remote_address), ip);
+  }
   return std::make_shared<connection>(-1, std::move(remote_address));
 }
 

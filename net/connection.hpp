@@ -30,6 +30,12 @@ public:
   /// `remote_ipv4` (host byte order), which `remote_address` prints.
   connection(int fd, std::string remote_address, uint32_t remote_ipv4);
 
+  /// Same, accepted on a listener bound to the IPv4 address `local_ipv4`
+  /// (not the wildcard) and `local_port` (host byte order): every such
+  /// connection has that local end, so `local_address` needs no system call.
+  connection(int fd, std::string remote_address, uint32_t remote_ipv4,
+             uint32_t local_ipv4, uint16_t local_port);
+
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
@@ -172,6 +178,9 @@ private:
   std::string remote_address_;
   uint32_t remote_ipv4_ = 0;
   bool has_remote_ipv4_ = false;
+  bool has_local_ipv4_ = false;
+  uint16_t local_port_ = 0;
+  uint32_t local_ipv4_ = 0;
   hook_list<std::function<void()>> hooks_;
   hook_list<std::function<void(const caf::error&)>> peer_hooks_;
   bool peer_gone_ = false;
@@ -182,7 +191,8 @@ private:
   uint64_t watch_token_ = 0;
 };
 
-/// Creates a connection without a descriptor, for tests and in-memory dialers.
+/// Creates a connection without a descriptor, for tests and in-memory dialers;
+/// one to an IPv4 literal carries its `remote_ipv4` as an accepted one does.
 connection_ptr make_memory_connection(std::string remote_address);
 
 } // namespace connmgr

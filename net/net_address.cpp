@@ -468,4 +468,32 @@ std::string to_string(const net_address& x) {
   return x.to_string();
 }
 
+namespace {
+
+/// Writes the decimal digits of `x` at `out`; returns the end.
+char* put_decimal(char* out, uint32_t x) {
+  char digits[10];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + x % 10);
+    x /= 10;
+  } while (x != 0);
+  while (n > 0)
+    *out++ = digits[--n];
+  return out;
+}
+
+} // namespace
+
+std::string ipv4_to_string(uint32_t ip, uint16_t port) {
+  char buf[32];
+  char* p = buf;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    p = put_decimal(p, (ip >> shift) & 0xffu);
+    *p++ = shift > 0 ? '.' : ':';
+  }
+  p = put_decimal(p, port);
+  return std::string(buf, static_cast<size_t>(p - buf));
+}
+
 } // namespace connmgr

@@ -122,6 +122,11 @@ private:
 /// print addresses.
 std::string to_string(const net_address& x);
 
+/// "1.2.3.4:5678" for the IPv4 address `ip` and `port` (both in host byte
+/// order), the text `net_address::to_string` gives, without building a
+/// `net_address`: for paths that run once per connection.
+std::string ipv4_to_string(uint32_t ip, uint16_t port);
+
 /// Lets a `net_address` travel in CAF messages. It crosses the wire as its
 /// text form and is re-parsed on arrival (with port 0 allowed), so a
 /// deserialized value is as well formed as a parsed one: malformed input

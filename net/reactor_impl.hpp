@@ -169,6 +169,11 @@ struct reactor::impl {
     std::chrono::milliseconds pause = min_accept_pause;
     bool paused = false;
     clock::time_point resume_at;
+    /// Bound to one IPv4 address (not the wildcard): the local end of
+    /// every connection it accepts.
+    bool has_local_ipv4 = false;
+    uint16_t local_port = 0;
+    uint32_t local_ipv4 = 0;
   };
 
   struct timer {
@@ -345,10 +350,9 @@ struct reactor::impl {
   connection_ptr adopt(int fd, std::string remote, bool watch,
                        bool registered = false);
 
-  /// Same as `adopt(fd, remote, watch)` for a connection accepted from the
-  /// IPv4 address `ipv4` (host byte order), which it keeps in binary.
-  connection_ptr adopt_ipv4(int fd, std::string remote, uint32_t ipv4,
-                            bool watch);
+  /// Same as `adopt(fd, remote, watch)` for the accepted connection `conn`
+  /// (descriptor `fd`), made by the caller with what it knows in binary.
+  connection_ptr adopt(connection_ptr conn, int fd, bool watch);
 
   /// Registers the watch of `conn` (descriptor `fd`), now when
   /// `registered`, else after `watch_delay`.

@@ -10,38 +10,13 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
+#include "connmgr/net/net_address.hpp"
+
 namespace connmgr {
 
 namespace {
 
 constexpr int accept_batch = 64;
-
-/// Writes the decimal digits of `x` at `out`; returns the end.
-char* put_decimal(char* out, uint32_t x) {
-  char digits[10];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + x % 10);
-    x /= 10;
-  } while (x != 0);
-  while (n > 0)
-    *out++ = digits[--n];
-  return out;
-}
-
-/// `ip:port` (host byte order) as `print` names it ("1.2.3.4:5678", as
-/// `net_address::to_string` prints it), without building a `net_address`:
-/// it runs once per accepted connection.
-std::string print_ipv4(uint32_t ip, uint16_t port) {
-  char buf[32];
-  char* p = buf;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    p = put_decimal(p, (ip >> shift) & 0xffu);
-    *p++ = shift > 0 ? '.' : ':';
-  }
-  p = put_decimal(p, port);
-  return std::string(buf, static_cast<size_t>(p - buf));
-}
 
 } // namespace
 
@@ -54,6 +29,14 @@ void reactor::impl::add_listener(uint64_t token, listener_op op) {
   ev.data.u64 = token;
   if (::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, op.fd.get(), &ev) != 0)
     return;
+  sockaddr_in bound{};
+  socklen_t len = sizeof(bound);
+  if (::getsockname(op.fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0
+      && bound.sin_family == AF_INET && bound.sin_addr.s_addr != INADDR_ANY) {
+    op.has_local_ipv4 = true;
+    op.local_ipv4 = ntohl(bound.sin_addr.s_addr);
+    op.local_port = ntohs(bound.sin_port);
+  }
   listeners.emplace(token, std::move(op));
 }
 
@@ -71,8 +54,12 @@ void reactor::impl::on_listener_event(listener_op& l, uint64_t token) {
         sockaddr_in in{};
         std::memcpy(&in, &addr, sizeof(in));
         auto ip = ntohl(in.sin_addr.s_addr);
-        batch.push_back(
-          adopt_ipv4(fd, print_ipv4(ip, ntohs(in.sin_port)), ip, l.watch));
+        auto remote = ipv4_to_string(ip, ntohs(in.sin_port));
+        auto conn = l.has_local_ipv4
+          ? std::make_shared<connection>(fd, std::move(remote), ip,
+                                         l.local_ipv4, l.local_port)
+          : std::make_shared<connection>(fd, std::move(remote), ip);
+        batch.push_back(adopt(std::move(conn), fd, l.watch));
       } else {
         batch.push_back(adopt(fd, print(addr), l.watch));
       }

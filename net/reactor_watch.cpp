@@ -36,9 +36,7 @@ connection_ptr reactor::impl::adopt(int fd, std::string remote, bool watch,
   return conn;
 }
 
-connection_ptr reactor::impl::adopt_ipv4(int fd, std::string remote,
-                                         uint32_t ipv4, bool watch) {
-  auto conn = std::make_shared<connection>(fd, std::move(remote), ipv4);
+connection_ptr reactor::impl::adopt(connection_ptr conn, int fd, bool watch) {
   if (watch)
     watch_adopted(conn, fd, false);
   return conn;
@@ -54,7 +52,8 @@ void reactor::impl::watch_adopted(const connection_ptr& conn, int fd,
       return;
     }
   } else if (watch_timer || start_watch_timer()) {
-    deferred_watches.push_back(deferred_watch{clock::now() + watch_delay, token});
+    deferred_watches.push_back(
+      deferred_watch{clock::now() + watch_delay, token});
   } else if (!register_watch(epfd.get(), fd, token, EPOLL_CTL_ADD)) {
     return;
   }

@@ -109,6 +109,12 @@ TEST_CASE("ban list: the most specific ban in force covers an address") {
   CHECK(ban_of(bans, "[2001:db9::1]:8333") == "none");
   CHECK(ban_of(bans, "seed.example.org:8333") == "none");
   CHECK(bans.find(addr("10.1.2.3:8333"), t0)->reason == "host");
+  // The accept path's binary lookup finds the same bans.
+  CHECK(bans.find_ipv4(0x0a010203, t0)->subnet.to_string() == "10.1.2.3/32");
+  CHECK(bans.find_ipv4(0x0a010909, t0)->subnet.to_string() == "10.1.0.0/16");
+  CHECK(bans.find_ipv4(0x0a020001, t0)->subnet.to_string() == "10.0.0.0/8");
+  CHECK(bans.find_ipv4(0x0b000001, t0) == nullptr);
+  CHECK(bans.find_ipv4(0x0a010203, t0 + 1h) == nullptr);
   // Lifting the host ban uncovers the next one; the wider ones stay.
   CHECK(bans.remove(subnet("10.1.2.3")));
   CHECK_FALSE(bans.remove(subnet("10.1.2.3")));

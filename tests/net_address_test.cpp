@@ -139,6 +139,16 @@ TEST_CASE("net_address: printing and re-parsing gives back an equal value") {
   CHECK(must_parse(listening.to_string(), true) == listening);
 }
 
+TEST_CASE("net_address: a binary IPv4 address prints as its parsed text "
+          "does") {
+  CHECK(ipv4_to_string(0x01020304, 8333) == "1.2.3.4:8333");
+  CHECK(ipv4_to_string(0, 0) == net_address{}.to_string());
+  CHECK(ipv4_to_string(0xffffffff, 65535)
+        == must_parse("255.255.255.255:65535").to_string());
+  CHECK(ipv4_to_string(0x7f000001, 1) == must_parse("127.0.0.1:1").to_string());
+  CHECK(ipv4_to_string(0x0a00640a, 80) == "10.0.100.10:80");
+}
+
 TEST_CASE("net_address: the default value is the IPv4 wildcard with port 0") {
   net_address x;
   CHECK(x.type() == net_address::kind::ipv4);

@@ -212,6 +212,52 @@ TEST_CASE("reactor: an accepted IPv4 connection keeps its address in "
     expected += std::to_string((ip >> shift) & 0xff) + (shift > 0 ? "." : ":");
   expected += std::to_string(ntohs(local.sin_port));
   CHECK(conn->remote_address() == expected);
-  CHECK_FALSE(make_memory_connection("1.2.3.4:5")->remote_ipv4());
+  // The listener is bound to 127.0.0.1: the local end is its address.
+  sockaddr_in theirs{};
+  len = sizeof(theirs);
+  REQUIRE(::getpeername(peer, reinterpret_cast<sockaddr*>(&theirs), &len) == 0);
+  CHECK(conn->local_address()
+        == "127.0.0.1:" + std::to_string(ntohs(theirs.sin_port)));
+  // In-memory connections carry it too, so simulated peers take the same
+  // path; only IPv4 literals have one.
+  CHECK(make_memory_connection("1.2.3.4:5")->remote_ipv4() == 0x01020304u);
+  CHECK_FALSE(make_memory_connection("[::1]:5")->remote_ipv4());
+  CHECK_FALSE(make_memory_connection("seed.example.org:5")->remote_ipv4());
   ::close(peer);
+}
+
+TEST_CASE("reactor: a connection accepted on a wildcard listener asks the "
+          "socket for its local end, and has none once closed") {
+  auto r = reactor::start();
+  REQUIRE(r);
+  auto io = *r;
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  REQUIRE(lfd >= 0);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_ANY);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&any), sizeof(any)) == 0);
+  REQUIRE(::listen(lfd, 8) == 0);
+  socklen_t len = sizeof(any);
+  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&any), &len) == 0);
+  std::promise<connection_ptr> got;
+  std::once_flag once;
+  io->listen(
+    lfd,
+    [&](std::vector<connection_ptr>& batch) {
+      std::call_once(once, [&] { got.set_value(batch.front()); });
+    },
+    false);
+  auto to = test::loopback_v4(ntohs(any.sin_port));
+  int peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(::connect(peer, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0);
+  auto f = got.get_future();
+  REQUIRE(f.wait_for(bound) == std::future_status::ready);
+  auto conn = f.get();
+  CHECK(conn->local_address()
+        == "127.0.0.1:" + std::to_string(ntohs(any.sin_port)));
+  conn->close();
+  CHECK(conn->local_address().empty());
+  ::close(peer);
+  io->stop();
 }
