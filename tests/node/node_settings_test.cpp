@@ -24,50 +24,13 @@
 #include "examples/node/node_settings.hpp"
 #include "connmgr/messages/error_code.hpp"
 #include "connmgr/messages/manager_config_reader.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace connmgr;
 using namespace std::chrono_literals;
+using connmgr::test::temp_dir;
 
 namespace {
-
-/// A fresh directory under the system's temp directory, removed on
-/// destruction with everything in it.
-class temp_dir {
-public:
-  temp_dir() {
-    auto pattern =
-      (std::filesystem::temp_directory_path() / "connmgr-node-settings-XXXXXX")
-        .string();
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path_ = buf.data();
-  }
-
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  /// Writes `content` to the file `name` in this directory; returns its path.
-  std::string write(const std::string& name, const std::string& content) {
-    auto file = (path_ / name).string();
-    std::ofstream out{file};
-    out << content;
-    return file;
-  }
-
-  /// The path of `name` in this directory (not created).
-  std::string path(const std::string& name) const {
-    return (path_ / name).string();
-  }
-
-private:
-  std::filesystem::path path_;
-};
 
 /// Reads `ini` (the whole file) plus `args`, expecting failure; returns the
 /// rendered error.
