@@ -4,7 +4,7 @@
 # libcaf-dev brings libcaf_openssl but neither OpenSSL's headers (libssl-dev,
 # for the node's remote control and connmgr-ctl) nor the openssl command the
 # control tests make their certificates with.
-packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks prometheus-cpp-dev curl iproute2 nftables libssl-dev openssl)
+packages=(cmake g++ ninja-build libcaf-dev libfmt-dev doctest-dev microsocks prometheus-cpp-dev curl iproute2 nftables libssl-dev openssl libsqlite3-dev)
 
 # Where .ci/caf-tsan installs CAF built with ThreadSanitizer: outside the
 # clone, so fresh checkouts on the same machine reuse it.

@@ -108,6 +108,13 @@ set(CONNMGR_ADDRMAN_PUBLIC_HEADERS
   actors/address_manager.hpp
   actors/dial_policy.hpp)
 
+# -- connmgr::state: the state file, an SQLite database ------------------------
+
+set(CONNMGR_STATE_SOURCES
+  actors/state_db.cpp)
+set(CONNMGR_STATE_PUBLIC_HEADERS
+  actors/state_db.hpp)
+
 # -- connmgr::testing: fake dialer and acceptor for users' tests --------------
 
 set(CONNMGR_TESTING_SOURCES

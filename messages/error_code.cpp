@@ -56,6 +56,10 @@ std::string to_string(errc x) {
       return "draining";
     case errc::vetoed:
       return "vetoed";
+    case errc::state_failed:
+      return "state_failed";
+    case errc::state_too_new:
+      return "state_too_new";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

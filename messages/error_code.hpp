@@ -66,6 +66,12 @@ enum class errc : uint8_t {
   /// A gate (`handler_setup::gate`) vetoed the dial or the inbound
   /// connection; the context is the gate's reason.
   vetoed,
+  /// The state file could not be opened, read or written; the context names
+  /// the file and what SQLite said.
+  state_failed,
+  /// The state file was written by a newer connmgr (its schema version is
+  /// higher than this one knows); it is left untouched.
+  state_too_new,
 };
 
 /// The category atom of our errors inside `caf::error`.

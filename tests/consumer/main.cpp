@@ -5,6 +5,7 @@
 // events actor (no actor_cast), a permanent connect to its own listener,
 // `peers` on both ends, and a stop that answers the final counters.
 #include <connmgr/actors/conn_handler.hpp>
+#include <connmgr/actors/state_db.hpp>
 #include <connmgr/actors/tcp_acceptor.hpp>
 #include <connmgr/actors/tcp_dialer.hpp>
 #include <connmgr/messages/error_code.hpp>
@@ -14,11 +15,15 @@
 #include <connmgr/net/resolver.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -80,6 +85,19 @@ int main() {
   const std::string name = connmgr::to_string(connmgr::errc::refused);
   if (name != "refused")
     return fail("to_string(errc::refused) = " + name);
+  {
+    // The state library links and runs: a state file in a fresh directory.
+    char dir[] = "/tmp/connmgr-consumer-XXXXXX";
+    if (::mkdtemp(dir) == nullptr)
+      return fail("mkdtemp failed");
+    auto path = std::string{dir} + "/state.db";
+    bool opened = static_cast<bool>(connmgr::state_db::open(path));
+    for (const char* suffix : {"", "-wal", "-shm"})
+      std::remove((path + suffix).c_str());
+    ::rmdir(dir);
+    if (!opened)
+      return fail("state_db::open(" + path + ") failed");
+  }
   caf::actor_system_config cfg;
   connmgr::add_error_category(cfg);
   caf::actor_system sys{cfg};
