@@ -111,9 +111,11 @@ set(CONNMGR_ADDRMAN_PUBLIC_HEADERS
 # -- connmgr::state: the state file, an SQLite database ------------------------
 
 set(CONNMGR_STATE_SOURCES
-  actors/state_db.cpp)
+  actors/state_db.cpp
+  actors/state_journal.cpp)
 set(CONNMGR_STATE_PUBLIC_HEADERS
-  actors/state_db.hpp)
+  actors/state_db.hpp
+  actors/state_journal.hpp)
 
 # -- connmgr::testing: fake dialer and acceptor for users' tests --------------
 
