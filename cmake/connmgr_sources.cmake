@@ -112,10 +112,12 @@ set(CONNMGR_ADDRMAN_PUBLIC_HEADERS
 
 set(CONNMGR_STATE_SOURCES
   actors/state_db.cpp
-  actors/state_journal.cpp)
+  actors/state_journal.cpp
+  actors/state_writer.cpp)
 set(CONNMGR_STATE_PUBLIC_HEADERS
   actors/state_db.hpp
-  actors/state_journal.hpp)
+  actors/state_journal.hpp
+  actors/state_writer.hpp)
 
 # -- connmgr::testing: fake dialer and acceptor for users' tests --------------
 
