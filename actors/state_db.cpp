@@ -124,6 +124,24 @@ int64_t query_integer(sqlite3* db, const char* sql, int& rc) {
   return q.integer(0);
 }
 
+/// Runs `sql` once for each of `xs`, bound by `bind`; false at the first
+/// failure.
+template <class T, class Bind>
+bool for_each_row(sqlite3* db, const char* sql, const std::vector<T>& xs,
+                  Bind bind) {
+  if (xs.empty())
+    return true;
+  statement q{db, sql};
+  if (!q.ok())
+    return false;
+  for (auto& x : xs) {
+    bind(q, x);
+    if (!q.run())
+      return false;
+  }
+  return true;
+}
+
 bool exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
@@ -365,73 +383,44 @@ caf::error state_db::apply(const state_changes& changes) {
   if (auto err = exec("BEGIN IMMEDIATE"))
     return err;
   auto write = [&]() -> bool {
-    if (!changes.put_addresses.empty()) {
-      statement q{db_,
-                  "INSERT OR REPLACE INTO addresses VALUES "
-                  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"};
-      if (!q.ok())
-        return false;
-      for (auto& a : changes.put_addresses) {
-        q.bind(1, a.address);
-        q.bind(2, a.source);
-        q.bind(3, a.last_seen_ms);
-        q.bind(4, a.last_attempt_ms);
-        q.bind(5, a.last_success_ms);
-        q.bind(6, int64_t{a.attempts});
-        q.bind(7, int64_t{a.failures});
-        q.bind(8, a.retry_at_ms);
-        q.bind(9, int64_t{a.tried ? 1 : 0});
-        if (!q.run())
-          return false;
-      }
-    }
-    if (!changes.erase_addresses.empty()) {
-      statement q{db_, "DELETE FROM addresses WHERE address = ?1"};
-      if (!q.ok())
-        return false;
-      for (auto& a : changes.erase_addresses) {
-        q.bind(1, a);
-        if (!q.run())
-          return false;
-      }
-    }
-    if (!changes.put_bans.empty()) {
-      statement q{db_, "INSERT OR REPLACE INTO bans VALUES (?1, ?2, ?3)"};
-      if (!q.ok())
-        return false;
-      for (auto& b : changes.put_bans) {
-        q.bind(1, b.subnet);
-        q.bind(2, b.until_ms);
-        q.bind(3, b.reason);
-        if (!q.run())
-          return false;
-      }
-    }
-    if (!changes.erase_bans.empty()) {
-      statement q{db_, "DELETE FROM bans WHERE subnet = ?1"};
-      if (!q.ok())
-        return false;
-      for (auto& b : changes.erase_bans) {
-        q.bind(1, b);
-        if (!q.run())
-          return false;
-      }
-    }
-    if (changes.anchors) {
-      if (exec("DELETE FROM anchors"))
-        return false;
-      statement q{db_, "INSERT INTO anchors VALUES (?1, ?2)"};
-      if (!q.ok())
-        return false;
-      int64_t position = 0;
-      for (auto& a : *changes.anchors) {
-        q.bind(1, position++);
-        q.bind(2, a);
-        if (!q.run())
-          return false;
-      }
-    }
-    return true;
+    auto erase_one = [](statement& q, const std::string& key) {
+      q.bind(1, key);
+    };
+    int64_t position = 0;
+    return for_each_row(db_,
+                        "INSERT OR REPLACE INTO addresses VALUES "
+                        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        changes.put_addresses,
+                        [](statement& q, const stored_address& a) {
+                          q.bind(1, a.address);
+                          q.bind(2, a.source);
+                          q.bind(3, a.last_seen_ms);
+                          q.bind(4, a.last_attempt_ms);
+                          q.bind(5, a.last_success_ms);
+                          q.bind(6, int64_t{a.attempts});
+                          q.bind(7, int64_t{a.failures});
+                          q.bind(8, a.retry_at_ms);
+                          q.bind(9, int64_t{a.tried ? 1 : 0});
+                        })
+      && for_each_row(db_, "DELETE FROM addresses WHERE address = ?1",
+                      changes.erase_addresses, erase_one)
+      && for_each_row(db_, "INSERT OR REPLACE INTO bans VALUES (?1, ?2, ?3)",
+                      changes.put_bans,
+                      [](statement& q, const stored_ban& b) {
+                        q.bind(1, b.subnet);
+                        q.bind(2, b.until_ms);
+                        q.bind(3, b.reason);
+                      })
+      && for_each_row(db_, "DELETE FROM bans WHERE subnet = ?1",
+                      changes.erase_bans, erase_one)
+      && (!changes.anchors
+          || (!exec("DELETE FROM anchors")
+              && for_each_row(db_, "INSERT INTO anchors VALUES (?1, ?2)",
+                              *changes.anchors,
+                              [&position](statement& q, const std::string& a) {
+                                q.bind(1, position++);
+                                q.bind(2, a);
+                              })));
   };
   if (!write()) {
     auto err = failed(path_, message_of(db_));

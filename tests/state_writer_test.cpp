@@ -57,8 +57,33 @@ struct gate {
       open_future.wait();
     };
   }
+  bool released = false;
   void release() {
-    opened.set_value();
+    if (!released)
+      opened.set_value();
+    released = true;
+  }
+};
+
+/// A writer on a fresh file, its thread held inside the callback of a first
+/// batch (10.0.0.1:1 with 1 failure) until `g.release()`.
+struct held_writer {
+  test::temp_dir dir{"connmgr-writer"};
+  std::string path = dir.path("state.db");
+  gate g;
+  state_writer w{open_db(path)};
+
+  held_writer() {
+    w.submit(one("10.0.0.1:1", 1), g.hold());
+    REQUIRE(g.entered.get_future().wait_for(bound)
+            == std::future_status::ready);
+  }
+
+  // Also when a check failed while held: the writer's stop must not wait
+  // for ever.
+  ~held_writer() {
+    g.release();
+    w.stop();
   }
 };
 
@@ -82,14 +107,10 @@ TEST_CASE("state writer: a submitted batch is committed, its callback "
   CHECK(snap.addresses[0].failures == 3);
 }
 
-TEST_CASE("state writer: batches queued behind a slow write merge into one "
-          "write, the last change winning, without blocking submitters") {
-  test::temp_dir dir{"connmgr-writer"};
-  auto path = dir.path("state.db");
-  state_writer w{open_db(path)};
-  gate g;
-  w.submit(one("10.0.0.1:1", 1), g.hold());
-  REQUIRE(g.entered.get_future().wait_for(bound) == std::future_status::ready);
+TEST_CASE_FIXTURE(held_writer,
+                  "state writer: batches queued behind a slow write merge "
+                  "into one write, the last change winning, without blocking "
+                  "submitters") {
   // The writer's thread is held: these must return without it.
   std::atomic<int> heard{0};
   auto submits = std::async(std::launch::async, [&] {
@@ -113,14 +134,9 @@ TEST_CASE("state writer: batches queued behind a slow write merge into one "
   CHECK(snap.addresses[1].failures == 7);
 }
 
-TEST_CASE("state writer: stop writes what waits; later submits hear "
-          "stopped at once") {
-  test::temp_dir dir{"connmgr-writer"};
-  auto path = dir.path("state.db");
-  state_writer w{open_db(path)};
-  gate g;
-  w.submit(one("10.0.0.1:1", 1), g.hold());
-  REQUIRE(g.entered.get_future().wait_for(bound) == std::future_status::ready);
+TEST_CASE_FIXTURE(held_writer,
+                  "state writer: stop writes what waits; later "
+                  "submits hear stopped at once") {
   w.submit(one("10.0.0.3:1", 5));
   auto stopping = std::async(std::launch::async, [&] { return w.stop(); });
   g.release();
