@@ -109,8 +109,8 @@ private:
   int rc_ = SQLITE_ERROR;
 };
 
-/// The integer a one-value query gives, or the SQLite result code of its
-/// failure (negated, so it cannot be taken for a value).
+/// The integer a one-value query gives; `rc` is SQLITE_OK, or the SQLite
+/// result code of its failure (the value is then 0).
 int64_t query_integer(sqlite3* db, const char* sql, int& rc) {
   statement q{db, sql};
   if (!q.ok()) {
@@ -140,6 +140,19 @@ bool for_each_row(sqlite3* db, const char* sql, const std::vector<T>& xs,
       return false;
   }
   return true;
+}
+
+/// Runs the query `sql` and calls `f` with it for each row; false when it
+/// cannot be prepared or fails before its end.
+template <class F>
+bool for_each_result(sqlite3* db, const char* sql, F f) {
+  statement q{db, sql};
+  if (!q.ok())
+    return false;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    f(q);
+  return rc == SQLITE_DONE;
 }
 
 bool exists(const std::string& path) {
@@ -328,52 +341,36 @@ caf::error state_db::exec(const char* sql) {
 
 caf::expected<state_snapshot> state_db::load() {
   state_snapshot result;
-  {
-    statement q{db_,
-                "SELECT address, source, last_seen_ms, last_attempt_ms, "
-                "last_success_ms, attempts, failures, retry_at_ms, tried "
-                "FROM addresses ORDER BY address"};
-    if (!q.ok())
-      return failed(path_, message_of(db_));
-    int rc;
-    while ((rc = q.step()) == SQLITE_ROW) {
-      stored_address a;
-      a.address = q.text(0);
-      a.source = q.text(1);
-      a.last_seen_ms = q.integer(2);
-      a.last_attempt_ms = q.integer(3);
-      a.last_success_ms = q.integer(4);
-      a.attempts = static_cast<uint32_t>(q.integer(5));
-      a.failures = static_cast<uint32_t>(q.integer(6));
-      a.retry_at_ms = q.integer(7);
-      a.tried = q.integer(8) != 0;
-      result.addresses.push_back(std::move(a));
-    }
-    if (rc != SQLITE_DONE)
-      return failed(path_, message_of(db_));
-  }
-  {
-    statement q{db_, "SELECT address FROM anchors ORDER BY position"};
-    if (!q.ok())
-      return failed(path_, message_of(db_));
-    int rc;
-    while ((rc = q.step()) == SQLITE_ROW)
-      result.anchors.push_back(q.text(0));
-    if (rc != SQLITE_DONE)
-      return failed(path_, message_of(db_));
-  }
-  {
-    statement q{db_,
-                "SELECT subnet, until_ms, reason FROM bans "
-                "ORDER BY subnet"};
-    if (!q.ok())
-      return failed(path_, message_of(db_));
-    int rc;
-    while ((rc = q.step()) == SQLITE_ROW)
-      result.bans.push_back(stored_ban{q.text(0), q.integer(1), q.text(2)});
-    if (rc != SQLITE_DONE)
-      return failed(path_, message_of(db_));
-  }
+  auto ok =
+    for_each_result(db_,
+                    "SELECT address, source, last_seen_ms, last_attempt_ms, "
+                    "last_success_ms, attempts, failures, retry_at_ms, tried "
+                    "FROM addresses ORDER BY address",
+                    [&](statement& q) {
+                      stored_address a;
+                      a.address = q.text(0);
+                      a.source = q.text(1);
+                      a.last_seen_ms = q.integer(2);
+                      a.last_attempt_ms = q.integer(3);
+                      a.last_success_ms = q.integer(4);
+                      a.attempts = static_cast<uint32_t>(q.integer(5));
+                      a.failures = static_cast<uint32_t>(q.integer(6));
+                      a.retry_at_ms = q.integer(7);
+                      a.tried = q.integer(8) != 0;
+                      result.addresses.push_back(std::move(a));
+                    })
+    && for_each_result(
+      db_, "SELECT address FROM anchors ORDER BY position",
+      [&](statement& q) { result.anchors.push_back(q.text(0)); })
+    && for_each_result(
+      db_,
+      "SELECT subnet, until_ms, reason FROM bans "
+      "ORDER BY subnet",
+      [&](statement& q) {
+        result.bans.push_back(stored_ban{q.text(0), q.integer(1), q.text(2)});
+      });
+  if (!ok)
+    return failed(path_, message_of(db_));
   return result;
 }
 

@@ -59,11 +59,8 @@ caf::error state_writer::stop() {
   if (thread_.joinable())
     thread_.join();
   std::lock_guard<std::mutex> guard{mtx_};
-  if (!stopped_) {
-    stopped_ = true;
-    // Closes the file: the WAL is checkpointed into it.
-    db_.reset();
-  }
+  // Closes the file (once): the WAL is checkpointed into it.
+  db_.reset();
   return first_error_;
 }
 

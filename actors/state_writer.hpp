@@ -63,7 +63,6 @@ private:
   state_journal waiting_;
   std::vector<callback> waiting_done_;
   bool stopping_ = false;
-  bool stopped_ = false;
   uint64_t commits_ = 0;
   caf::error first_error_;
   std::thread thread_;
