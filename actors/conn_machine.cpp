@@ -867,8 +867,6 @@ caf::error conn_machine::ban_refusal(const connection& conn,
   auto v4 = conn.remote_ipv4();
   if (!v4)
     return ban_refusal(conn.remote_address(), now);
-  if (bans_.size() == 0)
-    return caf::none;
   return banned_error(conn.remote_address(), bans_.find_ipv4(*v4, now));
 }
 
